@@ -1,0 +1,28 @@
+"""immutable_infra: immutable-infrastructure components for Pulumi.
+
+Every change to what runs becomes a new *release*, created beside the old one,
+health-gated, given the traffic, and only then is the old one removed or kept for
+rollback. Platform components live in subpackages::
+
+    from immutable_infra.kubernetes import ContainerService
+    from immutable_infra.aws import ServerGroup
+    from immutable_infra.docker import DockerContainerService
+"""
+
+from .container_spec import ContainerServiceSpec
+from .errors import ImmutableInfraError, Problem, SpecError, validate_spec
+from .release import canonical_json, release_id
+
+PACKAGE = "immutable"
+"""Type-token prefix shared by every component: ``immutable:<module>:<Name>``."""
+
+__all__ = [
+    "PACKAGE",
+    "ContainerServiceSpec",
+    "ImmutableInfraError",
+    "Problem",
+    "SpecError",
+    "canonical_json",
+    "release_id",
+    "validate_spec",
+]

@@ -1,0 +1,185 @@
+"""Reusable field types and markers shared by every spec.
+
+Recurring shapes (image by digest, port, quantity, DNS label, CIDR) are ``Annotated``
+types, so one rule with one fix message serves every model that uses them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+
+def invalid(message: str, fix: str, *, sensitive: bool = False) -> PydanticCustomError:
+    """A validation error carrying its fix (and whether the value must be masked)."""
+    return PydanticCustomError("immutable", message, {"fix": fix, "sensitive": sensitive})
+
+
+@dataclass(frozen=True)
+class NotInRelease:
+    """Marks a field that does not define what runs, so it is left out of the release id.
+
+    ``kind`` says why: ``scale`` (replicas, group sizes), ``routing`` (hostnames, who may
+    connect), ``retention`` (how many old releases are kept) or ``identity`` (names that are
+    already part of every resource name).
+    """
+
+    kind: Literal["scale", "routing", "retention", "identity"]
+
+
+SCALE = NotInRelease("scale")
+ROUTING = NotInRelease("routing")
+RETENTION = NotInRelease("retention")
+IDENTITY = NotInRelease("identity")
+
+
+class Spec(BaseModel):
+    """Base of every user-facing spec: frozen, unknown keys refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# --- names -------------------------------------------------------------------------
+
+_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def _dns_label(value: str) -> str:
+    if not _DNS_LABEL.match(value):
+        raise invalid(
+            "not a DNS label",
+            "use 1-63 lowercase letters, digits and '-', starting with a letter and not ending with '-'",
+        )
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+
+# --- images ------------------------------------------------------------------------
+
+_IMAGE = re.compile(
+    r"^(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
+    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+)
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    repository: str
+    tag: str | None
+    digest: str | None
+
+    @property
+    def pinned(self) -> bool:
+        return self.digest is not None
+
+
+def parse_image(value: str) -> ImageRef:
+    match = _IMAGE.match(value)
+    if not match:
+        raise invalid(
+            "not an image reference",
+            "write it as registry/repository@sha256:<64 hex digits>",
+        )
+    return ImageRef(match["repo"], match["tag"], match["digest"])
+
+
+def _image(value: str) -> str:
+    parse_image(value)
+    return value
+
+
+Image = Annotated[str, AfterValidator(_image)]
+"""An image reference; whether a digest is required is a cross-field rule of the spec."""
+
+# --- numbers and quantities --------------------------------------------------------
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+_CPU = re.compile(r"^([0-9]+)(m?)$|^([0-9]*\.[0-9]+)$")
+_MEMORY = re.compile(r"^([0-9]+)(Ki|Mi|Gi|Ti|K|M|G|T)?$")
+_MEMORY_FACTORS = {
+    None: 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+}
+
+
+def cpu_millicores(value: str) -> int:
+    """``"250m"`` -> 250, ``"1"`` -> 1000, ``"0.5"`` -> 500."""
+    match = _CPU.match(value)
+    if not match:
+        raise invalid("not a CPU quantity", "write millicores like '250m' or cores like '1' or '0.5'")
+    if match[1] is not None:
+        return int(match[1]) if match[2] else int(match[1]) * 1000
+    return round(float(match[3]) * 1000)
+
+
+def memory_bytes(value: str) -> int:
+    """``"128Mi"`` -> 134217728."""
+    match = _MEMORY.match(value)
+    if not match:
+        raise invalid("not a memory quantity", "write bytes with a unit like '128Mi' or '1Gi'")
+    return int(match[1]) * _MEMORY_FACTORS[match[2]]
+
+
+def _number_as_text(value: Any) -> Any:
+    """YAML turns ``cpu: 1`` into an int; quantities are text, so accept plain numbers."""
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+def _cpu(value: str) -> str:
+    if cpu_millicores(value) <= 0:
+        raise invalid("CPU must be more than zero", "give at least '1m'")
+    return value
+
+
+def _memory(value: str) -> str:
+    if memory_bytes(value) < 4 * 2**20:
+        raise invalid("memory below 4Mi cannot run a container", "give at least '4Mi'")
+    return value
+
+
+CpuQuantity = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_cpu)]
+MemoryQuantity = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_memory)]
+
+# --- networks ------------------------------------------------------------------------
+
+
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError:
+        raise invalid("not a CIDR block", "write a network like '10.0.0.0/16' (host bits zero)") from None
+
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
+
+_ABS_PATH = re.compile(r"^/([A-Za-z0-9._-]+/?)*$")
+
+
+def _abs_path(value: str) -> str:
+    if not _ABS_PATH.match(value) or "/../" in f"{value}/" or value.endswith("/.."):
+        raise invalid("not an absolute path", "write an absolute path like '/etc/app' without '..'")
+    return value
+
+
+AbsolutePath = Annotated[str, AfterValidator(_abs_path)]
+
+# --- opt-outs --------------------------------------------------------------------------
+
+
+class OptOut(Spec):
+    """An explicit, reviewed exception to a secure default.
+
+    Every opt-out carries a reason, which the component records as a label/tag and in its
+    outputs so that reviewers see it in the preview.
+    """
+
+    reason: Annotated[str, Field(min_length=10, max_length=200)]
+    """Why the default cannot be kept; at least 10 characters."""

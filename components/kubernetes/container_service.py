@@ -1,0 +1,258 @@
+"""``ContainerService`` on Kubernetes: pods replaced, never patched.
+
+Each release (content hash of what runs) owns its immutable ConfigMap and Secret, and
+with ``blue-green`` its own Deployment named ``<service>-<release>``. Because every
+release-owned resource carries the release id in its *Pulumi name*, a new release is a
+set of new resources created beside the old ones and the old ones are deleted at the end
+of the update (or kept): the whole release is swapped as one unit without relying on
+``replace_on_changes`` cascading through a component (pulumi/pulumi#17838).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .. import PACKAGE
+from ..container_spec import ContainerServiceSpec
+from ..errors import Problem, SpecError, validate_spec
+from . import manifests as m
+
+TYPE_TOKEN = f"{PACKAGE}:kubernetes:ContainerService"
+
+
+class ContainerService(pulumi.ComponentResource):
+    """A service deployed as immutable releases on Kubernetes.
+
+    :param name: Pulumi name of the component (children are ``<name>-<role>``).
+    :param spec: the active release's spec (a ``ContainerServiceSpec`` or a mapping).
+    :param kept: specs of previous releases to keep for instant rollback, newest first
+        (normally ``spec.with_image(artifact)`` for the ledger's previous artifacts); only
+        the first ``spec.keep_previous`` are kept.
+    :param exec_break_glass: environment-wide opt-out of the exec lock (never in prod).
+
+    Outputs: ``release``/``active_release`` (id), ``kept_releases`` (ids, newest first),
+    ``images`` (release id -> image), ``endpoint`` (in-cluster URL), ``opt_outs``.
+    """
+
+    release: pulumi.Output[str]
+    active_release: pulumi.Output[str]
+    kept_releases: pulumi.Output[list[str]]
+    images: pulumi.Output[dict[str, str]]
+    endpoint: pulumi.Output[str]
+    opt_outs: pulumi.Output[list[str]]
+
+    def __init__(
+        self,
+        name: str,
+        spec: ContainerServiceSpec | Mapping[str, Any],
+        *,
+        kept: Sequence[ContainerServiceSpec | Mapping[str, Any]] = (),
+        exec_break_glass: bool = False,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        # Validate everything before registering anything: nothing is half-deployed.
+        active = validate_spec(ContainerServiceSpec, spec, subject=f"ContainerService {name!r}")
+        previous = _validate_kept(name, active, kept)
+        super().__init__(TYPE_TOKEN, name, None, opts)
+
+        self._name = name
+        self._spec = active
+        releases = [active, *previous]
+        ids = [r.release for r in releases]
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-sa",
+            metadata=self._meta(active.name),
+            automount_service_account_token=False,
+            opts=child,
+        )
+        config_objects = self._config_objects(releases, child)
+        deployments = self._deployments(releases, config_objects, child)
+        active_deployment = deployments[ids[0]]
+        # The Service (and so the traffic) moves only once the active release is ready:
+        # the provider's await logic holds the Deployment's create/update until it is.
+        after_active = pulumi.ResourceOptions(parent=self, depends_on=[active_deployment])
+        self.service: k8s.core.v1.Service | None = None
+        if active.expose.service and active.ports:
+            self.service = k8s.core.v1.Service(
+                f"{name}-svc",
+                metadata=self._meta(active.name),
+                spec={"type": "ClusterIP", "selector": m.service_selector(active, ids[0]),
+                      "ports": m.service_ports(active)},
+                opts=after_active,
+            )
+        if active.replicas > 1:
+            k8s.policy.v1.PodDisruptionBudget(
+                f"{name}-pdb",
+                metadata=self._meta(active.name),
+                spec={"maxUnavailable": 1, "selector": {"matchLabels": m.service_selector(active, ids[0])}},
+                opts=after_active,
+            )
+        if active.security.opt_outs.network_policy is None:
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-netpol",
+                metadata=self._meta(active.name),
+                spec=m.network_policy_spec(active),
+                opts=child,
+            )
+        if active.expose.ingress is not None and self.service is not None:
+            self._ingress(active, child)
+        lock_opted_out = exec_break_glass or active.security.opt_outs.exec_lock is not None
+        if not lock_opted_out:
+            self._exec_lock(active, child)
+
+        opt_outs = active.security.opt_outs.names()
+        if exec_break_glass and "exec_lock" not in opt_outs:
+            opt_outs = sorted([*opt_outs, "exec_lock"])
+        port = active.ports[0].service_port or active.ports[0].container_port if active.ports else None
+        endpoint = (f"http://{active.name}.{active.namespace}.svc.cluster.local:{port}"
+                    if self.service is not None else "")
+        self.release = pulumi.Output.from_input(ids[0])
+        self.active_release = self.release
+        self.kept_releases = pulumi.Output.from_input(ids[1:])
+        self.images = pulumi.Output.from_input({r.release: r.image for r in releases})
+        self.endpoint = pulumi.Output.from_input(endpoint)
+        self.opt_outs = pulumi.Output.from_input(opt_outs)
+        self.register_outputs({
+            "release": self.release,
+            "active_release": self.active_release,
+            "kept_releases": self.kept_releases,
+            "images": self.images,
+            "endpoint": self.endpoint,
+            "opt_outs": self.opt_outs,
+        })
+
+    # --- children ------------------------------------------------------------------
+
+    def _meta(self, name: str, *, release: str | None = None, role: str | None = None,
+              extra_labels: Mapping[str, str] | None = None,
+              annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
+        labels = {**m.selector_labels(self._spec), m.LABEL_MANAGED_BY: m.MANAGED_BY, **(extra_labels or {})}
+        if release:
+            labels[m.LABEL_RELEASE] = release
+        if role:
+            labels[m.LABEL_ROLE] = role
+        meta: dict[str, Any] = {"name": name, "namespace": self._spec.namespace, "labels": labels}
+        if annotations:
+            meta["annotations"] = dict(annotations)
+        return meta
+
+    def _config_objects(self, releases: Sequence[ContainerServiceSpec],
+                        child: pulumi.ResourceOptions) -> dict[str, pulumi.Resource]:
+        """Immutable ConfigMaps/Secrets named by content hash, shared by releases with the
+        same content and deleted only when no kept release uses them any more."""
+        objects: dict[str, pulumi.Resource] = {}
+        for spec in releases:
+            cm_name = m.config_map_name(spec)
+            if cm_name and cm_name not in objects:
+                objects[cm_name] = k8s.core.v1.ConfigMap(
+                    cm_name,
+                    metadata=self._meta(cm_name, release=spec.release),
+                    data={f.name: f.content for f in spec.config_files},
+                    immutable=True,
+                    opts=child,
+                )
+            secret = m.secret_name(spec)
+            if secret and secret not in objects:
+                objects[secret] = k8s.core.v1.Secret(
+                    secret,
+                    metadata=self._meta(secret, release=spec.release),
+                    type="Opaque",
+                    # Kept a Pulumi secret: encrypted in state, masked in previews and logs.
+                    string_data={s.name: pulumi.Output.secret(s.value.get_secret_value()) for s in spec.secrets},
+                    immutable=True,
+                    opts=child,
+                )
+        return objects
+
+    def _deployments(self, releases: Sequence[ContainerServiceSpec],
+                     config_objects: Mapping[str, pulumi.Resource],
+                     child: pulumi.ResourceOptions) -> dict[str, k8s.apps.v1.Deployment]:
+        active = releases[0]
+        opt_labels, opt_annotations = m.opt_out_metadata(active)
+        deployments: dict[str, k8s.apps.v1.Deployment] = {}
+        # Rolling: one Deployment follows the active release (the rollout replaces pods).
+        # Blue-green: one Deployment per release; kept ones stay warm or scaled to zero.
+        targets = releases[:1] if active.strategy == "rolling" else releases
+        for index, spec in enumerate(targets):
+            rid = spec.release
+            is_active = index == 0
+            replicas = active.replicas if is_active or active.keep_mode == "warm" else 0
+            name = m.deployment_name(spec, rid)
+            uses = [config_objects[n] for n in (m.config_map_name(spec), m.secret_name(spec)) if n]
+            deployments[rid] = k8s.apps.v1.Deployment(
+                f"{self._name}-{rid}" if active.strategy == "blue-green" else f"{self._name}-deploy",
+                metadata=self._meta(name, release=rid, role="active" if is_active else "kept",
+                                    extra_labels=opt_labels, annotations=opt_annotations),
+                spec=m.deployment_spec(spec, rid, replicas),
+                # Config objects exist before the pods that mount them.
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=uses)),
+            )
+        return deployments
+
+    def _ingress(self, spec: ContainerServiceSpec, child: pulumi.ResourceOptions) -> None:
+        ingress = spec.expose.ingress
+        assert ingress is not None and self.service is not None
+        port = spec.ports[0]
+        rule = {"host": ingress.hostname, "http": {"paths": [{
+            "path": ingress.path, "pathType": "Prefix",
+            "backend": {"service": {"name": spec.name,
+                                    "port": {"number": port.service_port or port.container_port}}},
+        }]}}
+        body: dict[str, Any] = {"rules": [rule]}
+        if ingress.tls_secret:
+            body["tls"] = [{"hosts": [ingress.hostname], "secretName": ingress.tls_secret}]
+        if ingress.class_name:
+            body["ingressClassName"] = ingress.class_name
+        k8s.networking.v1.Ingress(
+            f"{self._name}-ingress",
+            metadata=self._meta(spec.name),
+            spec=body,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.service])),
+        )
+
+    def _exec_lock(self, spec: ContainerServiceSpec, child: pulumi.ResourceOptions) -> None:
+        policy_name = f"{spec.namespace}-{spec.name}-exec-lock"
+        labels = {**m.selector_labels(spec), m.LABEL_MANAGED_BY: m.MANAGED_BY}
+        policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+            f"{self._name}-exec-lock",
+            metadata={"name": policy_name, "labels": labels},
+            spec=m.exec_lock_policy_spec(spec),
+            opts=child,
+        )
+        k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+            f"{self._name}-exec-lock-binding",
+            metadata={"name": policy_name, "labels": labels},
+            spec={"policyName": policy_name, "validationActions": ["Deny"]},
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[policy])),
+        )
+
+
+def _validate_kept(name: str, active: ContainerServiceSpec,
+                   kept: Sequence[ContainerServiceSpec | Mapping[str, Any]]) -> list[ContainerServiceSpec]:
+    """Kept releases must be the same service; duplicates of the active one are dropped."""
+    out: list[ContainerServiceSpec] = []
+    problems: list[Problem] = []
+    seen = {active.release}
+    for index, item in enumerate(kept):
+        try:
+            spec = validate_spec(ContainerServiceSpec, item, subject=f"kept[{index}]")
+        except SpecError as exc:
+            problems += [Problem(f"kept[{index}].{p.path}", p.value, p.message, p.fix) for p in exc.problems]
+            continue
+        if spec.name != active.name or spec.namespace != active.namespace:
+            problems.append(Problem(f"kept[{index}].name", repr(spec.name),
+                                    "a kept release must be the same service in the same namespace",
+                                    f"use name {active.name!r} and namespace {active.namespace!r}"))
+            continue
+        if spec.release not in seen:
+            seen.add(spec.release)
+            out.append(spec)
+    if problems:
+        raise SpecError(f"ContainerService {name!r}", problems)
+    return out[: active.keep_previous]

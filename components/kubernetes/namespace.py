@@ -1,0 +1,59 @@
+"""``ServiceNamespace``: a namespace hardened for immutable services.
+
+Pod Security "restricted" enforced by the API server, and a default-deny NetworkPolicy
+so that only the allowances each ContainerService declares are open.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pydantic import field_validator
+
+from .. import PACKAGE
+from ..container_spec import RESERVED_NAMESPACES
+from ..errors import validate_spec
+from ..fields import DnsLabel, Spec, invalid
+from . import manifests as m
+
+TYPE_TOKEN = f"{PACKAGE}:kubernetes:ServiceNamespace"
+
+
+class NamespaceSpec(Spec):
+    name: DnsLabel
+    """Namespace name (never ``default`` or a ``kube-*`` namespace)."""
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_NAMESPACES:
+            raise invalid(f"namespace {value!r} is reserved", "use a namespace of your own, e.g. 'apps'")
+        return value
+
+
+class ServiceNamespace(pulumi.ComponentResource):
+    """A namespace with Pod Security "restricted" and default-deny networking.
+
+    Outputs: ``name``.
+    """
+
+    name: pulumi.Output[str]
+
+    def __init__(self, name: str, spec: NamespaceSpec | dict[str, str],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        valid = validate_spec(NamespaceSpec, spec, subject=f"ServiceNamespace {name!r}")
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata={"name": valid.name, "labels": m.namespace_labels()},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-default-deny",
+            metadata={"name": "default-deny", "namespace": valid.name,
+                      "labels": {m.LABEL_MANAGED_BY: m.MANAGED_BY}},
+            spec=m.DEFAULT_DENY_SPEC,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+        )
+        self.name = namespace.metadata.name
+        self.register_outputs({"name": self.name})

@@ -1,0 +1,88 @@
+"""The one idea: a release is the content hash of everything that defines what runs.
+
+Platform-neutral and pure: no Pulumi here, so the rules are testable alone.
+
+- The canonical form is JSON with sorted keys, no insignificant white space, integral
+  floats written as integers (``1.0`` and ``1`` are the same release) and no NaN/inf.
+- Secret values never enter it in clear: a :class:`~pydantic.SecretStr` is replaced by the
+  SHA-256 of its value (or by the user's explicit version string, see ``SecretFile``).
+- Fields marked :class:`~immutable_infra.fields.NotInRelease` (replicas, group sizes,
+  hostnames, retention) are left out, so a scale-only change keeps the release id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
+
+from .fields import NotInRelease
+
+RELEASE_ID_LENGTH = 8
+
+
+def secret_digest(value: str) -> str:
+    """The value's SHA-256, the only form of a secret that may enter a release hash."""
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+
+
+def release_fields(model: BaseModel) -> dict[str, Any]:
+    """The release-defining fields of a spec, recursively, as plain canonical data.
+
+    A model may define ``release_fingerprint()`` to say what stands for it (a secret's
+    version label instead of its value, for example).
+    """
+    fingerprint = getattr(model, "release_fingerprint", None)
+    if callable(fingerprint):
+        return {str(k): _canonical(v) for k, v in fingerprint().items()}
+    out: dict[str, Any] = {}
+    for name, field in type(model).model_fields.items():
+        if any(isinstance(meta, NotInRelease) for meta in field.metadata):
+            continue
+        out[name] = _canonical(getattr(model, name))
+    return out
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return release_fields(value)
+    if isinstance(value, SecretStr):
+        return secret_digest(value.get_secret_value())
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return sorted((_canonical(v) for v in value), key=canonical_json)
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"cannot hash a non-finite number ({value!r})")
+        return int(value) if value.is_integer() else value
+    if hasattr(value, "value") and isinstance(value.value, (str, int)):  # enums
+        return value.value
+    raise TypeError(f"cannot put a {type(value).__name__} into a release hash")
+
+
+def canonical_json(data: Any) -> str:
+    """Stable serialisation: sorted keys, compact separators, integral floats as ints."""
+    return json.dumps(_canonical(data), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+
+
+def release_id(data: BaseModel | Mapping[str, Any]) -> str:
+    """The short content hash naming a release (8 hex characters)."""
+    canonical = release_fields(data) if isinstance(data, BaseModel) else data
+    digest = hashlib.sha256(canonical_json(canonical).encode()).hexdigest()
+    return digest[:RELEASE_ID_LENGTH]
+
+
+def release_name(base: str, release: str, *, max_length: int = 63) -> str:
+    """``<base>-<release>``, with ``base`` shortened so the result fits ``max_length``."""
+    room = max_length - len(release) - 1
+    return f"{base[:room].rstrip('-')}-{release}"

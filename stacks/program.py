@@ -1,0 +1,131 @@
+"""Build a stack: read and validate its config, then register the topology.
+
+Everything is validated (stack config, ledger, every service spec) before the first
+resource is registered, so a bad config deploys nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from immutable_infra import ContainerServiceSpec, Problem, SpecError
+from immutable_infra.environment import CONFIG_NAMESPACE, KNOWN_KEYS, StackConfig, load_stack_config
+from immutable_infra.kubernetes import ContainerService, ServiceNamespace
+
+from . import topology
+
+PROJECT_CONFIG = "immutable-example"
+"""Config namespace of the example program's own values (secrets)."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a stack will deploy, validated, before anything is registered."""
+
+    config: StackConfig
+    services: dict[str, tuple[ContainerServiceSpec, list[ContainerServiceSpec]]]
+
+
+def read_raw_config(stack: str) -> dict[str, Any]:
+    """The stack's ``immutable:*`` config objects, keys without the namespace."""
+    import json
+
+    all_config = pulumi.runtime.get_config_env()
+    raw: dict[str, Any] = {}
+    for full_key, value in all_config.items():
+        namespace, _, key = full_key.partition(":")
+        if namespace != CONFIG_NAMESPACE:
+            continue
+        try:
+            raw[key] = json.loads(value)
+        except (TypeError, ValueError):
+            raw[key] = value
+    return raw
+
+
+def read_secrets(stack: str) -> dict[str, str]:
+    """Secret values from the stack's encrypted config. Read raw (never logged); the
+    components keep them Pulumi secrets in state."""
+    values: dict[str, str] = {}
+    problems = []
+    for key in topology.SECRET_KEYS:
+        value = pulumi.runtime.get_config(f"{PROJECT_CONFIG}:{key}")
+        if value is None:
+            problems.append(Problem(f"Pulumi.{stack}.yaml: {PROJECT_CONFIG}:{key}", "nothing", "secret not set",
+                                    f"run: pulumi config set --secret {PROJECT_CONFIG}:{key} -s {stack}"))
+        else:
+            values[key] = value
+    if problems:
+        raise SpecError(f"stack config of {stack!r}", problems)
+    return values
+
+
+def plan(stack: str, raw: Mapping[str, Any], secrets: Mapping[str, str]) -> Plan:
+    """Validate the stack config and every service spec (active and kept releases)."""
+    config = load_stack_config(stack, raw, workloads=topology.WORKLOADS)
+    problems: list[Problem] = []
+    services: dict[str, tuple[ContainerServiceSpec, list[ContainerServiceSpec]]] = {}
+    for name in topology.SERVICES:
+        ledger = config.ledger.get(name)
+        if ledger is None:
+            problems.append(Problem(f"Pulumi.{stack}.yaml: {CONFIG_NAMESPACE}:ledger.{name}", "nothing",
+                                    "no release recorded for this service",
+                                    f"add {CONFIG_NAMESPACE}:ledger.{name}.releases with the image digest to run"))
+            continue
+        try:
+            active = topology.service_spec(name, ledger.active_artifact, config.environment, secrets)
+            kept = [topology.service_spec(name, artifact, config.environment, secrets)
+                    for artifact in ledger.previous(active.keep_previous)]
+        except SpecError as exc:
+            problems += [Problem(f"{name}.{p.path}", p.value, p.message, p.fix) for p in exc.problems]
+            continue
+        services[name] = (active, kept)
+    if problems:
+        raise SpecError(f"stack {stack!r}", problems)
+    return Plan(config=config, services=services)
+
+
+def kubernetes_provider(config: StackConfig, project_dir: str) -> k8s.Provider:
+    env = config.environment
+    if env.target == "render":
+        # Render mode: the provider writes manifests instead of calling an API server.
+        # Secret manifests land on disk too: build/ is git-ignored for that reason.
+        directory = env.render_dir or os.path.join(project_dir, "build", "manifests", env.name)
+        return k8s.Provider("render", render_yaml_to_directory=directory)
+    kubeconfig = env.kubeconfig
+    if env.target == "local-cluster" and kubeconfig is None:
+        kubeconfig = os.path.join(project_dir, ".state", "cluster", "kubeconfig")
+    return k8s.Provider("cluster", kubeconfig=kubeconfig) if kubeconfig else k8s.Provider("cluster")
+
+
+def deploy(stack: str, raw: Mapping[str, Any], secrets: Mapping[str, str], project_dir: str) -> None:
+    """Register the whole topology for ``stack`` (call from ``__main__.py``)."""
+    validated = plan(stack, raw, secrets)
+    env = validated.config.environment
+    if env.target == "local-docker":
+        raise SpecError(f"stack {stack!r}", [Problem(
+            f"Pulumi.{stack}.yaml: {CONFIG_NAMESPACE}:environment.target", repr(env.target),
+            "the Docker target is not available in this build", "use target: render or kubernetes")])
+    provider = kubernetes_provider(validated.config, project_dir)
+    namespace = ServiceNamespace(topology.NAMESPACE, {"name": topology.NAMESPACE},
+                                 opts=pulumi.ResourceOptions(providers=[provider]))
+    for name, (active, kept) in validated.services.items():
+        service = ContainerService(
+            name, active, kept=kept, exec_break_glass=env.exec_break_glass,
+            opts=pulumi.ResourceOptions(providers=[provider], depends_on=[namespace]),
+        )
+        pulumi.export(f"{name}_release", service.release)
+        pulumi.export(f"{name}_kept_releases", service.kept_releases)
+        pulumi.export(f"{name}_images", service.images)
+        pulumi.export(f"{name}_endpoint", service.endpoint)
+    pulumi.export("environment", env.name)
+    pulumi.export("target", env.target)
+
+
+__all__ = ["KNOWN_KEYS", "Plan", "deploy", "plan", "read_raw_config", "read_secrets"]

@@ -1,0 +1,102 @@
+"""One topology for every environment.
+
+Everything that defines what runs is here, in code, identical for dev, test and prod.
+The artifacts (image digests) come from each stack's release ledger; replicas, hostnames
+and retention come from ``EnvironmentConfig``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from immutable_infra import ContainerServiceSpec, validate_spec
+from immutable_infra.environment import EnvironmentConfig, ServiceKnobs
+
+NAMESPACE = "apps"
+
+_RESOURCES_SMALL = {"cpu_request": "50m", "cpu_limit": "250m", "memory_request": "64Mi", "memory_limit": "128Mi"}
+_HTTP_PROBES = {
+    "liveness": {"http_get": {"path": "/healthz", "port": "http"}, "period_seconds": 10},
+    "readiness": {"http_get": {"path": "/ready", "port": "http"}, "period_seconds": 5},
+}
+
+
+def service_templates(secrets: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """The services' release-defining settings; ``image`` is filled in from the ledger.
+
+    ``secrets`` maps secret names to values read from the stack's (encrypted) config.
+    """
+    return {
+        "web": {
+            "name": "web",
+            "namespace": NAMESPACE,
+            "ports": [{"name": "http", "container_port": 8080, "service_port": 80}],
+            "env": {"API_URL": "http://api.apps.svc.cluster.local", "LOG_FORMAT": "json"},
+            "resources": _RESOURCES_SMALL,
+            "probes": _HTTP_PROBES,
+            "strategy": "blue-green",
+            "keep_previous": 1,
+            "keep_mode": "scaled-to-zero",
+            "network": {"ingress_from": [{"ingress_controller": True}],
+                        "egress_to": [{"service": "api", "ports": [8080]}]},
+            "expose": {"ingress": {"hostname": "web.example.com", "tls_secret": "web-tls"}},
+        },
+        "api": {
+            "name": "api",
+            "namespace": NAMESPACE,
+            "ports": [{"name": "http", "container_port": 8080}],
+            "env": {"LOG_FORMAT": "json"},
+            "config_files": [{"name": "api.toml", "content": "[server]\nport = 8080\nmax_body_kb = 512\n"}],
+            "secrets": [{"name": "db-password", "value": secrets["api-db-password"]}],
+            "state": {"endpoints": [{"name": "DATABASE_URL", "url": "postgres://db.internal:5432/api"}]},
+            "resources": {**_RESOURCES_SMALL, "memory_limit": "256Mi"},
+            "probes": _HTTP_PROBES,
+            "strategy": "rolling",
+            "keep_previous": 2,
+            "network": {"ingress_from": [{"service": "web"}, {"service": "worker"}],
+                        "egress_to": [{"cidr": "10.0.0.0/8", "ports": [5432]}]},
+        },
+        "worker": {
+            "name": "worker",
+            "namespace": NAMESPACE,
+            "args": ["--queue", "jobs", "--concurrency", "4"],
+            "resources": _RESOURCES_SMALL,
+            "probes": {
+                "liveness": {"exec_command": ["/bin/worker", "healthcheck"], "period_seconds": 30},
+                "readiness": {"exec_command": ["/bin/worker", "ready"], "period_seconds": 10},
+            },
+            "strategy": "rolling",
+            "keep_previous": 1,
+            "monitoring": {"scrape": False},
+            "network": {"egress_to": [{"service": "api", "ports": [8080]}]},
+        },
+    }
+
+
+SECRET_KEYS = ("api-db-password",)
+SERVICES = ("web", "api", "worker")
+WORKLOADS: dict[str, Literal["service", "server_group"]] = {name: "service" for name in SERVICES}
+
+
+def _apply_knobs(template: dict[str, Any], knobs: ServiceKnobs | None, env: EnvironmentConfig) -> dict[str, Any]:
+    out = dict(template)
+    if knobs is not None:
+        if knobs.replicas is not None:
+            out["replicas"] = knobs.replicas
+        if knobs.keep_previous is not None:
+            out["keep_previous"] = knobs.keep_previous
+        if knobs.hostname is not None and "expose" in out and out["expose"].get("ingress"):
+            out["expose"] = {**out["expose"], "ingress": {**out["expose"]["ingress"], "hostname": knobs.hostname}}
+    if env.allow_mutable_image_tags:
+        security = dict(out.get("security", {}))
+        security["opt_outs"] = {**security.get("opt_outs", {}), "mutable_image_tag": {
+            "reason": f"environment {env.name} allows mutable image tags"}}
+        out["security"] = security
+    return out
+
+
+def service_spec(name: str, image: str, env: EnvironmentConfig, secrets: Mapping[str, str]) -> ContainerServiceSpec:
+    """The validated spec of service ``name`` running ``image`` in environment ``env``."""
+    template = _apply_knobs(service_templates(secrets)[name], env.services.get(name), env)
+    return validate_spec(ContainerServiceSpec, {**template, "image": image}, subject=f"service {name!r}")

@@ -106,6 +106,7 @@ class Probe(Spec):
             raise invalid(
                 f"a probe needs exactly one handler, got {len(set_)} ({', '.join(set_) or 'none'})",
                 "set one of http_get, tcp_port or exec_command",
+                field="http_get",
             )
         return self
 
@@ -131,12 +132,12 @@ class Resources(Spec):
         if cpu_millicores(self.cpu_request) > cpu_millicores(self.cpu_limit):
             raise invalid(
                 f"`cpu_request` ({self.cpu_request}) must be <= `cpu_limit` ({self.cpu_limit})",
-                "lower cpu_request or raise cpu_limit",
+                "lower cpu_request or raise cpu_limit", field="cpu_request",
             )
         if memory_bytes(self.memory_request) > memory_bytes(self.memory_limit):
             raise invalid(
                 f"`memory_request` ({self.memory_request}) must be <= `memory_limit` ({self.memory_limit})",
-                "lower memory_request or raise memory_limit",
+                "lower memory_request or raise memory_limit", field="memory_request",
             )
         return self
 
@@ -157,7 +158,7 @@ class Peer(Spec):
             ["ingress_controller"] if self.ingress_controller else [])
         if len(kinds) != 1:
             raise invalid("a peer is exactly one of service, namespace or ingress_controller",
-                          "split it into one entry per peer")
+                          "split it into one entry per peer", field="service")
         return self
 
 
@@ -175,10 +176,10 @@ class Egress(Spec):
         kinds = [k for k in ("service", "namespace", "cidr") if getattr(self, k)]
         if len(kinds) != 1:
             raise invalid("an egress rule is exactly one of service, namespace or cidr",
-                          "split it into one entry per destination")
+                          "split it into one entry per destination", field="service")
         if self.cidr in ("0.0.0.0/0", "::/0") and not self.ports:
             raise invalid("egress to the whole internet on every port",
-                          "list the ports the service needs (for example [443])")
+                          "list the ports the service needs (for example [443])", field="ports")
         return self
 
 
@@ -351,53 +352,58 @@ class ContainerServiceSpec(Spec):
             raise invalid(
                 f"image {self.image!r} is not pinned by digest",
                 "use repo@sha256:<digest>, or set security.opt_outs.mutable_image_tag with a reason",
+                field="image",
             )
         if self.security.run_as_user < 10000 and opt.run_as_root is None:
             raise invalid(f"`security.run_as_user` ({self.security.run_as_user}) is below 10000",
-                          "use a UID >= 10000, or set security.opt_outs.run_as_root with a reason")
+                          "use a UID >= 10000, or set security.opt_outs.run_as_root with a reason",
+                          field="security.run_as_user")
         if self.security.run_as_group < 10000 and opt.run_as_root is None:
             raise invalid(f"`security.run_as_group` ({self.security.run_as_group}) is below 10000",
-                          "use a GID >= 10000, or set security.opt_outs.run_as_root with a reason")
+                          "use a GID >= 10000, or set security.opt_outs.run_as_root with a reason",
+                          field="security.run_as_group")
         names = [p.name for p in self.ports]
         if len(set(names)) != len(names):
-            raise invalid(f"port names clash: {names}", "give every port a different name")
+            raise invalid(f"port names clash: {names}", "give every port a different name", field="ports")
         numbers = [(p.container_port, p.protocol) for p in self.ports]
         if len(set(numbers)) != len(numbers):
-            raise invalid("two ports use the same container_port and protocol", "remove the duplicate")
+            raise invalid("two ports use the same container_port and protocol", "remove the duplicate", field="ports")
         service_ports = [(p.service_port or p.container_port, p.protocol) for p in self.ports]
         if len(set(service_ports)) != len(service_ports):
-            raise invalid("two ports use the same service_port", "give each a different service_port")
+            raise invalid("two ports use the same service_port", "give each a different service_port", field="ports")
         for probe_name in ("liveness", "readiness", "startup"):
             probe = getattr(self.probes, probe_name)
             if probe and probe.http_get and isinstance(probe.http_get.port, str) \
                     and probe.http_get.port not in names:
                 raise invalid(f"probes.{probe_name} uses port {probe.http_get.port!r} which is not declared",
-                              f"declare it in `ports` or use one of {names or 'a port number'}")
+                              f"declare it in `ports` or use one of {names or 'a port number'}",
+                              field=f"probes.{probe_name}.http_get.port")
         monitored = self.monitoring.port
         if self.monitoring.scrape and self.ports and isinstance(monitored, str) and monitored not in names:
-            raise invalid(f"monitoring.port {self.monitoring.port!r} is not declared",
-                              f"use one of {names}")
+            raise invalid(f"monitoring.port {monitored!r} is not declared", f"use one of {names}", field="monitoring.port")
         files = [f.name for f in self.config_files]
         if len(set(files)) != len(files):
-            raise invalid("two config files have the same name", "rename one")
+            raise invalid("two config files have the same name", "rename one", field="config_files")
         secret_names = [s.name for s in self.secrets]
         if len(set(secret_names)) != len(secret_names):
-            raise invalid("two secrets have the same name", "rename one")
+            raise invalid("two secrets have the same name", "rename one", field="secrets")
         mounts = [self.config_dir, self.secrets_dir, *self.security.scratch_dirs,
                   *(v.mount_path for v in self.state.volumes)]
         if len(set(mounts)) != len(mounts):
-            raise invalid(f"two mounts share a path: {mounts}", "give each mount its own directory")
+            raise invalid(f"two mounts share a path: {mounts}", "give each mount its own directory", field="state.volumes")
         for endpoint in self.state.endpoints:
             if endpoint.name in self.env:
-                raise invalid(f"state endpoint {endpoint.name} is also set in env", "set it in one place")
+                raise invalid(f"state endpoint {endpoint.name} is also set in env", "set it in one place",
+                              field="state.endpoints")
         if self.expose.ingress and not self.expose.ingress.tls_secret and opt.plain_http_ingress is None:
             raise invalid("ingress without TLS",
-                          "set expose.ingress.tls_secret, or security.opt_outs.plain_http_ingress with a reason")
+                          "set expose.ingress.tls_secret, or security.opt_outs.plain_http_ingress with a reason",
+                          field="expose.ingress.tls_secret")
         if self.expose.ingress and not self.ports:
-            raise invalid("an ingress needs a port", "declare the HTTP port in `ports`")
+            raise invalid("an ingress needs a port", "declare the HTTP port in `ports`", field="ports")
         if self.replicas == 0 and self.strategy == "blue-green":
             raise invalid("blue-green with 0 replicas never becomes ready",
-                          "give at least 1 replica, or use the rolling strategy")
+                          "give at least 1 replica, or use the rolling strategy", field="replicas")
         return self
 
     # --- derived --------------------------------------------------------------------

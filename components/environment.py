@@ -76,14 +76,15 @@ class EnvironmentConfig(Spec):
             for knob in ("allow_mutable_image_tags", "exec_break_glass"):
                 if getattr(self, knob):
                     raise invalid(f"`{knob}` may not be set in production",
-                                  f"remove `{knob}` from the production stack")
+                                  f"remove `{knob}` from the production stack", field=knob)
             if self.target in ("render", "local-cluster", "local-docker"):
                 raise invalid(f"production cannot deploy to the local target {self.target!r}",
-                              "set target: kubernetes")
+                              "set target: kubernetes", field="target")
         for name, group in self.server_groups.items():
             if group.min_size is not None and group.max_size is not None and group.min_size > group.max_size:
                 raise invalid(f"server_groups.{name}: `min_size` ({group.min_size}) must be <= "
-                              f"`max_size` ({group.max_size})", "lower min_size or raise max_size")
+                              f"`max_size` ({group.max_size})", "lower min_size or raise max_size",
+                              field=f"server_groups.{name}.min_size")
         return self
 
 

@@ -167,6 +167,8 @@ def problems_from_validation(
     for item in error.errors(include_url=False):
         loc = tuple(prefix) + tuple(p for p in item["loc"] if p not in ("function-after", "function-before"))
         ctx = item.get("ctx") or {}
+        if ctx.get("field"):
+            loc += tuple(int(part) if part.isdigit() else part for part in str(ctx["field"]).split("."))
         fix = str(ctx.get("fix") or "")
         if not fix and item["type"] == "extra_forbidden":
             fix = _suggest_field(model, tuple(item["loc"])) or _GENERIC_FIXES["extra_forbidden"]

@@ -15,9 +15,16 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 
 
-def invalid(message: str, fix: str, *, sensitive: bool = False) -> PydanticCustomError:
-    """A validation error carrying its fix (and whether the value must be masked)."""
-    return PydanticCustomError("immutable", message, {"fix": fix, "sensitive": sensitive})
+def invalid(message: str, fix: str, *, sensitive: bool = False, field: str | None = None) -> PydanticCustomError:
+    """A validation error carrying its fix (and whether the value must be masked).
+
+    ``field`` names the field a cross-field rule blames (dotted, relative to the model
+    that raises it), so the reported path points at it rather than at the model.
+    """
+    ctx: dict[str, Any] = {"fix": fix, "sensitive": sensitive}
+    if field:
+        ctx["field"] = field
+    return PydanticCustomError("immutable", message, ctx)
 
 
 @dataclass(frozen=True)

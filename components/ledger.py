@@ -43,10 +43,10 @@ class WorkloadLedger(Spec):
     def _active_is_listed(self) -> WorkloadLedger:
         artifacts = [e.artifact for e in self.releases]
         if len(set(artifacts)) != len(artifacts):
-            raise invalid("an artifact is listed twice", "list each artifact once; point `active` at it")
+            raise invalid("an artifact is listed twice", "list each artifact once; point `active` at it", field="releases")
         if self.active is not None and self.active not in artifacts:
             raise invalid(f"`active` ({self.active!r}) is not one of the listed releases",
-                          "add it to `releases` first, or point at a listed artifact")
+                          "add it to `releases` first, or point at a listed artifact", field="active")
         return self
 
     @property

@@ -1,0 +1,30 @@
+# Shared set-up for scripts/*.sh: a project venv and the Pulumi toolchain built from source.
+# Sourced, not run. Idempotent: a warm machine does nothing but checks.
+set -euo pipefail
+PROJECT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$PROJECT_DIR/.venv"
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+fail() { printf '\nERROR in step "%s": %s\n' "$1" "$2" >&2; exit 1; }
+
+ensure_venv() {
+  local stamp="$VENV/.requirements.sha256"
+  local want
+  want="$(cat "$PROJECT_DIR/requirements.txt" "$PROJECT_DIR/requirements-dev.txt" "$PROJECT_DIR/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+  if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return 0
+  fi
+  step "python venv (.venv): installing pinned requirements"
+  python3 -m venv "$VENV" || fail "python venv" "python3 -m venv failed"
+  "$VENV/bin/pip" install -q --upgrade pip >/dev/null 2>&1 || true
+  "$VENV/bin/pip" install -q -r "$PROJECT_DIR/requirements-dev.txt" || fail "python venv" "pip install -r requirements-dev.txt failed"
+  "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$PROJECT_DIR" || fail "python venv" "pip install -e . failed"
+  echo "$want" > "$stamp"
+}
+
+ensure_toolchain() {
+  step "Pulumi toolchain (built from source, cached by version)"
+  python3 "$PROJECT_DIR/toolchain/build.py" || fail "toolchain" "toolchain/build.py failed (see its output above)"
+  # shellcheck source=/dev/null
+  source "$PROJECT_DIR/toolchain/env.sh"
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The test command: lint, type checks, unit tests (mocks), policy tests and engine tests
+# (real Pulumi CLI on a temporary local backend). Installs whatever is missing first.
+#   bash scripts/test.sh [pytest args...]
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+ensure_venv
+ensure_toolchain
+cd "$PROJECT_DIR"
+step "ruff"
+"$VENV/bin/ruff" check . || fail "ruff" "lint errors"
+step "mypy (strict on components/)"
+"$VENV/bin/mypy" components || fail "mypy" "type errors"
+step "pytest"
+"$VENV/bin/pytest" "$@"

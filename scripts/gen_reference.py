@@ -10,6 +10,7 @@ import ast
 import inspect
 import pathlib
 import sys
+import types
 import typing
 from typing import Any
 
@@ -43,11 +44,19 @@ def field_docs(model: type[BaseModel]) -> dict[str, str]:
 
 
 def type_name(annotation: Any) -> str:
-    text = repr(annotation) if not isinstance(annotation, type) else annotation.__name__
-    for prefix in ("typing.", "immutable_infra.container_spec.", "immutable_infra.fields.",
-                   "immutable_infra.environment.", "pydantic.types."):
-        text = text.replace(prefix, "")
-    return text.replace("|", "\\|")
+    """A readable type: Annotated metadata dropped, unions as ``a | b``."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return type_name(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return " \\| ".join(type_name(a) for a in args)
+    if origin is typing.Literal:
+        return " \\| ".join(repr(a) for a in args)
+    if origin is not None:
+        return f"{getattr(origin, '__name__', str(origin))}[{', '.join(type_name(a) for a in args)}]"
+    if annotation is type(None):
+        return "None"
+    return getattr(annotation, "__name__", str(annotation))
 
 
 def default(field: Any) -> str:

@@ -1,0 +1,102 @@
+"""Drive the real Pulumi CLI (built by toolchain/build.py) on a throwaway local backend.
+
+A ``Workspace`` is a copy of the example project in a temp dir, with its own file backend
+and PULUMI_HOME-from-the-toolchain, so engine tests never touch the developer's state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "toolchain"))
+from pulumi_env import pulumi_env  # noqa: E402
+
+PULUMI = ROOT / ".toolchain" / "bin" / "pulumi"
+TARGET_KUBERNETES_VERSION = "1.33.0"
+"""Newest schema set kubernetes-validate ships; ValidatingAdmissionPolicy is GA since 1.30."""
+DEV_PASSPHRASE = "immutable-dev-only-passphrase"
+DEV_SECRET = "dev-only-db-password"
+PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "Pulumi.dev.yaml", "Pulumi.test.yaml", "Pulumi.prod.yaml")
+
+
+def toolchain_missing() -> str | None:
+    if not PULUMI.exists():
+        return f"{PULUMI} is missing: run python3 toolchain/build.py (scripts/test.sh does)"
+    return None
+
+
+@dataclass
+class Workspace:
+    dir: pathlib.Path
+    env: dict[str, str]
+
+    @classmethod
+    def create(cls, tmp: pathlib.Path) -> Workspace:
+        project = tmp / "project"
+        project.mkdir()
+        for name in PROJECT_FILES:
+            shutil.copy(ROOT / name, project / name)
+        shutil.copytree(ROOT / "stacks", project / "stacks", ignore=shutil.ignore_patterns("__pycache__"))
+        # The copy runs with this checkout's venv (absolute path), like a consumer's program would.
+        meta = yaml.safe_load((project / "Pulumi.yaml").read_text())
+        meta["runtime"]["options"]["virtualenv"] = str(pathlib.Path(sys.prefix))
+        (project / "Pulumi.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+        backend = tmp / "backend"
+        backend.mkdir()
+        env = pulumi_env(ROOT, backend_url=backend.as_uri())
+        env["PULUMI_CONFIG_PASSPHRASE"] = DEV_PASSPHRASE
+        env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
+        return cls(project, env)
+
+    def pulumi(self, *args: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([str(PULUMI), *args, "--non-interactive"], cwd=self.dir, env=self.env,
+                              capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"pulumi {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def init_stack(self, stack: str = "dev") -> None:
+        self.pulumi("stack", "init", stack, "--secrets-provider", "passphrase")
+        self.pulumi("config", "set", "--secret", "immutable-example:api-db-password", DEV_SECRET, "-s", stack)
+
+    def preview_steps(self, stack: str = "dev") -> list[dict[str, Any]]:
+        proc = self.pulumi("preview", "--json", "-s", stack)
+        steps: list[dict[str, Any]] = json.loads(proc.stdout).get("steps", [])
+        return steps
+
+    def config(self, stack: str = "dev") -> dict[str, Any]:
+        data: dict[str, Any] = yaml.safe_load((self.dir / f"Pulumi.{stack}.yaml").read_text())
+        return data
+
+    def write_config(self, data: dict[str, Any], stack: str = "dev") -> None:
+        (self.dir / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+    def export(self, stack: str = "dev") -> dict[str, Any]:
+        state: dict[str, Any] = json.loads(self.pulumi("stack", "export", "-s", stack).stdout)
+        return state
+
+
+def changed(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [s for s in steps if s.get("op") not in ("same", "read")]
+
+
+def resource_name(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1]
+
+
+def resource_type(urn: str) -> str:
+    return urn.rsplit("::", 2)[-2].rsplit("$", 1)[-1]
+
+
+def environ_for_tests() -> dict[str, str]:
+    return dict(os.environ)

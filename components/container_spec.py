@@ -8,6 +8,7 @@ hostnames, who may connect and how many old releases are kept are not.
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -408,9 +409,9 @@ class ContainerServiceSpec(Spec):
 
     # --- derived --------------------------------------------------------------------
 
-    @property
+    @cached_property
     def release(self) -> str:
-        """The release id: content hash of the release-defining fields."""
+        """The release id: content hash of the release-defining fields (computed once; the model is frozen)."""
         return release_id(self)
 
     def with_image(self, image: str) -> ContainerServiceSpec:

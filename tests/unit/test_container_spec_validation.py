@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from immutable_infra import ContainerServiceSpec, SpecError, validate_spec
 from immutable_infra.kubernetes import ContainerService
 

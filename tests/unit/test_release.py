@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from immutable_infra import ContainerServiceSpec, canonical_json, release_id
 from immutable_infra.release import release_name, secret_digest
 

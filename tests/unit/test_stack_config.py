@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 import yaml
-
 from immutable_infra import SpecError
 from immutable_infra.environment import load_stack_config
 from immutable_infra.ledger import WorkloadLedger
+
 from stacks import program, topology
 
 from .k8s_harness import run_program

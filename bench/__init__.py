@@ -1,0 +1,1 @@
+"""Benchmarks: component vs the same raw resources, as ratios measured in one run."""

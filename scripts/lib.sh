@@ -28,3 +28,14 @@ ensure_toolchain() {
   # shellcheck source=/dev/null
   source "$PROJECT_DIR/toolchain/env.sh"
 }
+
+CHECKOV_VERSION="3.2.495"
+CHECKOV_VENV="$PROJECT_DIR/.state/tools/checkov-$CHECKOV_VERSION"
+
+ensure_checkov() {
+  # Checkov has its own venv: its dependency pins clash with the project's.
+  if [[ -x "$CHECKOV_VENV/bin/checkov" ]]; then return 0; fi
+  step "checkov $CHECKOV_VERSION (own venv under .state/tools)"
+  python3 -m venv "$CHECKOV_VENV" || fail "checkov" "python3 -m venv failed"
+  "$CHECKOV_VENV/bin/pip" install -q "checkov==$CHECKOV_VERSION" || fail "checkov" "pip install checkov failed"
+}

@@ -5,6 +5,8 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_venv
 ensure_toolchain
+ensure_checkov
+export IMMUTABLE_CHECKOV="$CHECKOV_VENV/bin/checkov"
 cd "$PROJECT_DIR"
 step "ruff"
 "$VENV/bin/ruff" check . || fail "ruff" "lint errors"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 import pathlib
 import subprocess
 import sys
@@ -104,6 +105,17 @@ def test_rendered_manifests_pass_kubernetes_validate(deployed: Workspace) -> Non
     proc = subprocess.run([sys.executable, "-m", "kubernetes_validate", "--strict", "-k", TARGET_KUBERNETES_VERSION, *files],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif(not os.environ.get("IMMUTABLE_CHECKOV"), reason="checkov not installed: scripts/test.sh installs it")
+def test_rendered_manifests_pass_checkov(deployed: Workspace) -> None:
+    """0 failed checks (SECURITY.md cites Checkov's ids), run offline."""
+    env = {**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "BC_SKIP_MAPPING": "TRUE"}
+    proc = subprocess.run([os.environ["IMMUTABLE_CHECKOV"], "-d", str(deployed.dir / "build" / "manifests" / "dev"),
+                           "--framework", "kubernetes", "--skip-download", "--compact", "--quiet"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Failed checks: 0" in proc.stdout and "Passed checks: " in proc.stdout
 
 
 def test_invalid_stack_config_fails_before_any_resource(tmp_path: pathlib.Path) -> None:

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import ast
 import inspect
+import itertools
 import pathlib
 import sys
 import types
 import typing
 from typing import Any
 
-from pydantic import BaseModel
-from pydantic_core import PydanticUndefined
-
 from immutable_infra import ContainerServiceSpec
+from immutable_infra.aws import ServerGroupSpec
 from immutable_infra.environment import EnvironmentConfig
 from immutable_infra.fields import NotInRelease
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- BEGIN GENERATED REFERENCE -->", "<!-- END GENERATED REFERENCE -->"
@@ -36,7 +37,7 @@ def field_docs(model: type[BaseModel]) -> dict[str, str]:
         except (OSError, TypeError):
             continue
         body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-        for node, nxt in zip(body, body[1:], strict=False):
+        for node, nxt in itertools.pairwise(body):
             if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr) \
                     and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str):
                 docs[node.target.id] = " ".join(nxt.value.value.split())
@@ -94,9 +95,7 @@ def generate() -> str:
     seen: set[type[BaseModel]] = set()
     table(ContainerServiceSpec, "`ContainerServiceSpec` (Kubernetes and Docker)", seen, out)
     table(EnvironmentConfig, "`EnvironmentConfig` (`immutable:environment` in `Pulumi.<env>.yaml`)", seen, out)
-    extra = getattr(sys.modules.get("immutable_infra.aws"), "ServerGroupSpec", None)
-    if extra is not None:
-        table(extra, "`ServerGroupSpec` (AWS)", seen, out)
+    table(ServerGroupSpec, "`ServerGroupSpec` (AWS)", seen, out)
     out.append(END)
     return "\n".join(out)
 
@@ -116,8 +115,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        import immutable_infra.aws  # noqa: F401  (optional: documented when present)
-    except ImportError:
-        pass
     raise SystemExit(main())

@@ -61,6 +61,7 @@ class ContainerService(pulumi.ComponentResource):
 
         self._name = name
         self._spec = active
+        self._exec_break_glass = exec_break_glass
         releases = [active, *previous]
         ids = [r.release for r in releases]
         child = pulumi.ResourceOptions(parent=self)
@@ -175,6 +176,11 @@ class ContainerService(pulumi.ComponentResource):
                      child: pulumi.ResourceOptions) -> dict[str, k8s.apps.v1.Deployment]:
         active = releases[0]
         opt_labels, opt_annotations = m.opt_out_metadata(active)
+        if self._exec_break_glass and active.security.opt_outs.exec_lock is None:
+            # Environment-wide break glass: visible on the workloads like a spec opt-out (not in
+            # the pod template, so it rolls no pods).
+            opt_labels[f"{m.LABEL_OPT_OUT_PREFIX}exec-lock"] = "true"
+            opt_annotations[f"{m.ANNOTATION_OPT_OUT_REASON_PREFIX}exec_lock"] = "exec_break_glass set in the environment config"
         deployments: dict[str, k8s.apps.v1.Deployment] = {}
         # Rolling: one Deployment follows the active release (the rollout replaces pods).
         # Blue-green: one Deployment per release; kept ones stay warm or scaled to zero.

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import copy
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from . import POLICY_DIR
+
 ROOT = Path(__file__).resolve().parents[2]
-POLICY_DIR = ROOT / "policy"
-if str(POLICY_DIR) not in sys.path:
-    # The pack's modules live in policy/ (the directory the engine runs), not in a package.
-    sys.path.insert(0, str(POLICY_DIR))
+__all__ = ["POLICY_DIR", "ROOT"]  # and the builders below
 
 RELEASE = "1a2b3c4d"
 OLD_RELEASE = "0f0f0f0f"
@@ -45,17 +43,17 @@ CONTAINER = "docker:index/container:Container"
 OPT_OUT_REASON = "a legacy agent needs it until ticket OPS-42 lands"
 
 
-def changed(base: Mapping[str, Any], *edits: tuple[str, Any]) -> dict[str, Any]:
-    """A deep copy of ``base`` with ``("a.b[0].c", value)`` edits; value ``DELETE`` removes the key."""
+def changed(base: Mapping[str, Any], *edits: tuple[str | tuple[str | int, ...], Any]) -> dict[str, Any]:
+    """A deep copy of ``base`` with ``("a.b[0].c", value)`` edits; value ``DELETE`` removes the key.
+
+    A path whose keys contain dots (``immutable.dev/...``) is given as a tuple of steps.
+    """
     out = copy.deepcopy(dict(base))
     for path, value in edits:
-        steps = _parse(path)
+        steps = list(path) if isinstance(path, tuple) else _parse(path)
         target: Any = out
         for step in steps[:-1]:
-            if isinstance(step, int):
-                target = target[step]
-            else:
-                target = target.setdefault(step, {})
+            target = target[step] if isinstance(step, int) else target.setdefault(step, {})
         last = steps[-1]
         if value is DELETE:
             del target[last]

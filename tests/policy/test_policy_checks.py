@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from immutable_policy.common import UNKNOWN, Context
+from immutable_policy.registry import BY_NAME, POLICIES, run_resource_policy
 
 from .policy_cases import CASES, Case
 from .policy_testkit import (
@@ -35,9 +37,6 @@ from .policy_testkit import (
     pod,
     security_group,
 )
-
-from immutable_policy.common import UNKNOWN, Context  # noqa: E402  (path set by policy_testkit)
-from immutable_policy.registry import BY_NAME, POLICIES, run_resource_policy  # noqa: E402
 
 
 def run(case: Case) -> list[str]:

@@ -87,7 +87,7 @@ class RecordingMonitor(runtime_mocks.MockMonitor):
         self.registered: list[Registered] = []
         self._lock = threading.Lock()
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
+    def RegisterResource(self, request: Any) -> Any:  # the gRPC method name
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response

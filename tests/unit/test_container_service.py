@@ -296,6 +296,9 @@ def test_break_glass_is_explicit_and_visible(how: str) -> None:
         result = deploy(service(), exec_break_glass=True)
     assert not result.of_type(VAP) and not result.of_type(VAP_BINDING)
     assert "exec_lock" in result.outputs["opt_outs"]
+    (dep,) = result.of_type(DEPLOYMENT)
+    assert dep.inputs["metadata"]["labels"]["immutable.dev/opt-out-exec-lock"] == "true"
+    assert len(dep.inputs["metadata"]["annotations"]["immutable.dev/opt-out-reason-exec_lock"]) >= 10
 
 
 # --- 8. outputs --------------------------------------------------------------------------------

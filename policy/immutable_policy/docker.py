@@ -1,0 +1,164 @@
+"""Docker checks for ``docker:index/container:Container`` (pulumi-docker 5).
+
+The Docker ContainerService uses the same spec (and so the same opt-out names) as the
+Kubernetes one: a container labelled ``immutable.dev/opt-out-<name>=true`` with a label
+``immutable.dev/opt-out-reason-<name>`` of at least 10 characters is exempt from the part
+of a rule that opt-out names. Docs: https://docs.docker.com/engine/security/
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .common import (
+    NO_CONTEXT,
+    Context,
+    as_int,
+    as_list,
+    get,
+    is_unknown,
+    opt_out_reason_keys,
+    opt_outs,
+    tags_map,
+    truthy,
+    valid_opt_outs,
+)
+
+CONTAINER = "docker:index/container:Container"
+COMPUTE_TYPES = frozenset({CONTAINER})
+
+DIGEST = re.compile(r"(@sha256:[0-9a-f]{64}|^sha256:[0-9a-f]{64})$")
+"""``repo@sha256:<digest>``, or an image id (``sha256:<id>``, e.g. ``RemoteImage.image_id``)."""
+ROOT_USERS = frozenset({"", "0", "root"})
+NO_NEW_PRIVILEGES = frozenset({"no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"})
+
+
+def _labels(props: Mapping[str, Any]) -> dict[str, Any]:
+    return tags_map(props.get("labels"))
+
+
+def _exempt(props: Mapping[str, Any]) -> set[str]:
+    return valid_opt_outs(_labels(props))
+
+
+def check_image_digest(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
+    """Image by digest; opt-out ``mutable_image_tag``."""
+    if resource_type != CONTAINER or "mutable_image_tag" in _exempt(props):
+        return []
+    image = props.get("image")
+    if is_unknown(image) or (isinstance(image, str) and DIGEST.search(image)):
+        return []
+    return [f"image {image!r} is not pinned by digest; use repo@sha256:<64 hex> or a RemoteImage's "
+            "image_id (a tag can be moved to other content)"]
+
+
+def check_non_root(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
+    """The process runs as a non-root user; opt-out ``run_as_root``."""
+    if resource_type != CONTAINER or "run_as_root" in _exempt(props):
+        return []
+    user = props.get("user")
+    if is_unknown(user):
+        return []
+    name = str(user).split(":")[0].strip() if user is not None else ""
+    if name in ROOT_USERS:
+        shown = "not set (the image's USER, often root)" if user is None else repr(user)
+        return [f"user is {shown}; set user to a UID:GID of 10000 or more, e.g. '10001:10001'"]
+    return []
+
+
+def check_read_only_rootfs(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
+    """Read-only root filesystem (tmpfs mounts for scratch); opt-out ``writable_root_filesystem``."""
+    if resource_type != CONTAINER or "writable_root_filesystem" in _exempt(props):
+        return []
+    value = props.get("readOnly")
+    if is_unknown(value) or truthy(value):
+        return []
+    return ["readOnly is not true; set read_only=True and mount a tmpfs where the process writes"]
+
+
+def check_no_privileged(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
+    """No privileged mode (it gives the container every device and capability of the host)."""
+    if resource_type != CONTAINER or not truthy(props.get("privileged")):
+        return []
+    return ["privileged is true; drop it (add only the single capability the process needs)"]
+
+
+def check_no_host_network(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
+    """No host network (nor host PID/IPC/user namespaces)."""
+    if resource_type != CONTAINER:
+        return []
+    out = []
+    for key, what in (("networkMode", "network"), ("pidMode", "PID"), ("ipcMode", "IPC"),
+                      ("usernsMode", "user")):
+        if props.get(key) == "host":
+            out.append(f"{key} is 'host': the container shares the host's {what} namespace")
+    return out
+
+
+def check_no_new_privileges(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
+    """``security_opts`` holds ``no-new-privileges``; opt-out ``privilege_escalation``."""
+    if resource_type != CONTAINER or "privilege_escalation" in _exempt(props):
+        return []
+    opts = props.get("securityOpts")
+    if is_unknown(opts) or any(str(o).replace(" ", "") in NO_NEW_PRIVILEGES for o in as_list(opts)):
+        return []
+    return ["securityOpts lacks 'no-new-privileges:true' (setuid binaries could gain privileges)"]
+
+
+def check_drop_capabilities(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
+    """All capabilities dropped; at most NET_BIND_SERVICE added back."""
+    if resource_type != CONTAINER:
+        return []
+    caps = props.get("capabilities")
+    if is_unknown(caps):
+        return []
+    out = []
+    drops = [str(d).upper().removeprefix("CAP_") for d in as_list(get(caps, "drops"))]
+    if "ALL" not in drops:
+        out.append("capabilities.drops does not include ALL")
+    for cap in as_list(get(caps, "adds")):
+        if str(cap).upper().removeprefix("CAP_") != "NET_BIND_SERVICE":
+            out.append(f"capabilities.adds includes {cap}; only NET_BIND_SERVICE may be added back")
+    return out
+
+
+def check_resource_limits(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
+    """A memory limit and a CPU limit, so one container cannot starve the others."""
+    if resource_type != CONTAINER:
+        return []
+    out = []
+    memory = props.get("memory")
+    if not is_unknown(memory) and not (as_int(memory) or 0) > 0:
+        out.append("memory (MB) is not set; give the container a memory limit")
+    cpus = props.get("cpus")
+    quota = props.get("cpuQuota")
+    if not any(is_unknown(v) for v in (cpus, quota)) and cpus in (None, "") and not (as_int(quota) or 0) > 0:
+        out.append("neither cpus nor cpuQuota is set; give the container a CPU limit")
+    return out
+
+
+def check_healthcheck(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
+    """A health check, so a replacement is only trusted once it is healthy."""
+    if resource_type != CONTAINER:
+        return []
+    tests = get(props, "healthcheck", "tests")
+    if is_unknown(tests):
+        return []
+    tests = as_list(tests)
+    if not tests or str(tests[0]).upper() == "NONE":
+        return ["healthcheck.tests is not set; add a health check (e.g. ['CMD', '/app', 'health'])"]
+    return []
+
+
+def check_opt_out_reason(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
+    """Every ``immutable.dev/opt-out-*`` label comes with a reason label."""
+    if resource_type != CONTAINER:
+        return []
+    out = []
+    for record in opt_outs(_labels(props)):
+        if not record.valid:
+            out.append(f"label {record.label!r} opts out of {record.name} without a reason of 10 or more "
+                       f"characters; add the label {opt_out_reason_keys(record.name)[0]!r}")
+    return out

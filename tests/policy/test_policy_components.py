@@ -1,0 +1,112 @@
+"""The pack agrees with the components: what they register (under Pulumi mocks) has 0 violations.
+
+The components are the reference implementation of the rules; a team that uses them must
+never be blocked by the pack, and an opt-out a component records (with its reason) must be
+honoured. The resources come from the unit tests' own mock harnesses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+from immutable_policy.registry import POLICIES, run_resource_policy, run_stack_policy
+
+aws_mocks = pytest.importorskip("tests.unit.aws_mocks", reason="the ServerGroup mock harness is not importable")
+k8s_harness = pytest.importorskip("tests.unit.k8s_harness", reason="the Kubernetes mock harness is not importable")
+fixtures = pytest.importorskip("tests.unit.fixtures", reason="the ContainerService fixtures are not importable")
+
+
+def violations(resources: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
+    """Every violation of every policy, by policy name, for ``{"type", "props", "urn"}`` resources."""
+    resources = list(resources)
+    found: dict[str, list[str]] = {}
+    for policy in POLICIES:
+        if policy.is_stack:
+            messages = [f.message for f in run_stack_policy(policy, resources)]
+        else:
+            messages = [f"{r['urn']}: {m}" for r in resources
+                        for m in run_resource_policy(policy, r["type"], r["props"])]
+        if messages:
+            found[policy.name] = messages
+    return found
+
+
+def server_group(spec: dict[str, Any], history: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    from immutable_infra.aws import ServerGroup
+
+    program = aws_mocks.run(lambda: ServerGroup("web", spec, history=history or [], **aws_mocks.WIRING))
+    return [{"type": r.type, "props": r.inputs, "urn": r.urn, "name": r.name} for r in program.resources]
+
+
+def container_service(spec: dict[str, Any], **kwargs: Any) -> list[dict[str, Any]]:
+    from immutable_infra.kubernetes import ContainerService, ServiceNamespace
+
+    def build() -> None:
+        ServiceNamespace("apps", {"name": "apps"})
+        ContainerService("web", spec, **kwargs)
+
+    result = k8s_harness.run_program(build)
+    return [{"type": r.type, "props": r.inputs, "urn": f"urn:pulumi:dev::p::{r.type}::{r.name}", "name": r.name}
+            for r in result.resources]
+
+
+def test_server_group_defaults_pass_every_policy() -> None:
+    resources = server_group(aws_mocks.server_group_spec())
+    assert {r["type"] for r in resources} >= {aws_mocks.ASG, aws_mocks.LAUNCH_TEMPLATE, aws_mocks.INGRESS_RULE}
+    assert violations(resources) == {}
+
+
+def test_server_group_with_kept_groups_passes_every_policy() -> None:
+    a, b, c = (aws_mocks.server_group_spec(ami_id=ami, keep_previous=2)
+               for ami in (aws_mocks.AMI_A, aws_mocks.AMI_B, aws_mocks.AMI_C))
+    resources = server_group(c, history=[a, b])
+    assert len([r for r in resources if r["type"] == aws_mocks.ASG]) == 3
+    assert violations(resources) == {}
+
+
+def test_server_group_opt_outs_with_reasons_are_honoured() -> None:
+    spec = aws_mocks.server_group_spec(security={
+        "associate_public_ip": True, "metadata_hop_limit": 2,
+        "opt_outs": {"public_ip": {"reason": "legacy agent, ticket OPS-1"},
+                     "imds_hop_limit": {"reason": "docker on the host needs IMDS (OPS-2)"}}})
+    resources = server_group(spec)
+    assert violations(resources) == {}
+    # The same settings without the opt-out tags are violations.
+    stripped = [{**r, "props": _without_opt_out_tags(r["props"])} for r in resources]
+    found = violations(stripped)
+    assert set(found) == {"aws-imdsv2", "aws-no-public-ip"}
+
+
+def _without_opt_out_tags(props: dict[str, Any]) -> dict[str, Any]:
+    tags = props.get("tags")
+    if isinstance(tags, dict):
+        return {**props, "tags": {k: v for k, v in tags.items() if not k.startswith("immutable.dev/opt-out/")}}
+    return props
+
+
+def test_container_service_passes_every_policy() -> None:
+    assert violations(container_service(fixtures.service())) == {}
+
+
+def test_container_service_blue_green_with_kept_releases_passes() -> None:
+    spec = fixtures.service(strategy="blue-green", keep_previous=2)
+    kept = [fixtures.service(strategy="blue-green", keep_previous=2, image=image)
+            for image in (fixtures.IMAGE_B, fixtures.IMAGE_C)]
+    resources = container_service(spec, kept=kept)
+    assert violations(resources) == {}
+    # ...and more kept releases than a stack allows is reported.
+    limit = next(p for p in POLICIES if p.name == "stack-max-kept-releases")
+    assert run_stack_policy(limit, resources, {"maxKeptReleases": 1})
+
+
+def test_container_service_opt_outs_with_reasons_are_honoured() -> None:
+    spec = fixtures.service(image="registry.example.com/acme/web:1.5", security={"opt_outs": {
+        "mutable_image_tag": {"reason": "dev builds are tagged, never promoted"},
+        "exec_lock": {"reason": "debugging a crash loop, INC-7"}}})
+    assert violations(container_service(spec)) == {}
+
+
+def test_container_service_break_glass_is_recorded_as_an_opt_out() -> None:
+    assert violations(container_service(fixtures.service(), exec_break_glass=True)) == {}

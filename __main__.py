@@ -3,8 +3,8 @@
 import os
 
 import pulumi
-
 from immutable_infra import SpecError
+
 from stacks.program import deploy, read_raw_config, read_secrets
 
 stack = pulumi.get_stack()

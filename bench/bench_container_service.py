@@ -14,7 +14,6 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-
 from immutable_infra import ContainerServiceSpec
 from immutable_infra.kubernetes import ContainerService
 from immutable_infra.kubernetes import manifests as m

@@ -13,7 +13,6 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-
 from immutable_infra import ContainerServiceSpec, Problem, SpecError
 from immutable_infra.environment import CONFIG_NAMESPACE, KNOWN_KEYS, StackConfig, load_stack_config
 from immutable_infra.kubernetes import ContainerService, ServiceNamespace

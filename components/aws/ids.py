@@ -91,7 +91,7 @@ INSTANCE_SIZES: tuple[str, ...] = (
     *(f"{n}xlarge" for n in (2, 3, 4, 6, 8, 9, 10, 12, 16, 18, 24, 32, 48, 56, 96, 112, 224, 448, 480)),
     "metal", *(f"metal-{n}xl" for n in (16, 24, 32, 48, 96)),
 )
-_INSTANCE_TYPE = re.compile(r"(?P<family>[a-z]+[0-9][a-z0-9-]*)\.(?P<size>[a-z0-9-]+)")
+_INSTANCE_TYPE = re.compile(r"(?P<family>[a-z][a-z0-9-]*[0-9][a-z0-9-]*)\.(?P<size>[a-z0-9-]+)")
 
 
 def check_instance_type(value: str) -> str:

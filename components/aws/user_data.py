@@ -23,7 +23,8 @@ _SECRET_PATTERNS = (
     re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])"),  # AWS access key id
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     # name = value, where the value is a literal (not $VAR, $(command) or ${...}).
-    re.compile(r"(?i)\b(?:password|passwd|secret|api[_-]?key|access[_-]?key|private[_-]?key|token)"
+    # Any name containing the word counts (AWS_SECRET_ACCESS_KEY, DB_PASSWORD).
+    re.compile(r"(?i)(?:password|passwd|secret|api[_-]?key|access[_-]?key|private[_-]?key|token)\w*"
                r"\s*[=:]\s*['\"]?[^\s'\"$]{4,}"),
 )
 

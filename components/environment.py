@@ -49,6 +49,20 @@ class ServerGroupKnobs(Spec):
     keep_previous: Annotated[int, Field(ge=0, le=10)] | None = None
 
 
+class AwsTarget(Spec):
+    """Where this environment's server groups go (ids that exist only in that account)."""
+
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")]
+    """AWS region, for example ``eu-west-1``."""
+    vpc_id: Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{8,17}$")]
+    subnet_ids: Annotated[list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]], Field(min_length=1)]
+    """Private subnets of the instances."""
+    load_balancer_subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(default_factory=list)
+    """Subnets of the load balancer (at least two AZs for an ALB)."""
+    certificate_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:acm:")] | None = None
+    """ACM certificate for the HTTPS listener."""
+
+
 class EnvironmentConfig(Spec):
     """The ``immutable:environment`` object of a stack's config."""
 
@@ -61,6 +75,8 @@ class EnvironmentConfig(Spec):
     """Where ``render`` writes manifests; default ``build/manifests/<name>``."""
     services: dict[DnsLabel, ServiceKnobs] = Field(default_factory=dict)
     server_groups: dict[DnsLabel, ServerGroupKnobs] = Field(default_factory=dict)
+    aws: AwsTarget | None = None
+    """Deploy server groups to this AWS account/region; without it they are validated but not deployed."""
     allow_mutable_image_tags: bool = False
     """Development convenience; refused in production."""
     exec_break_glass: bool = False

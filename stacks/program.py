@@ -14,6 +14,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 from immutable_infra import ContainerServiceSpec, Problem, SpecError
+from immutable_infra.aws import ServerGroup, ServerGroupSpec
+from immutable_infra.aws.sdk import aws
 from immutable_infra.environment import CONFIG_NAMESPACE, KNOWN_KEYS, StackConfig, load_stack_config
 from immutable_infra.kubernetes import ContainerService, ServiceNamespace
 
@@ -29,6 +31,8 @@ class Plan:
 
     config: StackConfig
     services: dict[str, tuple[ContainerServiceSpec, list[ContainerServiceSpec]]]
+    server_groups: dict[str, tuple[ServerGroupSpec, list[ServerGroupSpec]]]
+    """Active spec and the ledger's other releases, oldest first (ServerGroup's ``history``)."""
 
 
 def read_raw_config(stack: str) -> dict[str, Any]:
@@ -73,9 +77,7 @@ def plan(stack: str, raw: Mapping[str, Any], secrets: Mapping[str, str]) -> Plan
     for name in topology.SERVICES:
         ledger = config.ledger.get(name)
         if ledger is None:
-            problems.append(Problem(f"Pulumi.{stack}.yaml: {CONFIG_NAMESPACE}:ledger.{name}", "nothing",
-                                    "no release recorded for this service",
-                                    f"add {CONFIG_NAMESPACE}:ledger.{name}.releases with the image digest to run"))
+            problems.append(_missing_ledger(stack, name))
             continue
         try:
             active = topology.service_spec(name, ledger.active_artifact, config.environment, secrets)
@@ -85,9 +87,29 @@ def plan(stack: str, raw: Mapping[str, Any], secrets: Mapping[str, str]) -> Plan
             problems += [Problem(f"{name}.{p.path}", p.value, p.message, p.fix) for p in exc.problems]
             continue
         services[name] = (active, kept)
+    server_groups: dict[str, tuple[ServerGroupSpec, list[ServerGroupSpec]]] = {}
+    for name in topology.SERVER_GROUPS:
+        ledger = config.ledger.get(name)
+        if ledger is None:
+            problems.append(_missing_ledger(stack, name))
+            continue
+        try:
+            group = topology.server_group_spec(name, ledger.active_artifact, config.environment)
+            history = [topology.server_group_spec(name, entry.artifact, config.environment)
+                       for entry in ledger.releases if entry.artifact != ledger.active_artifact]
+        except SpecError as exc:
+            problems += [Problem(f"{name}.{p.path}", p.value, p.message, p.fix) for p in exc.problems]
+            continue
+        server_groups[name] = (group, history)
     if problems:
         raise SpecError(f"stack {stack!r}", problems)
-    return Plan(config=config, services=services)
+    return Plan(config=config, services=services, server_groups=server_groups)
+
+
+def _missing_ledger(stack: str, name: str) -> Problem:
+    return Problem(f"Pulumi.{stack}.yaml: {CONFIG_NAMESPACE}:ledger.{name}", "nothing",
+                   "no release recorded for this workload",
+                   f"add {CONFIG_NAMESPACE}:ledger.{name}.releases with the artifact to run")
 
 
 def kubernetes_provider(config: StackConfig, project_dir: str) -> k8s.Provider:
@@ -123,8 +145,31 @@ def deploy(stack: str, raw: Mapping[str, Any], secrets: Mapping[str, str], proje
         pulumi.export(f"{name}_kept_releases", service.kept_releases)
         pulumi.export(f"{name}_images", service.images)
         pulumi.export(f"{name}_endpoint", service.endpoint)
+    deploy_server_groups(validated)
     pulumi.export("environment", env.name)
     pulumi.export("target", env.target)
+
+
+def deploy_server_groups(validated: Plan) -> None:
+    """Server groups go to the environment's AWS account when it has one (``aws``); without it
+    they are validated and their release ids exported, but nothing is deployed."""
+    aws_target = validated.config.environment.aws
+    provider = aws.Provider("aws", region=aws_target.region) if aws_target else None
+    for name, (group, history) in validated.server_groups.items():
+        pulumi.export(f"{name}_release", group.release)
+        pulumi.export(f"{name}_ami", group.ami_id)
+        if aws_target is None or provider is None:
+            pulumi.export(f"{name}_deployed", False)
+            continue
+        server_group = ServerGroup(
+            name, group, history=history, vpc_id=aws_target.vpc_id, subnet_ids=aws_target.subnet_ids,
+            load_balancer_subnet_ids=aws_target.load_balancer_subnet_ids or None,
+            certificate_arn=aws_target.certificate_arn,
+            opts=pulumi.ResourceOptions(providers=[provider]),
+        )
+        pulumi.export(f"{name}_deployed", True)
+        pulumi.export(f"{name}_kept_releases", server_group.kept_releases)
+        pulumi.export(f"{name}_dns_name", server_group.load_balancer_dns_name)
 
 
 __all__ = ["KNOWN_KEYS", "Plan", "deploy", "plan", "read_raw_config", "read_secrets"]

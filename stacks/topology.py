@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from immutable_infra import ContainerServiceSpec, validate_spec
+from immutable_infra.aws import ServerGroupSpec
 from immutable_infra.environment import EnvironmentConfig, ServiceKnobs
 
 NAMESPACE = "apps"
@@ -74,9 +75,27 @@ def service_templates(secrets: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     }
 
 
+def server_group_templates(env_name: str) -> dict[str, dict[str, Any]]:
+    """The VM-based legacy service: an AMI per release (from the ledger), same everywhere."""
+    return {
+        "legacy": {
+            "app": "legacy",
+            "env": env_name,
+            "instance_types": ["t3.small"],
+            "user_data": "#!/bin/bash\nset -euo pipefail\nsystemctl enable --now legacy.service\n",
+            "port": 8080,
+            "load_balancer": {"allowed_cidrs": ["10.0.0.0/8"]},
+            "scaling": {"min_size": 2, "max_size": 4, "desired_capacity": 2},
+            "keep_previous": 1,
+        },
+    }
+
+
 SECRET_KEYS = ("api-db-password",)
 SERVICES = ("web", "api", "worker")
-WORKLOADS: dict[str, Literal["service", "server_group"]] = {name: "service" for name in SERVICES}
+SERVER_GROUPS = ("legacy",)
+WORKLOADS: dict[str, Literal["service", "server_group"]] = {
+    **{name: "service" for name in SERVICES}, **{name: "server_group" for name in SERVER_GROUPS}}
 
 
 def _apply_knobs(template: dict[str, Any], knobs: ServiceKnobs | None, env: EnvironmentConfig) -> dict[str, Any]:
@@ -100,3 +119,18 @@ def service_spec(name: str, image: str, env: EnvironmentConfig, secrets: Mapping
     """The validated spec of service ``name`` running ``image`` in environment ``env``."""
     template = _apply_knobs(service_templates(secrets)[name], env.services.get(name), env)
     return validate_spec(ContainerServiceSpec, {**template, "image": image}, subject=f"service {name!r}")
+
+
+def server_group_spec(name: str, ami: str, env: EnvironmentConfig) -> ServerGroupSpec:
+    """The validated spec of server group ``name`` running ``ami`` in environment ``env``."""
+    template = dict(server_group_templates(env.name)[name])
+    knobs = env.server_groups.get(name)
+    if knobs is not None:
+        scaling = dict(template["scaling"])
+        for knob in ("min_size", "max_size", "desired_capacity"):
+            if getattr(knobs, knob) is not None:
+                scaling[knob] = getattr(knobs, knob)
+        template["scaling"] = scaling
+        if knobs.keep_previous is not None:
+            template["keep_previous"] = knobs.keep_previous
+    return validate_spec(ServerGroupSpec, {**template, "ami_id": ami}, subject=f"server group {name!r}")

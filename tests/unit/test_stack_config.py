@@ -128,3 +128,28 @@ def test_ledger_previous_and_rollback() -> None:
 def test_load_stack_config_without_environment_defaults_to_render() -> None:
     config = load_stack_config("dev", {})
     assert config.environment.target == "render" and config.environment.name == "dev"
+
+
+def test_server_group_is_validated_everywhere_and_deployed_only_with_an_aws_target() -> None:
+    result = run_program(lambda: program.deploy("dev", stack_config("dev"), SECRETS, "/tmp/project"))
+    assert not result.of_type("immutable:aws:ServerGroup")
+    with_aws = _with("prod", ["environment", "aws"], {
+        "region": "eu-west-1", "vpc_id": "vpc-0123456789abcdef0",
+        "subnet_ids": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
+        "load_balancer_subnet_ids": ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"],
+        "certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc"})
+    result = run_program(lambda: program.deploy("prod", with_aws, SECRETS, "/tmp/project"), stack="prod")
+    (group,) = result.of_type("immutable:aws:ServerGroup")
+    assert group.name == "legacy"
+    assert result.named("aws").inputs["region"] == "eu-west-1"
+    plan = program.plan("prod", with_aws, SECRETS)
+    active, history = plan.server_groups["legacy"]
+    assert active.ami_id == "ami-0f9e8d7c6b5a40312" and [h.ami_id for h in history] == ["ami-0a1b2c3d4e5f60718"]
+    assert any(r.type == "aws:autoscaling/group:Group" and active.release in r.name for r in result.resources)
+
+
+def test_server_group_scale_knobs_keep_the_release() -> None:
+    dev = program.plan("dev", stack_config("dev"), SECRETS).server_groups["legacy"][0]
+    prod = program.plan("prod", stack_config("prod"), SECRETS).server_groups["legacy"][0]
+    assert (dev.scaling.desired_capacity, prod.scaling.desired_capacity) == (1, 3)
+    assert dev.release == prod.release

@@ -197,7 +197,7 @@ class ContainerService(pulumi.ComponentResource):
                                     extra_labels=opt_labels, annotations=opt_annotations),
                 spec=m.deployment_spec(spec, rid, replicas),
                 # Config objects exist before the pods that mount them.
-                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=uses)),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=uses),
             )
         return deployments
 
@@ -219,7 +219,7 @@ class ContainerService(pulumi.ComponentResource):
             f"{self._name}-ingress",
             metadata=self._meta(spec.name),
             spec=body,
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.service])),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.service]),
         )
 
     def _exec_lock(self, spec: ContainerServiceSpec, child: pulumi.ResourceOptions) -> None:
@@ -235,7 +235,7 @@ class ContainerService(pulumi.ComponentResource):
             f"{self._name}-exec-lock-binding",
             metadata={"name": policy_name, "labels": labels},
             spec={"policyName": policy_name, "validationActions": ["Deny"]},
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[policy])),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
 
 

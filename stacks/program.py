@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+import pulumi_docker as docker
 import pulumi_kubernetes as k8s
 from immutable_infra import ContainerServiceSpec, Problem, SpecError
 from immutable_infra.aws import ServerGroup, ServerGroupSpec
 from immutable_infra.aws.sdk import aws
+from immutable_infra.docker import DockerContainerService, StackNetwork
 from immutable_infra.environment import CONFIG_NAMESPACE, KNOWN_KEYS, StackConfig, load_stack_config
 from immutable_infra.kubernetes import ContainerService, ServiceNamespace
 
@@ -130,17 +132,11 @@ def deploy(stack: str, raw: Mapping[str, Any], secrets: Mapping[str, str], proje
     validated = plan(stack, raw, secrets)
     env = validated.config.environment
     if env.target == "local-docker":
-        raise SpecError(f"stack {stack!r}", [Problem(
-            f"Pulumi.{stack}.yaml: {CONFIG_NAMESPACE}:environment.target", repr(env.target),
-            "the Docker target is not available in this build", "use target: render or kubernetes")])
-    provider = kubernetes_provider(validated.config, project_dir)
-    namespace = ServiceNamespace(topology.NAMESPACE, {"name": topology.NAMESPACE},
-                                 opts=pulumi.ResourceOptions(providers=[provider]))
-    for name, (active, kept) in validated.services.items():
-        service = ContainerService(
-            name, active, kept=kept, exec_break_glass=env.exec_break_glass,
-            opts=pulumi.ResourceOptions(providers=[provider], depends_on=[namespace]),
-        )
+        on_docker = pulumi.ResourceOptions(providers=[docker.Provider("docker")])  # DOCKER_HOST or the default socket
+        services: Mapping[str, ContainerService | DockerContainerService] = deploy_on_docker(validated, opts=on_docker)
+    else:
+        services = deploy_on_kubernetes(validated, kubernetes_provider(validated.config, project_dir))
+    for name, service in services.items():
         pulumi.export(f"{name}_release", service.release)
         pulumi.export(f"{name}_kept_releases", service.kept_releases)
         pulumi.export(f"{name}_images", service.images)
@@ -148,6 +144,36 @@ def deploy(stack: str, raw: Mapping[str, Any], secrets: Mapping[str, str], proje
     deploy_server_groups(validated)
     pulumi.export("environment", env.name)
     pulumi.export("target", env.target)
+
+
+def deploy_on_kubernetes(validated: Plan, provider: k8s.Provider) -> dict[str, ContainerService]:
+    namespace = ServiceNamespace(topology.NAMESPACE, {"name": topology.NAMESPACE},
+                                 opts=pulumi.ResourceOptions(providers=[provider]))
+    return {
+        name: ContainerService(
+            name, active, kept=kept, exec_break_glass=validated.config.environment.exec_break_glass,
+            opts=pulumi.ResourceOptions(providers=[provider], depends_on=[namespace]),
+        )
+        for name, (active, kept) in validated.services.items()
+    }
+
+
+def deploy_on_docker(validated: Plan, *, accept_docker_gaps: bool = True,
+                     opts: pulumi.ResourceOptions | None = None) -> dict[str, DockerContainerService]:
+    """The same services on a local Docker engine (developer laptops).
+
+    Docker cannot refuse ``docker exec`` nor filter egress by CIDR: this local target accepts
+    both (production can never use it), and the components record them as opt-outs.
+    """
+    network = StackNetwork(topology.NAMESPACE, [active for active, _ in validated.services.values()], opts=opts)
+    services = {}
+    for name, (active, kept) in validated.services.items():
+        services[name] = DockerContainerService(
+            name, active, kept=kept, network=network,
+            exec_break_glass=accept_docker_gaps, allow_unfiltered_egress=accept_docker_gaps, opts=opts,
+        )
+        pulumi.export(f"{name}_published_endpoint", services[name].published_endpoint)
+    return services
 
 
 def deploy_server_groups(validated: Plan) -> None:

@@ -33,7 +33,7 @@ def service_templates(secrets: Mapping[str, str]) -> dict[str, dict[str, Any]]:
             "name": "web",
             "namespace": NAMESPACE,
             "ports": [{"name": "http", "container_port": 8080, "service_port": 80}],
-            "env": {"API_URL": "http://api.apps.svc.cluster.local", "LOG_FORMAT": "json"},
+            "env": {"API_URL": "http://api.apps.svc.cluster.local:8080", "LOG_FORMAT": "json"},
             "resources": _RESOURCES_SMALL,
             "probes": _HTTP_PROBES,
             "strategy": "blue-green",

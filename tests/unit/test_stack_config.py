@@ -153,3 +153,11 @@ def test_server_group_scale_knobs_keep_the_release() -> None:
     prod = program.plan("prod", stack_config("prod"), SECRETS).server_groups["legacy"][0]
     assert (dev.scaling.desired_capacity, prod.scaling.desired_capacity) == (1, 3)
     assert dev.release == prod.release
+
+
+def test_local_docker_target_needs_no_change_in_stacks() -> None:
+    raw = _with("dev", ["environment", "target"], "local-docker")
+    result = run_program(lambda: program.deploy("dev", raw, SECRETS, "/tmp/project"))
+    assert {r.name for r in result.of_type("immutable:docker:ContainerService")} == set(topology.SERVICES)
+    assert result.of_type("pulumi:providers:docker") and not result.of_type("pulumi:providers:kubernetes")
+    assert not result.of_type("immutable:kubernetes:ContainerService")

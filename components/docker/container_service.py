@@ -1,0 +1,251 @@
+"""``DockerContainerService``: the ContainerService spec on a developer's Docker engine.
+
+The same spec as on Kubernetes, with the same release id. Each release owns its image
+pull (``RemoteImage`` by digest) and its containers, named ``<service>-<release>-<n>``
+both in Pulumi and in Docker: a new release is a new set of containers created beside the
+old ones, each waited on until healthy, and the old release's containers are deleted at
+the end of the update. Config files and secrets go to volumes named by their content
+hash, filled once by a never-started seed container and mounted read-only. Isolation
+comes from the ``StackNetwork`` (one internal network per declared pair). What Docker
+cannot honour is refused (see ``run_options.docker_problems``) unless accepted by name,
+and where Docker honours a field differently it is listed in the ``adaptations`` output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_docker as docker
+
+from .. import PACKAGE
+from ..container_spec import ContainerServiceSpec
+from ..errors import Problem, SpecError, validate_spec
+from . import run_options as ro
+from .network import StackNetwork, default_scope
+
+TYPE_TOKEN = f"{PACKAGE}:docker:ContainerService"
+
+
+class DockerContainerService(pulumi.ComponentResource):
+    """A service deployed as immutable releases on a Docker engine.
+
+    :param name: Pulumi name of the component (children are ``<name>-<role>``).
+    :param spec: the active release's spec (a ``ContainerServiceSpec`` or a mapping).
+    :param kept: specs of previous releases to keep for rollback, newest first; only the
+        first ``spec.keep_previous`` are kept, as their pulled image and config volumes
+        (no containers: Docker cannot move traffic to a running container without
+        recreating it).
+    :param network: the ``StackNetwork`` built from the namespace's specs; ``None`` only
+        for a service that declares no service peers.
+    :param exec_break_glass: accept that Docker cannot refuse ``docker exec`` (recorded as
+        the opt-out ``exec_lock``); without it, or the spec's own opt-out, the spec is refused.
+    :param allow_unfiltered_egress: accept that CIDR egress rules become unfiltered outbound
+        access (recorded as the opt-out ``unfiltered_egress``); without it they are refused.
+
+    Outputs: ``release``/``active_release`` (id), ``kept_releases`` (ids, newest first),
+    ``images`` (release id -> image), ``endpoint`` (URL for peers), ``opt_outs``, and for
+    Docker ``published_endpoint`` (loopback URL, when published) and ``adaptations``.
+    """
+
+    release: pulumi.Output[str]
+    active_release: pulumi.Output[str]
+    kept_releases: pulumi.Output[list[str]]
+    images: pulumi.Output[dict[str, str]]
+    endpoint: pulumi.Output[str]
+    opt_outs: pulumi.Output[list[str]]
+    published_endpoint: pulumi.Output[str]
+    adaptations: pulumi.Output[dict[str, str]]
+
+    def __init__(
+        self,
+        name: str,
+        spec: ContainerServiceSpec | Mapping[str, Any],
+        *,
+        kept: Sequence[ContainerServiceSpec | Mapping[str, Any]] = (),
+        network: StackNetwork | None = None,
+        exec_break_glass: bool = False,
+        allow_unfiltered_egress: bool = False,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        # Validate everything before registering anything: nothing is half-deployed.
+        subject = f"DockerContainerService {name!r}"
+        active = validate_spec(ContainerServiceSpec, spec, subject=subject)
+        previous = _validate_kept(name, active, kept)
+        problems = ro.docker_problems(active, exec_break_glass=exec_break_glass,
+                                      allow_unfiltered_egress=allow_unfiltered_egress)
+        problems += _network_problems(active, network)
+        if problems:
+            raise SpecError(subject, problems)
+        super().__init__(TYPE_TOKEN, name, None, opts)
+
+        self._name = name
+        self._scope = network.scope if network is not None else default_scope()
+        releases = [active, *previous]
+        ids = [r.release for r in releases]
+        child = pulumi.ResourceOptions(parent=self)
+        unfiltered = allow_unfiltered_egress and ro.wants_outbound(active)
+        extra_opt_outs: dict[str, str] = {}
+        if exec_break_glass and active.security.opt_outs.exec_lock is None:
+            extra_opt_outs["exec_lock"] = ro.EXEC_BREAK_GLASS_REASON
+        if unfiltered:
+            extra_opt_outs[ro.UNFILTERED_EGRESS] = ro.UNFILTERED_EGRESS_REASON
+
+        # Kept releases keep their pulled image (and config volumes, below): a rollback
+        # creates containers from what is already on the engine.
+        images = {
+            spec.release: docker.RemoteImage(
+                f"{name}-image-{spec.release}",
+                name=spec.image,
+                # The engine's image cache is shared with other stacks and containers:
+                # forgetting a release must not delete an image something may still use.
+                keep_locally=True,
+                opts=child,
+            )
+            for spec in releases
+        }
+        volumes = self._content_volumes(releases, images, child)
+        attachments = network.attachments(active.name) if network is not None else []
+        networks: list[dict[str, Any]] = [
+            {"name": a.network.name, "aliases": ro.service_aliases(active) if a.server and active.expose.service else []}
+            for a in attachments
+        ]
+        if ro.publishes(active) or unfiltered:
+            kind = "outbound" if unfiltered else "loopback"
+            edge = docker.Network(
+                f"{name}-edge-{kind}",
+                **ro.edge_network_args(active, name=ro.docker_name(self._scope, active, "edge", kind),
+                                       outbound=unfiltered),
+                opts=child,
+            )
+            # First: the only non-internal network, so the one that carries the publication.
+            networks.insert(0, {"name": edge.name, "aliases": []})
+
+        containers = self._containers(active, images[ids[0]], volumes, networks, extra_opt_outs, child)
+
+        opt_outs = sorted({*active.security.opt_outs.names(), *extra_opt_outs})
+        self.release = pulumi.Output.from_input(ids[0])
+        self.active_release = self.release
+        self.kept_releases = pulumi.Output.from_input(ids[1:])
+        self.images = pulumi.Output.from_input({r.release: r.image for r in releases})
+        self.endpoint = pulumi.Output.from_input(ro.endpoint(active))
+        self.opt_outs = pulumi.Output.from_input(opt_outs)
+        self.published_endpoint = (containers[0].ports.apply(ro.published_endpoint)
+                                   if containers and ro.publishes(active) else pulumi.Output.from_input(""))
+        self.adaptations = pulumi.Output.from_input(
+            ro.adaptations(active, linked=bool(attachments), unfiltered_egress=unfiltered))
+        self.register_outputs({
+            "release": self.release,
+            "active_release": self.active_release,
+            "kept_releases": self.kept_releases,
+            "images": self.images,
+            "endpoint": self.endpoint,
+            "opt_outs": self.opt_outs,
+            "published_endpoint": self.published_endpoint,
+            "adaptations": self.adaptations,
+        })
+
+    # --- children ------------------------------------------------------------------
+
+    def _content_volumes(self, releases: Sequence[ContainerServiceSpec],
+                         images: Mapping[str, docker.RemoteImage],
+                         child: pulumi.ResourceOptions) -> dict[str, tuple[docker.Volume, docker.Container]]:
+        """Config and secret volumes named by content hash, each filled once by its seed;
+        shared by releases with the same content and deleted only when no kept release
+        uses them any more (as the Kubernetes ConfigMaps/Secrets)."""
+        out: dict[str, tuple[docker.Volume, docker.Container]] = {}
+        for spec in releases:
+            wanted: list[tuple[str, str | None, list[dict[str, Any]]]] = [
+                ("config", ro.config_key(spec), ro.config_uploads(spec)),
+                # Kept a Pulumi secret: encrypted in state, masked in previews and logs.
+                ("secret", ro.secret_key(spec), ro.secret_uploads(spec, pulumi.Output.secret)),
+            ]
+            for role, key, uploads in wanted:
+                if key is None or f"{role}-{key}" in out:
+                    continue
+                volume = docker.Volume(
+                    f"{self._name}-{role}-{key}",
+                    name=ro.docker_name(self._scope, spec, role, key),
+                    labels=[docker.VolumeLabelArgs(**label) for label in ro.volume_labels(spec, role, key)],
+                    opts=child,
+                )
+                seed = docker.Container(
+                    f"{self._name}-{role}-{key}-seed",
+                    **ro.seed_args(spec, spec.release, name=ro.docker_name(self._scope, spec, role, key, "seed"),
+                                   image=images[spec.release].image_id, volume=volume.name, uploads=uploads,
+                                   content=key),
+                    opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
+                        # A seed belongs to its content, not to one release: it keeps the image and
+                        # labels of the release that brought the content (it never runs), so a new
+                        # release with the same content does not recreate it.
+                        ignore_changes=["image", "labels"],
+                    )),
+                )
+                out[f"{role}-{key}"] = (volume, seed)
+        return out
+
+    def _containers(self, spec: ContainerServiceSpec, image: docker.RemoteImage,
+                    volumes: Mapping[str, tuple[docker.Volume, docker.Container]],
+                    networks: Sequence[Mapping[str, Any]], extra_opt_outs: Mapping[str, str],
+                    child: pulumi.ResourceOptions) -> list[docker.Container]:
+        """``replicas`` containers of the active release. Rolling: one after another, each
+        once the previous is healthy. Blue-green: all at once. Either way the old release's
+        containers go at the end of the update, after every new one is healthy."""
+        rid = spec.release
+        config = volumes.get(f"config-{ro.config_key(spec)}")
+        secret = volumes.get(f"secret-{ro.secret_key(spec)}")
+        seeds: list[pulumi.Resource] = [v[1] for v in (config, secret) if v is not None]
+        containers: list[docker.Container] = []
+        for index in range(spec.replicas):
+            previous: list[pulumi.Resource] = list(containers[-1:]) if spec.strategy == "rolling" else []
+            containers.append(docker.Container(
+                f"{self._name}-{rid}-{index}",
+                **ro.container_args(
+                    spec, rid, name=ro.docker_name(self._scope, spec, rid, index), image=image.image_id,
+                    networks=networks, config_volume=config[0].name if config else None,
+                    secret_volume=secret[0].name if secret else None, extra_opt_outs=extra_opt_outs),
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
+                    # The files are in the volumes before the process starts.
+                    depends_on=[*seeds, *previous],
+                    # A change that is not a new release (networks, labels) keeps the Docker
+                    # name, and Docker names are unique: the old container must go first.
+                    delete_before_replace=True,
+                )),
+            ))
+        return containers
+
+
+def _network_problems(spec: ContainerServiceSpec, network: StackNetwork | None) -> list[Problem]:
+    if network is not None:
+        return network.problems_for(spec)
+    if ro.declared_service_peers(spec):
+        return [Problem("network", "None", "the service declares service peers, and only a StackNetwork keeps "
+                        "the other services away from it on Docker",
+                        "pass network=StackNetwork(<name>, <every service spec of the namespace>)")]
+    return []
+
+
+def _validate_kept(name: str, active: ContainerServiceSpec,
+                   kept: Sequence[ContainerServiceSpec | Mapping[str, Any]]) -> list[ContainerServiceSpec]:
+    """Kept releases must be the same service; duplicates of the active one are dropped."""
+    out: list[ContainerServiceSpec] = []
+    problems: list[Problem] = []
+    seen = {active.release}
+    for index, item in enumerate(kept):
+        try:
+            spec = validate_spec(ContainerServiceSpec, item, subject=f"kept[{index}]")
+        except SpecError as exc:
+            problems += [Problem(f"kept[{index}].{p.path}", p.value, p.message, p.fix) for p in exc.problems]
+            continue
+        if spec.name != active.name or spec.namespace != active.namespace:
+            problems.append(Problem(f"kept[{index}].name", repr(spec.name),
+                                    "a kept release must be the same service in the same namespace",
+                                    f"use name {active.name!r} and namespace {active.namespace!r}"))
+            continue
+        if spec.release not in seen:
+            seen.add(spec.release)
+            out.append(spec)
+    if problems:
+        raise SpecError(f"DockerContainerService {name!r}", problems)
+    return out[: active.keep_previous]

@@ -8,11 +8,13 @@ hostnames, who may connect and how many old releases are kept are not.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from .errors import Problem, SpecError, validate_spec
 from .fields import (
     RETENTION,
     ROUTING,
@@ -417,3 +419,32 @@ class ContainerServiceSpec(Spec):
     def with_image(self, image: str) -> ContainerServiceSpec:
         """The same service running another artifact (for the ledger); revalidated."""
         return type(self).model_validate({**self.model_dump(mode="python"), "image": image})
+
+
+def validate_kept_releases(subject: str, active: ContainerServiceSpec,
+                           kept: Sequence[ContainerServiceSpec | Mapping[str, Any]]) -> list[ContainerServiceSpec]:
+    """Kept releases (newest first) must be the same service in the same namespace.
+
+    Duplicates of the active release are dropped and at most ``active.keep_previous`` are
+    returned; every invalid one is reported at ``kept[<index>].<field>``.
+    """
+    out: list[ContainerServiceSpec] = []
+    problems: list[Problem] = []
+    seen = {active.release}
+    for index, item in enumerate(kept):
+        try:
+            spec = validate_spec(ContainerServiceSpec, item, subject=f"kept[{index}]")
+        except SpecError as exc:
+            problems += exc.nested(f"kept[{index}]")
+            continue
+        if spec.name != active.name or spec.namespace != active.namespace:
+            problems.append(Problem(f"kept[{index}].name", repr(spec.name),
+                                    "a kept release must be the same service in the same namespace",
+                                    f"use name {active.name!r} and namespace {active.namespace!r}"))
+            continue
+        if spec.release not in seen:
+            seen.add(spec.release)
+            out.append(spec)
+    if problems:
+        raise SpecError(subject, problems)
+    return out[: active.keep_previous]

@@ -85,6 +85,10 @@ class SpecError(ImmutableInfraError, ValueError):
     def paths(self) -> list[str]:
         return [p.path for p in self.problems]
 
+    def nested(self, prefix: str) -> list[Problem]:
+        """These problems with ``prefix.`` in front of every path (to report a part of a whole)."""
+        return [Problem(f"{prefix}.{p.path}", p.value, p.message, p.fix) for p in self.problems]
+
     def problem_at(self, path: str) -> Problem:
         """The problem reported for ``path`` (KeyError when that field was not reported)."""
         for problem in self.problems:

@@ -86,7 +86,7 @@ def plan(stack: str, raw: Mapping[str, Any], secrets: Mapping[str, str]) -> Plan
             kept = [topology.service_spec(name, artifact, config.environment, secrets)
                     for artifact in ledger.previous(active.keep_previous)]
         except SpecError as exc:
-            problems += [Problem(f"{name}.{p.path}", p.value, p.message, p.fix) for p in exc.problems]
+            problems += exc.nested(name)
             continue
         services[name] = (active, kept)
     server_groups: dict[str, tuple[ServerGroupSpec, list[ServerGroupSpec]]] = {}
@@ -100,7 +100,7 @@ def plan(stack: str, raw: Mapping[str, Any], secrets: Mapping[str, str]) -> Plan
             history = [topology.server_group_spec(name, entry.artifact, config.environment)
                        for entry in ledger.releases if entry.artifact != ledger.active_artifact]
         except SpecError as exc:
-            problems += [Problem(f"{name}.{p.path}", p.value, p.message, p.fix) for p in exc.problems]
+            problems += exc.nested(name)
             continue
         server_groups[name] = (group, history)
     if problems:

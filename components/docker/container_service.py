@@ -20,7 +20,7 @@ import pulumi
 import pulumi_docker as docker
 
 from .. import PACKAGE
-from ..container_spec import ContainerServiceSpec
+from ..container_spec import ContainerServiceSpec, validate_kept_releases
 from ..errors import Problem, SpecError, validate_spec
 from . import run_options as ro
 from .network import StackNetwork, default_scope
@@ -72,7 +72,7 @@ class DockerContainerService(pulumi.ComponentResource):
         # Validate everything before registering anything: nothing is half-deployed.
         subject = f"DockerContainerService {name!r}"
         active = validate_spec(ContainerServiceSpec, spec, subject=subject)
-        previous = _validate_kept(name, active, kept)
+        previous = validate_kept_releases(f"DockerContainerService {name!r}", active, kept)
         problems = ro.docker_problems(active, exec_break_glass=exec_break_glass,
                                       allow_unfiltered_egress=allow_unfiltered_egress)
         problems += _network_problems(active, network)
@@ -225,27 +225,3 @@ def _network_problems(spec: ContainerServiceSpec, network: StackNetwork | None) 
                         "pass network=StackNetwork(<name>, <every service spec of the namespace>)")]
     return []
 
-
-def _validate_kept(name: str, active: ContainerServiceSpec,
-                   kept: Sequence[ContainerServiceSpec | Mapping[str, Any]]) -> list[ContainerServiceSpec]:
-    """Kept releases must be the same service; duplicates of the active one are dropped."""
-    out: list[ContainerServiceSpec] = []
-    problems: list[Problem] = []
-    seen = {active.release}
-    for index, item in enumerate(kept):
-        try:
-            spec = validate_spec(ContainerServiceSpec, item, subject=f"kept[{index}]")
-        except SpecError as exc:
-            problems += [Problem(f"kept[{index}].{p.path}", p.value, p.message, p.fix) for p in exc.problems]
-            continue
-        if spec.name != active.name or spec.namespace != active.namespace:
-            problems.append(Problem(f"kept[{index}].name", repr(spec.name),
-                                    "a kept release must be the same service in the same namespace",
-                                    f"use name {active.name!r} and namespace {active.namespace!r}"))
-            continue
-        if spec.release not in seen:
-            seen.add(spec.release)
-            out.append(spec)
-    if problems:
-        raise SpecError(f"DockerContainerService {name!r}", problems)
-    return out[: active.keep_previous]

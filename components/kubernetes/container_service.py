@@ -17,8 +17,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import PACKAGE
-from ..container_spec import ContainerServiceSpec
-from ..errors import Problem, SpecError, validate_spec
+from ..container_spec import ContainerServiceSpec, validate_kept_releases
+from ..errors import validate_spec
 from . import manifests as m
 
 TYPE_TOKEN = f"{PACKAGE}:kubernetes:ContainerService"
@@ -56,7 +56,7 @@ class ContainerService(pulumi.ComponentResource):
     ) -> None:
         # Validate everything before registering anything: nothing is half-deployed.
         active = validate_spec(ContainerServiceSpec, spec, subject=f"ContainerService {name!r}")
-        previous = _validate_kept(name, active, kept)
+        previous = validate_kept_releases(f"ContainerService {name!r}", active, kept)
         super().__init__(TYPE_TOKEN, name, None, opts)
 
         self._name = name
@@ -238,27 +238,3 @@ class ContainerService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
 
-
-def _validate_kept(name: str, active: ContainerServiceSpec,
-                   kept: Sequence[ContainerServiceSpec | Mapping[str, Any]]) -> list[ContainerServiceSpec]:
-    """Kept releases must be the same service; duplicates of the active one are dropped."""
-    out: list[ContainerServiceSpec] = []
-    problems: list[Problem] = []
-    seen = {active.release}
-    for index, item in enumerate(kept):
-        try:
-            spec = validate_spec(ContainerServiceSpec, item, subject=f"kept[{index}]")
-        except SpecError as exc:
-            problems += [Problem(f"kept[{index}].{p.path}", p.value, p.message, p.fix) for p in exc.problems]
-            continue
-        if spec.name != active.name or spec.namespace != active.namespace:
-            problems.append(Problem(f"kept[{index}].name", repr(spec.name),
-                                    "a kept release must be the same service in the same namespace",
-                                    f"use name {active.name!r} and namespace {active.namespace!r}"))
-            continue
-        if spec.release not in seen:
-            seen.add(spec.release)
-            out.append(spec)
-    if problems:
-        raise SpecError(f"ContainerService {name!r}", problems)
-    return out[: active.keep_previous]

@@ -1,0 +1,167 @@
+"""``history <stack>``: the releases a stack has run, from its updates and its ledger (pure).
+
+Each update in the stack's history carries the ledger it ran with (its config) and, on
+the file backend, the outputs it left (release id per workload). A row is one workload
+in one update: which release became active, its artifact (image digest or AMI), when, by
+which update, and with what result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..ledger import WorkloadLedger
+from .records import UpdateRecord
+
+CHANGES = ("deployed", "rolled back", "failed", "unchanged", "destroyed")
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    update: int
+    kind: str
+    started: datetime
+    seconds: float | None
+    result: str
+    message: str
+    by: str
+    workload: str
+    release: str | None
+    """Release id made active (``None``: unknown, e.g. a failed update)."""
+    artifact: str | None
+    note: str | None
+    previous: str | None
+    """The release that was active before this update."""
+    change: str
+    """``deployed`` (a new release), ``rolled back`` (back to an earlier one), ``failed``,
+    ``unchanged`` or ``destroyed``."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "update": self.update, "kind": self.kind, "started": self.started.isoformat(),
+            "seconds": self.seconds, "result": self.result, "message": self.message, "by": self.by,
+            "workload": self.workload, "release": self.release, "artifact": self.artifact, "note": self.note,
+            "previous": self.previous, "change": self.change,
+        }
+
+
+def _note(ledger: WorkloadLedger | None, artifact: str | None) -> str | None:
+    if ledger is None or artifact is None:
+        return None
+    return next((e.note for e in ledger.releases if e.artifact == artifact), None)
+
+
+def rows(records: Sequence[UpdateRecord], *, include_unchanged: bool = False) -> list[HistoryRow]:
+    """History rows, oldest first. Without ``include_unchanged`` only the updates that
+    changed (or tried to change) an active release are listed."""
+    out: list[HistoryRow] = []
+    active: dict[str, str] = {}
+    """workload -> release (or artifact when outputs are unknown) active after the last success"""
+    artifacts: dict[str, str | None] = {}
+    seen: dict[str, set[str]] = {}
+    for record in records:
+        if record.kind not in ("update", "destroy"):
+            continue
+        base = {"update": record.number, "kind": record.kind, "started": record.start, "seconds": record.seconds,
+                "result": record.result, "message": record.message, "by": record.by}
+        if record.kind == "destroy":
+            if record.succeeded:
+                for name in sorted(active):
+                    out.append(HistoryRow(**base, workload=name, release=None, artifact=None, note=None,
+                                          previous=active[name], change="destroyed"))
+                active.clear()
+            continue
+        states = record.workloads()
+        added = 0
+        for name in sorted(set(states) | set(record.ledger) | set(active)):
+            ledger = record.ledger.get(name)
+            asked = ledger.active_artifact if ledger else None
+            state = states.get(name) if record.succeeded else None
+            previous = active.get(name)
+            if state is not None:
+                key = state.release
+                artifact = state.artifact or asked
+                if previous is None or key not in seen.get(name, set()):
+                    change = "deployed"
+                elif key == previous:
+                    change = "unchanged"
+                else:
+                    change = "rolled back"
+                active[name] = key
+                artifacts[name] = artifact
+                seen.setdefault(name, set()).add(key)
+                release: str | None = key
+            elif record.succeeded and asked is not None:  # no outputs (non-file backend): by artifact
+                artifact = asked
+                change = "unchanged" if artifacts.get(name) == asked else (
+                    "rolled back" if asked in seen.get(name, set()) else "deployed")
+                active[name] = asked
+                artifacts[name] = asked
+                seen.setdefault(name, set()).add(asked)
+                release = None
+            elif not record.succeeded:
+                artifact = asked
+                change = "failed" if asked is not None and asked != artifacts.get(name) else "unchanged"
+                release = None
+            else:
+                continue
+            if change == "unchanged" and not include_unchanged:
+                continue
+            added += 1
+            out.append(HistoryRow(**base, workload=name, release=release, artifact=artifact,
+                                  note=_note(ledger, artifact), previous=previous, change=change))
+        if not record.succeeded and added == 0:
+            out.append(HistoryRow(**base, workload="-", release=None, artifact=None, note=None, previous=None,
+                                  change="failed"))
+    return out
+
+
+def short_artifact(artifact: str | None, width: int = 19) -> str:
+    """``registry/acme/web@sha256:3bd05339...`` -> ``web@sha256:3bd05339``; AMI ids unchanged."""
+    if not artifact:
+        return "-"
+    if "@sha256:" in artifact:
+        repo, digest = artifact.split("@sha256:", 1)
+        return f"{repo.rsplit('/', 1)[-1]}@sha256:{digest[:8]}"
+    return artifact if len(artifact) <= width + 20 else artifact[: width + 17] + "..."
+
+
+def table(history: Sequence[HistoryRow]) -> tuple[list[str], list[list[str]]]:
+    """Header and cells, shared by the terminal table and the Markdown one."""
+    header = ["update", "when (UTC)", "workload", "change", "release", "artifact", "note", "result", "took", "message"]
+    cells = []
+    for row in history:
+        release = row.release or "-"
+        if row.change in ("deployed", "rolled back") and row.previous and row.previous != row.release:
+            release = f"{row.previous} → {release}"
+        cells.append([
+            f"#{row.update}", row.started.strftime("%Y-%m-%d %H:%M:%S"), row.workload, row.change, release,
+            short_artifact(row.artifact), row.note or "", row.result,
+            f"{row.seconds:.0f}s" if row.seconds is not None else "", row.message,
+        ])
+    return header, cells
+
+
+def as_json(stack: str, history: Sequence[HistoryRow]) -> dict[str, Any]:
+    return {"stack": stack, "releases": [r.as_dict() for r in history]}
+
+
+def releases_seen(records: Sequence[UpdateRecord]) -> dict[str, dict[str, str | None]]:
+    """workload -> {release id -> artifact} for every release any successful update made
+    active or kept (used to tell "not kept any more" from "unknown")."""
+    out: dict[str, dict[str, str | None]] = {}
+    for record in records:
+        if not record.succeeded:
+            continue
+        for name, state in record.workloads().items():
+            known = out.setdefault(name, {})
+            known.setdefault(state.release, state.artifact)
+            for rid in state.kept:
+                known.setdefault(rid, state.artifacts.get(rid))
+            for rid, artifact in state.artifacts.items():
+                known[rid] = known.get(rid) or artifact
+    return out
+

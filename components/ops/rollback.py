@@ -1,0 +1,135 @@
+"""``rollback <stack> [--to RELEASE]``: point the ledger at a kept release and deploy.
+
+A kept release is still there (its Deployment scaled down, its config objects alive), so a
+rollback creates nothing: the same ``pulumi up`` as a deploy moves the traffic back. Only
+kept releases qualify; an older one would have to be rebuilt, which is a deploy.
+
+:func:`plan` is pure (outputs + ledger -> the edit); :func:`run` applies it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..ledger import WorkloadLedger
+from .errors import ExitCode, OpsError
+from .records import ROLLBACK_MESSAGE, WorkloadState
+from .workspace import OnOutput, Project
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    stack: str
+    workload: str
+    from_release: str
+    to_release: str
+    artifact: str
+    before: WorkloadLedger
+    after: WorkloadLedger
+
+    @property
+    def message(self) -> str:
+        return f"{ROLLBACK_MESSAGE} {self.workload} {self.from_release} → {self.to_release}"
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    plan: RollbackPlan
+    seconds: float
+    """Wall clock from the ledger edit to the verified outputs."""
+    up_seconds: float
+    summary: Mapping[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"stack": self.plan.stack, "workload": self.plan.workload, "from": self.plan.from_release,
+                "to": self.plan.to_release, "artifact": self.plan.artifact, "seconds": round(self.seconds, 2),
+                "up_seconds": round(self.up_seconds, 2), "changes": dict(self.summary)}
+
+
+def _matches(query: str, release: str, artifact: str | None) -> bool:
+    q = query.strip()
+    if len(q) >= 4 and release.startswith(q):
+        return True
+    if artifact:
+        digest = artifact.split("@", 1)[-1]
+        hexpart = digest.split(":", 1)[-1]
+        if q in (artifact, digest) or (len(q) >= 8 and hexpart.startswith(q.removeprefix("sha256:"))):
+            return True
+    return False
+
+
+def plan(stack: str, workloads: Mapping[str, WorkloadState], ledgers: Mapping[str, WorkloadLedger], *,
+         to: str | None = None, workload: str | None = None,
+         known: Mapping[str, Mapping[str, str | None]] | None = None) -> RollbackPlan:
+    """Resolve ``--to`` (release id or unique prefix, artifact or digest) and ``--service``
+    against the stack's outputs; raise ``OpsError(BAD_INPUT)`` for anything unclear.
+
+    ``known`` (workload -> release -> artifact, from history) lets an old release that is no
+    longer kept be told apart from one that never existed."""
+    known = known or {}
+    if not workloads:
+        raise OpsError(f"stack {stack!r} exports no releases (no `<workload>_release` outputs)",
+                       hint="deploy it with the immutable components first")
+    if workload is not None and workload not in workloads:
+        raise OpsError(f"unknown workload {workload!r} in stack {stack!r}", hint=f"use one of: {', '.join(workloads)}")
+    scope = {workload: workloads[workload]} if workload else dict(workloads)
+    kept_list = "; ".join(f"{n}: {', '.join(s.kept) or 'none'}" for n, s in scope.items())
+
+    if to is None:
+        with_kept = [s for s in scope.values() if s.kept]
+        if not with_kept:
+            raise OpsError(f"nothing to roll back to in {stack!r}: no kept release ({kept_list})",
+                           hint="a workload keeps previous releases with keep_previous >= 1")
+        if len(with_kept) > 1:
+            raise OpsError(f"several workloads of {stack!r} have kept releases ({', '.join(s.name for s in with_kept)})",
+                           hint="pass --service NAME (newest kept release) or --to RELEASE")
+        state, target = with_kept[0], with_kept[0].kept[0]
+    else:
+        hits = [(s, rid) for s in scope.values() for rid in dict.fromkeys([s.release, *s.kept, *s.artifacts])
+                if _matches(to, rid, s.artifacts.get(rid))]
+        if not hits:
+            old = [(n, rid) for n, releases in known.items() if n in scope for rid, art in releases.items()
+                   if _matches(to, rid, art)]
+            if old:
+                name, rid = old[0]
+                raise OpsError(f"release {rid} of {name} is not kept in {stack!r} any more (kept: "
+                               f"{', '.join(scope[name].kept) or 'none'}); nothing was changed",
+                               hint="rolling back to it would rebuild it: deploy it as a new release instead "
+                                    "(append its artifact to the ledger)")
+            raise OpsError(f"unknown release {to!r} in stack {stack!r}; nothing was changed",
+                           hint=f"kept releases are {kept_list}")
+        if len({(s.name, rid) for s, rid in hits}) > 1:
+            raise OpsError(f"{to!r} matches several releases: {', '.join(f'{s.name} {rid}' for s, rid in hits)}",
+                           hint="give more characters of the release id")
+        state, target = hits[0]
+        if target == state.release:
+            raise OpsError(f"release {target} is already the active release of {state.name} in {stack!r}")
+        if target not in state.kept:
+            raise OpsError(f"release {target} of {state.name} is not kept in {stack!r} (kept: "
+                           f"{', '.join(state.kept) or 'none'}); nothing was changed",
+                           hint="rolling back to it would rebuild it: deploy it as a new release instead")
+    artifact = state.artifacts.get(target)
+    if not artifact:
+        raise OpsError(f"the outputs of {stack!r} do not say which artifact release {target} of {state.name} runs",
+                       hint=f"export `{state.name}_images` (release -> artifact) from the program")
+    before = ledgers.get(state.name)
+    if before is None or artifact not in [e.artifact for e in before.releases]:
+        raise OpsError(f"the ledger of {stack!r} has no entry for {artifact} ({state.name} {target})",
+                       hint=f"Pulumi.{stack}.yaml and the deployed stack disagree: restore the entry first")
+    return RollbackPlan(stack, state.name, state.release, target, artifact, before, before.pointed_at(artifact))
+
+
+def run(project: Project, rollback: RollbackPlan, *, on_output: OnOutput | None = None) -> RollbackResult:
+    """Edit the ledger and ``pulumi up``; the ledger is restored if the update fails."""
+    start = time.monotonic()
+    with project.ledger_edit(rollback.stack):
+        project.write_ledger(rollback.stack, rollback.workload, rollback.before, rollback.after)
+        outcome = project.up(rollback.stack, rollback.message, on_output=on_output)
+        now = outcome.outputs.get(f"{rollback.workload}_release")
+        if now != rollback.to_release:
+            raise OpsError(f"after the update {rollback.workload} runs {now}, not {rollback.to_release}",
+                           ExitCode.PULUMI_FAILED)
+    return RollbackResult(rollback, time.monotonic() - start, outcome.seconds, outcome.summary)

@@ -1,0 +1,409 @@
+"""Plumbing to the Pulumi engine: the Automation API, and the CLI where the API has no call.
+
+A :class:`Project` is a Pulumi project directory (the one holding ``Pulumi.yaml`` and the
+``Pulumi.<stack>.yaml`` files). Stacks are driven through ``pulumi.automation``
+(``select_stack``, ``up``, ``preview_refresh``, ``history``); ``preview --json``,
+``stack export`` and ``config set --path`` go through the Automation API's own command
+runner. The environment comes from the caller; when it names no backend and the project
+(or a parent) has ``toolchain/pulumi_env.py``, that file sets it up (this repository's
+pinned CLI and local file backend).
+
+Ledger edits are made with ``pulumi config set --path``, which keeps the YAML's comments
+and layout, so the diff a reviewer sees is the entry that changed and nothing else.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+import yaml
+
+from ..environment import CONFIG_NAMESPACE, LEDGER_KEY
+from ..ledger import WorkloadLedger
+from .errors import ExitCode, OpsError
+from .records import RefreshRecord, UpdateRecord, number_updates, parse_ledger_config
+
+if TYPE_CHECKING:
+    from pulumi import automation as auto
+
+OnOutput = Callable[[str], None]
+LEDGER_CONFIG = f"{CONFIG_NAMESPACE}:{LEDGER_KEY}"
+
+
+def find_project_dir(start: Path) -> Path:
+    """The nearest directory at or above ``start`` holding ``Pulumi.yaml``."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        if (directory / "Pulumi.yaml").is_file() or (directory / "Pulumi.yml").is_file():
+            return directory
+    raise OpsError(f"no Pulumi.yaml in {start} or any parent directory",
+                   hint="run from the project directory or pass --cwd <project dir>")
+
+
+def project_env(project_dir: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for the CLI: ``base`` (default ``os.environ``) as is when it names a
+    backend, else set up by the project's ``toolchain/pulumi_env.py`` when there is one."""
+    env = dict(os.environ if base is None else base)
+    if env.get("PULUMI_BACKEND_URL"):
+        return env
+    for directory in (project_dir, *project_dir.parents):
+        helper = directory / "toolchain" / "pulumi_env.py"
+        if helper.is_file():
+            spec = importlib.util.spec_from_file_location("_immutable_ops_pulumi_env", helper)
+            if spec is None or spec.loader is None:
+                break
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            made: dict[str, str] = module.pulumi_env(directory, base=env)
+            return made
+    return env
+
+
+def _pulumi_root(env: Mapping[str, str]) -> str | None:
+    """Directory whose ``bin/pulumi`` the Automation API should run (``None``: from PATH)."""
+    found = shutil.which("pulumi", path=env.get("PATH"))
+    if found is None:
+        raise OpsError("the pulumi CLI is not on PATH", ExitCode.PULUMI_FAILED,
+                       hint="install it, or in this repository build it: python3 toolchain/build.py")
+    binary = Path(found).resolve() if Path(found).is_symlink() else Path(found)
+    return str(binary.parent.parent) if binary.parent.name == "bin" else None
+
+
+@dataclass
+class UpOutcome:
+    seconds: float
+    """Wall-clock seconds of the whole ``up`` as this tool measured it."""
+    outputs: dict[str, Any]
+    summary: Mapping[str, int]
+    result: str
+
+
+@dataclass
+class Project:
+    dir: Path
+    name: str
+    env: dict[str, str]
+    _command: auto.PulumiCommand | None = None
+    _stacks: dict[str, auto.Stack] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, cwd: Path | None = None) -> Project:
+        directory = find_project_dir(cwd or Path.cwd())
+        meta_file = directory / "Pulumi.yaml" if (directory / "Pulumi.yaml").is_file() else directory / "Pulumi.yml"
+        meta = yaml.safe_load(meta_file.read_text(encoding="utf-8")) or {}
+        return cls(directory, str(meta.get("name", directory.name)), project_env(directory))
+
+    # --- files -----------------------------------------------------------------------------
+
+    def stack_names(self) -> list[str]:
+        names = []
+        for path in sorted(self.dir.glob("Pulumi.*.yaml")):
+            names.append(path.name[len("Pulumi."):-len(".yaml")])
+        order = {"dev": 0, "test": 1, "staging": 2, "prod": 3, "production": 4}
+        return sorted(names, key=lambda n: (order.get(n, 2), n))
+
+    def config_file(self, stack: str) -> Path:
+        return self.dir / f"Pulumi.{stack}.yaml"
+
+    def require_stack(self, stack: str) -> None:
+        if not self.config_file(stack).is_file():
+            known = ", ".join(self.stack_names()) or "none"
+            raise OpsError(f"unknown stack {stack!r}: there is no Pulumi.{stack}.yaml in {self.dir}",
+                           hint=f"use one of: {known}")
+
+    def raw_config(self, stack: str) -> dict[str, Any]:
+        """The ``config:`` map of ``Pulumi.<stack>.yaml`` as written (secure values stay ciphertext)."""
+        self.require_stack(stack)
+        try:
+            data = yaml.safe_load(self.config_file(stack).read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise OpsError(f"Pulumi.{stack}.yaml is not valid YAML: {exc}") from None
+        config = data.get("config") or {}
+        return dict(config) if isinstance(config, Mapping) else {}
+
+    def immutable_config(self, stack: str) -> dict[str, Any]:
+        """``immutable:*`` config keys without the namespace (what ``load_stack_config`` takes)."""
+        prefix = f"{CONFIG_NAMESPACE}:"
+        return {k[len(prefix):]: v for k, v in self.raw_config(stack).items() if k.startswith(prefix)}
+
+    def ledger(self, stack: str) -> dict[str, WorkloadLedger]:
+        raw = self.immutable_config(stack).get(LEDGER_KEY) or {}
+        ledgers = {}
+        for name, value in raw.items():
+            try:
+                ledgers[str(name)] = WorkloadLedger.model_validate(value)
+            except ValueError as exc:
+                raise OpsError(f"Pulumi.{stack}.yaml: {LEDGER_CONFIG}.{name} is not a valid ledger: {exc}") from None
+        return ledgers
+
+    # --- Automation API ---------------------------------------------------------------------
+
+    @property
+    def command(self) -> auto.PulumiCommand:
+        if self._command is None:
+            from pulumi import automation as auto
+
+            self._command = auto.PulumiCommand(root=_pulumi_root(self.env), skip_version_check=True)
+        return self._command
+
+    def stack(self, name: str) -> auto.Stack:
+        """The stack through the Automation API; it must have state in the backend."""
+        self.require_stack(name)
+        if name in self._stacks:
+            return self._stacks[name]
+        from pulumi import automation as auto
+
+        opts = auto.LocalWorkspaceOptions(work_dir=str(self.dir), env_vars=self.env, pulumi_command=self.command)
+        try:
+            stack = auto.select_stack(stack_name=name, work_dir=str(self.dir), opts=opts)
+        except auto.StackNotFoundError:
+            raise OpsError(f"stack {name!r} has no state in the backend ({self.backend_url() or 'default'})",
+                           hint=f"deploy it first (pulumi stack init {name}; pulumi up -s {name})") from None
+        except auto.CommandError as exc:
+            raise _engine_error(f"cannot select stack {name!r}", exc) from None
+        self._stacks[name] = stack
+        return stack
+
+    def has_state(self, name: str) -> bool:
+        try:
+            self.stack(name)
+        except OpsError:
+            return False
+        return True
+
+    def run(self, args: Sequence[str], *, on_output: OnOutput | None = None) -> tuple[int, str, str]:
+        """Run ``pulumi <args>`` in the project; returns (exit code, stdout, stderr) without raising."""
+        from pulumi import automation as auto
+
+        out: list[str] = []
+
+        def collect(line: str) -> None:
+            out.append(line)
+            if on_output is not None:
+                on_output(line)
+
+        try:
+            result = self.command.run(list(args), str(self.dir), self.env, on_output=collect)
+        except auto.CommandError as exc:
+            text = str(exc)
+            err = text.split("\n stderr: ", 1)[1] if "\n stderr: " in text else text
+            return 1, "\n".join(out), err
+        return result.code, result.stdout, result.stderr
+
+    def backend_url(self) -> str | None:
+        return self.env.get("PULUMI_BACKEND_URL")
+
+    def preview_json(self, stack: str, *, on_output: OnOutput | None = None) -> dict[str, Any]:
+        """``pulumi preview --json``; raises ``OpsError(PULUMI_FAILED)`` naming the engine's errors."""
+        self.stack(stack)
+        code, stdout, stderr = self.run(["preview", "--json", "--stack", stack], on_output=on_output)
+        try:
+            data: dict[str, Any] = json.loads(stdout) if stdout.strip() else {}
+        except ValueError:
+            data = {}
+        if code != 0:
+            errors = [str(d.get("message", "")).strip() for d in data.get("diagnostics", []) if d.get("severity") == "error"]
+            raise OpsError(f"pulumi preview of {stack!r} failed", ExitCode.PULUMI_FAILED,
+                           details="\n".join(errors) or stderr.strip()[-2000:])
+        return data
+
+    def export(self, stack: str) -> dict[str, Any]:
+        """The stack's current deployment (secrets stay encrypted: no passphrase needed)."""
+        self.stack(stack)
+        code, stdout, stderr = self.run(["stack", "export", "--stack", stack])
+        if code != 0:
+            raise OpsError(f"pulumi stack export of {stack!r} failed", ExitCode.PULUMI_FAILED, details=stderr[-2000:])
+        data: dict[str, Any] = json.loads(stdout).get("deployment") or {}
+        return data
+
+    def outputs(self, stack: str) -> dict[str, Any]:
+        return stack_outputs(self.export(stack))
+
+    def up(self, stack: str, message: str, *, replace: Sequence[str] = (), on_output: OnOutput | None = None) -> UpOutcome:
+        from pulumi import automation as auto
+
+        handle = self.stack(stack)
+        start = time.monotonic()
+        try:
+            result = handle.up(message=message, replace=list(replace) or None, on_output=on_output, color="never")
+        except auto.CommandError as exc:
+            raise _engine_error(f"pulumi up of {stack!r} failed", exc) from None
+        seconds = time.monotonic() - start
+        outputs = {k: v.value for k, v in result.outputs.items()}
+        return UpOutcome(seconds, outputs, dict(result.summary.resource_changes or {}), result.summary.result)
+
+    def refresh_preview(self, stack: str, *, on_output: OnOutput | None = None) -> tuple[list[RefreshRecord], str | None]:
+        """``refresh --preview-only --expect-no-changes``: what the real world holds, per resource.
+
+        Returns the records and, when the engine failed for another reason than drift, its error."""
+        from pulumi import automation as auto
+
+        handle = self.stack(stack)
+        records: dict[str, RefreshRecord] = {}
+
+        def on_event(event: Any) -> None:
+            outs = getattr(event, "res_outputs_event", None)
+            if outs is None:
+                return
+            meta = outs.metadata
+            op = getattr(meta.op, "value", str(meta.op)).lower()
+            state = meta.new or meta.old
+            records[meta.urn] = RefreshRecord(
+                op=op, urn=meta.urn, type=meta.type, custom=bool(state.custom) if state is not None else True,
+                old_outputs=dict((meta.old.outputs or {}) if meta.old else {}),
+                new_outputs=dict((meta.new.outputs or {}) if meta.new else {}),
+            )
+
+        error: str | None = None
+        try:
+            handle.preview_refresh(expect_no_changes=True, on_event=on_event, on_output=on_output, color="never")
+        except auto.CommandError as exc:
+            text = str(exc)
+            if "no changes were expected" not in text:
+                error = text.split("\n stderr: ", 1)[-1].strip()[-3000:]
+        return list(records.values()), error
+
+    # --- ledger edits ------------------------------------------------------------------------
+
+    def set_config_path(self, stack: str, path: str, value: str) -> None:
+        code, _, stderr = self.run(["config", "set", "--path", "--type", "string", path, "--stack", stack, "--", value])
+        if code != 0:
+            raise OpsError(f"pulumi config set {path} on {stack!r} failed", ExitCode.PULUMI_FAILED, details=stderr[-2000:])
+
+    def remove_config_path(self, stack: str, path: str) -> None:
+        code, _, stderr = self.run(["config", "rm", "--path", path, "--stack", stack])
+        if code != 0:
+            raise OpsError(f"pulumi config rm {path} on {stack!r} failed", ExitCode.PULUMI_FAILED, details=stderr[-2000:])
+
+    def write_ledger(self, stack: str, workload: str, old: WorkloadLedger | None, new: WorkloadLedger) -> None:
+        """Turn ``old`` into ``new`` in ``Pulumi.<stack>.yaml`` with the fewest path edits."""
+        base = f'{LEDGER_CONFIG}.{workload}' if workload.replace("-", "").replace("_", "").isalnum() else \
+            f'{LEDGER_CONFIG}["{workload}"]'
+        old_entries = list(old.releases) if old else []
+        for index, entry in enumerate(new.releases):
+            previous = old_entries[index] if index < len(old_entries) else None
+            if previous is None or previous.artifact != entry.artifact:
+                self.set_config_path(stack, f"{base}.releases[{index}].artifact", entry.artifact)
+            if entry.note is not None and (previous is None or previous.note != entry.note):
+                self.set_config_path(stack, f"{base}.releases[{index}].note", entry.note)
+            elif entry.note is None and previous is not None and previous.note is not None:
+                self.remove_config_path(stack, f"{base}.releases[{index}].note")
+        for index in range(len(old_entries) - 1, len(new.releases) - 1, -1):
+            self.remove_config_path(stack, f"{base}.releases[{index}]")
+        if new.active != (old.active if old else None):
+            if new.active is None:
+                self.remove_config_path(stack, f"{base}.active")
+            else:
+                self.set_config_path(stack, f"{base}.active", new.active)
+
+    @contextmanager
+    def ledger_edit(self, stack: str) -> Iterator[None]:
+        """Restore ``Pulumi.<stack>.yaml`` byte for byte if the block fails."""
+        path = self.config_file(stack)
+        before = path.read_bytes()
+        try:
+            yield
+        except BaseException:
+            path.write_bytes(before)
+            raise
+
+    # --- history -----------------------------------------------------------------------------
+
+    def history(self, stack: str) -> list[UpdateRecord]:
+        """Every update of the stack, oldest first, with the ledger it ran with and (file
+        backend) the outputs it left."""
+        from pulumi import automation as auto
+
+        handle = self.stack(stack)
+        try:
+            summaries = handle.history()
+        except auto.CommandError as exc:
+            raise _engine_error(f"pulumi stack history of {stack!r} failed", exc) from None
+        checkpoints = self._checkpoints(stack)
+        records = []
+        for summary in reversed(summaries):  # the API lists newest first
+            start = _utc(summary.start_time)
+            end = _utc(summary.end_time) if summary.end_time else None
+            ledger_value = summary.config.get(LEDGER_CONFIG)
+            outputs = checkpoints.pop((summary.kind, int(start.timestamp())), None)
+            records.append(UpdateRecord(
+                number=0, kind=summary.kind, start=start, end=end, result=summary.result,
+                message=summary.message or "", ledger=parse_ledger_config(ledger_value.value if ledger_value else None),
+                outputs=outputs, resource_changes=dict(summary.resource_changes or {}),
+                environment=dict(summary.environment or {}),
+            ))
+        return number_updates(records)
+
+    def _history_dir(self, stack: str) -> Path | None:
+        url = self.backend_url()
+        if not url or not url.startswith("file://"):
+            return None
+        root = Path(unquote(urlparse(url).path)) if not url.startswith("file://~") else Path(url[7:]).expanduser()
+        for candidate in (root / ".pulumi" / "history" / self.name / stack, root / ".pulumi" / "history" / stack):
+            if candidate.is_dir():
+                return candidate
+        return None
+
+    def _checkpoints(self, stack: str) -> dict[tuple[str, int], dict[str, Any]]:
+        """The file backend keeps the checkpoint each update left next to its history entry
+        (``.pulumi/history/<project>/<stack>/<stack>-<time>.{history,checkpoint}.json``); the
+        CLI cannot export old versions from it ("does not provide the ability to export
+        previous deployments"), so they are read here. Keyed by (kind, start second)."""
+        directory = self._history_dir(stack)
+        found: dict[tuple[str, int], dict[str, Any]] = {}
+        if directory is None:
+            return found
+        for history_file in sorted(directory.iterdir()):
+            name = history_file.name
+            if not (name.endswith(".history.json") or name.endswith(".history.json.gz")):
+                continue
+            checkpoint_file = history_file.with_name(name.replace(".history.json", ".checkpoint.json"))
+            try:
+                info = _read_json(history_file)
+                checkpoint = _read_json(checkpoint_file)
+            except (OSError, ValueError):
+                continue
+            resources = ((checkpoint.get("checkpoint") or {}).get("latest") or {}).get("resources") or []
+            found[(str(info.get("kind")), int(info.get("startTime", 0)))] = stack_outputs({"resources": resources})
+        return found
+
+
+def stack_outputs(deployment: Mapping[str, Any]) -> dict[str, Any]:
+    for resource in deployment.get("resources") or []:
+        if resource.get("type") == "pulumi:pulumi:Stack":
+            outputs: dict[str, Any] = dict(resource.get("outputs") or {})
+            return outputs
+    return {}
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    raw = path.read_bytes()
+    if path.name.endswith(".gz"):
+        raw = gzip.decompress(raw)
+    data: dict[str, Any] = json.loads(raw)
+    return data
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _engine_error(message: str, exc: Exception) -> OpsError:
+    text = str(exc)
+    stderr = text.split("\n stderr: ", 1)[1] if "\n stderr: " in text else text
+    hint = None
+    if "passphrase" in stderr.lower():
+        hint = "set PULUMI_CONFIG_PASSPHRASE (or _FILE) for this stack"
+    return OpsError(message, ExitCode.PULUMI_FAILED, hint=hint, details=stderr.strip()[-3000:])

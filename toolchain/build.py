@@ -273,6 +273,9 @@ def link_into_bin(entries: dict[str, Path], versions: dict, timings) -> None:
         dst = BIN / f
         try:
             same = os.path.samefile(src, dst)
+            if not same:  # a copy (no hard links across file systems) made by copy2 keeps size and mtime
+                a, b = src.stat(), dst.stat()
+                same = (a.st_size, a.st_mtime_ns) == (b.st_size, b.st_mtime_ns)
         except OSError:
             same = False
         if not same:
@@ -334,6 +337,20 @@ def prune(keep: set[str] | None, versions: dict) -> None:
             log(f"--- pruned {path.relative_to(ROOT)}")
 
 
+def check_python_pins(versions: dict) -> None:
+    """Warn when requirements*.txt pin the Pulumi SDKs at other versions than versions.json: the
+    SDK asks the engine for its own plugin version, so the two must agree."""
+    want = versions.get("python", {})
+    for req in sorted(ROOT.glob("requirements*.txt")):
+        for line in req.read_text().splitlines():
+            m = re.match(r"\s*([A-Za-z0-9_.-]+)\s*==\s*([^\s;#]+)", line)
+            if not m:
+                continue
+            name = re.sub(r"[-_.]+", "-", m.group(1)).lower()
+            if name in want and m.group(2) != want[name]:
+                log(f"!!! {req.name} pins {name}=={m.group(2)} but toolchain/versions.json pins {want[name]}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--adopt", action="store_true",
@@ -361,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
                 entry_complete(CACHE / cache_key(n, versions["binaries"][n]), n, versions["binaries"][n])
                 for n in BUILD_ORDER):
             raise StepFailed("find go", "`go` is not on PATH and some binaries are not cached")
+        check_python_pins(versions)
         names = args.only or list(BUILD_ORDER)
         entries = {n: ensure_entry(n, versions["binaries"][n], args.adopt, timings) for n in names}
         link_into_bin(entries, versions, timings)

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
-from typing import Mapping, MutableMapping
 
-__all__ = ["PROJECT_ROOT", "pulumi_env", "apply_pulumi_env", "toolchain_bin"]
+__all__ = ["PROJECT_ROOT", "apply_pulumi_env", "pulumi_env", "toolchain_bin"]
 
 #: The repository root (the directory holding toolchain/).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

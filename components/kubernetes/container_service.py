@@ -143,6 +143,11 @@ class ContainerService(pulumi.ComponentResource):
             meta["annotations"] = dict(annotations)
         return meta
 
+    def _child_name(self, spec: ContainerServiceSpec, object_name: str) -> str:
+        """Pulumi name of a release object: the component's name, not the service's, leads, so two
+        components for same-named services (in different namespaces) never share a URN."""
+        return self._name + object_name.removeprefix(spec.name)
+
     def _config_objects(self, releases: Sequence[ContainerServiceSpec],
                         child: pulumi.ResourceOptions) -> dict[str, pulumi.Resource]:
         """Immutable ConfigMaps/Secrets named by content hash, shared by releases with the
@@ -152,7 +157,7 @@ class ContainerService(pulumi.ComponentResource):
             cm_name = m.config_map_name(spec)
             if cm_name and cm_name not in objects:
                 objects[cm_name] = k8s.core.v1.ConfigMap(
-                    cm_name,
+                    self._child_name(spec, cm_name),
                     metadata=self._meta(cm_name, release=spec.release),
                     data={f.name: f.content for f in spec.config_files},
                     immutable=True,
@@ -161,7 +166,7 @@ class ContainerService(pulumi.ComponentResource):
             secret = m.secret_name(spec)
             if secret and secret not in objects:
                 objects[secret] = k8s.core.v1.Secret(
-                    secret,
+                    self._child_name(spec, secret),
                     metadata=self._meta(secret, release=spec.release),
                     type="Opaque",
                     # Kept a Pulumi secret: encrypted in state, masked in previews and logs.

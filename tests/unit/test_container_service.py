@@ -316,3 +316,15 @@ def test_ingress_with_tls_goes_to_the_service() -> None:
     ingress = result.named("web-ingress")
     assert ingress.inputs["spec"]["tls"] == [{"hosts": ["web.example.com"], "secretName": "web-tls"}]
     assert ingress.depends_on == ["web-svc"]
+
+
+def test_same_service_name_in_two_namespaces_gets_distinct_pulumi_names() -> None:
+    def program() -> None:
+        ContainerService("shop-web", service(namespace="shop"))
+        ContainerService("blog-web", service(namespace="blog"))
+
+    result = run_program(program)
+    names = [r.name for r in result.resources]
+    assert len(names) == len(set(names))
+    assert {r.inputs["metadata"]["name"] for r in result.of_type(CONFIG_MAP)} == {
+        m.config_map_name(ContainerServiceSpec.model_validate(service()))}

@@ -73,7 +73,7 @@ class ContainerService(pulumi.ComponentResource):
             opts=child,
         )
         config_objects = self._config_objects(releases, child)
-        deployments = self._deployments(releases, config_objects, child)
+        deployments = self._deployments(releases, config_objects)
         active_deployment = deployments[ids[0]]
         # The Service (and so the traffic) moves only once the active release is ready:
         # the provider's await logic holds the Deployment's create/update until it is.
@@ -102,7 +102,7 @@ class ContainerService(pulumi.ComponentResource):
                 opts=child,
             )
         if active.expose.ingress is not None and self.service is not None:
-            self._ingress(active, child)
+            self._ingress(active)
         lock_opted_out = exec_break_glass or active.security.opt_outs.exec_lock is not None
         if not lock_opted_out:
             self._exec_lock(active, child)
@@ -177,8 +177,7 @@ class ContainerService(pulumi.ComponentResource):
         return objects
 
     def _deployments(self, releases: Sequence[ContainerServiceSpec],
-                     config_objects: Mapping[str, pulumi.Resource],
-                     child: pulumi.ResourceOptions) -> dict[str, k8s.apps.v1.Deployment]:
+                     config_objects: Mapping[str, pulumi.Resource]) -> dict[str, k8s.apps.v1.Deployment]:
         active = releases[0]
         opt_labels, opt_annotations = m.opt_out_metadata(active)
         if self._exec_break_glass and active.security.opt_outs.exec_lock is None:
@@ -206,7 +205,7 @@ class ContainerService(pulumi.ComponentResource):
             )
         return deployments
 
-    def _ingress(self, spec: ContainerServiceSpec, child: pulumi.ResourceOptions) -> None:
+    def _ingress(self, spec: ContainerServiceSpec) -> None:
         ingress = spec.expose.ingress
         assert ingress is not None and self.service is not None
         port = spec.ports[0]

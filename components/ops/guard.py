@@ -4,15 +4,20 @@ Pure: a parsed ``pulumi preview --json`` in, findings in plain words out. Replac
 fine (a new pod, instance, group or config object beside the old one); changing what runs
 *inside* an existing one is not:
 
-| rule | what it catches |
-|---|---|
-| ``pod-patched`` | a Pod updated in its spec (e.g. tolerations, deadlines): the running pod changes |
-| ``pods-not-replaced`` | a pod template changed where the controller will not replace the pods: StatefulSet/DaemonSet with ``OnDelete``, a bare ReplicaSet or ReplicationController, a paused Deployment |
-| ``release-patched`` | a workload carrying a release id whose pod template changes while the id stays: the release itself would be modified |
-| ``config-patched`` | a ConfigMap or Secret whose content (or ``immutable`` flag) is updated in place under running pods |
-| ``instance-patched`` | a VM (EC2 instance, GCE instance, Azure VM) or Docker container updated in place, beyond its tags |
-| ``launch-template-without-refresh`` | a launch template changed while no auto scaling group using it is replaced or refreshed (a mixed fleet) |
-| ``group-template-without-refresh`` | an auto scaling group moved to another template version without an instance refresh |
+- ``pod-patched``: a Pod updated in its spec (tolerations, deadlines...): the running pod changes.
+- ``pods-not-replaced``: a pod template changes where the controller will not replace the pods
+  (StatefulSet/DaemonSet with ``OnDelete``, a bare ReplicaSet or ReplicationController, a
+  paused Deployment).
+- ``release-patched``: a workload carrying a release id changes its pod template while the id
+  stays: the release itself would be modified.
+- ``config-patched``: a ConfigMap or Secret whose content (or ``immutable`` flag) is updated in
+  place under running pods.
+- ``instance-patched``: a VM (EC2, GCE, Azure) or Docker container updated in place, beyond
+  its tags.
+- ``launch-template-without-refresh``: a launch template changes while no auto scaling group
+  using it is replaced or refreshed (a mixed fleet).
+- ``group-template-without-refresh``: an auto scaling group moves to another template version
+  without an instance refresh.
 
 Metadata-only updates (labels, annotations, tags), scale changes (``spec.replicas``, group
 sizes) and Deployment rollouts (which replace pods) pass.

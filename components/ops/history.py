@@ -54,6 +54,14 @@ def _note(ledger: WorkloadLedger | None, artifact: str | None) -> str | None:
     return next((e.note for e in ledger.releases if e.artifact == artifact), None)
 
 
+def _older(ledger: WorkloadLedger | None, artifact: str | None, than: str | None) -> bool:
+    """``artifact`` comes before ``than`` in the ledger (moving to it goes back in time)."""
+    if ledger is None or artifact is None or than is None:
+        return False
+    order = [e.artifact for e in ledger.releases]
+    return artifact in order and than in order and order.index(artifact) < order.index(than)
+
+
 def rows(records: Sequence[UpdateRecord], *, include_unchanged: bool = False) -> list[HistoryRow]:
     """History rows, oldest first. Without ``include_unchanged`` only the updates that
     changed (or tried to change) an active release are listed."""
@@ -65,13 +73,15 @@ def rows(records: Sequence[UpdateRecord], *, include_unchanged: bool = False) ->
     for record in records:
         if record.kind not in ("update", "destroy"):
             continue
-        base = {"update": record.number, "kind": record.kind, "started": record.start, "seconds": record.seconds,
-                "result": record.result, "message": record.message, "by": record.by}
+        def row(workload: str, release: str | None, artifact: str | None, note: str | None, previous: str | None,
+                change: str, record: UpdateRecord = record) -> HistoryRow:
+            return HistoryRow(record.number, record.kind, record.start, record.seconds, record.result, record.message,
+                              record.by, workload, release, artifact, note, previous, change)
+
         if record.kind == "destroy":
             if record.succeeded:
                 for name in sorted(active):
-                    out.append(HistoryRow(**base, workload=name, release=None, artifact=None, note=None,
-                                          previous=active[name], change="destroyed"))
+                    out.append(row(name, None, None, None, active[name], "destroyed"))
                 active.clear()
             continue
         states = record.workloads()
@@ -84,15 +94,17 @@ def rows(records: Sequence[UpdateRecord], *, include_unchanged: bool = False) ->
             if state is not None:
                 key = state.release
                 artifact = state.artifact or asked
-                if previous is None or key not in seen.get(name, set()):
+                if previous is None:
                     change = "deployed"
                 elif key == previous:
                     change = "unchanged"
-                else:
+                elif record.is_rollback or (key in seen.get(name, set()) and _older(ledger, artifact, artifacts.get(name))):
                     change = "rolled back"
+                else:
+                    change = "deployed"
                 active[name] = key
                 artifacts[name] = artifact
-                seen.setdefault(name, set()).add(key)
+                seen.setdefault(name, set()).update({key, *state.kept})
                 release: str | None = key
             elif record.succeeded and asked is not None:  # no outputs (non-file backend): by artifact
                 artifact = asked
@@ -111,11 +123,9 @@ def rows(records: Sequence[UpdateRecord], *, include_unchanged: bool = False) ->
             if change == "unchanged" and not include_unchanged:
                 continue
             added += 1
-            out.append(HistoryRow(**base, workload=name, release=release, artifact=artifact,
-                                  note=_note(ledger, artifact), previous=previous, change=change))
+            out.append(row(name, release, artifact, _note(ledger, artifact), previous, change))
         if not record.succeeded and added == 0:
-            out.append(HistoryRow(**base, workload="-", release=None, artifact=None, note=None, previous=None,
-                                  change="failed"))
+            out.append(row("-", None, None, None, None, "failed"))
     return out
 
 
@@ -131,14 +141,14 @@ def short_artifact(artifact: str | None, width: int = 19) -> str:
 
 def table(history: Sequence[HistoryRow]) -> tuple[list[str], list[list[str]]]:
     """Header and cells, shared by the terminal table and the Markdown one."""
-    header = ["update", "when (UTC)", "workload", "change", "release", "artifact", "note", "result", "took", "message"]
+    header = ["#", "when (UTC)", "workload", "change", "release", "artifact", "note", "result", "took", "message"]
     cells = []
     for row in history:
         release = row.release or "-"
         if row.change in ("deployed", "rolled back") and row.previous and row.previous != row.release:
             release = f"{row.previous} → {release}"
         cells.append([
-            f"#{row.update}", row.started.strftime("%Y-%m-%d %H:%M:%S"), row.workload, row.change, release,
+            f"#{row.update}", row.started.strftime("%Y-%m-%d %H:%M"), row.workload, row.change, release,
             short_artifact(row.artifact), row.note or "", row.result,
             f"{row.seconds:.0f}s" if row.seconds is not None else "", row.message,
         ])

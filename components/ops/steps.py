@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ExitCode, OpsError
+from .errors import OpsError
 
 RELEASE_LABEL = "immutable.dev/release"
 """Label (Kubernetes) and tag (AWS) on everything a release owns."""

@@ -242,7 +242,7 @@ class Project:
             raise _engine_error(f"pulumi up of {stack!r} failed", exc) from None
         seconds = time.monotonic() - start
         outputs = {k: v.value for k, v in result.outputs.items()}
-        return UpOutcome(seconds, outputs, dict(result.summary.resource_changes or {}), result.summary.result)
+        return UpOutcome(seconds, outputs, _op_counts(result.summary.resource_changes), result.summary.result)
 
     def refresh_preview(self, stack: str, *, on_output: OnOutput | None = None) -> tuple[list[RefreshRecord], str | None]:
         """``refresh --preview-only --expect-no-changes``: what the real world holds, per resource.
@@ -341,7 +341,7 @@ class Project:
             records.append(UpdateRecord(
                 number=0, kind=summary.kind, start=start, end=end, result=summary.result,
                 message=summary.message or "", ledger=parse_ledger_config(ledger_value.value if ledger_value else None),
-                outputs=outputs, resource_changes=dict(summary.resource_changes or {}),
+                outputs=outputs, resource_changes=_op_counts(summary.resource_changes),
                 environment=dict(summary.environment or {}),
             ))
         return number_updates(records)
@@ -386,6 +386,10 @@ def stack_outputs(deployment: Mapping[str, Any]) -> dict[str, Any]:
             outputs: dict[str, Any] = dict(resource.get("outputs") or {})
             return outputs
     return {}
+
+
+def _op_counts(changes: Mapping[Any, int] | None) -> dict[str, int]:
+    return {str(getattr(op, "value", op)): int(n) for op, n in (changes or {}).items()}
 
 
 def _read_json(path: Path) -> dict[str, Any]:

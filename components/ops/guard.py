@@ -92,7 +92,7 @@ def check(preview: Preview) -> list[Finding]:
             findings += _launch_template(step, paths, steps)
         elif step.type == AUTOSCALING_GROUP:
             findings += _group(step, paths)
-    return findings
+    return sorted(findings, key=lambda f: (f.name, f.urn, f.rule))  # the engine's step order varies
 
 
 def _where(step: Step) -> str:

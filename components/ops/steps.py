@@ -81,6 +81,8 @@ class Preview:
     steps: tuple[Step, ...]
     change_summary: Mapping[str, int]
     diagnostics: tuple[Mapping[str, Any], ...] = ()
+    config: Mapping[str, Any] = field(default_factory=dict)
+    """The stack config the preview ran with (secrets shown as ``[secret]``)."""
 
     @property
     def stack(self) -> str | None:
@@ -123,7 +125,8 @@ def parse_preview(data: Mapping[str, Any], *, source: str = "preview") -> Previe
             has_new=bool(new),
             custom=bool((new or old).get("custom", True)),
         ))
-    return Preview(tuple(steps), dict(data.get("changeSummary") or {}), tuple(data.get("diagnostics") or ()))
+    return Preview(tuple(steps), dict(data.get("changeSummary") or {}), tuple(data.get("diagnostics") or ()),
+                   dict(data.get("config") or {}))
 
 
 def load_preview(path: Path) -> Preview:

@@ -53,21 +53,24 @@ def find_project_dir(start: Path) -> Path:
 
 
 def project_env(project_dir: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for the CLI: ``base`` (default ``os.environ``) as is when it names a
-    backend, else set up by the project's ``toolchain/pulumi_env.py`` when there is one."""
+    """The environment for the CLI: ``base`` (default ``os.environ``), set up by the project's
+    ``toolchain/pulumi_env.py`` when the project (or a parent) has one: its pinned CLI first on
+    PATH, its PULUMI_HOME, and a local ``file://`` backend (one given in ``base`` is kept)."""
     env = dict(os.environ if base is None else base)
-    if env.get("PULUMI_BACKEND_URL"):
-        return env
     for directory in (project_dir, *project_dir.parents):
         helper = directory / "toolchain" / "pulumi_env.py"
-        if helper.is_file():
-            spec = importlib.util.spec_from_file_location("_immutable_ops_pulumi_env", helper)
-            if spec is None or spec.loader is None:
-                break
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
+        if not helper.is_file():
+            continue
+        spec = importlib.util.spec_from_file_location("_immutable_ops_pulumi_env", helper)
+        if spec is None or spec.loader is None:
+            break
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        try:
             made: dict[str, str] = module.pulumi_env(directory, base=env)
-            return made
+        except ValueError as exc:
+            raise OpsError(str(exc), hint="this project only uses local file:// backends") from None
+        return made
     return env
 
 
@@ -208,7 +211,7 @@ class Project:
     def preview_json(self, stack: str, *, on_output: OnOutput | None = None) -> dict[str, Any]:
         """``pulumi preview --json``; raises ``OpsError(PULUMI_FAILED)`` naming the engine's errors."""
         self.stack(stack)
-        code, stdout, stderr = self.run(["preview", "--json", "--stack", stack], on_output=on_output)
+        code, stdout, stderr = self.run(["preview", "--json", "--show-sames", "--stack", stack], on_output=on_output)
         try:
             data: dict[str, Any] = json.loads(stdout) if stdout.strip() else {}
         except ValueError:

@@ -1,0 +1,102 @@
+"""Rollback and promotion plans: resolved from outputs and ledgers, bad input refused."""
+
+from __future__ import annotations
+
+import pytest
+from immutable_infra.ledger import WorkloadLedger
+from immutable_infra.ops import promote, rollback
+from immutable_infra.ops.errors import ExitCode, OpsError
+from immutable_infra.ops.records import workloads_from_outputs
+
+from .records_kit import RELEASES, WEB, ledger, outputs
+
+API = "registry.example.com/acme/api@sha256:" + "e" * 64
+
+
+def _state(active: str = "web-2", kept: tuple[str, ...] = ("web-1",)) -> dict[str, object]:
+    out: dict[str, object] = outputs(active, list(kept))
+    out.update({"api_release": "eeee0000", "api_kept_releases": [], "api_images": {"eeee0000": API},
+                "legacy_release": "0000aaaa", "legacy_ami": "ami-0f9e8d7c6b5a40312", "legacy_deployed": False})
+    return out
+
+
+def _ledgers(*web: str, active: str | None = None) -> dict[str, WorkloadLedger]:
+    return {**ledger(*web, active=active),
+            "api": WorkloadLedger.model_validate({"releases": [{"artifact": API, "note": "api 2"}]}),
+            "legacy": WorkloadLedger.model_validate({"releases": [{"artifact": "ami-0f9e8d7c6b5a40312"}]})}
+
+
+def _bad(call: object, words: str) -> None:
+    with pytest.raises(OpsError) as caught:
+        call()  # type: ignore[operator]
+    assert caught.value.code == ExitCode.BAD_INPUT
+    assert words in str(caught.value), str(caught.value)
+
+
+def test_workloads_from_outputs_read_services_and_server_groups() -> None:
+    state = workloads_from_outputs(_state())
+    assert state["web"].artifact == WEB["web-2"] and state["web"].kept == (RELEASES["web-1"],)
+    assert state["legacy"].artifact == "ami-0f9e8d7c6b5a40312" and state["legacy"].kept == ()
+
+
+def test_rollback_to_the_newest_kept_release() -> None:
+    plan = rollback.plan("dev", workloads_from_outputs(_state()), _ledgers("web-1", "web-2"), workload="web")
+    assert (plan.workload, plan.from_release, plan.to_release, plan.artifact) == ("web", "2222bbbb", "1111aaaa", WEB["web-1"])
+    assert plan.after.active == WEB["web-1"] and plan.before.active is None
+    assert plan.message == "immutable-ops rollback web 2222bbbb → 1111aaaa"
+
+
+@pytest.mark.parametrize("query", ["1111aaaa", "1111", WEB["web-1"], "sha256:" + "a" * 64, "a" * 12])
+def test_rollback_target_by_id_prefix_artifact_or_digest(query: str) -> None:
+    plan = rollback.plan("dev", workloads_from_outputs(_state()), _ledgers("web-1", "web-2"), to=query)
+    assert plan.to_release == "1111aaaa"
+
+
+def test_rollback_refuses_what_it_cannot_do() -> None:
+    state = workloads_from_outputs(_state())
+    ledgers = _ledgers("web-1", "web-2")
+    known = {"web": {"3333cccc": WEB["web-3"]}}
+    _bad(lambda: rollback.plan("dev", state, ledgers, to="deadbeef"), "unknown release 'deadbeef'")
+    _bad(lambda: rollback.plan("dev", state, ledgers, to="3333cccc", known=known), "is not kept in 'dev' any more")
+    _bad(lambda: rollback.plan("dev", state, ledgers, to="2222bbbb"), "already the active release")
+    _bad(lambda: rollback.plan("dev", state, ledgers, workload="nope"), "unknown workload 'nope'")
+    _bad(lambda: rollback.plan("dev", state, ledgers, workload="api"), "no kept release")
+    _bad(lambda: rollback.plan("dev", {}, ledgers), "exports no releases")
+    _bad(lambda: rollback.plan("dev", state, _ledgers("web-2")), "has no entry for")
+    two = workloads_from_outputs({**_state(), "api_kept_releases": ["eeee1111"],
+                                  "api_images": {"eeee0000": API, "eeee1111": API + "1"}})
+    _bad(lambda: rollback.plan("dev", two, ledgers), "several workloads")
+
+
+def test_promotion_copies_the_tested_entry() -> None:
+    state = workloads_from_outputs(_state())
+    items = promote.plan("dev", "test", state, _ledgers("web-1", "web-2"), _ledgers("web-1"))
+    assert [i.workload for i in items] == ["web"]  # api and legacy already run the same artifacts
+    (item,) = items
+    assert item.artifact == WEB["web-2"] and item.note == "web-2" and item.target_artifact == WEB["web-1"]
+    assert [e.artifact for e in item.after.releases] == [WEB["web-1"], WEB["web-2"]] and item.after.active is None
+    assert promote.message("dev", "test", items) == "immutable-ops promote dev → test: web 2222bbbb"
+
+
+def test_promotion_after_a_rollback_in_the_target_makes_the_entry_active_again() -> None:
+    state = workloads_from_outputs(_state())
+    target = _ledgers("web-1", "web-2", active="web-1")
+    (item,) = promote.plan("dev", "prod", state, _ledgers("web-1", "web-2"), target, ["web"])
+    assert item.after.active is None and item.after.active_artifact == WEB["web-2"]
+
+
+def test_promotion_refuses_untested_or_unknown_things() -> None:
+    state = workloads_from_outputs(_state())
+    _bad(lambda: promote.plan("dev", "test", state, _ledgers("web-1", "web-2", "web-3"), _ledgers("web-1")),
+         "that entry was never tested there")
+    _bad(lambda: promote.plan("dev", "test", state, _ledgers("web-1", "web-2"), _ledgers("web-1"), ["nope"]),
+         "unknown workload(s) 'nope'")
+    _bad(lambda: promote.plan("dev", "dev", state, {}, {}), "to itself")
+    _bad(lambda: promote.plan("dev", "test", {}, {}, {}), "nothing was tested there")
+
+
+def test_a_workload_new_to_the_target_gets_its_first_ledger_entry() -> None:
+    state = workloads_from_outputs(_state())
+    target = {k: v for k, v in _ledgers("web-1").items() if k != "api"}
+    items = promote.plan("dev", "test", state, _ledgers("web-1", "web-2"), target, ["api"])
+    assert items[0].before is None and [e.artifact for e in items[0].after.releases] == [API]

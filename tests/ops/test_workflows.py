@@ -1,0 +1,80 @@
+"""The CI workflows: valid for actionlint, wired to commands that exist, in the right order."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import warnings
+from typing import Any
+
+import pytest
+import yaml
+
+from .support import ROOT
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+ACTIONLINT = ROOT / ".toolchain" / "bin" / "actionlint"
+FILES = sorted(WORKFLOWS.glob("*.yml"))
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=r".*Click 9\.0.*", category=DeprecationWarning)
+    from immutable_infra.ops import comment
+    from immutable_infra.ops.cli import app
+
+
+def _load(name: str) -> dict[Any, Any]:
+    data: dict[Any, Any] = yaml.safe_load((WORKFLOWS / name).read_text())
+    return data
+
+
+def _scripts(workflow: dict[Any, Any]) -> str:
+    return "\n".join(str(step.get("run", "")) for job in workflow["jobs"].values() for step in job.get("steps", []))
+
+
+@pytest.mark.skipif(not ACTIONLINT.exists(), reason=f"{ACTIONLINT} is missing: run python3 toolchain/build_actionlint.py")
+def test_actionlint_passes() -> None:
+    proc = subprocess.run([str(ACTIONLINT), "-no-color", *map(str, FILES)], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_command_used_exists() -> None:
+    commands = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
+    used = set()
+    for path in FILES:
+        used |= set(re.findall(r"immutable-ops (\w+)", path.read_text()))
+    assert used and used <= commands, used - commands
+
+
+def test_pull_request_workflow_previews_guards_and_comments_per_stack() -> None:
+    workflow = _load("preview.yml")
+    assert "pull_request" in workflow[True]  # YAML reads the key `on` as True
+    preview = workflow["jobs"]["preview"]
+    assert preview["needs"] == "touched" and "fromJSON(needs.touched.outputs.stacks)" in preview["strategy"]["matrix"]["stack"]
+    script = _scripts(workflow)
+    assert "immutable-ops touched --base" in script and "immutable-ops guard" in script
+    assert "immutable-ops comment" in script
+    poster = next(s for s in preview["steps"] if "github-script" in str(s.get("uses", "")))
+    assert comment.MARKER.format(stack="${process.env.STACK}") in poster["with"]["script"]
+
+
+def test_merge_deploys_dev_then_promotes_with_approvals() -> None:
+    workflow = _load("deploy.yml")
+    assert workflow[True]["push"]["branches"] == ["main"]
+    jobs = workflow["jobs"]
+    assert [jobs[j]["environment"] for j in ("dev", "test", "prod")] == ["dev", "test", "prod"]
+    assert jobs["test"]["needs"] == "dev" and jobs["prod"]["needs"] == "test"
+    assert "immutable-ops promote dev test --deploy" in _scripts({"jobs": {"t": jobs["test"]}})
+    assert "immutable-ops promote test prod --deploy" in _scripts({"jobs": {"p": jobs["prod"]}})
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+
+
+def test_schedule_checks_drift_of_every_stack() -> None:
+    workflow = _load("drift.yml")
+    assert workflow[True]["schedule"][0]["cron"]
+    assert workflow["jobs"]["drift"]["strategy"]["matrix"]["stack"] == ["dev", "test", "prod"]
+    script = _scripts(workflow)
+    assert "immutable-ops drift" in script and re.search(r"\b5\) .*exit 1", script) and "6) " in script
+
+
+def test_workflows_are_the_three_expected() -> None:
+    assert [p.name for p in FILES] == ["deploy.yml", "drift.yml", "preview.yml"]

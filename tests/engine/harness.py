@@ -7,7 +7,6 @@ and PULUMI_HOME-from-the-toolchain, so engine tests never touch the developer's 
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import shutil
 import subprocess
@@ -96,7 +95,3 @@ def resource_name(urn: str) -> str:
 
 def resource_type(urn: str) -> str:
     return urn.rsplit("::", 2)[-2].rsplit("$", 1)[-1]
-
-
-def environ_for_tests() -> dict[str, str]:
-    return dict(os.environ)

@@ -65,8 +65,10 @@ def _project(tmp: pathlib.Path, name: str, raw_objects: list[dict[str, object]] 
     project = tmp / name
     project.mkdir()
     if raw_objects is None:
-        for file in ("__main__.py", "Pulumi.dev.yaml"):
-            shutil.copy(ROOT / file, project / file)
+        shutil.copy(ROOT / "__main__.py", project / "__main__.py")
+        dev = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+        dev["config"]["immutable:environment"]["target"] = "render"  # both programs render, no cluster
+        (project / "Pulumi.dev.yaml").write_text(yaml.safe_dump(dev, sort_keys=False))
         shutil.copytree(ROOT / "stacks", project / "stacks", ignore=shutil.ignore_patterns("__pycache__"))
     else:
         (project / "__main__.py").write_text(RAW_PROGRAM)

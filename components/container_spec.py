@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from .errors import Problem, SpecError, validate_spec
 from .fields import (
     RETENTION,
+    ROLLOUT,
     ROUTING,
     SCALE,
     AbsolutePath,
@@ -306,6 +307,9 @@ class ContainerServiceSpec(Spec):
     keep_previous: Annotated[int, Field(ge=0, le=10), RETENTION] = 1
     """How many previous releases to keep (blue-green) for instant rollback. Default 1."""
     keep_mode: Annotated[Literal["warm", "scaled-to-zero"], RETENTION] = "scaled-to-zero"
+    rollout_timeout_seconds: Annotated[int, Field(ge=30, le=3600), ROLLOUT] = 600
+    """How long a new release may take to become ready before the update fails (the old release
+    keeps the traffic). Default 600 (the Kubernetes provider's own default)."""
     namespace: Annotated[DnsLabel, ROUTING] = "apps"
     """Never ``default``."""
     network: Annotated[Network, ROUTING] = Field(default_factory=Network)

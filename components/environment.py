@@ -38,6 +38,7 @@ class ServiceKnobs(Spec):
     replicas: Annotated[int, Field(ge=0, le=1000)] | None = None
     hostname: Annotated[str, Field(pattern=_HOSTNAME)] | None = None
     keep_previous: Annotated[int, Field(ge=0, le=10)] | None = None
+    rollout_timeout_seconds: Annotated[int, Field(ge=30, le=3600)] | None = None
 
 
 class ServerGroupKnobs(Spec):

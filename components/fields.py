@@ -33,16 +33,17 @@ class NotInRelease:
 
     ``kind`` says why: ``scale`` (replicas, group sizes), ``routing`` (hostnames, who may
     connect), ``retention`` (how many old releases are kept) or ``identity`` (names that are
-    already part of every resource name).
+    already part of every resource name) or ``rollout`` (how long a rollout may take).
     """
 
-    kind: Literal["scale", "routing", "retention", "identity"]
+    kind: Literal["scale", "routing", "retention", "identity", "rollout"]
 
 
 SCALE = NotInRelease("scale")
 ROUTING = NotInRelease("routing")
 RETENTION = NotInRelease("retention")
 IDENTITY = NotInRelease("identity")
+ROLLOUT = NotInRelease("rollout")
 
 
 class Spec(BaseModel):

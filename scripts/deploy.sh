@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # The main job: deploy a stack (default dev) with the real Pulumi engine, on a local file
-# backend under .state/ (git-ignored). Installs whatever is missing first.
+# backend under .state/ (git-ignored). Installs whatever is missing first; for a stack whose
+# target is local-cluster (dev) it builds and starts the local control plane
+# (stop it with: python3 cluster/local.py stop).
 #   bash scripts/deploy.sh [dev|test|prod] [extra pulumi up args...]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 STACK="${1:-dev}"; shift || true
 
 ensure_venv
 ensure_toolchain
+if [[ "$(stack_target "$STACK")" == "local-cluster" ]]; then
+  ensure_cluster_binaries
+  start_cluster
+fi
 
 if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}" && -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]]; then
   if [[ "$STACK" == "dev" ]]; then
@@ -25,6 +31,7 @@ if [[ "$STACK" == "dev" ]] && ! pulumi config get immutable-example:api-db-passw
   pulumi config set --secret immutable-example:api-db-password "dev-only-db-password" \
     || fail "stack" "could not set the dev secret"
 fi
+clear_stale_lock "$STACK"
 step "pulumi up -s $STACK"
 start=$(date +%s)
 pulumi up --yes --skip-preview=false -s "$STACK" "$@" || fail "pulumi up" "the update failed (see above)"

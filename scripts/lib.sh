@@ -39,3 +39,36 @@ ensure_checkov() {
   python3 -m venv "$CHECKOV_VENV" || fail "checkov" "python3 -m venv failed"
   "$CHECKOV_VENV/bin/pip" install -q "checkov==$CHECKOV_VERSION" || fail "checkov" "pip install checkov failed"
 }
+
+ensure_cluster_binaries() {
+  step "local Kubernetes control plane binaries (built from source, cached by version)"
+  python3 "$PROJECT_DIR/cluster/build.py" || fail "cluster build" "cluster/build.py failed (see its output above)"
+}
+
+start_cluster() {
+  step "local cluster (.state/cluster)"
+  python3 "$PROJECT_DIR/cluster/local.py" start || fail "cluster" "cluster/local.py start failed (logs: .state/cluster/logs/)"
+}
+
+stack_target() {
+  # The stack's immutable:environment.target, as the program will read it.
+  "$VENV/bin/python" - "$PROJECT_DIR/Pulumi.$1.yaml" <<'PY'
+import sys, yaml
+config = (yaml.safe_load(open(sys.argv[1])) or {}).get("config", {})
+print((config.get("immutable:environment") or {}).get("target", "render"))
+PY
+}
+
+clear_stale_lock() {
+  # A killed `pulumi up` leaves its lock in the file backend; cancel it only when the process
+  # that holds it is gone (never someone else's running update).
+  local stack="$1" locks pid
+  locks=$(ls "${PULUMI_BACKEND_URL#file://}"/.pulumi/locks/organization/*/"$stack"/*.json 2>/dev/null || true)
+  [[ -z "$locks" ]] && return 0
+  for lock in $locks; do
+    pid=$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("pid", ""))' "$lock")
+    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then return 0; fi
+  done
+  step "cancelling the stale lock of a killed update on $stack"
+  pulumi cancel --yes -s "$stack" || true
+}

@@ -105,6 +105,8 @@ def _apply_knobs(template: dict[str, Any], knobs: ServiceKnobs | None, env: Envi
             out["replicas"] = knobs.replicas
         if knobs.keep_previous is not None:
             out["keep_previous"] = knobs.keep_previous
+        if knobs.rollout_timeout_seconds is not None:
+            out["rollout_timeout_seconds"] = knobs.rollout_timeout_seconds
         if knobs.hostname is not None and "expose" in out and out["expose"].get("ingress"):
             out["expose"] = {**out["expose"], "ingress": {**out["expose"]["ingress"], "hostname": knobs.hostname}}
     if env.allow_mutable_image_tags:

@@ -73,8 +73,7 @@ class ContainerService(pulumi.ComponentResource):
             opts=child,
         )
         config_objects = self._config_objects(releases, child)
-        deployments = self._deployments(releases, config_objects)
-        active_deployment = deployments[ids[0]]
+        active_deployment = self._deployment(active, is_active=True, config_objects=config_objects)
         # The Service (and so the traffic) moves only once the active release is ready:
         # the provider's await logic holds the Deployment's create/update until it is.
         after_active = pulumi.ResourceOptions(parent=self, depends_on=[active_deployment])
@@ -87,6 +86,12 @@ class ContainerService(pulumi.ComponentResource):
                       "ports": m.service_ports(active)},
                 opts=after_active,
             )
+        if active.strategy == "blue-green":
+            # Kept releases scale down (or stay warm) only after the Service has moved to the
+            # new release: the old pods keep serving until then, so no moment without endpoints.
+            moved: list[pulumi.Resource] = [self.service] if self.service is not None else [active_deployment]
+            for spec in previous:
+                self._deployment(spec, is_active=False, config_objects=config_objects, after=moved)
         if active.replicas > 1:
             k8s.policy.v1.PodDisruptionBudget(
                 f"{name}-pdb",
@@ -176,34 +181,31 @@ class ContainerService(pulumi.ComponentResource):
                 )
         return objects
 
-    def _deployments(self, releases: Sequence[ContainerServiceSpec],
-                     config_objects: Mapping[str, pulumi.Resource]) -> dict[str, k8s.apps.v1.Deployment]:
-        active = releases[0]
+    def _deployment(self, spec: ContainerServiceSpec, *, is_active: bool,
+                    config_objects: Mapping[str, pulumi.Resource],
+                    after: Sequence[pulumi.Resource] = ()) -> k8s.apps.v1.Deployment:
+        """One release's Deployment (rolling: the one Deployment that follows the active release)."""
+        active = self._spec
         opt_labels, opt_annotations = m.opt_out_metadata(active)
         if self._exec_break_glass and active.security.opt_outs.exec_lock is None:
             # Environment-wide break glass: visible on the workloads like a spec opt-out (not in
             # the pod template, so it rolls no pods).
             opt_labels[f"{m.LABEL_OPT_OUT_PREFIX}exec-lock"] = "true"
             opt_annotations[f"{m.ANNOTATION_OPT_OUT_REASON_PREFIX}exec_lock"] = "exec_break_glass set in the environment config"
-        deployments: dict[str, k8s.apps.v1.Deployment] = {}
-        # Rolling: one Deployment follows the active release (the rollout replaces pods).
-        # Blue-green: one Deployment per release; kept ones stay warm or scaled to zero.
-        targets = releases[:1] if active.strategy == "rolling" else releases
-        for index, spec in enumerate(targets):
-            rid = spec.release
-            is_active = index == 0
-            replicas = active.replicas if is_active or active.keep_mode == "warm" else 0
-            name = m.deployment_name(spec, rid)
-            uses = [config_objects[n] for n in (m.config_map_name(spec), m.secret_name(spec)) if n]
-            deployments[rid] = k8s.apps.v1.Deployment(
-                f"{self._name}-{rid}" if active.strategy == "blue-green" else f"{self._name}-deploy",
-                metadata=self._meta(name, release=rid, role="active" if is_active else "kept",
-                                    extra_labels=opt_labels, annotations=opt_annotations),
-                spec=m.deployment_spec(spec, rid, replicas),
-                # Config objects exist before the pods that mount them.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=uses),
-            )
-        return deployments
+        rid = spec.release
+        replicas = active.replicas if is_active or active.keep_mode == "warm" else 0
+        uses = [config_objects[n] for n in (m.config_map_name(spec), m.secret_name(spec)) if n]
+        timeout = f"{active.rollout_timeout_seconds}s"
+        return k8s.apps.v1.Deployment(
+            f"{self._name}-{rid}" if active.strategy == "blue-green" else f"{self._name}-deploy",
+            metadata=self._meta(m.deployment_name(spec, rid), release=rid, role="active" if is_active else "kept",
+                                extra_labels=opt_labels, annotations=opt_annotations),
+            spec=m.deployment_spec(spec, rid, replicas, progress_deadline_seconds=active.rollout_timeout_seconds),
+            # Config objects exist before the pods that mount them; a release that does not become
+            # ready within the rollout timeout fails the update (the old release keeps the traffic).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*uses, *after],
+                                        custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout)),
+        )
 
     def _ingress(self, spec: ContainerServiceSpec) -> None:
         ingress = spec.expose.ingress

@@ -184,7 +184,8 @@ def _port_number(spec: ContainerServiceSpec, port: int | str) -> int:
     return next(p.container_port for p in spec.ports if p.name == port)
 
 
-def deployment_spec(spec: ContainerServiceSpec, release: str, replicas: int) -> Manifest:
+def deployment_spec(spec: ContainerServiceSpec, release: str, replicas: int, *,
+                    progress_deadline_seconds: int = 600) -> Manifest:
     selector = selector_labels(spec)
     if spec.strategy == "blue-green":
         selector = {**selector, LABEL_RELEASE: release}
@@ -195,6 +196,7 @@ def deployment_spec(spec: ContainerServiceSpec, release: str, replicas: int) -> 
         # Pods are replaced by the rollout, never patched; no pod goes before its successor is ready.
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}},
         "minReadySeconds": 0,
+        "progressDeadlineSeconds": progress_deadline_seconds,
         "template": pod_template(spec, release),
     }
 

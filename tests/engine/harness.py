@@ -40,7 +40,9 @@ class Workspace:
     env: dict[str, str]
 
     @classmethod
-    def create(cls, tmp: pathlib.Path) -> Workspace:
+    def create(cls, tmp: pathlib.Path, *, target: str = "render") -> Workspace:
+        """``target`` replaces the dev stack's target in the copy: engine tests default to render
+        mode (no cluster needed); tests/cluster passes ``local-cluster``."""
         project = tmp / "project"
         project.mkdir()
         for name in PROJECT_FILES:
@@ -50,6 +52,9 @@ class Workspace:
         meta = yaml.safe_load((project / "Pulumi.yaml").read_text())
         meta["runtime"]["options"]["virtualenv"] = str(pathlib.Path(sys.prefix))
         (project / "Pulumi.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+        dev = yaml.safe_load((project / "Pulumi.dev.yaml").read_text())
+        dev["config"]["immutable:environment"]["target"] = target
+        (project / "Pulumi.dev.yaml").write_text(yaml.safe_dump(dev, sort_keys=False))
         backend = tmp / "backend"
         backend.mkdir()
         env = pulumi_env(ROOT, backend_url=backend.as_uri())

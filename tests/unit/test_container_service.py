@@ -182,6 +182,8 @@ def test_blue_green_service_selects_active_release_after_it_is_ready() -> None:
     assert svc.inputs["spec"]["selector"] == {m.LABEL_NAME: "web", m.LABEL_RELEASE: active}
     assert svc.depends_on == [f"web-{active}"]
     assert result.named(f"web-{old}").inputs["spec"]["replicas"] == 0  # scaled to zero by default
+    # ... and only after the Service has moved: no moment without ready endpoints.
+    assert "web-svc" in result.named(f"web-{old}").depends_on
     assert result.named(f"web-{old}").inputs["metadata"]["labels"][m.LABEL_ROLE] == "kept"
     assert result.outputs["kept"] == [old]
     assert result.outputs["images"] == {active: IMAGE_A, old: IMAGE_B}
@@ -328,3 +330,10 @@ def test_same_service_name_in_two_namespaces_gets_distinct_pulumi_names() -> Non
     assert len(names) == len(set(names))
     assert {r.inputs["metadata"]["name"] for r in result.of_type(CONFIG_MAP)} == {
         m.config_map_name(ContainerServiceSpec.model_validate(service()))}
+
+
+def test_rollout_timeout_bounds_the_wait_for_readiness() -> None:
+    spec = service(strategy="blue-green", rollout_timeout_seconds=90)
+    (dep,) = deploy(spec).of_type(DEPLOYMENT)
+    assert dep.inputs["spec"]["progressDeadlineSeconds"] == 90
+    assert rid(spec) == rid(service(strategy="blue-green"))  # not part of the release

@@ -110,7 +110,8 @@ def test_invalid_stack_config_registers_nothing() -> None:
 
 
 def test_dev_stack_registers_topology_through_render_provider() -> None:
-    result = run_program(lambda: program.deploy("dev", stack_config("dev"), SECRETS, "/tmp/project"))
+    raw = _with("dev", ["environment", "target"], "render")
+    result = run_program(lambda: program.deploy("dev", raw, SECRETS, "/tmp/project"))
     provider = result.named("render")
     assert provider.inputs["renderYamlToDirectory"] == "/tmp/project/build/manifests/dev"
     assert {r.name for r in result.of_type("immutable:kubernetes:ContainerService")} == set(topology.SERVICES)
@@ -161,3 +162,8 @@ def test_local_docker_target_needs_no_change_in_stacks() -> None:
     assert {r.name for r in result.of_type("immutable:docker:ContainerService")} == set(topology.SERVICES)
     assert result.of_type("pulumi:providers:docker") and not result.of_type("pulumi:providers:kubernetes")
     assert not result.of_type("immutable:kubernetes:ContainerService")
+
+
+def test_dev_defaults_to_the_local_cluster() -> None:
+    result = run_program(lambda: program.deploy("dev", stack_config("dev"), SECRETS, "/tmp/project"))
+    assert result.named("cluster").inputs["kubeconfig"] == "/tmp/project/.state/cluster/kubeconfig"

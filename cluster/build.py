@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""Build the pinned local Kubernetes control plane from source (python3 stdlib only).
+
+    python3 cluster/build.py            # build what is missing, link into .toolchain/cluster/bin
+    python3 cluster/build.py --only etcd
+
+Everything is pinned in cluster/versions.json: kube-apiserver, kube-controller-manager,
+kube-scheduler and kubectl (k8s.io/kubernetes through the wrapper module
+cluster/modules/kubernetes, which replaces every k8s.io staging module by its release),
+etcd (go.etcd.io/etcd/server/v3, cluster/modules/etcd) and kwok (sigs.k8s.io/kwok,
+cluster/modules/kwok). Same conventions as toolchain/build.py: each group of binaries is
+built into a cache entry keyed by name, version and a hash of its inputs
+(.toolchain/cluster/cache/<name>-<version>-<hash>/), only missing entries are built, then
+hard-linked into .toolchain/cluster/bin/. Go runs with GOSUMDB=off (the committed go.sum
+files are the checksums; `go build` runs in the default -mod=readonly), CGO_ENABLED=0,
+-trimpath. Each step prints its time; a failure prints "FAILED at step '<step>'" with the
+command and the tail of its log (.toolchain/cluster/logs/) and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CLUSTER_DIR = Path(__file__).resolve().parent
+ROOT = CLUSTER_DIR.parent
+OUT = ROOT / ".toolchain" / "cluster"
+CACHE = OUT / "cache"
+BIN = OUT / "bin"
+LOGS = OUT / "logs"
+VERSIONS = CLUSTER_DIR / "versions.json"
+
+BUILD_ORDER = ("etcd", "kwok", "kubernetes")
+"""Short builds first: a failure in the long one still leaves the others cached."""
+
+
+class StepFailed(Exception):
+    def __init__(self, step: str, message: str):
+        super().__init__(message)
+        self.step = step
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def fmt_secs(s: float) -> str:
+    return f"{s:.2f}s" if s < 60 else f"{int(s // 60)}m{s % 60:04.1f}s"
+
+
+@contextlib.contextmanager
+def step(name: str, timings: list[tuple[str, float]]):
+    log(f"==> {name}")
+    start = time.monotonic()
+    try:
+        yield
+    except StepFailed:
+        log(f"    FAILED ({fmt_secs(time.monotonic() - start)})")
+        raise
+    except Exception as exc:  # name the step for any unexpected error
+        log(f"    FAILED ({fmt_secs(time.monotonic() - start)})")
+        raise StepFailed(name, f"{type(exc).__name__}: {exc}") from exc
+    elapsed = time.monotonic() - start
+    timings.append((name, elapsed))
+    log(f"    ok ({fmt_secs(elapsed)})")
+
+
+def go_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["GOSUMDB"] = "off"  # the checksum DB lacks entries; go.sum is committed
+    env["CGO_ENABLED"] = "0"
+    env["GOFLAGS"] = "-buildvcs=false"  # replace, not extend (see toolchain/build.py)
+    return env
+
+
+def run(cmd: list[str], *, step_name: str, cwd: Path, env: dict[str, str], log_file: Path | None = None) -> str:
+    try:
+        if log_file is not None:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            with open(log_file, "w") as fh:
+                fh.write(f"$ (cd {cwd} && {shlex.join(cmd)})\n")
+                fh.flush()
+                proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True)
+            result = output = log_file.read_text(errors="replace")
+        else:
+            proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+            result, output = proc.stdout, proc.stdout + proc.stderr
+    except FileNotFoundError as exc:
+        raise StepFailed(step_name, f"cannot run {cmd[0]!r}: {exc}") from exc
+    if proc.returncode != 0:
+        tail = "\n".join(output.strip().splitlines()[-30:])
+        where = f" (full log: {log_file})" if log_file else ""
+        raise StepFailed(step_name, f"`{shlex.join(cmd)}` exited with {proc.returncode}{where}:\n{tail}")
+    return result
+
+
+def load_versions() -> dict:
+    try:
+        return json.loads(VERSIONS.read_text())
+    except (OSError, ValueError) as exc:
+        raise StepFailed("read cluster/versions.json", f"{VERSIONS}: {exc}") from exc
+
+
+def cache_key(name: str, spec: dict) -> str:
+    module_dir = ROOT / spec["module_dir"]
+    h = hashlib.sha256()
+    h.update(json.dumps({k: v for k, v in spec.items() if not k.startswith("_")}, sort_keys=True).encode())
+    h.update(f"{sys.platform}-{platform.machine()}|cgo=0|trimpath".encode())
+    for path in sorted(module_dir.iterdir()):
+        if path.is_file() and (path.suffix == ".go" or path.name in ("go.mod", "go.sum")):
+            h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return f"{name}-{spec['version']}-{h.hexdigest()[:12]}"
+
+
+def check_requires(spec: dict, step_name: str) -> None:
+    """The wrapper's go.mod must require (and, for k8s.io staging modules, replace to) the pinned versions."""
+    gomod = (ROOT / spec["module_dir"] / "go.mod").read_text()
+    for module, want in spec.get("requires", {}).items():
+        m = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)", gomod, re.M)
+        if not m:
+            raise StepFailed(step_name, f"{spec['module_dir']}/go.mod does not require {module}")
+        if m.group(1) != want:
+            raise StepFailed(step_name, f"{spec['module_dir']}/go.mod requires {module} {m.group(1)}, "
+                                        f"cluster/versions.json pins {want}")
+    staging = spec.get("staging_version")
+    if staging:
+        replaces = re.findall(r"^\s*(k8s\.io/\S+)\s+=>\s+(\S+)\s+(\S+)", gomod, re.M)
+        if not replaces:
+            raise StepFailed(step_name, f"{spec['module_dir']}/go.mod replaces no k8s.io staging module")
+        bad = [f"{a} => {b} {v}" for a, b, v in replaces if a != b or v != staging]
+        if bad:
+            raise StepFailed(step_name, f"{spec['module_dir']}/go.mod: staging replaces must be "
+                                        f"<module> => <module> {staging}: {', '.join(bad)}")
+
+
+def entry_complete(entry: Path, spec: dict) -> bool:
+    return (entry / "build.json").is_file() and all((entry / b).is_file() for b in spec["packages"])
+
+
+def ensure_entry(name: str, spec: dict, timings) -> Path:
+    key = cache_key(name, spec)
+    entry = CACHE / key
+    if entry_complete(entry, spec):
+        log(f"--- {name} {spec['version']}: cached ({entry.relative_to(ROOT)})")
+        return entry
+    step_name = f"build {name} {spec['version']} ({', '.join(spec['packages'])})"
+    with step(step_name, timings):
+        check_requires(spec, step_name)
+        gv = run(["go", "version"], step_name=step_name, cwd=ROOT, env=go_env()).strip()
+        tmp = CACHE / f".tmp-{key}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        ldflags = " ".join([spec.get("ldflags", ""), *(f"-X {k}={v}" for k, v in spec.get("ldflags_x", {}).items())])
+        module_dir = ROOT / spec["module_dir"]
+        per_binary = {}
+        # One `go build` per binary (sequential; Go parallelises inside): shared packages are
+        # compiled once into GOCACHE, and the log shows which binary failed.
+        for binary, package in spec["packages"].items():
+            cmd = ["go", "build", "-trimpath", "-ldflags", ldflags.strip(), "-o", str(tmp / binary), package]
+            log(f"    $ {shlex.join(cmd)}   (in {spec['module_dir']}; log "
+                f"{LOGS.relative_to(ROOT)}/{key}-{binary}.log)")
+            start = time.monotonic()
+            run(cmd, step_name=step_name, cwd=module_dir, env=go_env(), log_file=LOGS / f"{key}-{binary}.log")
+            per_binary[binary] = round(time.monotonic() - start, 1)
+            log(f"    built {binary}: {(tmp / binary).stat().st_size / 1e6:.1f} MB in {fmt_secs(per_binary[binary])}")
+        meta = {"name": name, "version": spec["version"], "key": key, "go": gv, "build_seconds": per_binary,
+                "module_dir": spec["module_dir"], "ldflags": ldflags.strip(),
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        (tmp / "build.json").write_text(json.dumps(meta, indent=2) + "\n")
+        if entry.exists():
+            shutil.rmtree(entry)
+        tmp.rename(entry)
+    return entry
+
+
+def link_into_bin(entries: dict[str, Path], versions: dict, timings) -> None:
+    todo = []
+    count = 0
+    for name, entry in entries.items():
+        for binary in versions["binaries"][name]["packages"]:
+            count += 1
+            src, dst = entry / binary, BIN / binary
+            try:
+                same = os.path.samefile(src, dst)
+            except OSError:
+                same = False
+            if not same:
+                todo.append((src, dst))
+    if not todo:
+        log(f"--- {BIN.relative_to(ROOT)}: {count} files up to date")
+        return
+    with step(f"link {len(todo)} file(s) into {BIN.relative_to(ROOT)}", timings):
+        BIN.mkdir(parents=True, exist_ok=True)
+        for src, dst in todo:
+            tmp = dst.with_name(f".{dst.name}.tmp")
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            try:
+                os.link(src, tmp)
+            except OSError:
+                shutil.copy2(src, tmp)
+            os.replace(tmp, dst)
+            log(f"    {dst.relative_to(ROOT)} -> {src.relative_to(ROOT)}")
+
+
+def prune(keep: set[str]) -> None:
+    for path in sorted(CACHE.iterdir()) if CACHE.is_dir() else []:
+        if path.name not in keep:
+            shutil.rmtree(path)
+            log(f"--- pruned {path.relative_to(ROOT)}")
+
+
+def missing_binaries() -> list[str]:
+    """Binaries cluster/local.py needs that are not in .toolchain/cluster/bin (for skips and errors)."""
+    versions = json.loads(VERSIONS.read_text())
+    return [b for spec in versions["binaries"].values() for b in spec["packages"] if not (BIN / b).is_file()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", choices=BUILD_ORDER, action="append", help="build only this group (repeatable)")
+    ap.add_argument("--prune", action="store_true", help="delete cache entries no longer selected")
+    args = ap.parse_args(argv)
+    start = time.monotonic()
+    timings: list[tuple[str, float]] = []
+    try:
+        versions = load_versions()
+        missing = [n for n in BUILD_ORDER if n not in versions.get("binaries", {})]
+        if missing:
+            raise StepFailed("read cluster/versions.json", f"no entry for {', '.join(missing)}")
+        log(f"local control plane: kubernetes {versions['kubernetes']['version']}, "
+            f"etcd {versions['binaries']['etcd']['version']}, kwok {versions['binaries']['kwok']['version']} "
+            f"(cluster/versions.json)")
+        names = args.only or list(BUILD_ORDER)
+        if shutil.which("go") is None and not all(
+                entry_complete(CACHE / cache_key(n, versions["binaries"][n]), versions["binaries"][n]) for n in names):
+            raise StepFailed("find go", "`go` is not on PATH and some binaries are not cached")
+        entries = {n: ensure_entry(n, versions["binaries"][n], timings) for n in names}
+        link_into_bin(entries, versions, timings)
+        if args.prune and not args.only:
+            prune({e.name for e in entries.values()})
+    except StepFailed as exc:
+        print(f"\ncluster/build.py: FAILED at step '{exc.step}':\n{exc}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("\ncluster/build.py: interrupted", file=sys.stderr)
+        return 130
+    total = time.monotonic() - start
+    for name, secs in timings:
+        log(f"    {fmt_secs(secs):>9}  {name}")
+    log(f"control plane binaries ready in {fmt_secs(total)}: {BIN}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

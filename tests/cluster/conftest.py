@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.cluster.kube import Cluster, cluster_missing
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    reason = cluster_missing()
+    if reason:
+        pytest.skip(reason)
+    c = Cluster(tmp_path_factory.mktemp("cluster") / "state")
+    start = time.monotonic()
+    proc = c.local("start")
+    c.start_seconds = time.monotonic() - start
+    assert proc.returncode == 0, f"cluster/local.py start failed:\n{proc.stdout}\n{proc.stderr}"
+    assert str(c.kubeconfig) in proc.stdout
+    try:
+        yield c
+    finally:
+        stop = c.local("stop")
+        assert stop.returncode == 0, stop.stdout + stop.stderr
+        assert not c.state.exists()

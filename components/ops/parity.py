@@ -34,6 +34,7 @@ KNOB_PATHS: dict[str, tuple[str, ...]] = {
     "replicas": ("spec.replicas", "spec.maxUnavailable", "spec.minAvailable"),
     "group sizes": ("minSize", "maxSize", "desiredCapacity"),
     "keep_previous": ('metadata.labels["immutable.dev/role"]', "spec.revisionHistoryLimit"),
+    "rollout_timeout_seconds": ("spec.progressDeadlineSeconds",),
 }
 """Input paths a knob sets (values differing there are allowed)."""
 

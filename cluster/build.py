@@ -22,13 +22,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import platform
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,67 +42,32 @@ LOGS = OUT / "logs"
 VERSIONS = CLUSTER_DIR / "versions.json"
 
 BUILD_ORDER = ("etcd", "kwok", "kubernetes")
+
+
+def _load_toolchain_build():  # type: ignore[no-untyped-def]
+    """The Pulumi toolchain builder's step/run/log conventions, shared rather than copied."""
+    spec = importlib.util.spec_from_file_location("toolchain_build", ROOT / "toolchain" / "build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_tb = _load_toolchain_build()
+StepFailed, log, step, fmt_secs, go_env, run = _tb.StepFailed, _tb.log, _tb.step, _tb.fmt_secs, _tb.go_env, _tb.run
 """Short builds first: a failure in the long one still leaves the others cached."""
 
 
-class StepFailed(Exception):
-    def __init__(self, step: str, message: str):
-        super().__init__(message)
-        self.step = step
 
 
-def log(msg: str) -> None:
-    print(msg, flush=True)
 
 
-def fmt_secs(s: float) -> str:
-    return f"{s:.2f}s" if s < 60 else f"{int(s // 60)}m{s % 60:04.1f}s"
 
 
-@contextlib.contextmanager
-def step(name: str, timings: list[tuple[str, float]]):
-    log(f"==> {name}")
-    start = time.monotonic()
-    try:
-        yield
-    except StepFailed:
-        log(f"    FAILED ({fmt_secs(time.monotonic() - start)})")
-        raise
-    except Exception as exc:  # name the step for any unexpected error
-        log(f"    FAILED ({fmt_secs(time.monotonic() - start)})")
-        raise StepFailed(name, f"{type(exc).__name__}: {exc}") from exc
-    elapsed = time.monotonic() - start
-    timings.append((name, elapsed))
-    log(f"    ok ({fmt_secs(elapsed)})")
 
 
-def go_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["GOSUMDB"] = "off"  # the checksum DB lacks entries; go.sum is committed
-    env["CGO_ENABLED"] = "0"
-    env["GOFLAGS"] = "-buildvcs=false"  # replace, not extend (see toolchain/build.py)
-    return env
 
 
-def run(cmd: list[str], *, step_name: str, cwd: Path, env: dict[str, str], log_file: Path | None = None) -> str:
-    try:
-        if log_file is not None:
-            log_file.parent.mkdir(parents=True, exist_ok=True)
-            with open(log_file, "w") as fh:
-                fh.write(f"$ (cd {cwd} && {shlex.join(cmd)})\n")
-                fh.flush()
-                proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True)
-            result = output = log_file.read_text(errors="replace")
-        else:
-            proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-            result, output = proc.stdout, proc.stdout + proc.stderr
-    except FileNotFoundError as exc:
-        raise StepFailed(step_name, f"cannot run {cmd[0]!r}: {exc}") from exc
-    if proc.returncode != 0:
-        tail = "\n".join(output.strip().splitlines()[-30:])
-        where = f" (full log: {log_file})" if log_file else ""
-        raise StepFailed(step_name, f"`{shlex.join(cmd)}` exited with {proc.returncode}{where}:\n{tail}")
-    return result
 
 
 def load_versions() -> dict:

@@ -9,7 +9,8 @@ from stacks.program import deploy, read_raw_config, read_secrets
 
 stack = pulumi.get_stack()
 try:
-    deploy(stack, read_raw_config(stack), read_secrets(stack), os.path.dirname(os.path.abspath(__file__)))
+    raw = read_raw_config(stack)
+    deploy(stack, raw, read_secrets(stack, raw), os.path.dirname(os.path.abspath(__file__)), require_records=True)
 except SpecError as error:
     # One readable list of every bad input (secrets masked), not a traceback; nothing was registered.
     raise pulumi.RunError(str(error)) from None

@@ -86,6 +86,14 @@ class SecretFile(Spec):
         digest = f"version:{self.version}" if self.version else secret_digest(self.value.get_secret_value())
         return {"name": self.name, "secret": digest}
 
+    @classmethod
+    def from_fingerprint(cls, fingerprint: Mapping[str, Any], value: str) -> dict[str, Any]:
+        """The input of a recorded secret: its fingerprint (from a release record) and the value
+        the secret store holds for it."""
+        secret = str(fingerprint.get("secret", ""))
+        version = secret.removeprefix("version:") if secret.startswith("version:") else None
+        return {"name": fingerprint.get("name"), "value": value, "version": version}
+
 
 class HttpGet(Spec):
     path: Annotated[str, Field(pattern=r"^/[^\s]*$")] = "/"

@@ -8,6 +8,7 @@ key they come from.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -16,11 +17,15 @@ from pydantic import Field, ValidationError, model_validator
 from .errors import Problem, SpecError, problems_from_validation
 from .fields import DnsLabel, Spec, invalid
 from .ledger import WorkloadLedger
+from .records import SecretStore
 
 CONFIG_NAMESPACE = "immutable"
 ENVIRONMENT_KEY = "environment"
 LEDGER_KEY = "ledger"
-KNOWN_KEYS = (ENVIRONMENT_KEY, LEDGER_KEY)
+SECRETS_KEY = "secrets"
+"""``immutable:secrets``: versioned secret values (``<key>: {<version>: {secure: ...}}``), read by
+:func:`load_secret_store`, never by :func:`load_stack_config` (no secret reaches a spec error)."""
+KNOWN_KEYS = (ENVIRONMENT_KEY, LEDGER_KEY, SECRETS_KEY)
 
 Target = Literal["render", "local-cluster", "kubernetes", "local-docker"]
 """``render``: manifests written to disk by the Kubernetes provider (no cluster);
@@ -135,7 +140,7 @@ def load_stack_config(
         if key not in KNOWN_KEYS:
             problems.append(Problem(_yaml_path(stack, (key,)), repr(key), "unknown config key",
                                     f"remove it; known keys are {', '.join(f'{CONFIG_NAMESPACE}:{k}' for k in KNOWN_KEYS)}"))
-    data = {k: v for k, v in raw.items() if k in KNOWN_KEYS}
+    data = {k: v for k, v in raw.items() if k in KNOWN_KEYS and k != SECRETS_KEY}
     if ENVIRONMENT_KEY not in data:
         data[ENVIRONMENT_KEY] = {"name": stack}
     parsed: StackConfig | None = None
@@ -176,3 +181,35 @@ def _unknown_workloads(stack: str, config: StackConfig,
                                     f"the topology has no workload named {name!r}",
                                     f"use one of {sorted(workloads)}"))
     return problems
+
+
+def load_secret_store(stack: str, raw: Mapping[str, Any], legacy: Mapping[str, str] | None = None) -> SecretStore:
+    """The stack's versioned secrets (``immutable:secrets``) as a :class:`SecretStore`.
+
+    Shape errors name the key and never show a value."""
+    value = raw.get(SECRETS_KEY) or {}
+    problems: list[Problem] = []
+    versions: dict[str, dict[str, str]] = {}
+    if not isinstance(value, Mapping):
+        problems.append(Problem(_yaml_path(stack, (SECRETS_KEY,)), "<hidden>", "not a mapping",
+                                f"write {CONFIG_NAMESPACE}:{SECRETS_KEY}.<key>.<version> with pulumi config set --secret --path"))
+        value = {}
+    for key, by_version in value.items():
+        if not isinstance(by_version, Mapping) or not by_version:
+            problems.append(Problem(_yaml_path(stack, (SECRETS_KEY, str(key))), "<hidden>", "not a mapping of versions",
+                                    f"pulumi config set --secret --path '{CONFIG_NAMESPACE}:{SECRETS_KEY}.{key}.v1' -s {stack}"))
+            continue
+        for version, secret in by_version.items():
+            if not isinstance(secret, str) or not _VERSION.match(str(version)):
+                problems.append(Problem(_yaml_path(stack, (SECRETS_KEY, str(key), str(version))), "<hidden>",
+                                        "a version is a short label (v1, v2, ...) holding a secret string",
+                                        f"pulumi config set --secret --path "
+                                        f"'{CONFIG_NAMESPACE}:{SECRETS_KEY}.{key}.v1' -s {stack}"))
+                continue
+            versions.setdefault(str(key), {})[str(version)] = secret
+    if problems:
+        raise SpecError(f"stack config of {stack!r}", problems)
+    return SecretStore(versions=versions, legacy=dict(legacy or {}))
+
+
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")

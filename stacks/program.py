@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -18,8 +18,17 @@ from immutable_infra import ContainerServiceSpec, Problem, SpecError
 from immutable_infra.aws import ServerGroup, ServerGroupSpec
 from immutable_infra.aws.sdk import aws
 from immutable_infra.docker import DockerContainerService, StackNetwork
-from immutable_infra.environment import CONFIG_NAMESPACE, KNOWN_KEYS, StackConfig, load_stack_config
+from immutable_infra.environment import CONFIG_NAMESPACE, KNOWN_KEYS, StackConfig, load_secret_store, load_stack_config
 from immutable_infra.kubernetes import ContainerService, ServiceNamespace
+from immutable_infra.records import (
+    ReleaseArchive,
+    ReleaseRecord,
+    Releases,
+    SecretStore,
+    archive_path,
+    publish_unrecorded,
+    resolve_releases,
+)
 
 from . import topology
 
@@ -33,8 +42,16 @@ class Plan:
 
     config: StackConfig
     services: dict[str, tuple[ContainerServiceSpec, list[ContainerServiceSpec]]]
+    """Active spec and kept specs, newest first."""
     server_groups: dict[str, tuple[ServerGroupSpec, list[ServerGroupSpec]]]
-    """Active spec and the ledger's other releases, oldest first (ServerGroup's ``history``)."""
+    """Active spec and kept specs, newest first."""
+    chosen: dict[str, Releases[Any]] = field(default_factory=dict)
+    """Per workload, what :func:`resolve_releases` chose (with the releases to record)."""
+
+    @property
+    def unrecorded(self) -> dict[str, list[ReleaseRecord]]:
+        """Releases that run (or would run) but have no record yet: ``immutable-ops record`` writes them."""
+        return {name: c.unrecorded for name, c in self.chosen.items() if c.unrecorded}
 
 
 def read_raw_config(stack: str) -> dict[str, Any]:
@@ -54,27 +71,35 @@ def read_raw_config(stack: str) -> dict[str, Any]:
     return raw
 
 
-def read_secrets(stack: str) -> dict[str, str]:
-    """Secret values from the stack's encrypted config. Read raw (never logged); the
-    components keep them Pulumi secrets in state."""
-    values: dict[str, str] = {}
-    problems = []
+def read_secrets(stack: str, raw: Mapping[str, Any] | None = None) -> SecretStore:
+    """The stack's versioned secrets (``immutable:secrets``, encrypted in ``Pulumi.<stack>.yaml``),
+    plus the unversioned keys of the previous layout (``immutable-example:<key>``) so stacks
+    deployed before secrets were versioned keep their releases. Read raw (never logged); the
+    components keep the values Pulumi secrets in state."""
+    legacy = {}
     for key in topology.SECRET_KEYS:
         value = pulumi.runtime.get_config(f"{PROJECT_CONFIG}:{key}")
-        if value is None:
-            problems.append(Problem(f"Pulumi.{stack}.yaml: {PROJECT_CONFIG}:{key}", "nothing", "secret not set",
-                                    f"run: pulumi config set --secret {PROJECT_CONFIG}:{key} -s {stack}"))
-        else:
-            values[key] = value
-    if problems:
-        raise SpecError(f"stack config of {stack!r}", problems)
-    return values
+        if value is not None:
+            legacy[key] = value
+    store = load_secret_store(stack, raw if raw is not None else read_raw_config(stack), legacy)
+    missing = [key for key in topology.SECRET_KEYS if store.current(key) is None]
+    if missing:
+        raise SpecError(f"stack config of {stack!r}", [
+            Problem(f"Pulumi.{stack}.yaml: {CONFIG_NAMESPACE}:secrets.{key}", "nothing", "secret not set",
+                    f"run: pulumi config set --secret --path '{CONFIG_NAMESPACE}:secrets.{key}.v1' -s {stack}")
+            for key in missing])
+    return store
 
 
-def plan(stack: str, raw: Mapping[str, Any], secrets: Mapping[str, str]) -> Plan:
-    """Validate the stack config and every service spec (active and kept releases)."""
+def plan(stack: str, raw: Mapping[str, Any], secrets: SecretStore | Mapping[str, str],
+         archive: ReleaseArchive | None = None) -> Plan:
+    """Validate the stack config and every release (active from today's code or a pin, kept
+    from their records) before anything is registered."""
+    secrets = SecretStore.coerce(secrets)
     config = load_stack_config(stack, raw, workloads=topology.WORKLOADS)
+    archive = archive if archive is not None else ReleaseArchive(source=f"releases/{stack}.yaml")
     problems: list[Problem] = []
+    chosen_all: dict[str, Releases[Any]] = {}
     services: dict[str, tuple[ContainerServiceSpec, list[ContainerServiceSpec]]] = {}
     for name in topology.SERVICES:
         ledger = config.ledger.get(name)
@@ -82,13 +107,15 @@ def plan(stack: str, raw: Mapping[str, Any], secrets: Mapping[str, str]) -> Plan
             problems.append(_missing_ledger(stack, name))
             continue
         try:
-            active = topology.service_spec(name, ledger.active_artifact, config.environment, secrets)
-            kept = [topology.service_spec(name, artifact, config.environment, secrets)
-                    for artifact in ledger.previous(active.keep_previous)]
+            chosen = resolve_releases(
+                ContainerServiceSpec, name, ledger, archive,
+                lambda artifact, n=name: topology.service_spec(n, artifact, config.environment, secrets),
+                secrets, keep=lambda spec: spec.keep_previous, subject=f"Pulumi.{stack}.yaml: immutable:ledger.{name}")
         except SpecError as exc:
-            problems += exc.nested(name)
+            problems += exc.nested(name) if not exc.problems[0].path.startswith(("Pulumi.", "releases/")) else exc.problems
             continue
-        services[name] = (active, kept)
+        services[name] = (chosen.active, chosen.kept)
+        chosen_all[name] = chosen
     server_groups: dict[str, tuple[ServerGroupSpec, list[ServerGroupSpec]]] = {}
     for name in topology.SERVER_GROUPS:
         ledger = config.ledger.get(name)
@@ -96,16 +123,18 @@ def plan(stack: str, raw: Mapping[str, Any], secrets: Mapping[str, str]) -> Plan
             problems.append(_missing_ledger(stack, name))
             continue
         try:
-            group = topology.server_group_spec(name, ledger.active_artifact, config.environment)
-            history = [topology.server_group_spec(name, entry.artifact, config.environment)
-                       for entry in ledger.releases if entry.artifact != ledger.active_artifact]
+            groups = resolve_releases(
+                ServerGroupSpec, name, ledger, archive,
+                lambda artifact, n=name: topology.server_group_spec(n, artifact, config.environment),
+                secrets, keep=lambda spec: spec.keep_previous, subject=f"Pulumi.{stack}.yaml: immutable:ledger.{name}")
         except SpecError as exc:
-            problems += exc.nested(name)
+            problems += exc.nested(name) if not exc.problems[0].path.startswith(("Pulumi.", "releases/")) else exc.problems
             continue
-        server_groups[name] = (group, history)
+        server_groups[name] = (groups.active, groups.kept)
+        chosen_all[name] = groups
     if problems:
         raise SpecError(f"stack {stack!r}", problems)
-    return Plan(config=config, services=services, server_groups=server_groups)
+    return Plan(config=config, services=services, server_groups=server_groups, chosen=chosen_all)
 
 
 def _missing_ledger(stack: str, name: str) -> Problem:
@@ -127,15 +156,28 @@ def kubernetes_provider(config: StackConfig, project_dir: str) -> k8s.Provider:
     return k8s.Provider("cluster", kubeconfig=kubeconfig) if kubeconfig else k8s.Provider("cluster")
 
 
-def deploy(stack: str, raw: Mapping[str, Any], secrets: Mapping[str, str], project_dir: str) -> None:
-    """Register the whole topology for ``stack`` (call from ``__main__.py``)."""
-    validated = plan(stack, raw, secrets)
+def deploy(stack: str, raw: Mapping[str, Any], secrets: SecretStore | Mapping[str, str], project_dir: str, *,
+           require_records: bool = False) -> None:
+    """Register the whole topology for ``stack`` (call from ``__main__.py`` with ``require_records``:
+    an update then refuses to run releases that are not recorded)."""
+    validated = plan(stack, raw, secrets, ReleaseArchive.load(archive_path(project_dir, stack)))
+    publish_unrecorded(validated.chosen)
+    if require_records and validated.unrecorded and not pulumi.runtime.is_dry_run():
+        # Every release that runs is recorded first, so the next change keeps it exactly as it ran
+        # (a preview shows what would be recorded; an update refuses to run unrecorded releases).
+        names = ", ".join(f"{w} {r.release}" for w, records in validated.unrecorded.items() for r in records)
+        raise SpecError(f"stack {stack!r}", [Problem(
+            f"releases/{stack}.yaml", names, "releases not recorded yet",
+            f"run `immutable-ops record {stack}` (writes Pulumi.{stack}.yaml and releases/{stack}.yaml), review "
+            f"and commit, then deploy; scripts/deploy.sh does this for you")])
     env = validated.config.environment
     if env.target == "local-docker":
         on_docker = pulumi.ResourceOptions(providers=[docker.Provider("docker")])  # DOCKER_HOST or the default socket
         services: Mapping[str, ContainerService | DockerContainerService] = deploy_on_docker(validated, opts=on_docker)
     else:
         services = deploy_on_kubernetes(validated, kubernetes_provider(validated.config, project_dir))
+    for name, records in validated.unrecorded.items():
+        pulumi.log.info(f"{name}: to record: {', '.join(r.release for r in records)} (immutable-ops record {stack})")
     for name, service in services.items():
         pulumi.export(f"{name}_release", service.release)
         pulumi.export(f"{name}_kept_releases", service.kept_releases)
@@ -181,7 +223,8 @@ def deploy_server_groups(validated: Plan) -> None:
     they are validated and their release ids exported, but nothing is deployed."""
     aws_target = validated.config.environment.aws
     provider = aws.Provider("aws", region=aws_target.region) if aws_target else None
-    for name, (group, history) in validated.server_groups.items():
+    for name, (group, kept) in validated.server_groups.items():
+        history = list(reversed(kept))  # ServerGroup takes them oldest first
         pulumi.export(f"{name}_release", group.release)
         pulumi.export(f"{name}_ami", group.ami_id)
         if aws_target is None or provider is None:

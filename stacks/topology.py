@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from immutable_infra import ContainerServiceSpec, validate_spec
+from immutable_infra import ContainerServiceSpec, Problem, SpecError, validate_spec
 from immutable_infra.aws import ServerGroupSpec
 from immutable_infra.environment import EnvironmentConfig, ServiceKnobs
+from immutable_infra.records import SecretStore
 
 NAMESPACE = "apps"
 
@@ -23,10 +24,21 @@ _HTTP_PROBES = {
 }
 
 
-def service_templates(secrets: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+def secret(store: SecretStore | Mapping[str, str], key: str, file_name: str) -> dict[str, Any]:
+    """A secret file holding the newest version of ``key`` from the stack's secret store; the
+    version label (not the value) stands for it in the release id."""
+    current = SecretStore.coerce(store).current(key)
+    if current is None:
+        raise SpecError("secrets", [Problem(f"immutable:secrets.{key}", "nothing", "secret not set",
+                                            f"run: pulumi config set --secret --path 'immutable:secrets.{key}.v1'")])
+    version, value = current
+    return {"name": file_name, "value": value, "version": version}
+
+
+def service_templates(secrets: SecretStore | Mapping[str, str]) -> dict[str, dict[str, Any]]:
     """The services' release-defining settings; ``image`` is filled in from the ledger.
 
-    ``secrets`` maps secret names to values read from the stack's (encrypted) config.
+    ``secrets`` holds the versioned secret values of the stack's (encrypted) config.
     """
     return {
         "web": {
@@ -49,7 +61,7 @@ def service_templates(secrets: Mapping[str, str]) -> dict[str, dict[str, Any]]:
             "ports": [{"name": "http", "container_port": 8080}],
             "env": {"LOG_FORMAT": "json"},
             "config_files": [{"name": "api.toml", "content": "[server]\nport = 8080\nmax_body_kb = 512\n"}],
-            "secrets": [{"name": "db-password", "value": secrets["api-db-password"]}],
+            "secrets": [secret(secrets, "api-db-password", "db-password")],
             "state": {"endpoints": [{"name": "DATABASE_URL", "url": "postgres://db.internal:5432/api"}]},
             "resources": {**_RESOURCES_SMALL, "memory_limit": "256Mi"},
             "probes": _HTTP_PROBES,
@@ -117,7 +129,8 @@ def _apply_knobs(template: dict[str, Any], knobs: ServiceKnobs | None, env: Envi
     return out
 
 
-def service_spec(name: str, image: str, env: EnvironmentConfig, secrets: Mapping[str, str]) -> ContainerServiceSpec:
+def service_spec(name: str, image: str, env: EnvironmentConfig,
+                 secrets: SecretStore | Mapping[str, str]) -> ContainerServiceSpec:
     """The validated spec of service ``name`` running ``image`` in environment ``env``."""
     template = _apply_knobs(service_templates(secrets)[name], env.services.get(name), env)
     return validate_spec(ContainerServiceSpec, {**template, "image": image}, subject=f"service {name!r}")

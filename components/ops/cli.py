@@ -182,14 +182,13 @@ def history(
     """The releases deployed to a stack: release, artifact, when, by which update, result."""
     from . import history as hist
     from . import output
-    from .records import workloads_from_outputs
 
     def body() -> None:
         project = _ctx(ctx).project
         records = project.history(stack)
         found = hist.rows(records, include_unchanged=all_updates)
         header, cells = hist.table(found)
-        current = workloads_from_outputs(records[-1].outputs or {}) if records else {}
+        current = project.workloads(stack) if records else {}
         data = hist.as_json(stack, found)
         data["current"] = {n: {"release": s.release, "artifact": s.artifact, "kept": list(s.kept)} for n, s in current.items()}
         output.emit(fmt, f"Releases deployed to {stack}", header, cells, data)
@@ -198,6 +197,101 @@ def history(
             output.say(f"\nnow active in {stack}: {now}")
         if fmt is not Format.json and not records:
             output.say(f"{stack} has no updates yet")
+
+    _run(body)
+
+
+# --- record --------------------------------------------------------------------------------------
+
+@app.command()
+def record(
+    ctx: typer.Context,
+    stack: Annotated[str, typer.Argument(help="Stack whose releases to record")],
+    check: Annotated[bool, typer.Option("--check", help="Change nothing; exit 3 if a release is not recorded")] = False,
+    fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+) -> None:
+    """Record the releases the stack runs or is about to run (ledger + releases/<stack>.yaml); run before `up`."""
+    from . import output
+    from . import record as rec
+
+    def body() -> None:
+        project = _ctx(ctx).project
+        project.require_stack(stack)
+        archive = project.archive(stack)
+        with output.progress(f"pulumi preview {stack} (collecting releases to record)") as update:
+            published = project.unrecorded(stack, on_output=update)
+        plan = rec.plan(stack, project.ledger(stack), archive, published)
+        rows = [[w, rid, kind] for w, rid, kind in plan.recorded] + [[w, rid, "pruned"] for w, rid in plan.pruned]
+        data = {"stack": stack, "recorded": [{"workload": w, "release": r, "kind": k} for w, r, k in plan.recorded],
+                "pruned": [{"workload": w, "release": r} for w, r in plan.pruned], "check": check}
+        if check:
+            output.emit(fmt, f"Unrecorded releases of {stack}", ["workload", "release", "kind"], rows, data)
+            if plan.recorded:
+                raise OpsError(f"{len(plan.recorded)} release(s) of {stack!r} are not recorded",
+                               hint=f"run immutable-ops record {stack} and commit Pulumi.{stack}.yaml and releases/{stack}.yaml")
+            return
+        if plan.changed:
+            with project.ledger_edit(stack):
+                for workload, after in plan.after.items():
+                    if after != plan.before.get(workload):
+                        project.write_ledger(stack, workload, plan.before.get(workload), after)
+                project.save_archive(stack, plan.archive)
+        output.emit(fmt, f"Recorded releases of {stack}", ["workload", "release", "kind"], rows, data)
+        if fmt is not Format.json:
+            output.say(f"{len(plan.recorded)} recorded, {len(plan.pruned)} pruned; review and commit "
+                       f"Pulumi.{stack}.yaml and releases/{stack}.yaml" if plan.changed else "every release is recorded")
+
+    _run(body)
+
+
+# --- releases ------------------------------------------------------------------------------------
+
+@app.command()
+def releases(
+    ctx: typer.Context,
+    stack: Annotated[str, typer.Argument(help="Stack whose recorded releases to list")],
+    service: Annotated[str | None, typer.Option("--service", help="Only this workload")] = None,
+    show: Annotated[str | None, typer.Option("--show", help="Print every setting of this release (id or prefix)")] = None,
+    diff: Annotated[tuple[str, str] | None, typer.Option("--diff", help="The settings that changed from X to Y")] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+) -> None:
+    """The recorded releases of a stack and what changed between them (no engine needed)."""
+    import json
+
+    from . import output
+    from . import releases as rel
+
+    def body() -> None:
+        project = _ctx(ctx).project
+        project.require_stack(stack)
+        archive = project.archive(stack)
+        if show:
+            name, record = rel.find(archive, show, service)
+            data = {"workload": name, "release": record.release, "artifact": record.artifact,
+                    "settings": dict(record.settings)}
+            if fmt is Format.json:
+                output.print_json(data)
+            else:
+                output.say(f"{name} {record.release}: {record.artifact}")
+                for key, value in rel.flatten(dict(record.settings)).items():
+                    output.say(f"  {key}: {json.dumps(value, ensure_ascii=False)}")
+            return
+        if diff:
+            (wa, old), (wb, new) = rel.find(archive, diff[0], service), rel.find(archive, diff[1], service)
+            if wa != wb:
+                raise OpsError(f"{diff[0]} is a release of {wa}, {diff[1]} of {wb}")
+            changes = rel.diff(old, new)
+            rows = [[k, json.dumps(a, ensure_ascii=False), json.dumps(b, ensure_ascii=False)] for k, a, b in changes]
+            data = {"workload": wa, "from": old.release, "to": new.release,
+                    "changes": [{"setting": k, "from": a, "to": b} for k, a, b in changes]}
+            output.emit(fmt, f"{wa}: {old.release} → {new.release}", ["setting", old.release, new.release], rows, data)
+            return
+        found = rel.rows(project.ledger(stack), archive, service)
+        rows = [[r.workload, r.release + (" (pinned)" if r.pinned else ""), "active" if r.active else "",
+                 r.artifact.rsplit("/", 1)[-1][:40], r.note or "", ", ".join(r.changes) or "-"] for r in found]
+        data = {"stack": stack, "releases": [r.__dict__ | {"changes": list(r.changes)} for r in found]}
+        output.emit(fmt, f"Recorded releases of {stack} (oldest first)",
+                    ["workload", "release", "", "artifact", "note", "changed from previous"], rows, data)
 
     _run(body)
 
@@ -218,15 +312,15 @@ def promote(
     from . import guard as rules
     from . import output
     from . import promote as promotion
-    from .records import workloads_from_outputs
 
     def body() -> None:
         project = _ctx(ctx).project
         project.require_stack(source)
         project.require_stack(target)
-        state = workloads_from_outputs(project.outputs(source))
+        state = project.workloads(source)
         project.stack(target)
-        items = promotion.plan(source, target, state, project.ledger(source), project.ledger(target), service or ())
+        items = promotion.plan(source, target, state, project.ledger(source), project.ledger(target), service or (),
+                               source_archive=project.archive(source))
         if not items:
             if fmt is Format.json:
                 output.print_json({"source": source, "target": target, "promoted": [], "deployed": False})
@@ -275,11 +369,10 @@ def rollback(
     from . import history as hist
     from . import output
     from . import rollback as rb
-    from .records import workloads_from_outputs
 
     def body() -> None:
         project = _ctx(ctx).project
-        state = workloads_from_outputs(project.outputs(stack))
+        state = project.workloads(stack)
         known = hist.releases_seen(project.history(stack)) if to else {}
         plan = rb.plan(stack, state, project.ledger(stack), to=to, workload=service, known=known)
         if dry_run:

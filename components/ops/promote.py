@@ -1,9 +1,11 @@
 """``promote <from> <to>``: copy the exact tested artifact to the next stack; never rebuild.
 
-The artifact promoted is the one the source stack *runs* (its outputs), and it must be the
-one its ledger points at: an entry someone added but never deployed was not tested. The
-source's ledger entry (artifact and note) is appended to the target's ledger and made
-active, exactly like a deploy; then the target is previewed and guarded.
+The release promoted is the one the source stack *runs* (read from its state), and it must be
+the one its ledger points at, recorded: an entry someone added but never deployed was not
+tested. Its exact record is copied to the target's release archive, and its entry appended
+to the target's ledger and pinned, so the target runs the same release id (same image,
+config, env and secret versions) whatever the code says; then the target is previewed and
+guarded.
 
 :func:`plan` is pure; :func:`apply` edits the target's ``Pulumi.<stack>.yaml``.
 """
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ledger import LedgerEntry, WorkloadLedger
+from ..records import ReleaseArchive, ReleaseRecord
 from .errors import OpsError
 from .records import PROMOTE_MESSAGE, WorkloadState
 from .workspace import Project
@@ -30,6 +33,7 @@ class Promotion:
     """What the target's ledger pointed at before."""
     before: WorkloadLedger | None
     after: WorkloadLedger
+    record: ReleaseRecord | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"workload": self.workload, "artifact": self.artifact, "note": self.note,
@@ -43,8 +47,9 @@ def message(source: str, target: str, promotions: Sequence[Promotion]) -> str:
 
 def plan(source: str, target: str, source_state: Mapping[str, WorkloadState],
          source_ledgers: Mapping[str, WorkloadLedger], target_ledgers: Mapping[str, WorkloadLedger],
-         workloads: Sequence[str] = ()) -> list[Promotion]:
+         workloads: Sequence[str] = (), source_archive: ReleaseArchive | None = None) -> list[Promotion]:
     """What to copy; raises ``OpsError(BAD_INPUT)`` before anything is written."""
+    source_archive = source_archive if source_archive is not None else ReleaseArchive()
     if source == target:
         raise OpsError(f"cannot promote {source!r} to itself")
     if not source_state:
@@ -62,23 +67,32 @@ def plan(source: str, target: str, source_state: Mapping[str, WorkloadState],
             raise OpsError(f"the outputs of {source!r} do not say which artifact {name} runs",
                            hint=f"export `{name}_images` or `{name}_ami` from the program")
         ledger = source_ledgers.get(name)
-        if ledger is None or ledger.active_artifact != artifact:
-            pointed = ledger.active_artifact if ledger else "nothing"
-            raise OpsError(f"{source!r} runs {artifact} for {name} but its ledger points at {pointed}: "
-                           "that entry was never tested there",
-                           hint=f"deploy {source} first (pulumi up -s {source}), then promote")
-        entry = next(e for e in ledger.releases if e.artifact == artifact)
+        entry = ledger.find(state.release) if ledger is not None else None
+        if ledger is None or entry is None or ledger.active_entry != entry:
+            pointed = (ledger.active_entry.release or ledger.active_artifact) if ledger else "nothing"
+            raise OpsError(f"{source!r} runs release {state.release} of {name} but its ledger points at {pointed}: "
+                           "promote only what is recorded and tested",
+                           hint=f"immutable-ops record {source}, deploy {source} (pulumi up -s {source}), then promote")
         before = target_ledgers.get(name)
-        if before is not None and before.active_artifact == artifact:
+        if before is not None and before.active_entry.release == state.release:
             continue
-        after = before.appended(artifact, entry.note) if before else WorkloadLedger(
-            releases=[LedgerEntry(artifact=artifact, note=entry.note)])
+        record = source_archive.get(name, state.release)
+        if record is None:
+            raise OpsError(f"no record of {name} {state.release} in releases/{source}.yaml",
+                           hint=f"immutable-ops record {source} and commit it, then promote")
+        # The exact record, pinned: the target runs the same release id as the source.
+        after = before.appended(artifact, entry.note, release=state.release, pin=True) if before else WorkloadLedger(
+            releases=[LedgerEntry(artifact=artifact, release=state.release, note=entry.note)], active=state.release)
         out.append(Promotion(name, artifact, entry.note, state.release,
-                             before.active_artifact if before else None, before, after))
+                             before.active_artifact if before else None, before, after, record))
     return out
 
 
 def apply(project: Project, target: str, promotions: Sequence[Promotion]) -> None:
-    """Write the target's ledger (call inside ``project.ledger_edit(target)``)."""
+    """Write the target's ledger and release archive (call inside ``project.ledger_edit(target)``)."""
+    archive = project.archive(target)
     for item in promotions:
+        if item.record is not None:
+            archive.add(item.workload, item.record)
         project.write_ledger(target, item.workload, item.before, item.after)
+    project.save_archive(target, archive)

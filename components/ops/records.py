@@ -138,3 +138,67 @@ class RefreshRecord:
     custom: bool
     old_outputs: Mapping[str, Any] = field(default_factory=dict)
     new_outputs: Mapping[str, Any] = field(default_factory=dict)
+
+
+COMPONENT_TYPES = ("immutable:kubernetes:ContainerService", "immutable:docker:ContainerService",
+                   "immutable:docker:DockerContainerService", "immutable:aws:ServerGroup")
+"""Type tokens of the components whose releases the ops commands read from state."""
+_RELEASE_LABEL = "immutable.dev/release"
+_ROLE_LABEL = "immutable.dev/role"
+
+
+def workloads_from_deployment(deployment: Mapping[str, Any]) -> dict[str, WorkloadState]:
+    """What each workload runs, from a stack's state (``pulumi stack export``).
+
+    Any program that uses the components is understood: workloads are found by the
+    components' type tokens and their own outputs (``release``, ``kept_releases``, ``images``),
+    with the stack's ``<w>_release`` exports as a fallback. The *active* release is then read
+    from the child resources, which record only what the engine really did (a blue-green
+    Service's selector, a rolling Deployment's pod template): stack and component outputs are
+    written by the program even when the update fails, so they may name a release that never
+    got the traffic."""
+    resources = list(deployment.get("resources") or [])
+    outputs: dict[str, Any] = {}
+    for resource in resources:
+        if resource.get("type") == "pulumi:pulumi:Stack":
+            outputs = dict(resource.get("outputs") or {})
+    found = workloads_from_outputs(outputs)
+    children: dict[str, list[Mapping[str, Any]]] = {}
+    for resource in resources:
+        parent = resource.get("parent")
+        if parent:
+            children.setdefault(str(parent), []).append(resource)
+    for resource in resources:
+        if resource.get("type") not in COMPONENT_TYPES:
+            continue
+        name = str(resource.get("urn", "")).rsplit("::", 1)[-1]
+        outs = resource.get("outputs") or {}
+        release = outs.get("release") or outs.get("active_release")
+        state = found.get(name)
+        if state is None and isinstance(release, str):
+            images = outs.get("images") if isinstance(outs.get("images"), Mapping) else {}
+            kept = outs.get("kept_releases") if isinstance(outs.get("kept_releases"), list) else []
+            state = WorkloadState(name, release, dict(images).get(release), tuple(map(str, kept)), dict(images))
+        if state is None:
+            continue
+        live = _active_from_children(children.get(str(resource.get("urn")), []))
+        if live is not None and live != state.release:
+            kept = tuple(k for k in (state.release, *state.kept) if k != live)
+            state = WorkloadState(state.name, live, state.artifacts.get(live), kept, state.artifacts)
+        found[name] = state
+    return dict(sorted(found.items()))
+
+
+def _active_from_children(children: Sequence[Mapping[str, Any]]) -> str | None:
+    for child in children:
+        if child.get("type") == "kubernetes:core/v1:Service":
+            selector = ((child.get("outputs") or {}).get("spec") or {}).get("selector") or {}
+            if isinstance(selector, Mapping) and isinstance(selector.get(_RELEASE_LABEL), str):
+                return str(selector[_RELEASE_LABEL])
+    for child in children:
+        if child.get("type") == "kubernetes:apps/v1:Deployment":
+            outs = child.get("outputs") or {}
+            labels = ((outs.get("metadata") or {}).get("labels")) or {}
+            if labels.get(_ROLE_LABEL) == "active" and isinstance(labels.get(_RELEASE_LABEL), str):
+                return str(labels[_RELEASE_LABEL])
+    return None

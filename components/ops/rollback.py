@@ -1,8 +1,10 @@
-"""``rollback <stack> [--to RELEASE]``: point the ledger at a kept release and deploy.
+"""``rollback <stack> [--to RELEASE]``: pin the ledger to a kept release and deploy.
 
-A kept release is still there (its Deployment scaled down, its config objects alive), so a
-rollback creates nothing: the same ``pulumi up`` as a deploy moves the traffic back. Only
-kept releases qualify; an older one would have to be rebuilt, which is a deploy.
+A kept release is still there, exactly as it ran (its Deployment scaled down, its config
+objects alive, registered from its record), so a rollback creates nothing: the same
+``pulumi up`` as a deploy moves the traffic back, to the old image *and* the old config,
+env and secret versions. Only kept releases qualify; an older one would have to be rebuilt,
+which is a deploy. What is active afterwards is read from the resources in state.
 
 :func:`plan` is pure (outputs + ledger -> the edit); :func:`run` applies it.
 """
@@ -116,10 +118,14 @@ def plan(stack: str, workloads: Mapping[str, WorkloadState], ledgers: Mapping[st
         raise OpsError(f"the outputs of {stack!r} do not say which artifact release {target} of {state.name} runs",
                        hint=f"export `{state.name}_images` (release -> artifact) from the program")
     before = ledgers.get(state.name)
-    if before is None or artifact not in [e.artifact for e in before.releases]:
-        raise OpsError(f"the ledger of {stack!r} has no entry for {artifact} ({state.name} {target})",
+    entry = before.find(target) if before is not None else None
+    if entry is None and before is not None:
+        entry = next((e for e in before.releases if e.release is None and e.artifact == artifact), None)
+    if before is None or entry is None:
+        raise OpsError(f"the ledger of {stack!r} has no entry for release {target} of {state.name} ({artifact})",
                        hint=f"Pulumi.{stack}.yaml and the deployed stack disagree: restore the entry first")
-    return RollbackPlan(stack, state.name, state.release, target, artifact, before, before.pointed_at(artifact))
+    # Pin the exact release (its record: old image *and* old config, env, secret versions).
+    return RollbackPlan(stack, state.name, state.release, target, artifact, before, before.pointed_at(entry.key))
 
 
 def run(project: Project, rollback: RollbackPlan, *, on_output: OnOutput | None = None) -> RollbackResult:
@@ -128,7 +134,8 @@ def run(project: Project, rollback: RollbackPlan, *, on_output: OnOutput | None 
     with project.ledger_edit(rollback.stack):
         project.write_ledger(rollback.stack, rollback.workload, rollback.before, rollback.after)
         outcome = project.up(rollback.stack, rollback.message, on_output=on_output)
-        now = outcome.outputs.get(f"{rollback.workload}_release")
+        live = project.workloads(rollback.stack).get(rollback.workload)
+        now = live.release if live else outcome.outputs.get(f"{rollback.workload}_release")
         if now != rollback.to_release:
             raise OpsError(f"after the update {rollback.workload} runs {now}, not {rollback.to_release}",
                            ExitCode.PULUMI_FAILED)

@@ -33,10 +33,19 @@ import yaml
 from ..environment import CONFIG_NAMESPACE, LEDGER_KEY
 from ..ledger import WorkloadLedger
 from .errors import ExitCode, OpsError
-from .records import RefreshRecord, UpdateRecord, number_updates, parse_ledger_config
+from .records import (
+    RefreshRecord,
+    UpdateRecord,
+    WorkloadState,
+    number_updates,
+    parse_ledger_config,
+    workloads_from_deployment,
+)
 
 if TYPE_CHECKING:
     from pulumi import automation as auto
+
+    from ..records import ReleaseArchive
 
 OnOutput = Callable[[str], None]
 LEDGER_CONFIG = f"{CONFIG_NAMESPACE}:{LEDGER_KEY}"
@@ -234,6 +243,10 @@ class Project:
     def outputs(self, stack: str) -> dict[str, Any]:
         return stack_outputs(self.export(stack))
 
+    def workloads(self, stack: str) -> dict[str, WorkloadState]:
+        """What each workload runs, read from the resources in state (see ``workloads_from_deployment``)."""
+        return workloads_from_deployment(self.export(stack))
+
     def up(self, stack: str, message: str, *, replace: Sequence[str] = (), on_output: OnOutput | None = None) -> UpOutcome:
         from pulumi import automation as auto
 
@@ -299,6 +312,10 @@ class Project:
             previous = old_entries[index] if index < len(old_entries) else None
             if previous is None or previous.artifact != entry.artifact:
                 self.set_config_path(stack, f"{base}.releases[{index}].artifact", entry.artifact)
+            if entry.release is not None and (previous is None or previous.release != entry.release):
+                self.set_config_path(stack, f"{base}.releases[{index}].release", entry.release)
+            elif entry.release is None and previous is not None and previous.release is not None:
+                self.remove_config_path(stack, f"{base}.releases[{index}].release")
             if entry.note is not None and (previous is None or previous.note != entry.note):
                 self.set_config_path(stack, f"{base}.releases[{index}].note", entry.note)
             elif entry.note is None and previous is not None and previous.note is not None:
@@ -313,14 +330,67 @@ class Project:
 
     @contextmanager
     def ledger_edit(self, stack: str) -> Iterator[None]:
-        """Restore ``Pulumi.<stack>.yaml`` byte for byte if the block fails."""
-        path = self.config_file(stack)
-        before = path.read_bytes()
+        """Restore ``Pulumi.<stack>.yaml`` and ``releases/<stack>.yaml`` byte for byte if the block fails."""
+        paths = [self.config_file(stack), self.archive_file(stack)]
+        before = {p: p.read_bytes() if p.is_file() else None for p in paths}
         try:
             yield
         except BaseException:
-            path.write_bytes(before)
+            for path, content in before.items():
+                if content is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    path.write_bytes(content)
             raise
+
+    # --- release records ---------------------------------------------------------------------
+
+    def archive_file(self, stack: str) -> Path:
+        from ..records import archive_path
+
+        return archive_path(self.dir, stack)
+
+    def archive(self, stack: str) -> ReleaseArchive:
+        """``releases/<stack>.yaml``, every record verified against its id."""
+        from ..errors import SpecError
+        from ..records import ReleaseArchive
+
+        try:
+            return ReleaseArchive.load(self.archive_file(stack))
+        except SpecError as exc:
+            raise OpsError(str(exc), hint="restore the file from git") from None
+
+    def save_archive(self, stack: str, archive: ReleaseArchive) -> None:
+        archive.save(self.archive_file(stack), stack)
+
+    def unrecorded(self, stack: str, *, on_output: OnOutput | None = None) -> dict[str, Any]:
+        """Run the program in a preview and collect the releases it has no record of
+        (see ``immutable_infra.records.publish_unrecorded``)."""
+        import tempfile
+
+        from ..records import RECORDS_OUT_ENV
+
+        code, _, stderr = self.run(["stack", "select", "--create", stack])
+        if code != 0:
+            raise OpsError(f"cannot select or create stack {stack!r}", ExitCode.PULUMI_FAILED, details=stderr[-2000:])
+        with tempfile.TemporaryDirectory(prefix="immutable-records-") as tmp:
+            out = Path(tmp) / "records.json"
+            saved = dict(self.env)
+            self.env[RECORDS_OUT_ENV] = str(out)
+            try:
+                code, stdout, stderr = self.run(["preview", "--stack", stack, "--non-interactive", "--color", "never"],
+                                                on_output=on_output)
+            finally:
+                self.env.clear()
+                self.env.update(saved)
+            if code != 0:
+                raise OpsError(f"pulumi preview of {stack!r} failed", ExitCode.PULUMI_FAILED,
+                               details=engine_errors(stdout, stderr))
+            if not out.is_file():
+                raise OpsError(f"the program of {stack!r} published no releases",
+                               hint="call immutable_infra.records.publish_unrecorded() from the program")
+            data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+            return data
 
     # --- history -----------------------------------------------------------------------------
 
@@ -407,10 +477,34 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def engine_errors(stdout: str, stderr: str, limit: int = 4000) -> str:
+    """The engine's own error lines: the diagnostics Pulumi prints on stdout (``error:`` lines
+    and the indented lines under them), then stderr. Nothing is dropped silently."""
+    lines = stdout.splitlines()
+    picked: list[str] = []
+    in_diagnostics = False
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("Diagnostics:"):
+            in_diagnostics = True
+            continue
+        if in_diagnostics and (stripped.startswith(("Outputs:", "Resources:", "Duration:")) or stripped == "Do you want"):
+            in_diagnostics = False
+        if (in_diagnostics or "error:" in stripped) and stripped:
+            picked.append(line.rstrip())
+    text = "\n".join(dict.fromkeys(picked))
+    if stderr.strip():
+        text = f"{text}\n{stderr.strip()}" if text else stderr.strip()
+    return text[-limit:]
+
+
 def _engine_error(message: str, exc: Exception) -> OpsError:
+    """An engine failure with the engine's own error lines (from its stdout too, where Pulumi
+    prints the diagnostics: a missing plugin, a failed await, a program error)."""
     text = str(exc)
     stderr = text.split("\n stderr: ", 1)[1] if "\n stderr: " in text else text
+    stdout = text.split("\n stdout: ", 1)[1].split("\n stderr: ", 1)[0] if "\n stdout: " in text else ""
     hint = None
     if "passphrase" in stderr.lower():
         hint = "set PULUMI_CONFIG_PASSPHRASE (or _FILE) for this stack"
-    return OpsError(message, ExitCode.PULUMI_FAILED, hint=hint, details=stderr.strip()[-3000:])
+    return OpsError(message, ExitCode.PULUMI_FAILED, hint=hint, details=engine_errors(stdout, stderr))

@@ -27,7 +27,7 @@ def outputs(active: str, kept: Sequence[str] = ()) -> dict[str, Any]:
 
 def ledger(*versions: str, active: str | None = None) -> dict[str, WorkloadLedger]:
     return {"web": WorkloadLedger.model_validate({
-        "releases": [{"artifact": WEB[v], "note": v} for v in versions],
+        "releases": [{"artifact": WEB[v], "release": RELEASES[v], "note": v} for v in versions],
         **({"active": WEB[active]} if active else {}),
     })}
 

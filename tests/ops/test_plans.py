@@ -7,6 +7,7 @@ from immutable_infra.ledger import WorkloadLedger
 from immutable_infra.ops import promote, rollback
 from immutable_infra.ops.errors import ExitCode, OpsError
 from immutable_infra.ops.records import workloads_from_outputs
+from immutable_infra.records import ReleaseArchive, ReleaseRecord
 
 from .records_kit import RELEASES, WEB, ledger, outputs
 
@@ -22,8 +23,17 @@ def _state(active: str = "web-2", kept: tuple[str, ...] = ("web-1",)) -> dict[st
 
 def _ledgers(*web: str, active: str | None = None) -> dict[str, WorkloadLedger]:
     return {**ledger(*web, active=active),
-            "api": WorkloadLedger.model_validate({"releases": [{"artifact": API, "note": "api 2"}]}),
-            "legacy": WorkloadLedger.model_validate({"releases": [{"artifact": "ami-0f9e8d7c6b5a40312"}]})}
+            "api": WorkloadLedger.model_validate({"releases": [{"artifact": API, "release": "eeee0000", "note": "api 2"}]}),
+            "legacy": WorkloadLedger.model_validate({"releases": [{"artifact": "ami-0f9e8d7c6b5a40312",
+                                                                   "release": "0000aaaa"}]})}
+
+
+# The source's release archive (records built directly: these ids are fakes, not content hashes).
+ARCHIVE = ReleaseArchive({
+    "web": {rid: ReleaseRecord(rid, WEB[v], {"image": WEB[v]}) for v, rid in RELEASES.items()},
+    "api": {"eeee0000": ReleaseRecord("eeee0000", API, {"image": API})},
+    "legacy": {"0000aaaa": ReleaseRecord("0000aaaa", "ami-0f9e8d7c6b5a40312", {"ami_id": "ami-0f9e8d7c6b5a40312"})},
+})
 
 
 def _bad(call: object, words: str) -> None:
@@ -42,7 +52,7 @@ def test_workloads_from_outputs_read_services_and_server_groups() -> None:
 def test_rollback_to_the_newest_kept_release() -> None:
     plan = rollback.plan("dev", workloads_from_outputs(_state()), _ledgers("web-1", "web-2"), workload="web")
     assert (plan.workload, plan.from_release, plan.to_release, plan.artifact) == ("web", "2222bbbb", "1111aaaa", WEB["web-1"])
-    assert plan.after.active == WEB["web-1"] and plan.before.active is None
+    assert plan.after.active == "1111aaaa" and plan.before.active is None  # pinned to the exact release
     assert plan.message == "immutable-ops rollback web 2222bbbb → 1111aaaa"
 
 
@@ -70,25 +80,29 @@ def test_rollback_refuses_what_it_cannot_do() -> None:
 
 def test_promotion_copies_the_tested_entry() -> None:
     state = workloads_from_outputs(_state())
-    items = promote.plan("dev", "test", state, _ledgers("web-1", "web-2"), _ledgers("web-1"))
-    assert [i.workload for i in items] == ["web"]  # api and legacy already run the same artifacts
+    items = promote.plan("dev", "test", state, _ledgers("web-1", "web-2"), _ledgers("web-1"), source_archive=ARCHIVE)
+    assert [i.workload for i in items] == ["web"]  # api and legacy already run the same releases
     (item,) = items
     assert item.artifact == WEB["web-2"] and item.note == "web-2" and item.target_artifact == WEB["web-1"]
-    assert [e.artifact for e in item.after.releases] == [WEB["web-1"], WEB["web-2"]] and item.after.active is None
+    assert [e.artifact for e in item.after.releases] == [WEB["web-1"], WEB["web-2"]]
+    # The exact record travels and is pinned: the target runs the same release id as the source.
+    assert item.after.active == "2222bbbb" and item.record == ARCHIVE.get("web", "2222bbbb")
     assert promote.message("dev", "test", items) == "immutable-ops promote dev → test: web 2222bbbb"
 
 
 def test_promotion_after_a_rollback_in_the_target_makes_the_entry_active_again() -> None:
     state = workloads_from_outputs(_state())
     target = _ledgers("web-1", "web-2", active="web-1")
-    (item,) = promote.plan("dev", "prod", state, _ledgers("web-1", "web-2"), target, ["web"])
-    assert item.after.active is None and item.after.active_artifact == WEB["web-2"]
+    (item,) = promote.plan("dev", "prod", state, _ledgers("web-1", "web-2"), target, ["web"], source_archive=ARCHIVE)
+    assert item.after.active == "2222bbbb" and item.after.active_artifact == WEB["web-2"]
 
 
 def test_promotion_refuses_untested_or_unknown_things() -> None:
     state = workloads_from_outputs(_state())
-    _bad(lambda: promote.plan("dev", "test", state, _ledgers("web-1", "web-2", "web-3"), _ledgers("web-1")),
-         "that entry was never tested there")
+    _bad(lambda: promote.plan("dev", "test", state, _ledgers("web-1", "web-2", "web-3"), _ledgers("web-1"),
+                              source_archive=ARCHIVE), "promote only what is recorded and tested")
+    _bad(lambda: promote.plan("dev", "test", state, _ledgers("web-1", "web-2"), _ledgers("web-1")),
+         "no record of web 2222bbbb")
     _bad(lambda: promote.plan("dev", "test", state, _ledgers("web-1", "web-2"), _ledgers("web-1"), ["nope"]),
          "unknown workload(s) 'nope'")
     _bad(lambda: promote.plan("dev", "dev", state, {}, {}), "to itself")
@@ -98,5 +112,5 @@ def test_promotion_refuses_untested_or_unknown_things() -> None:
 def test_a_workload_new_to_the_target_gets_its_first_ledger_entry() -> None:
     state = workloads_from_outputs(_state())
     target = {k: v for k, v in _ledgers("web-1").items() if k != "api"}
-    items = promote.plan("dev", "test", state, _ledgers("web-1", "web-2"), target, ["api"])
+    items = promote.plan("dev", "test", state, _ledgers("web-1", "web-2"), target, ["api"], source_archive=ARCHIVE)
     assert items[0].before is None and [e.artifact for e in items[0].after.releases] == [API]

@@ -96,7 +96,7 @@ def test_missing_secret_names_the_config_key() -> None:
     def run() -> None:
         with pytest.raises(SpecError) as caught:
             program.read_secrets("test")
-        assert caught.value.paths == ["Pulumi.test.yaml: immutable-example:api-db-password"]
+        assert caught.value.paths == ["Pulumi.test.yaml: immutable:secrets.api-db-password"]
 
     run_program(run, stack="test")
 

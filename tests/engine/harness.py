@@ -48,6 +48,8 @@ class Workspace:
         for name in PROJECT_FILES:
             shutil.copy(ROOT / name, project / name)
         shutil.copytree(ROOT / "stacks", project / "stacks", ignore=shutil.ignore_patterns("__pycache__"))
+        if (ROOT / "releases").is_dir():
+            shutil.copytree(ROOT / "releases", project / "releases")
         # The copy runs with this checkout's venv (absolute path), like a consumer's program would.
         meta = yaml.safe_load((project / "Pulumi.yaml").read_text())
         meta["runtime"]["options"]["virtualenv"] = str(pathlib.Path(sys.prefix))

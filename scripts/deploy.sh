@@ -27,11 +27,21 @@ cd "$PROJECT_DIR"
 step "stack $STACK on $PULUMI_BACKEND_URL"
 pulumi stack select "$STACK" >/dev/null 2>&1 || pulumi stack init "$STACK" --secrets-provider passphrase \
   || fail "stack" "could not select or create stack $STACK"
-if [[ "$STACK" == "dev" ]] && ! pulumi config get immutable-example:api-db-password >/dev/null 2>&1; then
-  pulumi config set --secret immutable-example:api-db-password "dev-only-db-password" \
+if [[ "$STACK" == "dev" ]] && ! pulumi config get --path 'immutable:secrets.api-db-password.v1' -s dev >/dev/null 2>&1; then
+  pulumi config set --secret --path 'immutable:secrets.api-db-password.v1' "dev-only-db-password" -s dev \
     || fail "stack" "could not set the dev secret"
 fi
 clear_stale_lock "$STACK"
+# Every release that runs is recorded first (ledger + releases/<stack>.yaml), so the next change keeps
+# it exactly. dev records what the code defines; other stacks only run what was recorded and reviewed.
+if [[ "$STACK" == "dev" ]]; then
+  step "immutable-ops record $STACK"
+  "$VENV/bin/immutable-ops" record "$STACK" || fail "record" "could not record the releases of $STACK"
+else
+  step "immutable-ops record $STACK --check"
+  "$VENV/bin/immutable-ops" record "$STACK" --check \
+    || fail "record" "$STACK would run unrecorded releases: run immutable-ops record $STACK (or promote), review, commit"
+fi
 step "pulumi up -s $STACK"
 start=$(date +%s)
 pulumi up --yes --skip-preview=false -s "$STACK" "$@" || fail "pulumi up" "the update failed (see above)"

@@ -482,6 +482,8 @@ def parity(
         configs = {name: project.raw_config(name) for name in names}
         report = par.ParityReport(list(names))
         par.check_config(configs, report)
+        deployed = [n for n in names if project.has_state(n)]
+        par.check_releases({n: project.ledger(n) for n in names}, {n: project.workloads(n) for n in deployed}, report)
         if not no_preview:
             previews = {name: _preview(project, name) for name in names}
             par.check_topology(previews, configs, report)

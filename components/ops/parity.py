@@ -222,3 +222,33 @@ def _compare_inputs(key: tuple[str, str], steps: Mapping[str, Step], env_names: 
         knob = next((k for k, paths in KNOB_PATHS.items() if path_under(path, paths)), None)
         report.add(Difference("inputs", f"{key[1]} ({key[0].rsplit(':', 1)[-1]})", path,
                               {s: _show(v) for s, v in values.items()}, allowed_by=knob))
+
+
+# --- 4. releases ------------------------------------------------------------------------------
+
+def check_releases(ledgers: Mapping[str, Mapping[str, Any]], running: Mapping[str, Mapping[str, Any]],
+                   report: ParityReport) -> None:
+    """Exact releases across stacks.
+
+    ``ledgers``: stack -> workload -> ``WorkloadLedger``; ``running``: stack -> workload ->
+    ``WorkloadState`` (from state) for the stacks that have been deployed.
+
+    - A stack must run the release its ledger names (a recorded active entry): otherwise its
+      state and its reviewed ledger disagree.
+    - The same ledger entry (artifact) must be the same release id in every stack that runs it:
+      otherwise it was rebuilt from other code instead of promoted (``immutable-ops promote``).
+    """
+    by_artifact: dict[tuple[str, str], dict[str, str]] = {}
+    for stack, workloads in running.items():
+        for name, state in workloads.items():
+            ledger = ledgers.get(stack, {}).get(name)
+            entry = ledger.active_entry if ledger is not None else None
+            if entry is not None and entry.release and entry.release != state.release:
+                report.add(Difference("releases", f"{stack}: {name}", "runs a different release than its ledger names",
+                                      {stack: f"runs {state.release}, ledger {entry.release}"}))
+            if state.artifact:
+                by_artifact.setdefault((name, state.artifact), {})[stack] = state.release
+    for (name, artifact), ids in sorted(by_artifact.items()):
+        if len(set(ids.values())) > 1:
+            report.add(Difference("releases", f"{name} {artifact.rsplit('@', 1)[-1][:19]}",
+                                  "same artifact, different release ids (rebuilt, not promoted)", dict(ids)))

@@ -114,3 +114,19 @@ def test_a_workload_new_to_the_target_gets_its_first_ledger_entry() -> None:
     target = {k: v for k, v in _ledgers("web-1").items() if k != "api"}
     items = promote.plan("dev", "test", state, _ledgers("web-1", "web-2"), target, ["api"], source_archive=ARCHIVE)
     assert items[0].before is None and [e.artifact for e in items[0].after.releases] == [API]
+
+
+def test_parity_reports_a_stack_running_another_release_than_its_ledger_or_a_rebuilt_artifact() -> None:
+    from immutable_infra.ops import parity
+    from immutable_infra.ops.records import WorkloadState
+
+    ledgers = {"dev": _ledgers("web-1", "web-2"), "test": _ledgers("web-1", "web-2")}
+    same = WorkloadState("web", "2222bbbb", WEB["web-2"])
+    report = parity.ParityReport(["dev", "test"])
+    parity.check_releases(ledgers, {"dev": {"web": same}, "test": {"web": same}}, report)
+    assert report.errors == []
+    rebuilt = WorkloadState("web", "9999ffff", WEB["web-2"])
+    report = parity.ParityReport(["dev", "test"])
+    parity.check_releases(ledgers, {"dev": {"web": same}, "test": {"web": rebuilt}}, report)
+    assert sorted(d.what for d in report.errors) == ["runs a different release than its ledger names",
+                                                     "same artifact, different release ids (rebuilt, not promoted)"]

@@ -187,7 +187,7 @@ def history(
         project = _ctx(ctx).project
         records = project.history(stack)
         found = hist.rows(records, include_unchanged=all_updates)
-        header, cells = hist.table(found)
+        header, cells = hist.table(found, project.archive(stack))
         current = project.workloads(stack) if records else {}
         data = hist.as_json(stack, found)
         data["current"] = {n: {"release": s.release, "artifact": s.artifact, "kept": list(s.kept)} for n, s in current.items()}

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ..ledger import WorkloadLedger
+from ..records import ReleaseArchive
 from .records import UpdateRecord
 
 CHANGES = ("deployed", "rolled back", "failed", "unchanged", "destroyed")
@@ -139,19 +140,36 @@ def short_artifact(artifact: str | None, width: int = 19) -> str:
     return artifact if len(artifact) <= width + 20 else artifact[: width + 17] + "..."
 
 
-def table(history: Sequence[HistoryRow]) -> tuple[list[str], list[list[str]]]:
+def what_changed(row: HistoryRow, archive: ReleaseArchive | None) -> str:
+    """The settings (top-level names) that differ between the previous release and this one,
+    from the stack's release records; ``?`` when one of them is not recorded."""
+    if archive is None or row.change not in ("deployed", "rolled back") or not row.previous or not row.release \
+            or row.previous == row.release:
+        return ""
+    old, new = archive.get(row.workload, row.previous), archive.get(row.workload, row.release)
+    if old is None or new is None:
+        return "?"
+    return ", ".join(dict.fromkeys(path.split(".", 1)[0] for path in new.changes_from(old)))
+
+
+def table(history: Sequence[HistoryRow], archive: ReleaseArchive | None = None) -> tuple[list[str], list[list[str]]]:
     """Header and cells, shared by the terminal table and the Markdown one."""
     header = ["#", "when (UTC)", "workload", "change", "release", "artifact", "note", "result", "took", "message"]
+    if archive is not None:
+        header.insert(6, "what changed")
     cells = []
     for row in history:
         release = row.release or "-"
         if row.change in ("deployed", "rolled back") and row.previous and row.previous != row.release:
             release = f"{row.previous} → {release}"
-        cells.append([
+        cell = [
             f"#{row.update}", row.started.strftime("%Y-%m-%d %H:%M"), row.workload, row.change, release,
             short_artifact(row.artifact), row.note or "", row.result,
             f"{row.seconds:.0f}s" if row.seconds is not None else "", row.message,
-        ])
+        ]
+        if archive is not None:
+            cell.insert(6, what_changed(row, archive))
+        cells.append(cell)
     return header, cells
 
 

@@ -85,3 +85,19 @@ def test_report_table_names_every_metric() -> None:
 def test_programs_without_releases_count_changing_updates_as_deploys() -> None:
     records = [record(1, 0, 5, out={"server_id": "x"}), record(2, 10, 5, out={"server_id": "y"})]
     assert report.measure("w", records).deploys == 2
+
+
+def test_history_names_what_changed_between_two_recorded_releases() -> None:
+    from immutable_infra.records import ReleaseArchive, ReleaseRecord
+
+    from .records_kit import RELEASES, WEB
+
+    archive = ReleaseArchive({"web": {
+        RELEASES["web-1"]: ReleaseRecord(RELEASES["web-1"], WEB["web-1"], {"image": WEB["web-1"], "env": {"A": "1"}}),
+        RELEASES["web-2"]: ReleaseRecord(RELEASES["web-2"], WEB["web-2"], {"image": WEB["web-2"], "env": {"A": "2"}}),
+    }})
+    rows = history.rows(story())
+    header, cells = history.table(rows, archive)
+    column = header.index("what changed")
+    deployed = [c for r, c in zip(rows, cells, strict=True) if r.change == "deployed" and r.release == RELEASES["web-2"]]
+    assert deployed and deployed[0][column] == "env, image"

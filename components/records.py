@@ -170,13 +170,25 @@ class ReleaseArchive:
         header = (f"# Release records of stack {stack!r}: every release in its ledger, exactly as it ran.\n"
                   "# Written by `immutable-ops record`; reviewed in pull requests. Each id is the content hash\n"
                   "# of its settings (checked when read): never edit a record, record a new release instead.\n")
-        return header + yaml.safe_dump(self.as_data(), sort_keys=True, default_flow_style=False, allow_unicode=True,
-                                       width=120)
+        return header + yaml.dump(self.as_data(), Dumper=_ReadableDumper, sort_keys=True, default_flow_style=False,
+                                  allow_unicode=True, width=120)
 
     def save(self, path: str | Path, stack: str) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(self.dump(stack), encoding="utf-8")
+
+
+class _ReadableDumper(yaml.SafeDumper):
+    """Multi-line strings (config files, user data) as literal blocks, so a diff reads like the file."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value and not any(ch in value for ch in "\r\t") and value == value.rstrip(" ") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_ReadableDumper.add_representer(str, _str)
 
 
 # --- secrets ---------------------------------------------------------------------------------

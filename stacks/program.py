@@ -32,6 +32,8 @@ from immutable_infra.records import (
 
 from . import topology
 
+PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+"""The example project (where ``releases/<stack>.yaml`` lives)."""
 PROJECT_CONFIG = "immutable-example"
 """Config namespace of the example program's own values (secrets)."""
 
@@ -97,7 +99,7 @@ def plan(stack: str, raw: Mapping[str, Any], secrets: SecretStore | Mapping[str,
     from their records) before anything is registered."""
     secrets = SecretStore.coerce(secrets)
     config = load_stack_config(stack, raw, workloads=topology.WORKLOADS)
-    archive = archive if archive is not None else ReleaseArchive(source=f"releases/{stack}.yaml")
+    archive = archive if archive is not None else ReleaseArchive.load(archive_path(PROJECT_DIR, stack))
     problems: list[Problem] = []
     chosen_all: dict[str, Releases[Any]] = {}
     services: dict[str, tuple[ContainerServiceSpec, list[ContainerServiceSpec]]] = {}

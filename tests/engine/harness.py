@@ -73,7 +73,10 @@ class Workspace:
 
     def init_stack(self, stack: str = "dev") -> None:
         self.pulumi("stack", "init", stack, "--secrets-provider", "passphrase")
-        self.pulumi("config", "set", "--secret", "immutable-example:api-db-password", DEV_SECRET, "-s", stack)
+        secrets = (self.config(stack)["config"] or {}).get("immutable:secrets") or {}
+        if "api-db-password" not in secrets:  # dev commits its (dev-only) secret, encrypted
+            self.pulumi("config", "set", "--secret", "--path", "immutable:secrets.api-db-password.v1", DEV_SECRET,
+                        "-s", stack)
 
     def preview_steps(self, stack: str = "dev") -> list[dict[str, Any]]:
         proc = self.pulumi("preview", "--json", "-s", stack)

@@ -90,6 +90,8 @@ class Story:
 
     def _deployed_v2(self) -> dict[str, Any]:
         self.step("release_swap")
+        recorded = self.ops("record", "dev")  # an update runs only recorded releases
+        assert recorded.returncode == 0, explain(recorded)
         self.ws.pulumi("up", "--yes", "-s", "dev", "-m", "deploy web 1.6.0 and api 2.2.0")
         return self.outputs()
 
@@ -245,7 +247,7 @@ def test_rollback_points_the_ledger_at_the_kept_release_and_deploys(story: Story
     assert after["api_release"] == v2["api_release"]  # nothing else moved
     assert result["changes"].get("create", 0) == 0, result  # the kept release was still there
     ledger = story.ws.config("dev")["config"][LEDGER]["web"]
-    assert ledger["active"] == v2["web_images"][kept]
+    assert ledger["active"] == kept  # pinned to the exact release (its record: image, config, env, secrets)
     ratio = result["up_seconds"] / fresh
     print(f"\nrollback of web: {result['seconds']:.1f}s (pulumi up {result['up_seconds']:.1f}s) vs fresh deploy "
           f"of dev {fresh:.1f}s: ratio {ratio:.2f}")
@@ -309,12 +311,17 @@ def test_promote_copies_the_exact_tested_artifact_and_previews(story: Story) -> 
     data = json.loads(proc.stdout)
     dev = story.outputs()
     promoted = {p["workload"]: p for p in data["promoted"]}
-    # dev runs the new api (tested there) but web was rolled back to what test already runs
-    assert set(promoted) == {"api"}, promoted
+    # dev runs the new api (tested there); web was rolled back to the artifact test has, but test's
+    # entry is not recorded, so the exact release dev runs is pinned there too (same image).
+    assert set(promoted) == {"api", "web"}, promoted
     assert promoted["api"]["artifact"] == dev["api_images"][dev["api_release"]] == NEW_API
     ledger = after["config"][LEDGER]["api"]
-    assert ledger["releases"][-1] == {"artifact": NEW_API, "note": "api 2.2.0"} and "active" not in ledger
-    assert before["config"][LEDGER]["web"] == after["config"][LEDGER]["web"]
+    assert ledger["releases"][-1] == {"artifact": NEW_API, "release": dev["api_release"], "note": "api 2.2.0"}
+    assert ledger["active"] == dev["api_release"]  # the exact record, pinned: test runs the same release id
+    assert promoted["web"]["artifact"] == before["config"][LEDGER]["web"]["releases"][-1]["artifact"]
+    assert after["config"][LEDGER]["web"]["active"] == dev["web_release"]
+    records = story.ws.dir / "releases" / "test.yaml"
+    assert dev["api_release"] in records.read_text()
     assert data["preview"].startswith("`test` · ") and data["preview"].endswith("0 in-place compute changes")
     assert not data["deployed"]
 

@@ -12,13 +12,14 @@ import yaml
 from immutable_infra import SpecError
 from immutable_infra.environment import load_stack_config
 from immutable_infra.ledger import WorkloadLedger
+from immutable_infra.records import SecretStore
 
 from stacks import program, topology
 
 from .k8s_harness import run_program
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-SECRETS = {"api-db-password": "example-db-password"}
+SECRETS = SecretStore(versions={"api-db-password": {"v1": "example-db-password"}})
 
 
 def stack_config(stack: str) -> dict[str, Any]:
@@ -111,9 +112,9 @@ def test_invalid_stack_config_registers_nothing() -> None:
 
 def test_dev_stack_registers_topology_through_render_provider() -> None:
     raw = _with("dev", ["environment", "target"], "render")
-    result = run_program(lambda: program.deploy("dev", raw, SECRETS, "/tmp/project"))
+    result = run_program(lambda: program.deploy("dev", raw, SECRETS, str(ROOT)))
     provider = result.named("render")
-    assert provider.inputs["renderYamlToDirectory"] == "/tmp/project/build/manifests/dev"
+    assert provider.inputs["renderYamlToDirectory"] == f"{ROOT}/build/manifests/dev"
     assert {r.name for r in result.of_type("immutable:kubernetes:ContainerService")} == set(topology.SERVICES)
     assert result.named("apps-ns").inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
@@ -132,14 +133,14 @@ def test_load_stack_config_without_environment_defaults_to_render() -> None:
 
 
 def test_server_group_is_validated_everywhere_and_deployed_only_with_an_aws_target() -> None:
-    result = run_program(lambda: program.deploy("dev", stack_config("dev"), SECRETS, "/tmp/project"))
+    result = run_program(lambda: program.deploy("dev", stack_config("dev"), SECRETS, str(ROOT)))
     assert not result.of_type("immutable:aws:ServerGroup")
     with_aws = _with("prod", ["environment", "aws"], {
         "region": "eu-west-1", "vpc_id": "vpc-0123456789abcdef0",
         "subnet_ids": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
         "load_balancer_subnet_ids": ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"],
         "certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc"})
-    result = run_program(lambda: program.deploy("prod", with_aws, SECRETS, "/tmp/project"), stack="prod")
+    result = run_program(lambda: program.deploy("prod", with_aws, SECRETS, str(ROOT)), stack="prod")
     (group,) = result.of_type("immutable:aws:ServerGroup")
     assert group.name == "legacy"
     assert result.named("aws").inputs["region"] == "eu-west-1"
@@ -158,12 +159,12 @@ def test_server_group_scale_knobs_keep_the_release() -> None:
 
 def test_local_docker_target_needs_no_change_in_stacks() -> None:
     raw = _with("dev", ["environment", "target"], "local-docker")
-    result = run_program(lambda: program.deploy("dev", raw, SECRETS, "/tmp/project"))
+    result = run_program(lambda: program.deploy("dev", raw, SECRETS, str(ROOT)))
     assert {r.name for r in result.of_type("immutable:docker:ContainerService")} == set(topology.SERVICES)
     assert result.of_type("pulumi:providers:docker") and not result.of_type("pulumi:providers:kubernetes")
     assert not result.of_type("immutable:kubernetes:ContainerService")
 
 
 def test_dev_defaults_to_the_local_cluster() -> None:
-    result = run_program(lambda: program.deploy("dev", stack_config("dev"), SECRETS, "/tmp/project"))
-    assert result.named("cluster").inputs["kubeconfig"] == "/tmp/project/.state/cluster/kubeconfig"
+    result = run_program(lambda: program.deploy("dev", stack_config("dev"), SECRETS, str(ROOT)))
+    assert result.named("cluster").inputs["kubeconfig"] == f"{ROOT}/.state/cluster/kubeconfig"

@@ -130,3 +130,21 @@ def test_parity_reports_a_stack_running_another_release_than_its_ledger_or_a_reb
     parity.check_releases(ledgers, {"dev": {"web": same}, "test": {"web": rebuilt}}, report)
     assert sorted(d.what for d in report.errors) == ["runs a different release than its ledger names",
                                                      "same artifact, different release ids (rebuilt, not promoted)"]
+
+
+def test_the_active_release_comes_from_the_resources_not_from_outputs_a_failed_update_wrote() -> None:
+    from immutable_infra.ops.records import workloads_from_deployment
+
+    component = "urn:pulumi:dev::p::immutable:kubernetes:ContainerService::web"
+    deployment = {"resources": [
+        {"type": "pulumi:pulumi:Stack", "urn": "urn:pulumi:dev::p::pulumi:pulumi:Stack::p-dev",
+         "outputs": {**outputs("web-1", ["web-2"])}},  # what a failed rollback left in the outputs
+        {"type": "immutable:kubernetes:ContainerService", "urn": component,
+         "outputs": {"release": RELEASES["web-1"], "kept_releases": [RELEASES["web-2"]]}},
+        {"type": "kubernetes:core/v1:Service", "parent": component,
+         "urn": "urn:pulumi:dev::p::immutable:kubernetes:ContainerService$kubernetes:core/v1:Service::web-svc",
+         "outputs": {"spec": {"selector": {"immutable.dev/release": RELEASES["web-2"]}}}},
+    ]}
+    state = workloads_from_deployment(deployment)["web"]
+    assert state.release == RELEASES["web-2"] and state.kept == (RELEASES["web-1"],)
+    assert state.artifact == WEB["web-2"]

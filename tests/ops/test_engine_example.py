@@ -311,9 +311,9 @@ def test_promote_copies_the_exact_tested_artifact_and_previews(story: Story) -> 
     data = json.loads(proc.stdout)
     dev = story.outputs()
     promoted = {p["workload"]: p for p in data["promoted"]}
-    # dev runs the new api (tested there); web was rolled back to the artifact test has, but test's
-    # entry is not recorded, so the exact release dev runs is pinned there too (same image).
-    assert set(promoted) == {"api", "web"}, promoted
+    # dev runs the new api (tested there); web, worker and legacy run artifacts test has too, but
+    # test's entries are not recorded, so the exact releases dev runs are pinned there (same images).
+    assert set(promoted) == {"api", "web", "worker", "legacy"}, promoted
     assert promoted["api"]["artifact"] == dev["api_images"][dev["api_release"]] == NEW_API
     ledger = after["config"][LEDGER]["api"]
     assert ledger["releases"][-1] == {"artifact": NEW_API, "release": dev["api_release"], "note": "api 2.2.0"}
@@ -370,8 +370,8 @@ def test_parity_names_a_difference_outside_the_knobs(story: Story) -> None:
     topology = story.ws.dir / "stacks" / "topology.py"
     original = topology.read_text()
     prod = story.file("prod")
-    marker = ("def service_spec(name: str, image: str, env: EnvironmentConfig, secrets: Mapping[str, str]) "
-              "-> ContainerServiceSpec:\n")
+    marker = ("def service_spec(name: str, image: str, env: EnvironmentConfig,\n"
+              "                 secrets: SecretStore | Mapping[str, str]) -> ContainerServiceSpec:\n")
     assert marker in original, "stacks/topology.py changed shape: update this test"
     patched = original.replace(marker, marker + (
         '    if env.name == "prod" and name == "api":  # a prod-only setting: exactly what parity must catch\n'

@@ -4,9 +4,9 @@ A :class:`Project` is a Pulumi project directory (the one holding ``Pulumi.yaml`
 ``Pulumi.<stack>.yaml`` files). Stacks are driven through ``pulumi.automation``
 (``select_stack``, ``up``, ``preview_refresh``, ``history``); ``preview --json``,
 ``stack export`` and ``config set --path`` go through the Automation API's own command
-runner. The environment comes from the caller; when it names no backend and the project
-(or a parent) has ``toolchain/pulumi_env.py``, that file sets it up (this repository's
-pinned CLI and local file backend).
+runner. The environment comes from the caller, completed by :func:`project_env` (never by
+running code found near the project): the backend the user chose, and in a checkout of
+this repository layout its pinned CLI and local default backend.
 
 Ledger edits are made with ``pulumi config set --path``, which keeps the YAML's comments
 and layout, so the diff a reviewer sees is the entry that changed and nothing else.
@@ -15,7 +15,6 @@ and layout, so the diff a reviewer sees is the entry that changed and nothing el
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import os
 import shutil
@@ -43,7 +42,7 @@ LEDGER_CONFIG = f"{CONFIG_NAMESPACE}:{LEDGER_KEY}"
 
 
 def find_project_dir(start: Path) -> Path:
-    """The nearest directory at or above ``start`` holding ``Pulumi.yaml``."""
+    """The nearest directory at or above ``start`` holding ``Pulumi.yaml`` (read as data only)."""
     start = start.resolve()
     for directory in (start, *start.parents):
         if (directory / "Pulumi.yaml").is_file() or (directory / "Pulumi.yml").is_file():
@@ -53,25 +52,60 @@ def find_project_dir(start: Path) -> Path:
 
 
 def project_env(project_dir: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for the CLI: ``base`` (default ``os.environ``), set up by the project's
-    ``toolchain/pulumi_env.py`` when the project (or a parent) has one: its pinned CLI first on
-    PATH, its PULUMI_HOME, and a local ``file://`` backend (one given in ``base`` is kept)."""
+    """The environment for the CLI: ``base`` (default ``os.environ``) completed by this library.
+
+    Nothing found in or above the project is executed. Only the project directory itself
+    (the one holding ``Pulumi.yaml``, never a parent) is looked at, as data:
+
+    * when it has ``.toolchain/bin/pulumi`` (this repository's layout: the pinned CLI), that
+      goes first on PATH and ``.state/pulumi-home`` (where its plugins are) is PULUMI_HOME;
+    * the backend is the user's: ``PULUMI_BACKEND_URL``, else the ``pulumi login`` stored in
+      PULUMI_HOME, else (that repository layout only) ``file://<project>/.state/backend``;
+      with none of these the command stops rather than let the CLI fall back to the
+      Pulumi Cloud, which is used only when the chosen backend is an http(s) URL.
+    """
     env = dict(os.environ if base is None else base)
-    for directory in (project_dir, *project_dir.parents):
-        helper = directory / "toolchain" / "pulumi_env.py"
-        if not helper.is_file():
-            continue
-        spec = importlib.util.spec_from_file_location("_immutable_ops_pulumi_env", helper)
-        if spec is None or spec.loader is None:
-            break
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        try:
-            made: dict[str, str] = module.pulumi_env(directory, base=env)
-        except ValueError as exc:
-            raise OpsError(str(exc), hint="this project only uses local file:// backends") from None
-        return made
+    tool_bin = project_dir / ".toolchain" / "bin"
+    pinned = (tool_bin / "pulumi").is_file()
+    if pinned:
+        rest = [p for p in env.get("PATH", os.defpath).split(os.pathsep) if p and p != str(tool_bin)]
+        env["PATH"] = os.pathsep.join([str(tool_bin), *rest])
+        # The pinned CLI's plugins (Kubernetes) are installed in the project's own home.
+        env["PULUMI_HOME"] = str(project_dir / ".state" / "pulumi-home")
+        for var, value in (("PULUMI_SKIP_UPDATE_CHECK", "true"), ("PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION", "true"),
+                           ("PULUMI_IGNORE_AMBIENT_PLUGINS", "true")):
+            env.setdefault(var, value)
+    if not env.get("PULUMI_BACKEND_URL"):
+        env.pop("PULUMI_BACKEND_URL", None)  # an empty value (an unset CI variable) means "not chosen"
+    url = effective_backend(env)
+    if url is None:
+        if not pinned:
+            raise OpsError("no state backend chosen: PULUMI_BACKEND_URL is not set and `pulumi login` has not been "
+                           "run, so the CLI would fall back to the Pulumi Cloud", ExitCode.BAD_INPUT,
+                           hint="set PULUMI_BACKEND_URL (file:///dir, s3://bucket?region=..., https://api.pulumi.com) "
+                                "or run `pulumi login <url>`")
+        url = (project_dir / ".state" / "backend").as_uri()
+        (project_dir / ".state" / "backend").mkdir(parents=True, exist_ok=True)
+        env["PULUMI_BACKEND_URL"] = url
+    if not url.lower().startswith(("http://", "https://")):
+        env.pop("PULUMI_ACCESS_TOKEN", None)
+        env.pop("PULUMI_API", None)
+    env.setdefault("PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK", "true")
     return env
+
+
+def effective_backend(env: Mapping[str, str]) -> str | None:
+    """The backend the CLI will use with ``env``: ``PULUMI_BACKEND_URL``, else the current
+    ``pulumi login`` in PULUMI_HOME (default ``~/.pulumi``); ``None`` when neither is set."""
+    if env.get("PULUMI_BACKEND_URL"):
+        return env["PULUMI_BACKEND_URL"]
+    home = Path(env["PULUMI_HOME"]) if env.get("PULUMI_HOME") else Path.home() / ".pulumi"
+    try:
+        data = json.loads((home / "credentials.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    current = data.get("current") if isinstance(data, dict) else None
+    return current if isinstance(current, str) and current else None
 
 
 def _pulumi_root(env: Mapping[str, str]) -> str | None:
@@ -206,7 +240,7 @@ class Project:
         return result.code, result.stdout, result.stderr
 
     def backend_url(self) -> str | None:
-        return self.env.get("PULUMI_BACKEND_URL")
+        return effective_backend(self.env)
 
     def preview_json(self, stack: str, *, on_output: OnOutput | None = None) -> dict[str, Any]:
         """``pulumi preview --json``; raises ``OpsError(PULUMI_FAILED)`` naming the engine's errors."""

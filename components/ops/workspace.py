@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
 
 import yaml
 
 from ..environment import CONFIG_NAMESPACE, LEDGER_KEY
 from ..ledger import WorkloadLedger
+from .backend import HISTORY, open_store
 from .errors import ExitCode, OpsError
 from .records import RefreshRecord, UpdateRecord, number_updates, parse_ledger_config
 
@@ -245,6 +245,7 @@ class Project:
     def preview_json(self, stack: str, *, on_output: OnOutput | None = None) -> dict[str, Any]:
         """``pulumi preview --json``; raises ``OpsError(PULUMI_FAILED)`` naming the engine's errors."""
         self.stack(stack)
+        self.check_ledger(stack)
         code, stdout, stderr = self.run(["preview", "--json", "--show-sames", "--stack", stack], on_output=on_output)
         try:
             data: dict[str, Any] = json.loads(stdout) if stdout.strip() else {}
@@ -268,10 +269,18 @@ class Project:
     def outputs(self, stack: str) -> dict[str, Any]:
         return stack_outputs(self.export(stack))
 
+    def check_ledger(self, stack: str) -> None:
+        """Refuse to go on when ``Pulumi.<stack>.yaml``'s ledger lacks a release the stack runs
+        (a merge dropped another change's entry): see ``ledger_check.py``."""
+        from .ledger_check import require_covered
+
+        require_covered(stack, self.outputs(stack), self.ledger(stack), config_file=self.config_file(stack).name)
+
     def up(self, stack: str, message: str, *, replace: Sequence[str] = (), on_output: OnOutput | None = None) -> UpOutcome:
         from pulumi import automation as auto
 
         handle = self.stack(stack)
+        self.check_ledger(stack)
         start = time.monotonic()
         try:
             result = handle.up(message=message, replace=list(replace) or None, on_output=on_output, color="never")
@@ -383,33 +392,31 @@ class Project:
             ))
         return number_updates(records)
 
-    def _history_dir(self, stack: str) -> Path | None:
-        url = self.backend_url()
-        if not url or not url.startswith("file://"):
-            return None
-        root = Path(unquote(urlparse(url).path)) if not url.startswith("file://~") else Path(url[7:]).expanduser()
-        for candidate in (root / ".pulumi" / "history" / self.name / stack, root / ".pulumi" / "history" / stack):
-            if candidate.is_dir():
-                return candidate
-        return None
-
     def _checkpoints(self, stack: str) -> dict[tuple[str, int], dict[str, Any]]:
-        """The file backend keeps the checkpoint each update left next to its history entry
+        """A DIY backend keeps the checkpoint each update left next to its history entry
         (``.pulumi/history/<project>/<stack>/<stack>-<time>.{history,checkpoint}.json``); the
         CLI cannot export old versions from it ("does not provide the ability to export
-        previous deployments"), so they are read here. Keyed by (kind, start second)."""
-        directory = self._history_dir(stack)
+        previous deployments"), so they are read from the directory or bucket (see
+        ``backend.py``). Keyed by (kind, start second); empty for backends not read here."""
+        store = open_store(self.backend_url(), self.env)
         found: dict[tuple[str, int], dict[str, Any]] = {}
-        if directory is None:
+        if store is None:
             return found
-        for history_file in sorted(directory.iterdir()):
-            name = history_file.name
-            if not (name.endswith(".history.json") or name.endswith(".history.json.gz")):
+        keys: list[str] = []
+        for prefix in (f"{HISTORY}/{self.name}/{stack}/", f"{HISTORY}/{stack}/"):
+            keys = store.keys(prefix)
+            if keys:
+                break
+        present = set(keys)
+        for key in keys:
+            if not (key.endswith(".history.json") or key.endswith(".history.json.gz")):
                 continue
-            checkpoint_file = history_file.with_name(name.replace(".history.json", ".checkpoint.json"))
+            checkpoint_key = key.replace(".history.json", ".checkpoint.json")
+            if checkpoint_key not in present:
+                continue
             try:
-                info = _read_json(history_file)
-                checkpoint = _read_json(checkpoint_file)
+                info = _parse_json(key, store.read(key))
+                checkpoint = _parse_json(checkpoint_key, store.read(checkpoint_key))
             except (OSError, ValueError):
                 continue
             resources = ((checkpoint.get("checkpoint") or {}).get("latest") or {}).get("resources") or []
@@ -429,9 +436,8 @@ def _op_counts(changes: Mapping[Any, int] | None) -> dict[str, int]:
     return {str(getattr(op, "value", op)): int(n) for op, n in (changes or {}).items()}
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    raw = path.read_bytes()
-    if path.name.endswith(".gz"):
+def _parse_json(name: str, raw: bytes) -> dict[str, Any]:
+    if name.endswith(".gz"):
         raw = gzip.decompress(raw)
     data: dict[str, Any] = json.loads(raw)
     return data

@@ -14,7 +14,7 @@ import pytest
 from immutable_infra.ops.errors import OpsError
 from immutable_infra.ops.workspace import effective_backend, find_project_dir, project_env
 
-from .support import ROOT
+from ..ops.support import ROOT
 
 sys.path.insert(0, str(ROOT / "toolchain"))
 from pulumi_env import check_backend, current_backend, pulumi_env

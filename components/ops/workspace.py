@@ -61,8 +61,8 @@ def project_env(project_dir: Path, base: Mapping[str, str] | None = None) -> dic
       goes first on PATH and ``.state/pulumi-home`` (where its plugins are) is PULUMI_HOME;
     * the backend is the user's: ``PULUMI_BACKEND_URL``, else the ``pulumi login`` stored in
       PULUMI_HOME, else (that repository layout only) ``file://<project>/.state/backend``;
-      with none of these the command stops rather than let the CLI fall back to the
-      Pulumi Cloud, which is used only when the chosen backend is an http(s) URL.
+      with none of these, :meth:`Project.command` refuses to run the CLI rather than let it
+      fall back to the Pulumi Cloud, which is used only when the chosen backend is an http(s) URL.
     """
     env = dict(os.environ if base is None else base)
     tool_bin = project_dir / ".toolchain" / "bin"
@@ -78,16 +78,11 @@ def project_env(project_dir: Path, base: Mapping[str, str] | None = None) -> dic
     if not env.get("PULUMI_BACKEND_URL"):
         env.pop("PULUMI_BACKEND_URL", None)  # an empty value (an unset CI variable) means "not chosen"
     url = effective_backend(env)
-    if url is None:
-        if not pinned:
-            raise OpsError("no state backend chosen: PULUMI_BACKEND_URL is not set and `pulumi login` has not been "
-                           "run, so the CLI would fall back to the Pulumi Cloud", ExitCode.BAD_INPUT,
-                           hint="set PULUMI_BACKEND_URL (file:///dir, s3://bucket?region=..., https://api.pulumi.com) "
-                                "or run `pulumi login <url>`")
+    if url is None and pinned:
         url = (project_dir / ".state" / "backend").as_uri()
         (project_dir / ".state" / "backend").mkdir(parents=True, exist_ok=True)
         env["PULUMI_BACKEND_URL"] = url
-    if not url.lower().startswith(("http://", "https://")):
+    if url is None or not url.lower().startswith(("http://", "https://")):
         env.pop("PULUMI_ACCESS_TOKEN", None)
         env.pop("PULUMI_API", None)
     env.setdefault("PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK", "true")
@@ -191,6 +186,12 @@ class Project:
     def command(self) -> auto.PulumiCommand:
         if self._command is None:
             from pulumi import automation as auto
+
+            if self.backend_url() is None:
+                raise OpsError("no state backend chosen: PULUMI_BACKEND_URL is not set and `pulumi login` has not "
+                               "been run, so the CLI would fall back to the Pulumi Cloud", ExitCode.BAD_INPUT,
+                               hint="set PULUMI_BACKEND_URL (file:///dir, s3://bucket?region=..., "
+                                    "https://api.pulumi.com) or run `pulumi login <url>`")
 
             self._command = auto.PulumiCommand(root=_pulumi_root(self.env), skip_version_check=True)
         return self._command

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from immutable_infra.ops.errors import OpsError
-from immutable_infra.ops.workspace import effective_backend, find_project_dir, project_env
+from immutable_infra.ops.workspace import Project, effective_backend, find_project_dir, project_env
 
 from ..ops.support import ROOT
 
@@ -90,8 +90,10 @@ def test_the_cloud_only_when_chosen(tmp_path: Path) -> None:
     env = project_env(project, {"PULUMI_BACKEND_URL": "https://api.pulumi.com", "PULUMI_ACCESS_TOKEN": "t",
                                 "PULUMI_HOME": str(tmp_path / "h")})
     assert env["PULUMI_ACCESS_TOKEN"] == "t"
+    env = project_env(project, {"PULUMI_HOME": str(tmp_path / "empty"), "PULUMI_ACCESS_TOKEN": "t"})
+    assert effective_backend(env) is None and "PULUMI_ACCESS_TOKEN" not in env
     with pytest.raises(OpsError, match="no state backend chosen") as caught:
-        project_env(project, {"PULUMI_HOME": str(tmp_path / "empty"), "PULUMI_ACCESS_TOKEN": "t"})
+        _ = Project(project, "p", env).command  # before the CLI would run (and fall back to the cloud)
     assert "PULUMI_BACKEND_URL" in (caught.value.hint or "")
 
 

@@ -77,3 +77,18 @@ clear_stale_lock() {
     pulumi cancel --yes -s "$stack" || true
   fi
 }
+
+require_shared_backend() {
+  # CI: the state must outlive the runner and be shared by every job, runner and engineer. A
+  # local file:// backend (or none: the CLI's default is the Pulumi Cloud) is refused up front.
+  local url="${PULUMI_BACKEND_URL:-}"
+  case "$url" in
+    s3://* | gs://* | azblob://* | postgres://* | https://*)
+      echo "state backend: ${url%%\?*}" ;;
+    *)
+      echo "::error::set the repository variable PULUMI_BACKEND_URL to a shared backend" \
+        "(s3://<bucket>?region=<region>, gs://, azblob://, postgres://, or your Pulumi Cloud URL); got '${url%%\?*}'." \
+        "A runner's file:// backend is lost with the runner. See README, section State." >&2
+      return 1 ;;
+  esac
+}

@@ -198,7 +198,7 @@ def test_concurrent_ups_one_proceeds_the_other_fails_on_the_lock(team: Team) -> 
     a.git("push", "-q", "origin", "main")
     before = len(a.updates())
     log = team.tmp / "up-a.log"
-    slow = a.start_up("dev", sleep=12, log=log)
+    slow = a.start_up("dev", sleep=20, log=log)
     try:
         team.wait_for_lock(slow, log)
         # A's update is running: its lock is live, so the scripts' stale-lock check leaves it alone.

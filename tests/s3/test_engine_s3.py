@@ -267,7 +267,10 @@ def test_a_killed_up_leaves_a_lock_that_cancel_clears(team: Team) -> None:
     stale = subprocess.run([sys.executable, "-m", "immutable_infra.ops.backend", "stale-lock", "dev"],
                            env=a.environ("dev"), capture_output=True, text=True, timeout=60)
     assert stale.returncode == 0 and "(gone)" in stale.stdout, stale.stdout + stale.stderr
-    a.pulumi("cancel", "--yes", "-s", "dev")
+    # scripts/deploy.sh's step: `pulumi cancel` because the lock's process (this host) is gone.
+    cleared = subprocess.run(["bash", "-c", f'source "{ROOT}/scripts/lib.sh"; clear_stale_lock dev'], cwd=a.dir,
+                             env=a.environ("dev"), capture_output=True, text=True, timeout=120)
+    assert cleared.returncode == 0 and "cancelling the stale lock" in cleared.stderr, cleared.stdout + cleared.stderr
     assert not team.lock_keys()
     a.pulumi("up", "--yes", "-s", "dev", "-m", "A: after the killed update")
     a.pulumi("preview", "--expect-no-changes", "-s", "dev")  # converged

@@ -181,13 +181,21 @@ def _main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] != "stale-lock":
         sys.stderr.write("usage: python -m immutable_infra.ops.backend stale-lock STACK\n")
         return 2
-    from .workspace import effective_backend
+    from .workspace import effective_backend, find_project_dir
 
     url = effective_backend(os.environ)
     store = open_store(url, os.environ)
     if store is None:
         return 1
-    locks = stack_locks(store, argv[1])
+    try:  # the project in the working directory (the one `pulumi cancel` would act on)
+        import yaml
+
+        directory = find_project_dir(Path.cwd())
+        meta = yaml.safe_load((directory / "Pulumi.yaml").read_text(encoding="utf-8")) or {}
+        project: str | None = str(meta.get("name") or directory.name)
+    except (OpsError, OSError, ValueError):
+        project = None
+    locks = stack_locks(store, argv[1], project)
     if not locks or not all(lock.stale_here for lock in locks):
         return 1
     for lock in locks:

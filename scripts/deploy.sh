@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job: deploy a stack (default dev) with the real Pulumi engine, on a local file
-# backend under .state/ (git-ignored). Installs whatever is missing first; for a stack whose
+# The main job: deploy a stack (default dev) with the real Pulumi engine, on the backend you
+# chose (PULUMI_BACKEND_URL or `pulumi login`; default: a local file backend under .state/).
+# Installs whatever is missing first; for a stack whose
 # target is local-cluster (dev) it builds and starts the local control plane
 # (stop it with: python3 cluster/local.py stop).
 #   bash scripts/deploy.sh [dev|test|prod] [extra pulumi up args...]
@@ -24,7 +25,7 @@ if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}" && -z "${PULUMI_CONFIG_PASSPHRASE_FILE:
 fi
 
 cd "$PROJECT_DIR"
-step "stack $STACK on $PULUMI_BACKEND_URL"
+step "stack $STACK on $(backend_url)"
 pulumi stack select "$STACK" >/dev/null 2>&1 || pulumi stack init "$STACK" --secrets-provider passphrase \
   || fail "stack" "could not select or create stack $STACK"
 if [[ "$STACK" == "dev" ]] && ! pulumi config get --path 'immutable:secrets.api-db-password.v1' -s dev >/dev/null 2>&1; then
@@ -32,6 +33,9 @@ if [[ "$STACK" == "dev" ]] && ! pulumi config get --path 'immutable:secrets.api-
     || fail "stack" "could not set the dev secret"
 fi
 clear_stale_lock "$STACK"
+# The ledger must still name every release the stack runs (a merge may have dropped one).
+"$VENV/bin/python" -m immutable_infra.ops.ledger_check "$STACK" "$PROJECT_DIR" \
+  || fail "ledger" "Pulumi.$STACK.yaml lacks a release that $STACK runs (see above); nothing was deployed"
 # Every release that runs is recorded first (ledger + releases/<stack>.yaml), so the next change keeps
 # it exactly. dev records what the code defines; other stacks only run what was recorded and reviewed.
 if [[ "$STACK" == "dev" ]]; then

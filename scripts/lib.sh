@@ -59,16 +59,36 @@ print((config.get("immutable:environment") or {}).get("target", "render"))
 PY
 }
 
+backend_url() {
+  # The backend the CLI uses: PULUMI_BACKEND_URL, else the `pulumi login` in PULUMI_HOME (env.sh
+  # writes a login to the local file backend when nothing was chosen). Passwords masked.
+  "$VENV/bin/python" -c 'import os; from immutable_infra.ops.workspace import effective_backend as b
+import re; print(re.sub(r"(://[^:/@]+):[^@/]+@", r"\1:****@", b(os.environ) or "none"))'
+}
+
 clear_stale_lock() {
-  # A killed `pulumi up` leaves its lock in the file backend; cancel it only when the process
-  # that holds it is gone (never someone else's running update).
-  local stack="$1" locks pid
-  locks=$(ls "${PULUMI_BACKEND_URL#file://}"/.pulumi/locks/organization/*/"$stack"/*.json 2>/dev/null || true)
-  [[ -z "$locks" ]] && return 0
-  for lock in $locks; do
-    pid=$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("pid", ""))' "$lock")
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then return 0; fi
-  done
-  step "cancelling the stale lock of a killed update on $stack"
-  pulumi cancel --yes -s "$stack" || true
+  # A killed `pulumi up` leaves its lock in the backend (a file, or an object in the bucket);
+  # cancel it only when every lock of the stack was taken on this host by a process that is
+  # gone. A lock from another host may be a teammate's or a runner's running update: it is
+  # left alone, and `pulumi up` then stops with Pulumi's lock error naming who holds it.
+  local stack="$1"
+  if "$VENV/bin/python" -m immutable_infra.ops.backend stale-lock "$stack" >&2; then
+    step "cancelling the stale lock of a killed update on $stack"
+    pulumi cancel --yes -s "$stack" || true
+  fi
+}
+
+require_shared_backend() {
+  # CI: the state must outlive the runner and be shared by every job, runner and engineer. A
+  # local file:// backend (or none: the CLI's default is the Pulumi Cloud) is refused up front.
+  local url="${PULUMI_BACKEND_URL:-}"
+  case "$url" in
+    s3://* | gs://* | azblob://* | postgres://* | https://*)
+      echo "state backend: ${url%%\?*}" ;;
+    *)
+      echo "::error::set the repository variable PULUMI_BACKEND_URL to a shared backend" \
+        "(s3://<bucket>?region=<region>, gs://, azblob://, postgres://, or your Pulumi Cloud URL); got '${url%%\?*}'." \
+        "A runner's file:// backend is lost with the runner. See README, section State." >&2
+      return 1 ;;
+  esac
 }

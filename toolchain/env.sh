@@ -3,9 +3,11 @@
 #     . toolchain/env.sh
 #
 # Same settings as toolchain/pulumi_env.py: .toolchain/bin first on PATH,
-# project-local PULUMI_HOME and file:// backend (a file:// PULUMI_BACKEND_URL
-# already set is kept; anything else is refused), no update checks, no plugin
-# downloads, never the Pulumi Cloud. Build the binaries first with
+# project-local PULUMI_HOME, no update checks, no plugin downloads. The backend is
+# yours: PULUMI_BACKEND_URL if set, else what `pulumi login <url>` stored in this
+# PULUMI_HOME, else a login to the local file backend .state/backend is written
+# (a later `pulumi login s3://...` replaces it). PULUMI_ACCESS_TOKEN/PULUMI_API are
+# dropped unless the backend is a Pulumi Cloud (http[s]) URL. Build the binaries first with
 # `python3 toolchain/build.py`. From another shell, set
 # TOOLCHAIN_PROJECT_ROOT to the checkout before sourcing.
 
@@ -32,15 +34,33 @@ export PATH
 PULUMI_HOME=$_tc_root/.state/pulumi-home
 export PULUMI_HOME
 
-case "${PULUMI_BACKEND_URL:-}" in
-    "") PULUMI_BACKEND_URL=file://$_tc_root/.state/backend ;;
-    file://*) ;;
-    *)
-        echo "toolchain/env.sh: PULUMI_BACKEND_URL=$PULUMI_BACKEND_URL refused: only file:// backends are used here" >&2
-        PULUMI_BACKEND_URL=file://$_tc_root/.state/backend
-        ;;
+mkdir -p "$PULUMI_HOME"
+if [ -n "${PULUMI_BACKEND_URL:-}" ]; then
+    case "$PULUMI_BACKEND_URL" in
+        file://* | s3://* | gs://* | azblob://* | postgres://* | https://* | http://*) ;;
+        *)
+            echo "toolchain/env.sh: PULUMI_BACKEND_URL=$PULUMI_BACKEND_URL is not a backend URL" \
+                "(file://, s3://, gs://, azblob://, postgres://, https://); left unset" >&2
+            unset PULUMI_BACKEND_URL
+            ;;
+    esac
+else
+    unset PULUMI_BACKEND_URL  # empty means "not chosen"
+fi
+_tc_url=${PULUMI_BACKEND_URL:-}
+if [ -z "$_tc_url" ] && [ -f "$PULUMI_HOME/credentials.json" ]; then
+    _tc_url=$(sed -n 's/^[[:space:]]*"current":[[:space:]]*"\([^"]*\)".*/\1/p' "$PULUMI_HOME/credentials.json" | head -n 1)
+fi
+if [ -z "$_tc_url" ]; then
+    # Nothing chosen: log in to the local file backend (what `pulumi login file://...` writes).
+    _tc_url=file://$_tc_root/.state/backend
+    printf '{\n    "current": "%s",\n    "accessTokens": {\n        "%s": ""\n    }\n}\n' "$_tc_url" "$_tc_url" \
+        > "$PULUMI_HOME/credentials.json"
+fi
+case "$_tc_url" in
+    https://* | http://*) ;;
+    *) unset PULUMI_ACCESS_TOKEN PULUMI_API ;;
 esac
-export PULUMI_BACKEND_URL
 
 PULUMI_SKIP_UPDATE_CHECK=true
 PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
@@ -50,11 +70,8 @@ export PULUMI_SKIP_UPDATE_CHECK PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION PULU
 # the bundled ones are still found next to .toolchain/bin/pulumi, Kubernetes comes from PULUMI_HOME.
 PULUMI_IGNORE_AMBIENT_PLUGINS=true
 export PULUMI_IGNORE_AMBIENT_PLUGINS
-unset PULUMI_ACCESS_TOKEN PULUMI_API
-
-mkdir -p "$PULUMI_HOME"
-case "$PULUMI_BACKEND_URL" in
-    file:///*) mkdir -p "${PULUMI_BACKEND_URL#file://}" ;;
+case "$_tc_url" in
+    file:///*) mkdir -p "${_tc_url#file://}" ;;
 esac
 
-unset _tc_root _tc_bin
+unset _tc_root _tc_bin _tc_url

@@ -4,26 +4,37 @@
     subprocess.run(["pulumi", "preview"], env=pulumi_env(), cwd=stack_dir)
 
 The environment puts `.toolchain/bin` (built by `python3 toolchain/build.py`)
-first on PATH, keeps all Pulumi state inside the project (`.state/pulumi-home`,
-`.state/backend`), turns off update checks and plugin downloads, and refuses
-any backend that is not a local `file://` one: the Pulumi Cloud is never used.
+first on PATH, keeps the CLI's home inside the project (`.state/pulumi-home`) and
+turns off update checks and plugin downloads.
+
+The backend is the user's choice, in this order: `backend_url=`, then
+`PULUMI_BACKEND_URL`, then what `pulumi login <url>` stored in the project's
+PULUMI_HOME (file://, s3://...?endpoint=..., gs://, azblob://, postgres://, or a
+Pulumi Cloud URL). When nothing is chosen, the default is a login to the local
+file backend `.state/backend` (written to PULUMI_HOME/credentials.json, so a later
+`pulumi login` replaces it). The Pulumi Cloud is contacted only when the chosen
+backend is an http(s) URL: otherwise PULUMI_ACCESS_TOKEN and PULUMI_API are dropped.
 `toolchain/env.sh` gives the same environment to a shell.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
-__all__ = ["PROJECT_ROOT", "apply_pulumi_env", "pulumi_env", "toolchain_bin"]
+__all__ = ["BACKEND_SCHEMES", "PROJECT_ROOT", "apply_pulumi_env", "check_backend", "current_backend", "is_cloud",
+           "pulumi_env", "toolchain_bin"]
 
 #: The repository root (the directory holding toolchain/).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-# Variables that would send the CLI to the Pulumi Cloud; dropped from the environment.
+# Variables that would send the CLI to the Pulumi Cloud; dropped unless the backend chosen is one.
 _CLOUD_VARS = ("PULUMI_ACCESS_TOKEN", "PULUMI_API")
+#: Backends the pinned CLI opens: DIY ones (file, the object stores, postgres) and Pulumi Cloud (http[s]).
+BACKEND_SCHEMES = ("file", "s3", "gs", "azblob", "postgres", "https", "http")
 
 
 def toolchain_bin(project_root: os.PathLike[str] | str | None = None) -> Path:
@@ -31,13 +42,49 @@ def toolchain_bin(project_root: os.PathLike[str] | str | None = None) -> Path:
     return Path(project_root or PROJECT_ROOT).resolve() / ".toolchain" / "bin"
 
 
-def _check_backend(url: str) -> str:
-    if not url.startswith("file://"):
+def check_backend(url: str) -> str:
+    """``url`` if the pinned CLI can open it; ValueError naming the schemes otherwise."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in BACKEND_SCHEMES:
         raise ValueError(
-            f"PULUMI_BACKEND_URL={url!r}: only local file:// backends are allowed here "
-            "(the Pulumi Cloud is never used)"
+            f"PULUMI_BACKEND_URL={_masked(url)!r} is not a backend URL: use one of "
+            + ", ".join(f"{s}://" for s in BACKEND_SCHEMES)
+            + " (e.g. file:///abs/dir, s3://bucket?region=eu-west-1)"
         )
     return url
+
+
+def is_cloud(url: str | None) -> bool:
+    """A Pulumi Cloud (or self-hosted Pulumi service) URL: only then may the CLI call it."""
+    return url is not None and url.split("://", 1)[0].lower() in ("http", "https")
+
+
+def _masked(url: str) -> str:
+    """The URL without a password (postgres://user:pw@host)."""
+    head, sep, rest = url.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        userinfo, host = rest.split("@", 1)
+        return f"{head}://{userinfo.split(':', 1)[0]}:****@{host}"
+    return url
+
+
+def current_backend(pulumi_home: os.PathLike[str] | str) -> str | None:
+    """The backend `pulumi login` stored in PULUMI_HOME/credentials.json (None: no login)."""
+    try:
+        data = json.loads((Path(pulumi_home) / "credentials.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    current = data.get("current") if isinstance(data, dict) else None
+    return current if isinstance(current, str) and current else None
+
+
+def _login_default(home: Path, url: str) -> None:
+    """What `pulumi login <file url>` writes, without running the CLI (it may not be built yet)."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "credentials.json"
+    tmp = path.with_name(f".credentials.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"current": url, "accessTokens": {url: ""}}, indent=4) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def pulumi_env(
@@ -51,9 +98,10 @@ def pulumi_env(
 ) -> dict[str, str]:
     """Return a copy of `base` (default: os.environ) set up for the pinned CLI.
 
-    backend_url: overrides the backend; otherwise PULUMI_BACKEND_URL from `base`
-        is kept if it is a file:// URL, else file://<project>/.state/backend.
-        Anything but file:// raises ValueError.
+    backend_url: sets PULUMI_BACKEND_URL. Otherwise PULUMI_BACKEND_URL from `base` is
+        kept, else the `pulumi login` stored in PULUMI_HOME is used, else (with
+        create_dirs) a login to file://<project>/.state/backend is written there.
+        A URL the CLI cannot open raises ValueError.
     pulumi_home: overrides PULUMI_HOME (default <project>/.state/pulumi-home,
         where build.py installs the Kubernetes plugin).
     python_venv: when this Python runs in a virtualenv, put its bin/ right after
@@ -63,8 +111,6 @@ def pulumi_env(
     """
     root = Path(project_root or PROJECT_ROOT).resolve()
     env = dict(os.environ if base is None else base)
-    for var in _CLOUD_VARS:
-        env.pop(var, None)
 
     first = [str(toolchain_bin(root))]
     if python_venv and sys.prefix != sys.base_prefix:
@@ -77,12 +123,21 @@ def pulumi_env(
     env["PULUMI_HOME"] = str(home)
 
     if backend_url is not None:
-        url = _check_backend(backend_url)
+        env["PULUMI_BACKEND_URL"] = check_backend(backend_url)
     elif env.get("PULUMI_BACKEND_URL"):
-        url = _check_backend(env["PULUMI_BACKEND_URL"])
+        check_backend(env["PULUMI_BACKEND_URL"])
     else:
+        env.pop("PULUMI_BACKEND_URL", None)  # an empty value (an unset CI variable) means "not chosen"
+    url = env.get("PULUMI_BACKEND_URL") or current_backend(home)
+    if url is None:
         url = (root / ".state" / "backend").as_uri()
-    env["PULUMI_BACKEND_URL"] = url
+        if create_dirs:
+            _login_default(home, url)
+        else:
+            env["PULUMI_BACKEND_URL"] = url
+    if not is_cloud(url):
+        for var in _CLOUD_VARS:
+            env.pop(var, None)
 
     env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
     env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
@@ -106,8 +161,9 @@ def apply_pulumi_env(target: MutableMapping[str, str] | None = None, **kwargs) -
     `pulumi.automation` in-process; returns the new environment."""
     target = os.environ if target is None else target
     env = pulumi_env(base=dict(target), **kwargs)
-    for var in _CLOUD_VARS:
-        target.pop(var, None)
+    for var in (*_CLOUD_VARS, "PULUMI_BACKEND_URL"):
+        if var not in env:
+            target.pop(var, None)
     target.update(env)
     return env
 
@@ -118,8 +174,6 @@ if __name__ == "__main__":  # print as shell assignments: eval "$(python3 toolch
     env = pulumi_env()
     keys = ["PATH", "PULUMI_HOME", "PULUMI_BACKEND_URL", "PULUMI_SKIP_UPDATE_CHECK",
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION", "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK",
-            "PULUMI_IGNORE_AMBIENT_PLUGINS"]
+            "PULUMI_IGNORE_AMBIENT_PLUGINS", *_CLOUD_VARS]
     for key in keys:
-        print(f"export {key}={shlex.quote(env[key])}")
-    for var in _CLOUD_VARS:
-        print(f"unset {var}")
+        print(f"export {key}={shlex.quote(env[key])}" if key in env else f"unset {key}")

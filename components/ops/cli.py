@@ -282,16 +282,16 @@ def releases(
                 raise OpsError(f"{diff[0]} is a release of {wa}, {diff[1]} of {wb}")
             changes = rel.diff(old, new)
             rows = [[k, json.dumps(a, ensure_ascii=False), json.dumps(b, ensure_ascii=False)] for k, a, b in changes]
-            data = {"workload": wa, "from": old.release, "to": new.release,
-                    "changes": [{"setting": k, "from": a, "to": b} for k, a, b in changes]}
-            output.emit(fmt, f"{wa}: {old.release} → {new.release}", ["setting", old.release, new.release], rows, data)
+            delta: dict[str, Any] = {"workload": wa, "from": old.release, "to": new.release,
+                                     "changes": [{"setting": k, "from": a, "to": b} for k, a, b in changes]}
+            output.emit(fmt, f"{wa}: {old.release} → {new.release}", ["setting", old.release, new.release], rows, delta)
             return
         found = rel.rows(project.ledger(stack), archive, service)
         rows = [[r.workload, r.release + (" (pinned)" if r.pinned else ""), "active" if r.active else "",
                  r.artifact.rsplit("/", 1)[-1][:40], r.note or "", ", ".join(r.changes) or "-"] for r in found]
-        data = {"stack": stack, "releases": [r.__dict__ | {"changes": list(r.changes)} for r in found]}
+        listing: dict[str, Any] = {"stack": stack, "releases": [r.__dict__ | {"changes": list(r.changes)} for r in found]}
         output.emit(fmt, f"Recorded releases of {stack} (oldest first)",
-                    ["workload", "release", "", "artifact", "note", "changed from previous"], rows, data)
+                    ["workload", "release", "", "artifact", "note", "changed from previous"], rows, listing)
 
     _run(body)
 

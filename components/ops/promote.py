@@ -68,6 +68,18 @@ def plan(source: str, target: str, source_state: Mapping[str, WorkloadState],
                            hint=f"export `{name}_images` or `{name}_ami` from the program")
         ledger = source_ledgers.get(name)
         entry = ledger.find(state.release) if ledger is not None else None
+        if ledger is not None and entry is None and ledger.active_entry.release is None \
+                and ledger.active_artifact == artifact and not source_archive.records.get(name):
+            # A program that keeps no release records (no releases/<stack>.yaml for this workload):
+            # the tested artifact is promoted as an unrecorded entry, the previous behaviour.
+            before = target_ledgers.get(name)
+            if before is not None and before.active_artifact == artifact and before.active_entry.release is None:
+                continue
+            after = before.appended(artifact, ledger.active_entry.note) if before else WorkloadLedger(
+                releases=[LedgerEntry(artifact=artifact, note=ledger.active_entry.note)])
+            out.append(Promotion(name, artifact, ledger.active_entry.note, state.release,
+                                 before.active_artifact if before else None, before, after, None))
+            continue
         if ledger is None or entry is None or ledger.active_entry != entry:
             pointed = (ledger.active_entry.release or ledger.active_artifact) if ledger else "nothing"
             raise OpsError(f"{source!r} runs release {state.release} of {name} but its ledger points at {pointed}: "

@@ -176,9 +176,10 @@ def workloads_from_deployment(deployment: Mapping[str, Any]) -> dict[str, Worklo
         release = outs.get("release") or outs.get("active_release")
         state = found.get(name)
         if state is None and isinstance(release, str):
-            images = outs.get("images") if isinstance(outs.get("images"), Mapping) else {}
-            kept = outs.get("kept_releases") if isinstance(outs.get("kept_releases"), list) else []
-            state = WorkloadState(name, release, dict(images).get(release), tuple(map(str, kept)), dict(images))
+            raw_images, raw_kept = outs.get("images"), outs.get("kept_releases")
+            images: dict[str, str] = dict(raw_images) if isinstance(raw_images, Mapping) else {}
+            kept_ids = tuple(str(k) for k in raw_kept) if isinstance(raw_kept, list) else ()
+            state = WorkloadState(name, release, images.get(release), kept_ids, images)
         if state is None:
             continue
         live = _active_from_children(children.get(str(resource.get("urn")), []))

@@ -4,9 +4,9 @@ A :class:`Project` is a Pulumi project directory (the one holding ``Pulumi.yaml`
 ``Pulumi.<stack>.yaml`` files). Stacks are driven through ``pulumi.automation``
 (``select_stack``, ``up``, ``preview_refresh``, ``history``); ``preview --json``,
 ``stack export`` and ``config set --path`` go through the Automation API's own command
-runner. The environment comes from the caller; when it names no backend and the project
-(or a parent) has ``toolchain/pulumi_env.py``, that file sets it up (this repository's
-pinned CLI and local file backend).
+runner. The environment comes from the caller, completed by :func:`project_env` (never by
+running code found near the project): the backend the user chose, and in a checkout of
+this repository layout its pinned CLI and local default backend.
 
 Ledger edits are made with ``pulumi config set --path``, which keeps the YAML's comments
 and layout, so the diff a reviewer sees is the entry that changed and nothing else.
@@ -15,7 +15,6 @@ and layout, so the diff a reviewer sees is the entry that changed and nothing el
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import os
 import shutil
@@ -26,12 +25,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
 
 import yaml
 
 from ..environment import CONFIG_NAMESPACE, LEDGER_KEY
 from ..ledger import WorkloadLedger
+from .backend import HISTORY, open_store
 from .errors import ExitCode, OpsError
 from .records import (
     RefreshRecord,
@@ -52,7 +51,7 @@ LEDGER_CONFIG = f"{CONFIG_NAMESPACE}:{LEDGER_KEY}"
 
 
 def find_project_dir(start: Path) -> Path:
-    """The nearest directory at or above ``start`` holding ``Pulumi.yaml``."""
+    """The nearest directory at or above ``start`` holding ``Pulumi.yaml`` (read as data only)."""
     start = start.resolve()
     for directory in (start, *start.parents):
         if (directory / "Pulumi.yaml").is_file() or (directory / "Pulumi.yml").is_file():
@@ -62,25 +61,55 @@ def find_project_dir(start: Path) -> Path:
 
 
 def project_env(project_dir: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for the CLI: ``base`` (default ``os.environ``), set up by the project's
-    ``toolchain/pulumi_env.py`` when the project (or a parent) has one: its pinned CLI first on
-    PATH, its PULUMI_HOME, and a local ``file://`` backend (one given in ``base`` is kept)."""
+    """The environment for the CLI: ``base`` (default ``os.environ``) completed by this library.
+
+    Nothing found in or above the project is executed. Only the project directory itself
+    (the one holding ``Pulumi.yaml``, never a parent) is looked at, as data:
+
+    * when it has ``.toolchain/bin/pulumi`` (this repository's layout: the pinned CLI), that
+      goes first on PATH and ``.state/pulumi-home`` (where its plugins are) is PULUMI_HOME;
+    * the backend is the user's: ``PULUMI_BACKEND_URL``, else the ``pulumi login`` stored in
+      PULUMI_HOME, else (that repository layout only) ``file://<project>/.state/backend``;
+      with none of these, :meth:`Project.command` refuses to run the CLI rather than let it
+      fall back to the Pulumi Cloud, which is used only when the chosen backend is an http(s) URL.
+    """
     env = dict(os.environ if base is None else base)
-    for directory in (project_dir, *project_dir.parents):
-        helper = directory / "toolchain" / "pulumi_env.py"
-        if not helper.is_file():
-            continue
-        spec = importlib.util.spec_from_file_location("_immutable_ops_pulumi_env", helper)
-        if spec is None or spec.loader is None:
-            break
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        try:
-            made: dict[str, str] = module.pulumi_env(directory, base=env)
-        except ValueError as exc:
-            raise OpsError(str(exc), hint="this project only uses local file:// backends") from None
-        return made
+    tool_bin = project_dir / ".toolchain" / "bin"
+    pinned = (tool_bin / "pulumi").is_file()
+    if pinned:
+        rest = [p for p in env.get("PATH", os.defpath).split(os.pathsep) if p and p != str(tool_bin)]
+        env["PATH"] = os.pathsep.join([str(tool_bin), *rest])
+        # The pinned CLI's plugins (Kubernetes) are installed in the project's own home.
+        env["PULUMI_HOME"] = str(project_dir / ".state" / "pulumi-home")
+        for var, value in (("PULUMI_SKIP_UPDATE_CHECK", "true"), ("PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION", "true"),
+                           ("PULUMI_IGNORE_AMBIENT_PLUGINS", "true")):
+            env.setdefault(var, value)
+    if not env.get("PULUMI_BACKEND_URL"):
+        env.pop("PULUMI_BACKEND_URL", None)  # an empty value (an unset CI variable) means "not chosen"
+    url = effective_backend(env)
+    if url is None and pinned:
+        url = (project_dir / ".state" / "backend").as_uri()
+        (project_dir / ".state" / "backend").mkdir(parents=True, exist_ok=True)
+        env["PULUMI_BACKEND_URL"] = url
+    if url is None or not url.lower().startswith(("http://", "https://")):
+        env.pop("PULUMI_ACCESS_TOKEN", None)
+        env.pop("PULUMI_API", None)
+    env.setdefault("PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK", "true")
     return env
+
+
+def effective_backend(env: Mapping[str, str]) -> str | None:
+    """The backend the CLI will use with ``env``: ``PULUMI_BACKEND_URL``, else the current
+    ``pulumi login`` in PULUMI_HOME (default ``~/.pulumi``); ``None`` when neither is set."""
+    if env.get("PULUMI_BACKEND_URL"):
+        return env["PULUMI_BACKEND_URL"]
+    home = Path(env["PULUMI_HOME"]) if env.get("PULUMI_HOME") else Path.home() / ".pulumi"
+    try:
+        data = json.loads((home / "credentials.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    current = data.get("current") if isinstance(data, dict) else None
+    return current if isinstance(current, str) and current else None
 
 
 def _pulumi_root(env: Mapping[str, str]) -> str | None:
@@ -167,6 +196,12 @@ class Project:
         if self._command is None:
             from pulumi import automation as auto
 
+            if self.backend_url() is None:
+                raise OpsError("no state backend chosen: PULUMI_BACKEND_URL is not set and `pulumi login` has not "
+                               "been run, so the CLI would fall back to the Pulumi Cloud", ExitCode.BAD_INPUT,
+                               hint="set PULUMI_BACKEND_URL (file:///dir, s3://bucket?region=..., "
+                                    "https://api.pulumi.com) or run `pulumi login <url>`")
+
             self._command = auto.PulumiCommand(root=_pulumi_root(self.env), skip_version_check=True)
         return self._command
 
@@ -215,11 +250,12 @@ class Project:
         return result.code, result.stdout, result.stderr
 
     def backend_url(self) -> str | None:
-        return self.env.get("PULUMI_BACKEND_URL")
+        return effective_backend(self.env)
 
     def preview_json(self, stack: str, *, on_output: OnOutput | None = None) -> dict[str, Any]:
         """``pulumi preview --json``; raises ``OpsError(PULUMI_FAILED)`` naming the engine's errors."""
         self.stack(stack)
+        self.check_ledger(stack)
         code, stdout, stderr = self.run(["preview", "--json", "--show-sames", "--stack", stack], on_output=on_output)
         try:
             data: dict[str, Any] = json.loads(stdout) if stdout.strip() else {}
@@ -247,10 +283,18 @@ class Project:
         """What each workload runs, read from the resources in state (see ``workloads_from_deployment``)."""
         return workloads_from_deployment(self.export(stack))
 
+    def check_ledger(self, stack: str) -> None:
+        """Refuse to go on when ``Pulumi.<stack>.yaml``'s ledger lacks a release the stack runs
+        (a merge dropped another change's entry): see ``ledger_check.py``."""
+        from .ledger_check import require_covered
+
+        require_covered(stack, self.outputs(stack), self.ledger(stack), config_file=self.config_file(stack).name)
+
     def up(self, stack: str, message: str, *, replace: Sequence[str] = (), on_output: OnOutput | None = None) -> UpOutcome:
         from pulumi import automation as auto
 
         handle = self.stack(stack)
+        self.check_ledger(stack)
         start = time.monotonic()
         try:
             result = handle.up(message=message, replace=list(replace) or None, on_output=on_output, color="never")
@@ -419,33 +463,31 @@ class Project:
             ))
         return number_updates(records)
 
-    def _history_dir(self, stack: str) -> Path | None:
-        url = self.backend_url()
-        if not url or not url.startswith("file://"):
-            return None
-        root = Path(unquote(urlparse(url).path)) if not url.startswith("file://~") else Path(url[7:]).expanduser()
-        for candidate in (root / ".pulumi" / "history" / self.name / stack, root / ".pulumi" / "history" / stack):
-            if candidate.is_dir():
-                return candidate
-        return None
-
     def _checkpoints(self, stack: str) -> dict[tuple[str, int], dict[str, Any]]:
-        """The file backend keeps the checkpoint each update left next to its history entry
+        """A DIY backend keeps the checkpoint each update left next to its history entry
         (``.pulumi/history/<project>/<stack>/<stack>-<time>.{history,checkpoint}.json``); the
         CLI cannot export old versions from it ("does not provide the ability to export
-        previous deployments"), so they are read here. Keyed by (kind, start second)."""
-        directory = self._history_dir(stack)
+        previous deployments"), so they are read from the directory or bucket (see
+        ``backend.py``). Keyed by (kind, start second); empty for backends not read here."""
+        store = open_store(self.backend_url(), self.env)
         found: dict[tuple[str, int], dict[str, Any]] = {}
-        if directory is None:
+        if store is None:
             return found
-        for history_file in sorted(directory.iterdir()):
-            name = history_file.name
-            if not (name.endswith(".history.json") or name.endswith(".history.json.gz")):
+        keys: list[str] = []
+        for prefix in (f"{HISTORY}/{self.name}/{stack}/", f"{HISTORY}/{stack}/"):
+            keys = store.keys(prefix)
+            if keys:
+                break
+        present = set(keys)
+        for key in keys:
+            if not (key.endswith(".history.json") or key.endswith(".history.json.gz")):
                 continue
-            checkpoint_file = history_file.with_name(name.replace(".history.json", ".checkpoint.json"))
+            checkpoint_key = key.replace(".history.json", ".checkpoint.json")
+            if checkpoint_key not in present:
+                continue
             try:
-                info = _read_json(history_file)
-                checkpoint = _read_json(checkpoint_file)
+                info = _parse_json(key, store.read(key))
+                checkpoint = _parse_json(checkpoint_key, store.read(checkpoint_key))
             except (OSError, ValueError):
                 continue
             resources = ((checkpoint.get("checkpoint") or {}).get("latest") or {}).get("resources") or []
@@ -465,9 +507,8 @@ def _op_counts(changes: Mapping[Any, int] | None) -> dict[str, int]:
     return {str(getattr(op, "value", op)): int(n) for op, n in (changes or {}).items()}
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    raw = path.read_bytes()
-    if path.name.endswith(".gz"):
+def _parse_json(name: str, raw: bytes) -> dict[str, Any]:
+    if name.endswith(".gz"):
         raw = gzip.decompress(raw)
     data: dict[str, Any] = json.loads(raw)
     return data

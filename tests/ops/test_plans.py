@@ -148,3 +148,14 @@ def test_the_active_release_comes_from_the_resources_not_from_outputs_a_failed_u
     state = workloads_from_deployment(deployment)["web"]
     assert state.release == RELEASES["web-2"] and state.kept == (RELEASES["web-1"],)
     assert state.artifact == WEB["web-2"]
+
+
+def test_a_program_without_release_records_promotes_the_tested_artifact() -> None:
+    state = workloads_from_outputs(_state())
+    legacy = {"web": WorkloadLedger.model_validate({"releases": [{"artifact": WEB["web-1"]}, {"artifact": WEB["web-2"]}]})}
+    target = {"web": WorkloadLedger.model_validate({"releases": [{"artifact": WEB["web-1"]}]})}
+    (item,) = promote.plan("dev", "test", state, legacy, target, ["web"])
+    assert item.record is None and item.after.active is None and item.after.active_artifact == WEB["web-2"]
+    # With records for the workload, an unrecorded running release is refused instead.
+    _bad(lambda: promote.plan("dev", "test", state, legacy, target, ["web"], source_archive=ARCHIVE),
+         "promote only what is recorded and tested")

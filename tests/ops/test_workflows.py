@@ -78,3 +78,31 @@ def test_schedule_checks_drift_of_every_stack() -> None:
 
 def test_workflows_are_the_three_expected() -> None:
     assert [p.name for p in FILES] == ["deploy.yml", "drift.yml", "preview.yml"]
+
+
+def test_workflows_use_the_shared_backend_from_variables_and_secrets() -> None:
+    for path in FILES:
+        workflow = _load(path.name)
+        text = path.read_text()
+        assert "self-hosted" not in text and "IMMUTABLE_RUNNER" not in text, path.name
+        assert workflow["env"]["PULUMI_BACKEND_URL"] == "${{ vars.PULUMI_BACKEND_URL }}", path.name
+        assert workflow["env"]["AWS_SECRET_ACCESS_KEY"].startswith("${{ secrets."), path.name
+        for name, job in workflow["jobs"].items():
+            assert job["runs-on"] == "ubuntu-latest", (path.name, name)
+            script = _scripts({"jobs": {name: job}})
+            if "ensure_toolchain" in script:  # every job that runs the engine checks the backend first
+                assert "require_shared_backend && ensure_venv" in script, (path.name, name)
+            passphrase = str(job.get("env", {}).get("PULUMI_CONFIG_PASSPHRASE", ""))
+            if passphrase:
+                assert "secrets" in passphrase, (path.name, name)
+
+
+@pytest.mark.parametrize(("url", "ok"), [
+    ("s3://team-state?region=eu-west-1", True), ("gs://team-state", True), ("azblob://state", True),
+    ("https://api.pulumi.com", True), ("file:///srv/state", False), ("", False),
+])
+def test_ci_refuses_a_backend_that_dies_with_the_runner(url: str, ok: bool) -> None:
+    proc = subprocess.run(["bash", "-c", f'source "{ROOT}/scripts/lib.sh"; require_shared_backend'],
+                          env={"PATH": "/usr/bin:/bin", "PULUMI_BACKEND_URL": url}, capture_output=True, text=True)
+    assert (proc.returncode == 0) is ok, proc.stdout + proc.stderr
+    assert "eu-west-1" not in proc.stdout + proc.stderr  # the query (it may hold options) is not printed

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from . import rules
 from .errors import Problem, SpecError, validate_spec
 from .fields import (
     RETENTION,
@@ -37,7 +38,7 @@ from .fields import (
 from .release import release_id, secret_digest
 
 # An env var whose name says it holds a secret belongs in `secrets` (mounted as a file).
-_SECRET_ENV_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL)", re.I)
+_SECRET_ENV_NAME = rules.SECRET_NAME
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][-._A-Za-z0-9]{0,252}$")
 _LABEL_KEY = re.compile(r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from . import rules
+
 
 def invalid(message: str, fix: str, *, sensitive: bool = False, field: str | None = None) -> PydanticCustomError:
     """A validation error carrying its fix (and whether the value must be masked).
@@ -70,32 +72,16 @@ DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 
 # --- images ------------------------------------------------------------------------
 
-_IMAGE = re.compile(
-    r"^(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
-    r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
-    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
-)
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    repository: str
-    tag: str | None
-    digest: str | None
-
-    @property
-    def pinned(self) -> bool:
-        return self.digest is not None
+# The grammar lives in rules.py (shared with the policy pack); these names stay importable here.
+ImageRef = rules.ImageRef
 
 
 def parse_image(value: str) -> ImageRef:
-    match = _IMAGE.match(value)
-    if not match:
-        raise invalid(
-            "not an image reference",
-            "write it as registry/repository@sha256:<64 hex digits>",
-        )
-    return ImageRef(match["repo"], match["tag"], match["digest"])
+    """``repo[:tag][@sha256:...]`` split into its parts; a validation error with a fix otherwise."""
+    try:
+        return rules.parse_image(value)
+    except ValueError as exc:
+        raise invalid(str(exc), rules.IMAGE_FIX) from None
 
 
 def _image(value: str) -> str:
@@ -110,30 +96,21 @@ Image = Annotated[str, AfterValidator(_image)]
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 
-_CPU = re.compile(r"^([0-9]+)(m?)$|^([0-9]*\.[0-9]+)$")
-_MEMORY = re.compile(r"^([0-9]+)(Ki|Mi|Gi|Ti|K|M|G|T)?$")
-_MEMORY_FACTORS = {
-    None: 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
-}
-
 
 def cpu_millicores(value: str) -> int:
-    """``"250m"`` -> 250, ``"1"`` -> 1000, ``"0.5"`` -> 500."""
-    match = _CPU.match(value)
-    if not match:
-        raise invalid("not a CPU quantity", "write millicores like '250m' or cores like '1' or '0.5'")
-    if match[1] is not None:
-        return int(match[1]) if match[2] else int(match[1]) * 1000
-    return round(float(match[3]) * 1000)
+    """``"250m"`` -> 250, ``"1"`` -> 1000, ``"0.5"`` -> 500 (Kubernetes' grammar, rounded up)."""
+    try:
+        return rules.cpu_millicores(value)
+    except ValueError as exc:
+        raise invalid(f"not a CPU quantity: {exc}", "write millicores like '250m' or cores like '1', '0.5' or '1e0'") from None
 
 
 def memory_bytes(value: str) -> int:
-    """``"128Mi"`` -> 134217728."""
-    match = _MEMORY.match(value)
-    if not match:
-        raise invalid("not a memory quantity", "write bytes with a unit like '128Mi' or '1Gi'")
-    return int(match[1]) * _MEMORY_FACTORS[match[2]]
+    """``"128Mi"`` -> 134217728, ``"1.5Gi"`` -> 1610612736."""
+    try:
+        return rules.memory_bytes(value)
+    except ValueError as exc:
+        raise invalid(f"not a memory quantity: {exc}", "write bytes with a unit like '128Mi', '1.5Gi' or '2G'") from None
 
 
 def _number_as_text(value: Any) -> Any:

@@ -35,6 +35,7 @@ from .common import (
     valid_opt_outs,
     valid_release,
 )
+from .shared import REASON_FIX
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 LAUNCH_CONFIGURATION = "aws:ec2/launchConfiguration:LaunchConfiguration"
@@ -433,9 +434,9 @@ def check_no_mutable_instance(resource_type: str, props: Mapping[str, Any],
 
 
 def check_opt_out_reason(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
-    """Every ``immutable.dev/opt-out/<name>`` tag holds a reason of 10 or more characters."""
+    """Every ``immutable.dev/opt-out/<name>`` tag holds a real reason (the components' rule)."""
     if not resource_type.startswith("aws:"):
         return []
-    return [f"tag {record.label!r} opts out of {record.name} without a reason of 10 or more characters; "
-            "write the reason as the tag's value"
+    return [f"tag {record.label!r} opts out of {record.name} but {record.problem}, so it lifts nothing; as the "
+            f"tag's value, {REASON_FIX}"
             for record in opt_outs(tags_map(props.get("tags"))) if not record.valid]

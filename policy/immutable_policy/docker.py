@@ -2,7 +2,7 @@
 
 The Docker ContainerService uses the same spec (and so the same opt-out names) as the
 Kubernetes one: a container labelled ``immutable.dev/opt-out-<name>=true`` with a label
-``immutable.dev/opt-out-reason-<name>`` of at least 10 characters is exempt from the part
+``immutable.dev/opt-out-reason-<name>`` holding a real reason (the components' rule) is exempt from the part
 of a rule that opt-out names. Docs: https://docs.docker.com/engine/security/
 """
 
@@ -25,6 +25,7 @@ from .common import (
     truthy,
     valid_opt_outs,
 )
+from .shared import REASON_FIX
 
 CONTAINER = "docker:index/container:Container"
 COMPUTE_TYPES = frozenset({CONTAINER})
@@ -159,6 +160,6 @@ def check_opt_out_reason(resource_type: str, props: Mapping[str, Any], ctx: Cont
     out = []
     for record in opt_outs(_labels(props)):
         if not record.valid:
-            out.append(f"label {record.label!r} opts out of {record.name} without a reason of 10 or more "
-                       f"characters; add the label {opt_out_reason_keys(record.name)[0]!r}")
+            out.append(f"label {record.label!r} opts out of {record.name} but {record.problem}, so it lifts "
+                       f"nothing; in the label {opt_out_reason_keys(record.name)[0]!r}, {REASON_FIX}")
     return out

@@ -43,12 +43,13 @@ def test_security_rules_default_to_mandatory() -> None:
     mandatory = {p.name for p in POLICIES if p.level == "mandatory"}
     for name in ("k8s-image-digest", "k8s-pod-security-restricted", "k8s-config-immutable", "aws-imdsv2",
                  "aws-no-ssh", "aws-no-open-ingress", "aws-no-mutable-instance", "docker-no-privileged",
-                 "stack-release-membership"):
+                 "stack-release-membership", "k8s-no-in-place-patch", "k8s-replaced-by-rollout",
+                 "k8s-no-plaintext-secret", "k8s-service-exposure", "k8s-no-workload-admin"):
         assert name in mandatory
     assert {p.name for p in POLICIES if p.level == "advisory"} == {
         "k8s-non-root-ids", "k8s-probes", "k8s-secrets-as-files", "k8s-exec-lock-present",
         "aws-asg-elb-health-check", "aws-release-tags", "docker-resource-limits", "docker-healthcheck",
-        "stack-max-kept-releases"}
+        "stack-max-kept-releases", "stack-opt-outs"}
 
 
 @pytest.mark.parametrize("policy", [p for p in POLICIES if p.config], ids=lambda p: p.name)

@@ -25,13 +25,13 @@ from .common import (
     truthy,
     valid_opt_outs,
 )
-from .shared import REASON_FIX
+from .shared import IMAGE_FIX, REASON_FIX, parse_image
 
 CONTAINER = "docker:index/container:Container"
 COMPUTE_TYPES = frozenset({CONTAINER})
 
-DIGEST = re.compile(r"(@sha256:[0-9a-f]{64}|^sha256:[0-9a-f]{64})$")
-"""``repo@sha256:<digest>``, or an image id (``sha256:<id>``, e.g. ``RemoteImage.image_id``)."""
+IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
+"""An image id (``RemoteImage.image_id``); references are parsed by ``immutable_infra.rules``."""
 ROOT_USERS = frozenset({"", "0", "root"})
 NO_NEW_PRIVILEGES = frozenset({"no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"})
 
@@ -49,7 +49,15 @@ def check_image_digest(resource_type: str, props: Mapping[str, Any], ctx: Contex
     if resource_type != CONTAINER or "mutable_image_tag" in _exempt(props):
         return []
     image = props.get("image")
-    if is_unknown(image) or (isinstance(image, str) and DIGEST.search(image)):
+    if is_unknown(image) or (isinstance(image, str) and IMAGE_ID.fullmatch(image)):
+        return []
+    if not isinstance(image, str) or not image:
+        return ["image is not set; give one pinned by digest (repo@sha256:<64 hex>)"]
+    try:
+        ref = parse_image(image)
+    except ValueError as exc:
+        return [f"image {image!r} is not a valid image reference ({exc}); {IMAGE_FIX}"]
+    if ref.pinned:
         return []
     return [f"image {image!r} is not pinned by digest; use repo@sha256:<64 hex> or a RemoteImage's "
             "image_id (a tag can be moved to other content)"]

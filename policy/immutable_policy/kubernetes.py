@@ -26,7 +26,6 @@ leaves out; ``k8s-no-in-place-patch`` refuses the patch itself when it changes r
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +48,7 @@ from .common import (
     truthy,
     valid_opt_outs,
 )
-from .shared import REASON_FIX, credential_kind, looks_like_secret_name
+from .shared import IMAGE_FIX, REASON_FIX, credential_kind, looks_like_secret_name, parse_image, rules
 
 # (group, kind) -> (path to the pod spec, path to the pod metadata)
 _POD_PATHS: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -81,7 +80,6 @@ NAMESPACED_KINDS = WORKLOAD_KINDS | frozenset({
     ("rbac.authorization.k8s.io", "RoleBinding"), ("autoscaling", "HorizontalPodAutoscaler"),
 })
 
-DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 # Pod Security "restricted" (Kubernetes v1.30 and later).
 RESTRICTED_VOLUME_TYPES = frozenset({
@@ -199,10 +197,23 @@ def check_image_digest(resource_type: str, props: Mapping[str, Any], ctx: Contex
             continue  # the patch leaves the image as it is
         if not isinstance(image, str) or not image:
             out.append(f"{c.label} has no image; give one pinned by digest (repo@sha256:<64 hex>)")
-        elif not DIGEST.search(image):
-            out.append(f"{c.label}: image {image!r} is not pinned by digest; "
-                       "use repo@sha256:<64 hex> (a tag can be moved to other content)")
+            continue
+        problem = image_problem(image)
+        if problem:
+            out.append(f"{c.label}: image {image!r} {problem}")
     return out
+
+
+def image_problem(image: str) -> str | None:
+    """What is wrong with an image reference, by the components' own grammar
+    (:func:`immutable_infra.rules.parse_image`); ``None`` when it is pinned by digest."""
+    try:
+        ref = parse_image(image)
+    except ValueError as exc:
+        return f"is not a valid image reference ({exc}); {IMAGE_FIX}"
+    if not ref.pinned:
+        return "is not pinned by digest; use repo@sha256:<64 hex> (a tag can be moved to other content)"
+    return None
 
 
 def check_pod_security_restricted(resource_type: str, props: Mapping[str, Any],
@@ -374,7 +385,33 @@ def check_resources(resource_type: str, props: Mapping[str, Any], ctx: Context =
         missing = [f"{section}.{name}" for section, name in wanted
                    if get(resources, section, name) is None]
         if missing:
-            out.append(f"{c.label} has no resources.{', resources.'.join(missing)}")
+            out.append(f"{c.label} has no resources.{', resources.'.join(missing)}; set them (e.g. requests "
+                       "cpu '100m', memory '64Mi'; limits cpu '500m', memory '128Mi')")
+        out += _quantity_problems(c, resources)
+    return out
+
+
+def _quantity_problems(c: Container, resources: Any) -> list[str]:
+    """Amounts Kubernetes would refuse, by the components' own quantity grammar, and requests above limits."""
+    out = []
+    amounts: dict[tuple[str, str], int] = {}
+    for section in ("requests", "limits"):
+        for name, convert in (("cpu", rules.cpu_millicores), ("memory", rules.memory_bytes)):
+            value = get(resources, section, name)
+            if value is None or is_unknown(value):
+                continue
+            # Numbers arrive as floats (1.0, 0.25): their text is a valid quantity too.
+            text = str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+            try:
+                amounts[(section, name)] = convert(text)
+            except (ValueError, TypeError) as exc:
+                out.append(f"{c.label}: resources.{section}.{name} is {value!r}: {exc}; {rules.QUANTITY_FIX}")
+    for name in ("cpu", "memory"):
+        request, limit = amounts.get(("requests", name)), amounts.get(("limits", name))
+        if request is not None and limit is not None and request > limit:
+            out.append(f"{c.label}: resources.requests.{name} ({get(resources, 'requests', name)!r}) is above "
+                       f"resources.limits.{name} ({get(resources, 'limits', name)!r}); lower the request to the "
+                       "limit or below")
     return out
 
 

@@ -26,6 +26,7 @@ mask_url = rules.mask_url
 parse_image = rules.parse_image
 opt_out_reason_problem = rules.opt_out_reason_problem
 REASON_FIX = rules.REASON_FIX
+IMAGE_FIX = rules.IMAGE_FIX
 
-__all__ = ["REASON_FIX", "credential_kind", "looks_like_secret_name", "mask_url", "opt_out_reason_problem",
+__all__ = ["IMAGE_FIX", "REASON_FIX", "credential_kind", "looks_like_secret_name", "mask_url", "opt_out_reason_problem",
            "parse_image", "rules", "url_userinfo"]

@@ -706,18 +706,19 @@ def check_no_in_place_patch(resource_type: str, props: Mapping[str, Any], ctx: C
     kind = target.kind
     if kind in RUNNING_KINDS:
         changed = [path for path in _leaf_paths(props) if not _under(path, PATCH_BENIGN)]
+        effect = "running compute would be modified instead of replaced"
         fix = (f"declare the {kind.kind} in this program and ship the change as a new release beside the "
                "running one")
     elif kind in (("", "ConfigMap"), ("", "Secret")):
         changed = [path for path in _leaf_paths(props) if _under(path, CONFIG_CONTENT)]
+        effect = "running pods would read changed config without a new release"
         fix = f"create a new immutable {kind.kind} named by its content hash and point a new release at it"
     else:
         return []
     if not changed or IN_PLACE_OPT_OUT in _own_opt_outs(props):
         return []
     shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
-    return [f"{kind.kind}Patch of {_object_name(props)} changes it in place ({shown}): running compute would be "
-            f"modified instead of replaced; {fix}"]
+    return [f"{kind.kind}Patch of {_object_name(props)} changes it in place ({shown}): {effect}; {fix}"]
 
 
 def check_replaced_by_rollout(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:

@@ -363,6 +363,8 @@ def check_exec_lock_present(resources: Sequence[StackResource],
 def _why_no_lock(namespace: str, covering: list[str], locks: Mapping[str, tuple[set[str] | None, list[str]]],
                  bindings: Mapping[str, list[Any]], denies: Any) -> str:
     """The one reason the locks of the stack do not hold for ``namespace``, with its fix."""
+    if namespace == "default":  # k8s-no-default-namespace refuses it there: no advice to lock 'default'
+        return "move it to a namespace of your own (set metadata.namespace) that an exec lock covers"
     for name in covering:
         gaps = locks[name][1]
         if gaps:

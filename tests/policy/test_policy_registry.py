@@ -69,3 +69,19 @@ def test_readme_policy_table_is_generated_from_the_registry() -> None:
         "policy/README.md is out of date: regenerate the table with "
         "`.venv/bin/python -c 'import sys; sys.path.insert(0, \"policy\"); "
         "from immutable_policy.registry import markdown_table; print(markdown_table())'`")
+
+
+def coverage_row() -> str:
+    """The pure-check row of policy/README.md's coverage table, counted from the case list."""
+    from immutable_policy.registry import BY_NAME
+
+    blocked = sum(1 for c in CASES if not c.good and BY_NAME[c.policy].level == "mandatory")
+    advisory = sum(1 for c in CASES if not c.good and BY_NAME[c.policy].level == "advisory")
+    good = sum(1 for c in CASES if c.good)
+    return f"| pure checks, one input each (`policy_cases.py`) | {blocked} | {advisory} | {good} |"
+
+
+def test_readme_coverage_totals_match_the_case_list() -> None:
+    readme = (POLICY_DIR / "README.md").read_text()
+    table = readme.split("<!-- coverage:start -->", 1)[1].split("<!-- coverage:end -->", 1)[0]
+    assert coverage_row() in table, f"policy/README.md coverage is stale; the row is now:\n{coverage_row()}"

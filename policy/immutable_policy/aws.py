@@ -13,6 +13,7 @@ Docs behind the rules:
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 from collections.abc import Mapping
 from typing import Any
@@ -35,7 +36,7 @@ from .common import (
     valid_opt_outs,
     valid_release,
 )
-from .shared import REASON_FIX
+from .shared import REASON_FIX, credential_kind
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 LAUNCH_CONFIGURATION = "aws:ec2/launchConfiguration:LaunchConfiguration"
@@ -440,3 +441,29 @@ def check_opt_out_reason(resource_type: str, props: Mapping[str, Any], ctx: Cont
     return [f"tag {record.label!r} opts out of {record.name} but {record.problem}, so it lifts nothing; as the "
             f"tag's value, {REASON_FIX}"
             for record in opt_outs(tags_map(props.get("tags"))) if not record.valid]
+
+
+def _user_data_text(props: Mapping[str, Any]) -> str | None:
+    """User data as text: launch templates and ``userDataBase64`` carry it base64-encoded."""
+    for key in ("userData", "userDataBase64"):
+        value = props.get(key)
+        if not isinstance(value, str) or not value:
+            continue
+        try:
+            return base64.b64decode(value, validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return value  # plain text (aws.ec2.Instance takes it as written)
+    return None
+
+
+def check_no_plaintext_secret(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
+    """No credential in user data (readable by anything on the instance and by anyone with
+    ec2:DescribeInstanceAttribute), by the components' rule ``immutable_infra.rules.credential_kind``."""
+    if resource_type not in (LAUNCH_TEMPLATE, INSTANCE, LAUNCH_CONFIGURATION):
+        return []
+    text = _user_data_text(props)
+    kind = credential_kind(text) if text else None
+    if not kind:
+        return []
+    return [f"user data holds {kind} in clear; fetch secrets at boot from Secrets Manager or SSM Parameter Store "
+            "with the instance profile instead"]

@@ -25,7 +25,7 @@ from .common import (
     truthy,
     valid_opt_outs,
 )
-from .shared import IMAGE_FIX, REASON_FIX, parse_image
+from .shared import IMAGE_FIX, REASON_FIX, credential_kind, looks_like_secret_name, parse_image
 
 CONTAINER = "docker:index/container:Container"
 COMPUTE_TYPES = frozenset({CONTAINER})
@@ -170,4 +170,28 @@ def check_opt_out_reason(resource_type: str, props: Mapping[str, Any], ctx: Cont
         if not record.valid:
             out.append(f"label {record.label!r} opts out of {record.name} but {record.problem}, so it lifts "
                        f"nothing; in the label {opt_out_reason_keys(record.name)[0]!r}, {REASON_FIX}")
+    return out
+
+
+def check_no_plaintext_secret(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
+    """No secret in clear in ``envs`` (``NAME=value``) or the command: the components' own rules
+    (a secret-looking name, or a value in a known credential format). Values are never echoed."""
+    if resource_type != CONTAINER:
+        return []
+    out = []
+    for index, entry in enumerate(as_list(props.get("envs"))):
+        if not isinstance(entry, str):
+            continue
+        name, _, value = entry.partition("=")
+        if not value:
+            continue
+        if looks_like_secret_name(name):
+            out.append(f"envs[{index}] ({name!r}) looks like a secret and has its value in clear (in the container's "
+                       "config and the state); mount it as a file (a tmpfs or a read-only volume) instead")
+        elif kind := credential_kind(value):
+            out.append(f"envs[{index}] ({name!r}) holds {kind} in clear; mount it as a file instead")
+    for field in ("command", "entrypoints"):
+        for index, arg in enumerate(as_list(props.get(field))):
+            if isinstance(arg, str) and (kind := credential_kind(arg)):
+                out.append(f"{field}[{index}] holds {kind} in clear; read it from a file instead")
     return out

@@ -145,6 +145,8 @@ POLICIES: tuple[PolicyDef, ...] = (
        "volume tags)."),
     _r("aws-opt-out-reason", "mandatory", "medium", aws.check_opt_out_reason,
        "No opt-out tag (immutable.dev/opt-out/<name>) without a reason as its value."),
+    _r("aws-no-plaintext-secret", "mandatory", "critical", aws.check_no_plaintext_secret,
+       "No credential in user data (launch templates, launch configurations, instances)."),
     _r("aws-no-mutable-instance", "mandatory", "high", aws.check_no_mutable_instance,
        "No standalone aws.ec2.Instance whose user data changes in place (user_data_replace_on_change)."),
     # --- Docker ---------------------------------------------------------------------
@@ -166,6 +168,8 @@ POLICIES: tuple[PolicyDef, ...] = (
        "Containers have memory and CPU limits."),
     _r("docker-healthcheck", "advisory", "low", docker.check_healthcheck,
        "Containers declare a health check."),
+    _r("docker-no-plaintext-secret", "mandatory", "critical", docker.check_no_plaintext_secret,
+       "No secret in clear in a container's envs or command (the components' own rules)."),
     _r("docker-opt-out-reason", "mandatory", "medium", docker.check_opt_out_reason,
        "No opt-out label without a reason label."),
     # --- whole stack ------------------------------------------------------------------

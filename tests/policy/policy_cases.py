@@ -6,6 +6,7 @@ A case with ``expect=None`` must pass; otherwise some violation message must con
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -522,6 +523,15 @@ CASES: list[Case] = [
         "opts out of imdsv1 but it has no reason"),
     bad("aws-opt-out-reason", "short-reason", INSTANCE,
         changed(instance(), (("tags", "immutable.dev/opt-out/public_ip"), "testing")), "opts out of public_ip"),
+    # --- aws-no-plaintext-secret -----------------------------------------------------------------------------------
+    good("aws-no-plaintext-secret", "boot-script", LAUNCH_TEMPLATE, launch_template()),
+    good("aws-no-plaintext-secret", "plain-instance-script", INSTANCE, instance()),
+    bad("aws-no-plaintext-secret", "aws-key-in-template", LAUNCH_TEMPLATE,
+        changed(launch_template(), ("userData", base64.b64encode(b"#!/bin/sh\nexport K=AKIAIOSFODNN7EXAMPLE\n").decode())),
+        "user data holds an AWS access key id in clear"),
+    bad("aws-no-plaintext-secret", "private-key-on-instance", INSTANCE,
+        changed(instance(), ("userData", "#!/bin/sh\ncat > k <<EOF\n-----BEGIN RSA PRIVATE KEY-----\nEOF\n")),
+        "holds a private key in clear; fetch secrets at boot"),
     # --- aws-no-mutable-instance --------------------------------------------------------------------------------------
     good("aws-no-mutable-instance", "replace-on-change", INSTANCE, instance()),
     good("aws-no-mutable-instance", "no-user-data", INSTANCE,
@@ -573,6 +583,11 @@ CASES: list[Case] = [
     good("docker-healthcheck", "has-check", CONTAINER, docker_container()),
     bad("docker-healthcheck", "none", CONTAINER, changed(docker_container(), ("healthcheck", {"tests": ["NONE"]})),
         "healthcheck.tests is not set"),
+    good("docker-no-plaintext-secret", "plain-envs", CONTAINER, changed(docker_container(), ("envs", ["LOG=json"]))),
+    bad("docker-no-plaintext-secret", "password-env", CONTAINER,
+        changed(docker_container(), ("envs", ["DB_PASSWORD=hunter2"])), "envs[0] ('DB_PASSWORD') looks like a secret"),
+    bad("docker-no-plaintext-secret", "token-in-command", CONTAINER,
+        changed(docker_container(), ("command", ["/app", "--gh", "ghp_" + "a" * 36])), "command[2] holds a GitHub token"),
     good("docker-opt-out-reason", "with-reason", CONTAINER,
          docker_labels(docker_container(), **{"immutable.dev/opt-out-run-as-root": "true",
                                               "immutable.dev/opt-out-reason-run_as_root": "vendor image runs as root"})),

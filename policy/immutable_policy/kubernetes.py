@@ -727,7 +727,9 @@ def check_replaced_by_rollout(resource_type: str, props: Mapping[str, Any], ctx:
     Refused: a bare Pod, a ReplicaSet or ReplicationController (never roll), a StatefulSet or
     DaemonSet with ``updateStrategy: OnDelete``, a StatefulSet ``rollingUpdate.partition``
     above 0 (pods below it keep the old spec) and a paused Deployment. A Deployment with
-    ``strategy: Recreate`` is replaced (with downtime) and passes. Opt-out ``in_place_update``.
+    ``strategy: Recreate`` is replaced (with downtime) and passes. Nor may the resource's
+    ``ignore_changes`` option cover the pod template (a new release would never reach the pods).
+    Opt-out ``in_place_update``.
     """
     target = k8s_target(resource_type)
     if target is None or target.kind not in RUNNING_KINDS:
@@ -756,7 +758,19 @@ def check_replaced_by_rollout(resource_type: str, props: Mapping[str, Any], ctx:
     if kind == ("apps", "Deployment") and truthy(get(props, "spec", "paused")):
         out.append(f"Deployment {name} has spec.paused true: a new pod template is not rolled out; remove "
                    "spec.paused")
+    template_root = _POD_PATHS[kind][0][:-1] or ("spec",)  # ("spec", "template"); a Pod's own spec
+    ignored = [path for path in ctx.ignore_changes if _hides_template(path, ".".join(template_root))]
+    if ignored:
+        out.append(f"{kind.kind} {name} has ignore_changes on {', '.join(ignored)}: a new release's pod template "
+                   "would never reach the running pods; remove those paths from ignore_changes")
     return out
+
+
+def _hides_template(path: str, template: str) -> bool:
+    """An ignore_changes path that covers (part of) the pod template: ``spec``, ``spec.template...``."""
+    normalised = path.replace("[", ".").replace("]", "").replace('"', "").strip(".")
+    return normalised in ("*", "spec") or normalised == template or normalised.startswith(template + ".") \
+        or template.startswith(normalised + ".")
 
 
 def _shown_name(name: Any) -> str:

@@ -127,7 +127,7 @@ def check_encrypted_volumes(resource_type: str, props: Mapping[str, Any], ctx: C
             value = ebs.get("encrypted")
             if not is_unknown(value) and not truthy(value) and not by_default:
                 out.append(f"blockDeviceMappings[{index}] ({mapping.get('deviceName')!r}): "
-                           "ebs.encrypted is not 'true'")
+                           "ebs.encrypted is not 'true'; set it to 'true'")
         if not ebs_seen and not by_default:
             out.append("no blockDeviceMappings with ebs: the root volume is only as encrypted as the AMI's "
                        "snapshot; declare it with ebs.encrypted 'true' (or set encryptionByDefault in "
@@ -147,7 +147,8 @@ def check_encrypted_volumes(resource_type: str, props: Mapping[str, Any], ctx: C
         for index, device in iter_dicts(props.get("ebsBlockDevices")):
             value = device.get("encrypted")
             if not is_unknown(value) and not truthy(value):
-                out.append(f"ebsBlockDevices[{index}] ({device.get('deviceName')!r}): encrypted is not true")
+                out.append(f"ebsBlockDevices[{index}] ({device.get('deviceName')!r}): encrypted is not true; "
+                           "set encrypted: true")
         return out
     return []
 
@@ -160,7 +161,8 @@ def check_no_public_ip(resource_type: str, props: Mapping[str, Any], ctx: Contex
     if "public_ip" in exempt(props, ctx):
         return []
     if resource_type == LAUNCH_TEMPLATE:
-        return [f"networkInterfaces[{index}].associatePublicIpAddress is true"
+        return [f"networkInterfaces[{index}].associatePublicIpAddress is true; set it to false (traffic comes "
+                "through the load balancer)"
                 for index, nic in iter_dicts(props.get("networkInterfaces"))
                 if truthy(nic.get("associatePublicIpAddress"))]
     if resource_type in (INSTANCE, LAUNCH_CONFIGURATION) and truthy(props.get("associatePublicIpAddress")):
@@ -294,10 +296,11 @@ def check_no_ssh(resource_type: str, props: Mapping[str, Any], ctx: Context = NO
                 continue
             sources = [c for c in rule.cidrs if not _within(c, allowed)]
             if sources:
-                out.append(f"{rule.where} opens {what} ({rule.describe()}) to {', '.join(sources)}")
+                out.append(f"{rule.where} opens {what} ({rule.describe()}) to {', '.join(sources)}; remove the rule "
+                           "(replace the server instead of logging in), or list a VPN range in allowedSshCidrs")
             elif rule.has_other_source and not rule.cidrs:
                 out.append(f"{rule.where} opens {what} ({rule.describe()}) to another security group or "
-                           "prefix list")
+                           "prefix list; remove the rule (replace the server instead of logging in)")
     return out
 
 
@@ -380,11 +383,12 @@ def check_release_tag_propagation(resource_type: str, props: Mapping[str, Any],
             if tag.get("key") == RELEASE_KEY:
                 if is_unknown(tag.get("propagateAtLaunch")) or truthy(tag.get("propagateAtLaunch")):
                     return []
-                return [f"tag {RELEASE_KEY} has propagateAtLaunch false; instances would not say "
-                        "which release they belong to"]
+                return [f"tag {RELEASE_KEY} has propagateAtLaunch false (instances would not say "
+                        "which release they belong to); set propagateAtLaunch: true"]
         if is_unknown(props.get("tags")):
             return []
-        return [f"no {RELEASE_KEY} tag (with propagateAtLaunch true) for the instances it launches"]
+        return [f"no {RELEASE_KEY} tag (with propagateAtLaunch true) for the instances it launches; add it to "
+                "the group's tags with propagateAtLaunch: true"]
     if resource_type == LAUNCH_TEMPLATE:
         specs = props.get("tagSpecifications")
         if is_unknown(specs):
@@ -395,7 +399,8 @@ def check_release_tag_propagation(resource_type: str, props: Mapping[str, Any],
             value = tagged.get(kind, {}).get(RELEASE_KEY)
             if not is_unknown(value) and not valid_release(value):
                 out.append(f"tagSpecifications has no {kind} entry tagging {RELEASE_KEY} with the "
-                           "release id; launched resources would not say which release they belong to")
+                           "release id (launched resources would not say which release they belong to); add a "
+                           f"tagSpecifications entry for {kind} with that tag")
         return out
     if resource_type == INSTANCE:
         volume_tags = props.get("volumeTags")

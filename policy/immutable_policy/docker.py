@@ -102,7 +102,8 @@ def check_no_host_network(resource_type: str, props: Mapping[str, Any], ctx: Con
     for key, what in (("networkMode", "network"), ("pidMode", "PID"), ("ipcMode", "IPC"),
                       ("usernsMode", "user")):
         if props.get(key) == "host":
-            out.append(f"{key} is 'host': the container shares the host's {what} namespace")
+            fix = "use a user-defined bridge network" if key == "networkMode" else f"remove {key}"
+            out.append(f"{key} is 'host': the container shares the host's {what} namespace; {fix}")
     return out
 
 
@@ -113,7 +114,8 @@ def check_no_new_privileges(resource_type: str, props: Mapping[str, Any], ctx: C
     opts = props.get("securityOpts")
     if is_unknown(opts) or any(str(o).replace(" ", "") in NO_NEW_PRIVILEGES for o in as_list(opts)):
         return []
-    return ["securityOpts lacks 'no-new-privileges:true' (setuid binaries could gain privileges)"]
+    return ["securityOpts lacks 'no-new-privileges:true' (setuid binaries could gain privileges); add it to "
+            "security_opts"]
 
 
 def check_drop_capabilities(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
@@ -126,10 +128,10 @@ def check_drop_capabilities(resource_type: str, props: Mapping[str, Any], ctx: C
     out = []
     drops = [str(d).upper().removeprefix("CAP_") for d in as_list(get(caps, "drops"))]
     if "ALL" not in drops:
-        out.append("capabilities.drops does not include ALL")
+        out.append("capabilities.drops does not include ALL; set capabilities.drops to ['ALL']")
     for cap in as_list(get(caps, "adds")):
         if str(cap).upper().removeprefix("CAP_") != "NET_BIND_SERVICE":
-            out.append(f"capabilities.adds includes {cap}; only NET_BIND_SERVICE may be added back")
+            out.append(f"capabilities.adds includes {cap}; remove it (only NET_BIND_SERVICE may be added back)")
     return out
 
 

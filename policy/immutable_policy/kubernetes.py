@@ -424,7 +424,8 @@ def check_probes(resource_type: str, props: Mapping[str, Any], ctx: Context = NO
     for c in containers(pod, ("containers",)):
         missing = [probe for probe in ("livenessProbe", "readinessProbe") if c.data.get(probe) is None]
         if missing:
-            out.append(f"{c.label} has no {' and no '.join(missing)}")
+            out.append(f"{c.label} has no {' and no '.join(missing)}; add them (e.g. httpGet on the service's "
+                       "health path, or tcpSocket on its port)")
     return out
 
 

@@ -13,9 +13,23 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from ..fields import IDENTITY, RETENTION, ROUTING, SCALE, Cidr, DnsLabel, OptOut, Port, Spec, invalid
+from ..fields import (
+    IDENTITY,
+    RETENTION,
+    ROUTING,
+    SCALE,
+    Cidr,
+    DnsLabel,
+    OptOut,
+    Port,
+    Problems,
+    Spec,
+    invalid,
+    pattern,
+    rule,
+)
 from ..release import release_id
 from .ids import (
     AmiId,
@@ -33,7 +47,6 @@ from .ids import (
     TargetGroupArn,
     VpcId,
 )
-from .problems import Problems
 from .state import State, boot_script
 from .tags import NAME_ROOM, base_name, check_tags
 from .user_data import MAX_USER_DATA_BYTES, check_user_data, combine, content_type
@@ -44,9 +57,17 @@ REMOTE_SHELL_PORTS = (22, 3389)
 Strategy = Literal["replace-group", "instance-refresh"]
 SubnetTier = Literal["private", "public"]
 
-_SG_DESCRIPTION = r"^[A-Za-z0-9. _\-:/()#,@\[\]+=&;{}!$*]{0,255}$"
-_HTTP_PATH = r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,1023}$"
-_DURATION = r"^[1-9][0-9]*[smh]$"
+SgDescription = Annotated[str, pattern(
+    r"[A-Za-z0-9. _\-:/()#,@\[\]+=&;{}!$*]{0,255}", "a security group rule description",
+    "use at most 255 letters, digits, spaces and . _ - : / ( ) # , @ [ ] + = & ; { } ! $ * (no quotes or accents)")]
+HealthPath = Annotated[str, pattern(
+    r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,1023}", "a health check path",
+    "start it with '/' and use URL characters only (no spaces, no '?'), e.g. '/health'")]
+Matcher = Annotated[str, pattern(
+    r"[1-5][0-9]{2}(-[1-5][0-9]{2})?(,[1-5][0-9]{2}(-[1-5][0-9]{2})?)*", "an HTTP status matcher",
+    "list status codes or ranges separated by commas, e.g. '200', '200-399' or '200,301'")]
+Duration = Annotated[str, pattern(r"[1-9][0-9]*[smh]", "a duration",
+                                  "write a whole number with s, m or h, e.g. '15m' (never 0)")]
 
 
 # --- instance ---------------------------------------------------------------------------
@@ -70,9 +91,8 @@ class Volume(Spec):
     """Customer-managed key; default is the account's EBS key. Conflicts with ``encrypted: false``."""
     snapshot_id: SnapshotId | None = None
 
-    @model_validator(mode="after")
-    def _type_rules(self) -> Volume:
-        problems = Problems("Volume")
+    @rule
+    def _type_rules(self, problems: Problems) -> None:
         if self.iops is not None and self.volume_type not in ("gp3", "io1", "io2"):
             problems.add(("iops",), self.iops, f"iops cannot be set on {self.volume_type} volumes",
                          "remove iops, or use volume_type gp3, io1 or io2")
@@ -84,8 +104,6 @@ class Volume(Spec):
         if self.kms_key_id is not None and not self.encrypted:
             problems.add(("kms_key_id",), self.kms_key_id, "a KMS key on an unencrypted volume",
                          "remove kms_key_id, or keep encrypted true")
-        problems.raise_if_any()
-        return self
 
 
 class IngressRule(Spec):
@@ -96,13 +114,13 @@ class IngressRule(Spec):
     to_port: Port | None = None
     """End of a port range; default: ``port`` alone."""
     protocol: Literal["tcp", "udp"] = "tcp"
-    description: Annotated[str, Field(pattern=_SG_DESCRIPTION)] = ""
+    description: SgDescription = ""
 
-    @model_validator(mode="after")
-    def _range(self) -> IngressRule:
+    @rule
+    def _range(self, problems: Problems) -> None:
         if self.to_port is not None and self.to_port < self.port:
-            raise invalid(f"`to_port` ({self.to_port}) is below `port` ({self.port})", "swap them")
-        return self
+            problems.add(("to_port",), self.to_port, f"`to_port` ({self.to_port}) is below `port` ({self.port})",
+                         "swap them")
 
     def covers(self, port: int) -> bool:
         return self.port <= port <= (self.to_port or self.port)
@@ -116,13 +134,13 @@ class EgressRule(Spec):
     """``None`` means every port and protocol (needs ``opt_outs.open_egress`` towards the internet)."""
     to_port: Port | None = None
     protocol: Literal["tcp", "udp"] = "tcp"
-    description: Annotated[str, Field(pattern=_SG_DESCRIPTION)] = ""
+    description: SgDescription = ""
 
-    @model_validator(mode="after")
-    def _range(self) -> EgressRule:
+    @rule
+    def _range(self, problems: Problems) -> None:
         if self.to_port is not None and (self.port is None or self.to_port < self.port):
-            raise invalid(f"`to_port` ({self.to_port}) needs a `port` at or below it", "set port, or drop to_port")
-        return self
+            problems.add(("to_port",), self.to_port, f"`to_port` ({self.to_port}) needs a `port` at or below it",
+                         "set port, or drop to_port")
 
 
 OptOutName = Literal[
@@ -191,9 +209,8 @@ class Security(Spec):
     needs ``opt_outs.open_egress``."""
     opt_outs: OptOuts = Field(default_factory=OptOuts)
 
-    @model_validator(mode="after")
-    def _secure_defaults(self) -> Security:
-        problems = Problems("Security")
+    @rule
+    def _secure_defaults(self, problems: Problems) -> None:
         opt = self.opt_outs
         if not self.imdsv2_required and opt.imdsv1 is None:
             problems.add(("imdsv2_required",), False, "IMDSv1 would be allowed (CKV_AWS_79)",
@@ -210,23 +227,21 @@ class Security(Spec):
             problems.add(("key_name",), self.key_name, "an SSH key pair on immutable instances (CKV_AWS_24)",
                          "remove key_name (use SSM Session Manager for break-glass), "
                          "or set security.opt_outs.ssh_access with a reason")
-        for i, rule in enumerate(self.extra_ingress):
-            shell = [p for p in REMOTE_SHELL_PORTS if rule.covers(p)]
+        for i, ingress in enumerate(self.extra_ingress):
+            shell = [p for p in REMOTE_SHELL_PORTS if ingress.covers(p)]
             if shell and opt.ssh_access is None:
-                problems.add(("extra_ingress", i, "port"), rule.port,
+                problems.add(("extra_ingress", i, "port"), ingress.port,
                              f"remote shell port {shell[0]} would be open (CKV_AWS_24, CKV_AWS_25)",
                              "remove the rule: instances are replaced, never logged into; "
                              "or set security.opt_outs.ssh_access with a reason")
-            if rule.cidr in WORLD and opt.public_ingress is None:
-                problems.add(("extra_ingress", i, "cidr"), rule.cidr, "ingress from anywhere (CKV_AWS_260)",
+            if ingress.cidr in WORLD and opt.public_ingress is None:
+                problems.add(("extra_ingress", i, "cidr"), ingress.cidr, "ingress from anywhere (CKV_AWS_260)",
                              "narrow the CIDR, or set security.opt_outs.public_ingress with a reason")
         for i, egress in enumerate(self.egress):
             if egress.port is None and egress.cidr in WORLD and opt.open_egress is None:
                 problems.add(("egress", i, "port"), None, "egress on every port to anywhere",
                              "list the ports the instances need (e.g. 443), "
                              "or set security.opt_outs.open_egress with a reason")
-        problems.raise_if_any()
-        return self
 
 
 # --- rollout ------------------------------------------------------------------------------
@@ -243,9 +258,8 @@ class Scaling(Spec):
     """Default ``min_size``; between ``min_size`` and ``max_size``. The active group must reach
     this many healthy instances behind the load balancer before the cutover goes on."""
 
-    @model_validator(mode="after")
-    def _bounds(self) -> Scaling:
-        problems = Problems("Scaling")
+    @rule
+    def _bounds(self, problems: Problems) -> None:
         if self.min_size > self.max_size:
             problems.add(("min_size",), self.min_size,
                          f"`min_size` ({self.min_size}) must be <= `max_size` ({self.max_size})",
@@ -255,8 +269,6 @@ class Scaling(Spec):
                          f"`desired_capacity` ({self.desired_capacity}) must be between `min_size` "
                          f"({self.min_size}) and `max_size` ({self.max_size})",
                          "set it within the bounds, or leave it out (defaults to min_size)")
-        problems.raise_if_any()
-        return self
 
     @property
     def desired(self) -> int:
@@ -277,9 +289,8 @@ class InstanceRefresh(Spec):
     """Pauses, as percentages replaced; strictly increasing and ending at 100. Default none."""
     checkpoint_delay_seconds: Annotated[int, Field(ge=0, le=172800)] = 3600
 
-    @model_validator(mode="after")
-    def _no_mixed_fleet(self) -> InstanceRefresh:
-        problems = Problems("InstanceRefresh")
+    @rule
+    def _no_mixed_fleet(self, problems: Problems) -> None:
         points = self.checkpoint_percentages
         if points and (points[-1] != 100 or any(a >= b for a, b in pairwise(points))):
             problems.add(("checkpoint_percentages",), points,
@@ -294,8 +305,6 @@ class InstanceRefresh(Spec):
             problems.add(("max_healthy_percentage",), 100,
                          "with 100% minimum and maximum healthy, no instance can ever be replaced",
                          "raise max_healthy_percentage (e.g. 110) or lower min_healthy_percentage")
-        problems.raise_if_any()
-        return self
 
 
 # --- wiring (not part of the release) ----------------------------------------------------
@@ -349,9 +358,8 @@ class LoadBalancer(Spec):
     access_logs_bucket: S3Bucket | None = None
     """S3 bucket for access logs (CKV_AWS_91); default none."""
 
-    @model_validator(mode="after")
-    def _placement(self) -> LoadBalancer:
-        problems = Problems("LoadBalancer")
+    @rule
+    def _placement(self, problems: Problems) -> None:
         if self.internal and self.subnet_tier == "public":
             problems.add(("subnet_tier",), "public", "an internal load balancer placed in public subnets",
                          "use private subnets for an internal load balancer, or set internal: false")
@@ -365,8 +373,6 @@ class LoadBalancer(Spec):
         if not self.https and self.certificate_arn is not None:
             problems.add(("certificate_arn",), self.certificate_arn, "a certificate without HTTPS",
                          "remove certificate_arn, or keep https true")
-        problems.raise_if_any()
-        return self
 
     def listener_ports(self) -> list[int]:
         return ([443, 80] if self.redirect_http else [443]) if self.https else [80]
@@ -385,10 +391,9 @@ class TargetGroups(Spec):
 class HealthCheck(Spec):
     """ELB health check of the target group and the group's health gate."""
 
-    path: Annotated[str, Field(pattern=_HTTP_PATH)] = "/health"
+    path: HealthPath = "/health"
     """HTTP path answering 2xx/3xx when the instance is ready. Default ``/health``."""
-    matcher: Annotated[str, Field(pattern=r"^[1-5][0-9]{2}(-[1-5][0-9]{2})?(,[1-5][0-9]{2}(-[1-5][0-9]{2})?)*$")] = (
-        "200-399")
+    matcher: Matcher = "200-399"
     grace_period_seconds: Annotated[int, Field(ge=0, le=7200)] = 300
     """Time after launch before a failing check replaces an instance. Default 300."""
     interval_seconds: Annotated[int, Field(ge=5, le=300)] = 15
@@ -396,20 +401,17 @@ class HealthCheck(Spec):
     """Below ``interval_seconds``."""
     healthy_threshold: Annotated[int, Field(ge=2, le=10)] = 3
     unhealthy_threshold: Annotated[int, Field(ge=2, le=10)] = 3
-    capacity_timeout: Annotated[str, Field(pattern=_DURATION)] = "15m"
+    capacity_timeout: Duration = "15m"
     """How long an update waits for healthy capacity before failing (``15m``). Never ``0``:
     that would switch the health gate off."""
 
-    @model_validator(mode="after")
-    def _timing(self) -> HealthCheck:
+    @rule
+    def _timing(self, problems: Problems) -> None:
         if self.timeout_seconds >= self.interval_seconds:
-            problems = Problems("HealthCheck")
             problems.add(("timeout_seconds",), self.timeout_seconds,
                          f"`timeout_seconds` ({self.timeout_seconds}) must be below "
                          f"`interval_seconds` ({self.interval_seconds})",
                          "lower the timeout or raise the interval")
-            problems.raise_if_any()
-        return self
 
 
 class Monitoring(Spec):
@@ -491,9 +493,8 @@ class ServerGroupSpec(Spec):
 
     # --- cross-field rules -------------------------------------------------------------
 
-    @model_validator(mode="after")
-    def _cross_field(self) -> ServerGroupSpec:
-        problems = Problems("ServerGroupSpec")
+    @rule
+    def _cross_field(self, problems: Problems) -> None:
         opt = self.security.opt_outs
         name = base_name(self.app, self.env)
         if len(name) > NAME_ROOM:
@@ -525,8 +526,6 @@ class ServerGroupSpec(Spec):
                          "or set security.opt_outs.public_subnets with a reason")
         self._check_strategy(problems)
         self._check_user_data(problems)
-        problems.raise_if_any()
-        return self
 
     def _check_load_balancing(self, problems: Problems) -> None:
         if self.load_balancer is None and self.target_groups is None:

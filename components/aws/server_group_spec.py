@@ -81,6 +81,7 @@ class Volume(Spec):
     size_gib: Annotated[int, Field(ge=1, le=16384)] = 20
     """Size in GiB (1-16384). Default 20."""
     volume_type: Literal["gp3", "gp2", "io1", "io2", "st1", "sc1"] = "gp3"
+    """EBS type: ``gp3`` (default), ``gp2``, ``io1``, ``io2``, ``st1`` or ``sc1``."""
     iops: Annotated[int, Field(ge=100, le=256000)] | None = None
     """Only for gp3 (3000-16000), io1 and io2 (required there)."""
     throughput_mibps: Annotated[int, Field(ge=125, le=1000)] | None = None
@@ -90,6 +91,7 @@ class Volume(Spec):
     kms_key_id: KmsKeyArn | None = None
     """Customer-managed key; default is the account's EBS key. Conflicts with ``encrypted: false``."""
     snapshot_id: SnapshotId | None = None
+    """Create the volume from this snapshot. Default: empty."""
 
     @rule
     def _type_rules(self, problems: Problems) -> None:
@@ -110,11 +112,15 @@ class IngressRule(Spec):
     """Extra ingress to the instances, besides the load balancer's (which is always there)."""
 
     cidr: Cidr
+    """Source network, e.g. ``10.0.0.0/16``."""
     port: Port
+    """Port (or start of the range) to open."""
     to_port: Port | None = None
     """End of a port range; default: ``port`` alone."""
     protocol: Literal["tcp", "udp"] = "tcp"
+    """``tcp`` (default) or ``udp``."""
     description: SgDescription = ""
+    """Shown in the AWS console."""
 
     @rule
     def _range(self, problems: Problems) -> None:
@@ -130,11 +136,15 @@ class EgressRule(Spec):
     """Where the instances may connect to."""
 
     cidr: Cidr
+    """Destination network, e.g. ``10.0.0.0/16``."""
     port: Port | None = None
     """``None`` means every port and protocol (needs ``opt_outs.open_egress`` towards the internet)."""
     to_port: Port | None = None
+    """End of a port range; default: ``port`` alone."""
     protocol: Literal["tcp", "udp"] = "tcp"
+    """``tcp`` (default) or ``udp``."""
     description: SgDescription = ""
+    """Shown in the AWS console."""
 
     @rule
     def _range(self, problems: Problems) -> None:
@@ -208,6 +218,7 @@ class Security(Spec):
     """Default: HTTPS (443) anywhere, for AWS APIs (SSM, CloudWatch, S3). Every port anywhere
     needs ``opt_outs.open_egress``."""
     opt_outs: OptOuts = Field(default_factory=OptOuts)
+    """Reviewed exceptions to the secure defaults (tagged on every resource)."""
 
     @rule
     def _secure_defaults(self, problems: Problems) -> None:
@@ -284,10 +295,12 @@ class InstanceRefresh(Spec):
     max_healthy_percentage: Annotated[int, Field(ge=100, le=200)] = 100
     """Default 100; at most ``min_healthy_percentage`` + 100; above 100 when min is 100."""
     instance_warmup_seconds: Annotated[int, Field(ge=0, le=3600)] = 300
+    """Seconds a new instance gets before it counts as healthy. Default 300."""
     checkpoint_percentages: Annotated[list[Annotated[int, Field(ge=1, le=100)]], Field(max_length=10)] = Field(
         default_factory=list)
     """Pauses, as percentages replaced; strictly increasing and ending at 100. Default none."""
     checkpoint_delay_seconds: Annotated[int, Field(ge=0, le=172800)] = 3600
+    """Pause at each checkpoint, in seconds. Default 3600."""
 
     @rule
     def _no_mixed_fleet(self, problems: Problems) -> None:
@@ -353,8 +366,11 @@ class LoadBalancer(Spec):
     redirect_http: bool = True
     """With HTTPS, also listen on 80 and redirect to 443. Default true."""
     idle_timeout_seconds: Annotated[int, Field(ge=1, le=4000)] = 60
+    """Seconds an idle connection stays open. Default 60."""
     deregistration_delay_seconds: Annotated[int, Field(ge=0, le=3600)] = 30
+    """Seconds connections drain from a leaving instance. Default 30."""
     deletion_protection: bool = False
+    """Protect the load balancer from deletion. Default false."""
     access_logs_bucket: S3Bucket | None = None
     """S3 bucket for access logs (CKV_AWS_91); default none."""
 
@@ -394,13 +410,17 @@ class HealthCheck(Spec):
     path: HealthPath = "/health"
     """HTTP path answering 2xx/3xx when the instance is ready. Default ``/health``."""
     matcher: Matcher = "200-399"
+    """HTTP codes that count as healthy: ``200``, ``200-399`` (default) or ``200,301``."""
     grace_period_seconds: Annotated[int, Field(ge=0, le=7200)] = 300
     """Time after launch before a failing check replaces an instance. Default 300."""
     interval_seconds: Annotated[int, Field(ge=5, le=300)] = 15
+    """Seconds between checks. Default 15."""
     timeout_seconds: Annotated[int, Field(ge=2, le=120)] = 5
     """Below ``interval_seconds``."""
     healthy_threshold: Annotated[int, Field(ge=2, le=10)] = 3
+    """Passing checks in a row before a target is healthy. Default 3."""
     unhealthy_threshold: Annotated[int, Field(ge=2, le=10)] = 3
+    """Failing checks in a row before a target is unhealthy. Default 3."""
     capacity_timeout: Duration = "15m"
     """How long an update waits for healthy capacity before failing (``15m``). Never ``0``:
     that would switch the health gate off."""
@@ -422,7 +442,9 @@ class Monitoring(Spec):
     alarm_actions: Annotated[list[SnsTopicArn], Field(max_length=5)] = Field(default_factory=list)
     """SNS topics notified on alarm and on recovery."""
     period_seconds: Literal[10, 30, 60, 300] = 60
+    """Alarm period: 10, 30, 60 (default) or 300 seconds."""
     evaluation_periods: Annotated[int, Field(ge=1, le=100)] = 3
+    """Periods in a row below the threshold before an alarm fires. Default 3."""
 
 
 # --- the spec --------------------------------------------------------------------------------
@@ -451,12 +473,14 @@ class ServerGroupSpec(Spec):
     detailed_monitoring: bool = True
     """One-minute EC2 metrics (CKV_AWS_126). Default true."""
     security: Security = Field(default_factory=Security)
+    """Instance metadata, network access and opt-outs."""
     state: State = Field(default_factory=State)
     """EFS file systems and EBS volumes kept outside the VMs, mounted at boot."""
     tags: dict[str, str] = Field(default_factory=dict)
     """Extra tags on every resource. Part of the release: they are stamped on instances at launch."""
 
     scaling: Annotated[Scaling, SCALE] = Field(default_factory=Scaling)
+    """Group sizes (scale knobs, not part of the release)."""
     strategy: Annotated[Strategy, RETENTION] = "replace-group"
     """``replace-group`` (default): a new group per release. ``instance-refresh``: one group,
     a new template version per release, instances replaced by an instance refresh."""
@@ -465,12 +489,15 @@ class ServerGroupSpec(Spec):
     instance_refresh: Annotated[InstanceRefresh | None, RETENTION] = None
     """Refresh preferences; only with ``strategy: instance-refresh``."""
     network: Annotated[Network, ROUTING] = Field(default_factory=Network)
+    """VPC, subnets and subnet tier of the instances."""
     load_balancer: Annotated[LoadBalancer | None, ROUTING] = None
     """Create an ALB + target group + listeners. Exactly one of this and ``target_groups``."""
     target_groups: Annotated[TargetGroups | None, ROUTING] = None
     """Attach to existing target groups. Exactly one of this and ``load_balancer``."""
     health_check: Annotated[HealthCheck, ROUTING] = Field(default_factory=HealthCheck)
+    """ELB health check and the cutover's health gate."""
     monitoring: Annotated[Monitoring, ROUTING] = Field(default_factory=Monitoring)
+    """CloudWatch alarms."""
 
     # --- single-field rules ----------------------------------------------------------
 

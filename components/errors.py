@@ -189,7 +189,8 @@ def problems_from_validation(
     """Translate pydantic's error list into our problems (values masked where needed)."""
     out: list[Problem] = []
     for item in error.errors(include_url=False):
-        loc = tuple(prefix) + tuple(p for p in item["loc"] if p not in ("function-after", "function-before"))
+        # "[key]" marks a refused mapping key: the key itself is already the last part of the path.
+        loc = tuple(prefix) + tuple(p for p in item["loc"] if p not in ("function-after", "function-before", "[key]"))
         ctx = item.get("ctx") or {}
         if ctx.get("field"):
             loc += tuple(int(part) if part.isdigit() else part for part in str(ctx["field"]).split("."))

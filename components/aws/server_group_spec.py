@@ -522,7 +522,6 @@ class ServerGroupSpec(Spec):
 
     @rule
     def _cross_field(self, problems: Problems) -> None:
-        opt = self.security.opt_outs
         name = base_name(self.app, self.env)
         if len(name) > NAME_ROOM:
             problems.add(("env",), self.env, f"`<app>-<env>` ({name!r}) is {len(name)} characters, "
@@ -531,6 +530,10 @@ class ServerGroupSpec(Spec):
         if self.app == "internal":
             problems.add(("app",), self.app, "AWS reserves load balancer names starting with 'internal-'",
                          "choose another app name")
+
+    @rule
+    def _check_volumes(self, problems: Problems) -> None:
+        opt = self.security.opt_outs
         devices: set[str] = set()
         for i, volume in enumerate(self.volumes):
             if volume.device_name in devices:
@@ -545,15 +548,16 @@ class ServerGroupSpec(Spec):
             if data.device_name in devices:
                 problems.add(("state", "data_volumes", i, "device_name"), data.device_name,
                              "device name already used by `volumes`", "pick another device, e.g. /dev/sdf")
-        self._check_load_balancing(problems)
-        if self.network.subnet_tier == "public" and opt.public_subnets is None:
+
+    @rule
+    def _check_subnets(self, problems: Problems) -> None:
+        if self.network.subnet_tier == "public" and self.security.opt_outs.public_subnets is None:
             problems.add(("network", "subnet_tier"), "public",
                          "instances in public subnets (without a public IP they cannot even reach the internet)",
                          "use private subnets behind the load balancer, "
                          "or set security.opt_outs.public_subnets with a reason")
-        self._check_strategy(problems)
-        self._check_user_data(problems)
 
+    @rule
     def _check_load_balancing(self, problems: Problems) -> None:
         if self.load_balancer is None and self.target_groups is None:
             problems.add(("load_balancer",), None,
@@ -568,6 +572,7 @@ class ServerGroupSpec(Spec):
                          "keep https true with a certificate_arn, "
                          "or set security.opt_outs.plain_http with a reason")
 
+    @rule
     def _check_strategy(self, problems: Problems) -> None:
         if self.strategy == "replace-group" and self.instance_refresh is not None:
             problems.add(("instance_refresh",), "set", "instance_refresh only applies to strategy instance-refresh",
@@ -593,6 +598,7 @@ class ServerGroupSpec(Spec):
                          "the old instance must let go of the data volume before the new one starts",
                          "set instance_refresh.min_healthy_percentage 0 and max_healthy_percentage 100")
 
+    @rule
     def _check_user_data(self, problems: Problems) -> None:
         script = boot_script(self.state)
         if script is None or self.user_data is None:

@@ -10,12 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import pytest
 from immutable_policy.registry import POLICIES, run_resource_policy, run_stack_policy
 
-aws_mocks = pytest.importorskip("tests.unit.aws_mocks", reason="the ServerGroup mock harness is not importable")
-k8s_harness = pytest.importorskip("tests.unit.k8s_harness", reason="the Kubernetes mock harness is not importable")
-fixtures = pytest.importorskip("tests.unit.fixtures", reason="the ContainerService fixtures are not importable")
+# The project's own harnesses: a broken import must fail these tests, never skip them.
+from tests.unit import aws_mocks, fixtures, k8s_harness
 
 
 def violations(resources: Iterable[dict[str, Any]]) -> dict[str, list[str]]:

@@ -17,9 +17,10 @@ from immutable_policy import kubernetes, shared
 from immutable_policy.common import OptOutRecord
 from immutable_policy.registry import BY_NAME, run_resource_policy
 
-from .policy_testkit import DEPLOYMENT, POLICY_DIR, changed, deployment
+# The project's own fixtures: a broken import must fail these tests, never skip them.
+from tests.unit import fixtures
 
-fixtures = pytest.importorskip("tests.unit.fixtures", reason="the ContainerService fixtures are not importable")
+from .policy_testkit import DEPLOYMENT, POLICY_DIR, changed, deployment
 
 ENV_NAMES = ["DB_PASSWORD", "db_passwd", "STRIPE_API_KEY", "APIKEY", "GITHUB_TOKEN", "CLIENT_SECRET",
              "AWS_CREDENTIALS", "SSH_PRIVATE_KEY", "LOG_LEVEL", "PORT", "DATABASE_HOST", "FEATURE_FLAGS"]

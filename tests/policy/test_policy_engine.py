@@ -356,5 +356,5 @@ def test_gaps_fixed_variant_passes_and_lists_its_opt_out(tmp_path: Path) -> None
     assert [(v.policy, v.level, v.resource) for v in preview.violations] == [
         ("stack-opt-outs", "advisory", "junk-opt-out")], preview.explain()
     (listed,) = preview.violations
-    assert listed.message.endswith("opts out of mutable_image_tag (lifts k8s-image-digest); reason: "
+    assert listed.message.rstrip().endswith("opts out of mutable_image_tag (lifts k8s-image-digest); reason: "
                                    "'nightly builds are tagged, never promoted (OPS-12)'")

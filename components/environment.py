@@ -137,7 +137,8 @@ class StackConfig(Spec):
     @rule
     def _artifacts(self, problems: Problems) -> None:
         """Every artifact is an image by digest (a tag only with ``allow_mutable_image_tags``) or an AMI id."""
-        mutable_ok = self.environment.allow_mutable_image_tags
+        environment = self.__dict__.get("environment")  # None when it failed: then only what is wrong anyway
+        mutable_ok = environment.allow_mutable_image_tags if environment is not None else True
         for name, workload in self.ledger.items():
             for i, entry in enumerate(workload.releases):
                 problem = artifact_problem(entry.artifact, allow_tag=mutable_ok)

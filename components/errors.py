@@ -122,9 +122,8 @@ def _masked(value: Any) -> Any:
     if isinstance(value, SecretStr):
         return MASK
     if isinstance(value, str):
-        if rules.credential_kind(value):
-            return MASK
-        return rules.mask_url(value) if rules.url_userinfo(value) else value
+        shown = rules.mask_url(value) if rules.url_userinfo(value) else value  # keeps scheme, user and host
+        return MASK if rules.credential_kind(shown) else shown
     if isinstance(value, Mapping):
         return {k: (MASK if _SENSITIVE_KEY.search(str(k)) else _masked(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

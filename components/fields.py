@@ -200,18 +200,25 @@ class Spec(BaseModel):
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
             own = _owner(cls)
-            failed = {e["loc"][0] for e in errors if e["loc"] and (e.get("ctx") or {}).get("rule_of") != own}
-            if not failed or not isinstance(data, Mapping) or not cls._rules():
+            fields_failed = any(e["loc"] and (e.get("ctx") or {}).get("rule_of") != own for e in errors)
+            if not fields_failed or not isinstance(data, Mapping) or not cls._rules():
                 raise
-            extra = cls._partial_rules(data, {str(f) for f in failed})
+            reported = {tuple(e["loc"]) for e in errors}
+            extra = [d for d in cls._partial_rules(data) if tuple(d["loc"]) not in reported]
         raise ValidationError.from_exception_data(cls.__name__, [*map(_as_init_details, errors), *extra])
 
     @classmethod
-    def _partial_rules(cls, data: Mapping[str, Any], failed: set[str]) -> list[InitErrorDetails]:
-        """The cross-field problems among the fields that did validate."""
+    def _partial_rules(cls, data: Mapping[str, Any]) -> list[InitErrorDetails]:
+        """The cross-field problems among the fields that have a usable value.
+
+        A field is usable when its type accepts it (its own ``field_validator`` rules are not
+        re-run: ``env`` with one bad name still lets the secret-name rule see the others).
+        Problems at a path already reported are dropped by the caller.
+        """
         values: dict[str, Any] = {}
+        failed: set[str] = set()
         for name in cls.model_fields:
-            if name in failed or name not in data:
+            if name not in data:
                 continue
             try:
                 values[name] = _field_adapter(cls, name).validate_python(data[name])

@@ -34,7 +34,7 @@ Credential formats (:func:`credential_kind`)
     - npm tokens (``npm_`` + 36), PyPI tokens (``pypi-AgEIcHlwaS5vcmc...``);
     - SendGrid keys (``SG.<22>.<43>``); OpenAI/Anthropic-style keys (``sk-`` / ``sk-proj-`` /
       ``sk-ant-`` + at least 32 characters);
-    - a URL carrying a password (``scheme://user:password@host``).
+    - a URL carrying a password (``scheme://user:password@host``; the mask ``***`` is not one).
 
     The list favours formats with a fixed, distinctive prefix: a false positive costs a
     reviewed opt-out, a miss costs a leaked credential in state and in every log.
@@ -151,7 +151,9 @@ _CREDENTIALS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a PyPI token", re.compile(r"pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}")),
     ("a SendGrid key", re.compile(r"SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}")),
     ("an API key (sk-...)", re.compile(r"(?<![A-Za-z0-9_-])sk-(?:proj-|ant-[a-z0-9]+-)?[A-Za-z0-9_-]{32,}")),
-    ("a password in a URL", re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s@:]*:[^/?#\s@]+@")),
+    # Bounded scheme and userinfo, and a boundary before the scheme: linear on a megabyte of text.
+    ("a password in a URL", re.compile(
+        r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,31}://[^/?#\s@:]{0,256}:(?!\*\*\*@)[^/?#\s@]{1,256}@")),
 )
 
 CREDENTIAL_KINDS: tuple[str, ...] = tuple(kind for kind, _ in _CREDENTIALS)

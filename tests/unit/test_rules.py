@@ -274,3 +274,15 @@ def test_rules_stay_pure() -> None:
     imported = {n.names[0].name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)}
     imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert not imported & {"pydantic", "pulumi", "pydantic_core"}
+
+
+@pytest.mark.parametrize("text", ["x" * 2**20, "a:" * 2**19, "a://" + ":" * 2**19, "-" * 2**20, "AKIA" * 2**18,
+                                  "https://" + "a" * 2**17 + ":" + "b" * 2**17, "eyJ" * 2**18])
+def test_scans_are_linear_on_a_megabyte(text: str) -> None:
+    import time
+
+    start = time.monotonic()
+    rules.credential_kind(text)
+    rules.control_characters(text)
+    rules.mask_url(text)
+    assert time.monotonic() - start < 3, "a catastrophic regular expression"

@@ -3,6 +3,10 @@
 Everything that defines what runs (image digest, command, env, config files, secrets'
 digests, resources, probes, security settings) is part of the release id. Replicas,
 hostnames, who may connect and how many old releases are kept are not.
+
+Every problem is reported at once: single-field rules raise at their field, cross-field
+rules are ``@rule`` methods that add each problem at the field it blames (see
+:class:`~immutable_infra.fields.Spec`).
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, field_validator
 
+from . import rules
 from .errors import Problem, SpecError, validate_spec
 from .fields import (
     RETENTION,
@@ -24,36 +29,54 @@ from .fields import (
     Cidr,
     CpuQuantity,
     DnsLabel,
+    EnvName,
+    Hostname,
+    HttpPath,
     Image,
     MemoryQuantity,
+    NoCredential,
+    NoNul,
     OptOut,
     Port,
+    PortName,
+    Problems,
     Spec,
     cpu_millicores,
     invalid,
     memory_bytes,
     parse_image,
+    pattern,
+    rule,
 )
 from .release import release_id, secret_digest
 
 # An env var whose name says it holds a secret belongs in `secrets` (mounted as a file).
-_SECRET_ENV_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL)", re.I)
+_SECRET_ENV_NAME = rules.SECRET_NAME
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][-._A-Za-z0-9]{0,252}$")
 _LABEL_KEY = re.compile(r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 
 PROTECTED_ENV_PREFIXES = ("KUBERNETES_", "IMMUTABLE_")
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+MAX_CONFIG_BYTES = 1024 * 1024
+"""A ConfigMap (and a Secret) holds at most 1 MiB."""
+
+FileName = Annotated[str, pattern(_FILE_NAME.pattern.strip("^$"), "a file name",
+                                  "use letters, digits, '.', '_' and '-' (no '/'), starting with a letter or digit, "
+                                  "e.g. 'app.toml'")]
+Argument = Annotated[NoNul, NoCredential]
+"""A command or argument: no NUL, no credential (arguments are visible in every process list)."""
 
 
 class PortSpec(Spec):
     """A port the container listens on."""
 
-    name: DnsLabel = "http"
-    """Port name (DNS label); referenced by probes and monitoring. Default ``http``."""
+    name: PortName = "http"
+    """Port name (at most 15 characters); referenced by probes and monitoring. Default ``http``."""
     container_port: Port
     """Port inside the container (1-65535). No default."""
     protocol: Literal["TCP", "UDP"] = "TCP"
+    """``TCP`` (default) or ``UDP``."""
     service_port: Port | None = None
     """Port on the Service; defaults to ``container_port``."""
 
@@ -61,10 +84,10 @@ class PortSpec(Spec):
 class ConfigFile(Spec):
     """A config file delivered in an immutable ConfigMap named by its content hash."""
 
-    name: Annotated[str, Field(pattern=_FILE_NAME.pattern)]
+    name: FileName
     """File name inside ``config_dir`` (no slashes)."""
-    content: str
-    """File content (plain text; put secrets in ``secrets``)."""
+    content: Annotated[NoNul, NoCredential]
+    """File content (plain text; put secrets in ``secrets``). Known credential formats are refused."""
 
 
 class SecretFile(Spec):
@@ -74,7 +97,7 @@ class SecretFile(Spec):
     (for values from a secret manager), else the SHA-256 of the value.
     """
 
-    name: Annotated[str, Field(pattern=_FILE_NAME.pattern)]
+    name: FileName
     """File name inside ``secrets_dir``."""
     value: SecretStr
     """The secret value (masked in every error and log)."""
@@ -96,62 +119,78 @@ class SecretFile(Spec):
 
 
 class HttpGet(Spec):
-    path: Annotated[str, Field(pattern=r"^/[^\s]*$")] = "/"
-    port: Port | DnsLabel = "http"
+    """An HTTP probe: ready when ``GET <path>`` on ``port`` answers 2xx/3xx."""
+
+    path: HttpPath = "/"
+    """Path to request. Default ``/``."""
+    port: Port | PortName = "http"
+    """A declared port, by name (default ``http``) or number."""
 
 
 class Probe(Spec):
     """A health probe: exactly one of ``http_get``, ``tcp_port`` or ``exec_command``."""
 
     http_get: HttpGet | None = None
+    """Probe with an HTTP GET."""
     tcp_port: Port | None = None
-    exec_command: list[str] | None = None
+    """Probe by opening a TCP connection to this declared port."""
+    exec_command: Annotated[list[Argument], Field(min_length=1)] | None = None
+    """Probe by running this command in the container (exit code 0 is healthy)."""
     initial_delay_seconds: Annotated[int, Field(ge=0, le=3600)] = 0
+    """Seconds after start before the first probe. Default 0."""
     period_seconds: Annotated[int, Field(ge=1, le=300)] = 10
+    """Seconds between probes. Default 10."""
     timeout_seconds: Annotated[int, Field(ge=1, le=120)] = 1
+    """Seconds a probe may take. Default 1."""
     failure_threshold: Annotated[int, Field(ge=1, le=100)] = 3
+    """Failures in a row before the probe counts as failed. Default 3."""
 
-    @model_validator(mode="after")
-    def _one_handler(self) -> Probe:
+    @rule
+    def _one_handler(self, problems: Problems) -> None:
         set_ = [n for n in ("http_get", "tcp_port", "exec_command") if getattr(self, n)]
         if len(set_) != 1:
-            raise invalid(
-                f"a probe needs exactly one handler, got {len(set_)} ({', '.join(set_) or 'none'})",
-                "set one of http_get, tcp_port or exec_command",
-                field="http_get",
-            )
-        return self
+            problems.add(("http_get",), set_ or None,
+                         f"a probe needs exactly one handler, got {len(set_)} ({', '.join(set_) or 'none'})",
+                         "set one of http_get, tcp_port or exec_command")
 
 
 class Probes(Spec):
     """Liveness and readiness are required (a release is only given traffic when ready)."""
 
     liveness: Probe
+    """Restarts the container when it fails."""
     readiness: Probe
+    """Gives the pod traffic only while it passes."""
     startup: Probe | None = None
+    """Holds the other probes back until the container has started (slow starters)."""
 
 
 class Resources(Spec):
-    """Requests and limits are all required: no unbounded container."""
+    """Requests and limits are all required: no unbounded container. Kubernetes quantities
+    (``500m``, ``0.5``, ``128Mi``, ``1.5Gi``, ``1e9``)."""
 
     cpu_request: CpuQuantity
+    """CPU reserved for the container, e.g. ``100m``."""
     cpu_limit: CpuQuantity
+    """CPU the container may use at most, e.g. ``500m``."""
     memory_request: MemoryQuantity
+    """Memory reserved for the container, e.g. ``64Mi``."""
     memory_limit: MemoryQuantity
+    """Memory at which the container is killed, e.g. ``128Mi``."""
 
-    @model_validator(mode="after")
-    def _requests_within_limits(self) -> Resources:
+    @rule
+    def _requests_within_limits(self, problems: Problems) -> None:
         if cpu_millicores(self.cpu_request) > cpu_millicores(self.cpu_limit):
-            raise invalid(
-                f"`cpu_request` ({self.cpu_request}) must be <= `cpu_limit` ({self.cpu_limit})",
-                "lower cpu_request or raise cpu_limit", field="cpu_request",
-            )
+            problems.add(("cpu_request",), self.cpu_request,
+                         f"`cpu_request` ({self.cpu_request}) must be <= `cpu_limit` ({self.cpu_limit})",
+                         "lower cpu_request or raise cpu_limit")
+
+    @rule
+    def _memory_within_limit(self, problems: Problems) -> None:
         if memory_bytes(self.memory_request) > memory_bytes(self.memory_limit):
-            raise invalid(
-                f"`memory_request` ({self.memory_request}) must be <= `memory_limit` ({self.memory_limit})",
-                "lower memory_request or raise memory_limit", field="memory_request",
-            )
-        return self
+            problems.add(("memory_request",), self.memory_request,
+                         f"`memory_request` ({self.memory_request}) must be <= `memory_limit` ({self.memory_limit})",
+                         "lower memory_request or raise memory_limit")
 
 
 class Peer(Spec):
@@ -164,88 +203,125 @@ class Peer(Spec):
     ingress_controller: bool = False
     """The cluster's ingress controller (namespace ``ingress_namespace`` of the expose spec)."""
 
-    @model_validator(mode="after")
-    def _one_kind(self) -> Peer:
+    @rule
+    def _one_kind(self, problems: Problems) -> None:
         kinds = [k for k in ("service", "namespace") if getattr(self, k)] + (
             ["ingress_controller"] if self.ingress_controller else [])
         if len(kinds) != 1:
-            raise invalid("a peer is exactly one of service, namespace or ingress_controller",
-                          "split it into one entry per peer", field="service")
-        return self
+            problems.add(("service",), kinds or None, "a peer is exactly one of service, namespace or ingress_controller",
+                         "split it into one entry per peer")
 
 
 class Egress(Spec):
     """What the service may reach: a service, a namespace or a CIDR block, on some ports."""
 
     service: DnsLabel | None = None
+    """A service of the same namespace (by name)."""
     namespace: DnsLabel | None = None
+    """Every pod of another namespace."""
     cidr: Cidr | None = None
+    """A network outside the cluster, e.g. ``10.0.0.0/16``."""
     ports: list[Port] = Field(default_factory=list)
     """Allowed destination ports; empty means every port."""
 
-    @model_validator(mode="after")
-    def _one_kind(self) -> Egress:
+    @rule
+    def _one_kind(self, problems: Problems) -> None:
         kinds = [k for k in ("service", "namespace", "cidr") if getattr(self, k)]
         if len(kinds) != 1:
-            raise invalid("an egress rule is exactly one of service, namespace or cidr",
-                          "split it into one entry per destination", field="service")
+            problems.add(("service",), kinds or None, "an egress rule is exactly one of service, namespace or cidr",
+                         "split it into one entry per destination")
+
+    @rule
+    def _not_the_whole_internet(self, problems: Problems) -> None:
         if self.cidr in ("0.0.0.0/0", "::/0") and not self.ports:
-            raise invalid("egress to the whole internet on every port",
-                          "list the ports the service needs (for example [443])", field="ports")
-        return self
+            problems.add(("ports",), [], "egress to the whole internet on every port",
+                         "list the ports the service needs (for example [443])")
 
 
 class Network(Spec):
     """Default deny; these are the declared allowances (not part of the release)."""
 
     ingress_from: list[Peer] = Field(default_factory=list)
+    """Who may connect to the service's ports. Default: nobody."""
     egress_to: list[Egress] = Field(default_factory=list)
+    """Where the service may connect to. Default: nowhere (but DNS)."""
     allow_dns: bool = True
     """Allow DNS lookups to the cluster DNS (UDP/TCP 53)."""
 
 
 class Ingress(Spec):
-    hostname: Annotated[str, Field(pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,63}$")]
-    path: Annotated[str, Field(pattern=r"^/[^\s]*$")] = "/"
+    """An Ingress routing ``hostname`` + ``path`` to the service."""
+
+    hostname: Hostname
+    """Public host name, e.g. ``app.example.com``."""
+    path: HttpPath = "/"
+    """Path prefix routed to the service. Default ``/``."""
     tls_secret: DnsLabel | None = None
     """Name of an existing TLS Secret; required unless ``security.opt_outs.plain_http_ingress``."""
     class_name: DnsLabel | None = None
+    """IngressClass name; default: the cluster's default class."""
 
 
 class Expose(Spec):
     """How the service is reached. A ClusterIP Service always; an Ingress when set."""
 
     service: bool = True
+    """Create the ClusterIP Service. Default true."""
     ingress: Ingress | None = None
+    """Route outside traffic through an Ingress. Default none."""
     ingress_namespace: DnsLabel = "ingress-nginx"
+    """Namespace of the ingress controller (allowed in by the network policy)."""
 
 
 class VolumeClaimRef(Spec):
     """An existing PersistentVolumeClaim (state lives outside the immutable unit)."""
 
     claim_name: DnsLabel
+    """Name of the PersistentVolumeClaim."""
     mount_path: AbsolutePath
+    """Where it is mounted in the container."""
     read_only: bool = False
+    """Mount read-only. Default false."""
+
+
+def _endpoint_url(value: str) -> str:
+    if rules.url_userinfo(value):
+        raise invalid("the URL carries credentials ('user:password@' before the host)",
+                      "remove 'user:password@' from the URL, put the password in `secrets` (for example a file "
+                      "'db-password') and let the application read it from `secrets_dir`")
+    if not re.fullmatch(r"[a-z][a-z0-9+.-]*://[^\s@/?#]+[^\s]*", value):
+        raise invalid("not a URL", "write scheme://host[:port][/path], e.g. 'postgres://db.internal:5432/app'")
+    return value
 
 
 class ExternalEndpoint(Spec):
     """A stateful dependency outside the release, passed by reference as an env var."""
 
-    name: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")]
+    name: Annotated[str, pattern(r"[A-Z][A-Z0-9_]*", "an upper-case environment variable name",
+                                 "use upper-case letters, digits and '_', starting with a letter, e.g. 'DATABASE_URL'")]
     """Env var name that receives the URL, for example ``DATABASE_URL``."""
-    url: Annotated[str, Field(pattern=r"^[a-z][a-z0-9+.-]*://[^\s@]+$")]
+    url: Annotated[str, AfterValidator(_endpoint_url), NoCredential]
     """The endpoint; must not carry credentials (put them in ``secrets``)."""
 
 
 class State(Spec):
+    """State that outlives a release, referenced by name (never created by the release)."""
+
     volumes: list[VolumeClaimRef] = Field(default_factory=list)
+    """Existing PersistentVolumeClaims to mount."""
     endpoints: list[ExternalEndpoint] = Field(default_factory=list)
+    """External services (databases, queues) passed as env vars."""
 
 
 class Monitoring(Spec):
+    """Prometheus scraping of the service."""
+
     scrape: bool = True
-    port: DnsLabel | Port = "http"
-    path: Annotated[str, Field(pattern=r"^/[^\s]*$")] = "/metrics"
+    """Mark the pods for scraping. Default true."""
+    port: PortName | Port = "http"
+    """A declared port, by name or number. Default ``http``."""
+    path: HttpPath = "/metrics"
+    """Path of the metrics endpoint. Default ``/metrics``."""
 
 
 OptOutName = Literal[
@@ -257,35 +333,80 @@ OptOutName = Literal[
     "exec_lock",
     "network_policy",
     "plain_http_ingress",
+    "env_not_secret",
 ]
+
+
+def _names_form(value: Any) -> Any:
+    """``{NAME: reason}`` is the short form of ``{names: {NAME: reason}}``."""
+    if isinstance(value, Mapping) and not (set(value) == {"names"} and isinstance(value.get("names"), Mapping)):
+        return {"names": dict(value)}
+    return value
+
+
+class EnvNotSecret(Spec):
+    """Env names that look secret but are not: the secret-name heuristic's per-name escape.
+
+    Written as ``{NAME: reason}``. Recorded like every opt-out (label
+    ``immutable.dev/opt-out-env-not-secret`` and the reasons in its annotation) and the values
+    are still checked for known credential formats.
+    """
+
+    names: Annotated[dict[EnvName, Annotated[str, AfterValidator(lambda v: _reason_text(v))]], Field(min_length=1)]
+    """``{env name: why its value is not a secret}``."""
+
+    @property
+    def reason(self) -> str:
+        """Every name with its reason, as one text (what is recorded on the resources)."""
+        return "; ".join(f"{name}: {why}" for name, why in sorted(self.names.items()))
+
+
+def _reason_text(value: str) -> str:
+    problem = rules.opt_out_reason_problem(value)
+    if problem:
+        raise invalid(problem, rules.REASON_FIX)
+    return value
 
 
 class OptOuts(Spec):
     """Explicit exceptions to secure defaults, each with a reason (shown in the preview)."""
 
     mutable_image_tag: OptOut | None = None
+    """Allow an image by tag instead of digest (the release then does not pin what runs)."""
     run_as_root: OptOut | None = None
+    """Allow a UID or GID below 10000."""
     writable_root_filesystem: OptOut | None = None
+    """Mount the root filesystem writable."""
     privilege_escalation: OptOut | None = None
+    """Allow setuid binaries to gain privileges."""
     service_account_token: OptOut | None = None
+    """Mount the service account token into the pods."""
     exec_lock: OptOut | None = None
     """Break glass: allow exec/attach/cp/ephemeral containers into this service's pods."""
     network_policy: OptOut | None = None
+    """Leave the service without its default-deny network policy."""
     plain_http_ingress: OptOut | None = None
+    """Serve the ingress without TLS."""
+    env_not_secret: Annotated[EnvNotSecret | None, BeforeValidator(_names_form)] = None
+    """``{NAME: reason}``: env names that look secret (``PASSWORD_POLICY_URL``) but hold no secret."""
 
     def names(self) -> list[str]:
         return sorted(n for n in type(self).model_fields if getattr(self, n) is not None)
 
 
 class Security(Spec):
+    """Pod security settings; every weaker setting needs an opt-out with a reason."""
+
     run_as_user: Annotated[int, Field(ge=0, le=2**31 - 1)] = 10001
     """UID; must be >= 10000 unless ``opt_outs.run_as_root``."""
     run_as_group: Annotated[int, Field(ge=0, le=2**31 - 1)] = 10001
+    """GID; must be >= 10000 unless ``opt_outs.run_as_root``."""
     scratch_dirs: list[AbsolutePath] = Field(default_factory=lambda: ["/tmp"])
     """Writable emptyDir/tmpfs mounts (the root filesystem is read-only)."""
     break_glass_group: Annotated[str, Field(min_length=1, max_length=128)] = "immutable:break-glass"
     """Group allowed through the exec lock in an emergency (audited by the API server)."""
     opt_outs: OptOuts = Field(default_factory=OptOuts)
+    """Reviewed exceptions to the secure defaults."""
 
 
 class ContainerServiceSpec(Spec):
@@ -295,35 +416,55 @@ class ContainerServiceSpec(Spec):
     """Service name; prefix of every resource name. No default."""
     image: Image
     """Image by digest (``repo@sha256:...``). A tag alone needs ``opt_outs.mutable_image_tag``."""
-    command: list[str] | None = None
-    args: list[str] | None = None
+    command: list[Argument] | None = None
+    """Replaces the image's entrypoint. Default: the image's own."""
+    args: list[Argument] | None = None
+    """Replaces the image's arguments (cmd). Default: the image's own."""
     ports: list[PortSpec] = Field(default_factory=list)
+    """Ports the container listens on."""
     env: dict[str, str] = Field(default_factory=dict)
-    """Plain environment. Names that look secret are refused: use ``secrets``."""
+    """Plain environment. Names that look secret are refused (use ``secrets``, or
+    ``security.opt_outs.env_not_secret`` for a name that only looks secret); values holding a
+    known credential format are refused."""
     config_files: list[ConfigFile] = Field(default_factory=list)
+    """Files mounted under ``config_dir`` from an immutable ConfigMap (1 MiB in all)."""
     config_dir: AbsolutePath = "/etc/app"
+    """Where config files are mounted. Default ``/etc/app``."""
     secrets: list[SecretFile] = Field(default_factory=list)
+    """Secret files mounted under ``secrets_dir`` (1 MiB in all)."""
     secrets_dir: AbsolutePath = "/var/run/secrets/app"
+    """Where secret files are mounted. Default ``/var/run/secrets/app``."""
     resources: Resources
+    """CPU and memory requests and limits. No default."""
     probes: Probes
+    """Liveness and readiness (and optionally startup) probes. No default."""
     security: Security = Field(default_factory=Security)
+    """Pod security settings and opt-outs."""
     state: State = Field(default_factory=State)
+    """Volumes and external endpoints that outlive a release."""
 
     replicas: Annotated[int, Field(ge=0, le=1000), SCALE] = 2
     """Scale knob (not part of the release). Default 2."""
     strategy: Annotated[Literal["rolling", "blue-green"], RETENTION] = "rolling"
+    """``rolling`` (default): one Deployment updated in place. ``blue-green``: one Deployment per
+    release, the Service moves once the new one is ready."""
     keep_previous: Annotated[int, Field(ge=0, le=10), RETENTION] = 1
     """How many previous releases to keep (blue-green) for instant rollback. Default 1."""
     keep_mode: Annotated[Literal["warm", "scaled-to-zero"], RETENTION] = "scaled-to-zero"
+    """Kept releases run at full size (``warm``) or at 0 replicas (``scaled-to-zero``, default)."""
     rollout_timeout_seconds: Annotated[int, Field(ge=30, le=3600), ROLLOUT] = 600
     """How long a new release may take to become ready before the update fails (the old release
     keeps the traffic). Default 600 (the Kubernetes provider's own default)."""
     namespace: Annotated[DnsLabel, ROUTING] = "apps"
     """Never ``default``."""
     network: Annotated[Network, ROUTING] = Field(default_factory=Network)
+    """Network policy allowances (default deny)."""
     expose: Annotated[Expose, ROUTING] = Field(default_factory=Expose)
+    """Service and Ingress."""
     monitoring: Annotated[Monitoring, ROUTING] = Field(default_factory=Monitoring)
+    """Prometheus scraping."""
     labels: Annotated[dict[str, str], ROUTING] = Field(default_factory=dict)
+    """Extra Kubernetes labels on every resource (keys outside ``immutable.dev/``)."""
 
     # --- single-field rules ----------------------------------------------------------
 
@@ -337,89 +478,181 @@ class ContainerServiceSpec(Spec):
     @field_validator("env")
     @classmethod
     def _env_rules(cls, env: dict[str, str]) -> dict[str, str]:
-        for key in env:
+        problems = Problems("env")
+        for key, value in env.items():
             if not _ENV_NAME.match(key):
-                raise invalid(f"env name {key!r} is not a valid variable name",
-                              "use letters, digits and '_', not starting with a digit")
-            if _SECRET_ENV_NAME.search(key):
-                raise invalid(f"env {key!r} looks like a secret in plain env",
-                              "move it to `secrets` (mounted as a file, kept secret in state)",
-                              sensitive=True)
-            if key.startswith(PROTECTED_ENV_PREFIXES):
-                raise invalid(f"env {key!r} uses a reserved prefix", "rename it")
+                problems.add((key,), key, f"env name {key!r} is not a valid variable name",
+                             "use letters, digits and '_', not starting with a digit, e.g. 'LOG_LEVEL'")
+            elif key.startswith(PROTECTED_ENV_PREFIXES):
+                problems.add((key,), key, f"env {key!r} uses a reserved prefix",
+                             f"rename it: {' and '.join(PROTECTED_ENV_PREFIXES)} are set by the platform")
+            control = rules.control_characters(value)
+            kind = rules.credential_kind(value)
+            if control:
+                problems.add((key,), value, f"the value contains {control}",
+                             "remove the control character (it is usually a copy-paste accident)",
+                             sensitive=rules.looks_like_secret_name(key))
+            if kind:
+                problems.add((key,), value, f"the value contains {kind}",
+                             "move it to `secrets` (mounted as a file, kept secret in state) and rotate it",
+                             sensitive=True)
+        problems.raise_if_any()
         return env
 
     @field_validator("labels")
     @classmethod
-    def _label_keys(cls, labels: dict[str, str]) -> dict[str, str]:
-        for key in labels:
-            if not _LABEL_KEY.match(key) or key.startswith("immutable.dev/"):
-                raise invalid(f"label key {key!r} is invalid or reserved",
-                              "use a Kubernetes label key outside the immutable.dev/ prefix")
+    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        problems = Problems("labels")
+        for key, value in labels.items():
+            key_problem = rules.label_key_problem(key)
+            if key_problem:
+                problems.add((key,), key, f"label key {key!r} is invalid: {key_problem}", rules.LABEL_KEY_FIX)
+            elif key.startswith("immutable.dev/"):
+                problems.add((key,), key, f"label key {key!r} is reserved",
+                             "use a key outside the immutable.dev/ prefix (the component sets those)")
+            value_problem = rules.label_value_problem(value)
+            if value_problem:
+                problems.add((key,), value, value_problem, rules.LABEL_VALUE_FIX)
+        problems.raise_if_any()
         return labels
 
     # --- cross-field rules -------------------------------------------------------------
 
-    @model_validator(mode="after")
-    def _cross_field(self) -> ContainerServiceSpec:
+    @rule
+    def _image_pinned(self, problems: Problems) -> None:
+        if not parse_image(self.image).pinned and self.security.opt_outs.mutable_image_tag is None:
+            problems.add(("image",), self.image, f"image {self.image!r} is not pinned by digest",
+                         "use repo@sha256:<digest>, or set security.opt_outs.mutable_image_tag with a reason")
+
+    @rule
+    def _not_root(self, problems: Problems) -> None:
         opt = self.security.opt_outs
-        if not parse_image(self.image).pinned and opt.mutable_image_tag is None:
-            raise invalid(
-                f"image {self.image!r} is not pinned by digest",
-                "use repo@sha256:<digest>, or set security.opt_outs.mutable_image_tag with a reason",
-                field="image",
-            )
-        if self.security.run_as_user < 10000 and opt.run_as_root is None:
-            raise invalid(f"`security.run_as_user` ({self.security.run_as_user}) is below 10000",
-                          "use a UID >= 10000, or set security.opt_outs.run_as_root with a reason",
-                          field="security.run_as_user")
-        if self.security.run_as_group < 10000 and opt.run_as_root is None:
-            raise invalid(f"`security.run_as_group` ({self.security.run_as_group}) is below 10000",
-                          "use a GID >= 10000, or set security.opt_outs.run_as_root with a reason",
-                          field="security.run_as_group")
+        for what, value in (("run_as_user", self.security.run_as_user), ("run_as_group", self.security.run_as_group)):
+            if value < 10000 and opt.run_as_root is None:
+                problems.add(("security", what), value, f"`security.{what}` ({value}) is below 10000",
+                             f"use {'a UID' if what == 'run_as_user' else 'a GID'} >= 10000, "
+                             "or set security.opt_outs.run_as_root with a reason")
+
+    @rule
+    def _secret_env_names(self, problems: Problems) -> None:
+        allowed = self.security.opt_outs.env_not_secret
+        exempt = allowed.names if allowed else {}
+        for key in self.env:
+            if rules.looks_like_secret_name(key) and key not in exempt:
+                problems.add(("env", key), self.env[key], f"env {key!r} looks like a secret in plain env",
+                             "move it to `secrets` (mounted as a file, kept secret in state); if it holds no "
+                             f"secret, set security.opt_outs.env_not_secret.{key} with a reason", sensitive=True)
+        for key in exempt:
+            if key not in self.env:
+                problems.add(("security", "opt_outs", "env_not_secret", key), key, f"env {key!r} is not set",
+                             "remove the opt-out, or set the variable in `env`")
+
+    @rule
+    def _distinct_ports(self, problems: Problems) -> None:
+        first: dict[tuple[str, Any], int] = {}
+        reported: set[tuple[int, str]] = set()
+        for i, port in enumerate(self.ports):
+            keys = (("name", port.name), ("container_port", (port.container_port, port.protocol)),
+                    ("service_port", (port.service_port or port.container_port, port.protocol)))
+            for what, key in keys:
+                other = first.setdefault((what, key), i)
+                if other == i:
+                    continue
+                clash = self.ports[other]
+                shown = key if what == "name" else f"{key[0]}/{key[1]}"
+                field = "container_port" if what == "service_port" and port.service_port is None else what
+                if (i, field) in reported:
+                    continue  # a service port that defaults to a clashing container port: said once
+                reported.add((i, field))
+                problems.add(("ports", i, field), port.name if what == "name" else key[0],
+                             f"{what.replace('_', ' ')} {shown} of ports[{i}] ({port.name}) is also used by "
+                             f"ports[{other}] ({clash.name})",
+                             f"give ports[{i}] its own {what.replace('_', ' ')}, or remove the duplicate entry")
+
+    @rule
+    def _probe_ports(self, problems: Problems) -> None:
         names = [p.name for p in self.ports]
-        if len(set(names)) != len(names):
-            raise invalid(f"port names clash: {names}", "give every port a different name", field="ports")
-        numbers = [(p.container_port, p.protocol) for p in self.ports]
-        if len(set(numbers)) != len(numbers):
-            raise invalid("two ports use the same container_port and protocol", "remove the duplicate", field="ports")
-        service_ports = [(p.service_port or p.container_port, p.protocol) for p in self.ports]
-        if len(set(service_ports)) != len(service_ports):
-            raise invalid("two ports use the same service_port", "give each a different service_port", field="ports")
+        numbers = [p.container_port for p in self.ports]
+        declared = ", ".join(f"{p.name} ({p.container_port})" for p in self.ports) or "none"
         for probe_name in ("liveness", "readiness", "startup"):
             probe = getattr(self.probes, probe_name)
-            if probe and probe.http_get and isinstance(probe.http_get.port, str) \
-                    and probe.http_get.port not in names:
-                raise invalid(f"probes.{probe_name} uses port {probe.http_get.port!r} which is not declared",
-                              f"declare it in `ports` or use one of {names or 'a port number'}",
-                              field=f"probes.{probe_name}.http_get.port")
-        monitored = self.monitoring.port
-        if self.monitoring.scrape and self.ports and isinstance(monitored, str) and monitored not in names:
-            raise invalid(f"monitoring.port {monitored!r} is not declared", f"use one of {names}", field="monitoring.port")
-        files = [f.name for f in self.config_files]
-        if len(set(files)) != len(files):
-            raise invalid("two config files have the same name", "rename one", field="config_files")
-        secret_names = [s.name for s in self.secrets]
-        if len(set(secret_names)) != len(secret_names):
-            raise invalid("two secrets have the same name", "rename one", field="secrets")
-        mounts = [self.config_dir, self.secrets_dir, *self.security.scratch_dirs,
-                  *(v.mount_path for v in self.state.volumes)]
-        if len(set(mounts)) != len(mounts):
-            raise invalid(f"two mounts share a path: {mounts}", "give each mount its own directory", field="state.volumes")
-        for endpoint in self.state.endpoints:
+            if probe is None:
+                continue
+            port = probe.http_get.port if probe.http_get else probe.tcp_port
+            where = ("probes", probe_name, "http_get", "port") if probe.http_get else ("probes", probe_name, "tcp_port")
+            if port is None or port in (names if isinstance(port, str) else numbers):
+                continue
+            problems.add(where, port, f"probes.{probe_name} uses port {port!r}, which is not declared in `ports`",
+                         f"declare it in `ports`, or use a declared port: {declared}")
+
+    @rule
+    def _monitoring_port(self, problems: Problems) -> None:
+        port = self.monitoring.port
+        if not self.monitoring.scrape or not self.ports:
+            return
+        declared: list[str | int] = [p.name if isinstance(port, str) else p.container_port for p in self.ports]
+        if port not in declared:
+            problems.add(("monitoring", "port"), port, f"monitoring.port {port!r} is not declared in `ports`",
+                         f"use one of {declared}")
+
+    @rule
+    def _distinct_files(self, problems: Problems) -> None:
+        lists: tuple[tuple[str, list[str]], ...] = (("config_files", [f.name for f in self.config_files]),
+                                                    ("secrets", [s.name for s in self.secrets]))
+        for field, names in lists:
+            seen: dict[str, int] = {}
+            for i, name in enumerate(names):
+                other = seen.setdefault(name, i)
+                if other != i:
+                    problems.add((field, i, "name"), name, f"{field}[{i}] has the same name as {field}[{other}]",
+                                 "rename one of them")
+
+    @rule
+    def _sizes(self, problems: Problems) -> None:
+        config = sum(len(f.name.encode()) + len(f.content.encode()) for f in self.config_files)
+        if config > MAX_CONFIG_BYTES:
+            problems.add(("config_files",), f"{config} bytes", f"config files total {config} bytes, a ConfigMap "
+                         f"holds at most {MAX_CONFIG_BYTES} (1 MiB)", "bake large files into the image")
+        secret = sum(len(s.name.encode()) + len(s.value.get_secret_value().encode()) for s in self.secrets)
+        if secret > MAX_CONFIG_BYTES:
+            problems.add(("secrets",), f"{secret} bytes", f"secrets total {secret} bytes, a Secret holds at most "
+                         f"{MAX_CONFIG_BYTES} (1 MiB)", "split them across services or use a secret manager")
+
+    @rule
+    def _distinct_mounts(self, problems: Problems) -> None:
+        mounts: list[tuple[tuple[str | int, ...], str]] = [
+            (("config_dir",), self.config_dir), (("secrets_dir",), self.secrets_dir),
+            *((("security", "scratch_dirs", i), d) for i, d in enumerate(self.security.scratch_dirs)),
+            *((("state", "volumes", i, "mount_path"), v.mount_path) for i, v in enumerate(self.state.volumes)),
+        ]
+        seen: dict[str, str] = {}
+        for loc, path in mounts:
+            if path in seen:
+                problems.add(loc, path, f"mount path {path} is also used by {seen[path]}",
+                             "give each mount its own directory")
+            seen.setdefault(path, ".".join(str(p) for p in loc))
+
+    @rule
+    def _endpoints_not_in_env(self, problems: Problems) -> None:
+        for i, endpoint in enumerate(self.state.endpoints):
             if endpoint.name in self.env:
-                raise invalid(f"state endpoint {endpoint.name} is also set in env", "set it in one place",
-                              field="state.endpoints")
-        if self.expose.ingress and not self.expose.ingress.tls_secret and opt.plain_http_ingress is None:
-            raise invalid("ingress without TLS",
-                          "set expose.ingress.tls_secret, or security.opt_outs.plain_http_ingress with a reason",
-                          field="expose.ingress.tls_secret")
-        if self.expose.ingress and not self.ports:
-            raise invalid("an ingress needs a port", "declare the HTTP port in `ports`", field="ports")
+                problems.add(("state", "endpoints", i, "name"), endpoint.name,
+                             f"state endpoint {endpoint.name} is also set in env", "set it in one place")
+
+    @rule
+    def _ingress(self, problems: Problems) -> None:
+        ingress = self.expose.ingress
+        if ingress and not ingress.tls_secret and self.security.opt_outs.plain_http_ingress is None:
+            problems.add(("expose", "ingress", "tls_secret"), None, "ingress without TLS",
+                         "set expose.ingress.tls_secret, or security.opt_outs.plain_http_ingress with a reason")
+        if ingress and not self.ports:
+            problems.add(("ports",), [], "an ingress needs a port", "declare the HTTP port in `ports`")
+
+    @rule
+    def _blue_green_replicas(self, problems: Problems) -> None:
         if self.replicas == 0 and self.strategy == "blue-green":
-            raise invalid("blue-green with 0 replicas never becomes ready",
-                          "give at least 1 replica, or use the rolling strategy", field="replicas")
-        return self
+            problems.add(("replicas",), 0, "blue-green with 0 replicas never becomes ready",
+                         "give at least 1 replica, or use the rolling strategy")
 
     # --- derived --------------------------------------------------------------------
 

@@ -12,10 +12,11 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError
 
+from . import rules
 from .errors import Problem, SpecError, problems_from_validation
-from .fields import DnsLabel, Spec, invalid
+from .fields import DnsLabel, Hostname, Problems, Spec, pattern, rule
 from .ledger import WorkloadLedger
 from .records import SecretStore
 
@@ -34,38 +35,59 @@ current kubeconfig context (or ``kubeconfig``); ``local-docker``: the Docker eng
 
 PRODUCTION_ENVIRONMENTS = frozenset({"prod", "production"})
 
-_HOSTNAME = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,63}$"
+_AMI = re.compile(r"ami-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+SubnetId = Annotated[str, pattern(r"subnet-[0-9a-f]{8,17}", "a subnet id",
+                                  "write 'subnet-' followed by 8 or 17 lowercase hex digits, e.g. 'subnet-0123456789abcdef0'")]
 
 
 class ServiceKnobs(Spec):
     """Per-service knobs an environment may set."""
 
     replicas: Annotated[int, Field(ge=0, le=1000)] | None = None
-    hostname: Annotated[str, Field(pattern=_HOSTNAME)] | None = None
+    """Replicas in this environment; default the topology's."""
+    hostname: Hostname | None = None
+    """Ingress host name in this environment, e.g. ``app.dev.example.com``."""
     keep_previous: Annotated[int, Field(ge=0, le=10)] | None = None
+    """Previous releases kept for rollback; default the topology's."""
     rollout_timeout_seconds: Annotated[int, Field(ge=30, le=3600)] | None = None
+    """Seconds a new release may take to become ready; default the topology's."""
 
 
 class ServerGroupKnobs(Spec):
     """Per-server-group knobs an environment may set (scale only)."""
 
     min_size: Annotated[int, Field(ge=0, le=1000)] | None = None
+    """Smallest group size; default the topology's."""
     max_size: Annotated[int, Field(ge=0, le=1000)] | None = None
+    """Largest group size; default the topology's."""
     desired_capacity: Annotated[int, Field(ge=0, le=1000)] | None = None
+    """Instances to run, between ``min_size`` and ``max_size``; default the topology's."""
     keep_previous: Annotated[int, Field(ge=0, le=10)] | None = None
+    """Previous releases kept for rollback; default the topology's."""
+
+    @rule
+    def _bounds(self, problems: Problems) -> None:
+        if self.min_size is not None and self.max_size is not None and self.min_size > self.max_size:
+            problems.add(("min_size",), self.min_size, f"`min_size` ({self.min_size}) must be <= `max_size` ({self.max_size})",
+                         "lower min_size or raise max_size")
 
 
 class AwsTarget(Spec):
     """Where this environment's server groups go (ids that exist only in that account)."""
 
-    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")]
+    region: Annotated[str, pattern(r"[a-z]{2}(-gov)?-[a-z]+-[0-9]", "an AWS region",
+                                   "write a region code like 'eu-west-1' or 'us-gov-west-1'")]
     """AWS region, for example ``eu-west-1``."""
-    vpc_id: Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{8,17}$")]
-    subnet_ids: Annotated[list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]], Field(min_length=1)]
+    vpc_id: Annotated[str, pattern(r"vpc-[0-9a-f]{8,17}", "a VPC id",
+                                   "write 'vpc-' followed by 8 or 17 lowercase hex digits, e.g. 'vpc-0123456789abcdef0'")]
+    """The VPC of the instances and the load balancer (``vpc-...``)."""
+    subnet_ids: Annotated[list[SubnetId], Field(min_length=1)]
     """Private subnets of the instances."""
-    load_balancer_subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(default_factory=list)
+    load_balancer_subnet_ids: list[SubnetId] = Field(default_factory=list)
     """Subnets of the load balancer (at least two AZs for an ALB)."""
-    certificate_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:acm:")] | None = None
+    certificate_arn: Annotated[str, pattern(
+        r"arn:aws[a-z-]*:acm:.+", "an ACM certificate ARN",
+        "copy the ARN from ACM: arn:aws:acm:<region>:<account>:certificate/<uuid>")] | None = None
     """ACM certificate for the HTTPS listener."""
 
 
@@ -75,12 +97,15 @@ class EnvironmentConfig(Spec):
     name: DnsLabel
     """Environment name; ``prod``/``production`` are production (stricter rules)."""
     target: Target = "render"
+    """Where services deploy: ``render`` (default), ``local-cluster``, ``kubernetes`` or ``local-docker``."""
     kubeconfig: Annotated[str, Field(min_length=1)] | None = None
     """Path of the kubeconfig for ``kubernetes``/``local-cluster`` targets."""
     render_dir: Annotated[str, Field(min_length=1)] | None = None
     """Where ``render`` writes manifests; default ``build/manifests/<name>``."""
     services: dict[DnsLabel, ServiceKnobs] = Field(default_factory=dict)
+    """Knobs per service of the topology, by name."""
     server_groups: dict[DnsLabel, ServerGroupKnobs] = Field(default_factory=dict)
+    """Knobs per server group of the topology, by name."""
     aws: AwsTarget | None = None
     """Deploy server groups to this AWS account/region; without it they are validated but not deployed."""
     allow_mutable_image_tags: bool = False
@@ -92,27 +117,60 @@ class EnvironmentConfig(Spec):
     def production(self) -> bool:
         return self.name in PRODUCTION_ENVIRONMENTS
 
-    @model_validator(mode="after")
-    def _production_rules(self) -> EnvironmentConfig:
-        if self.production:
-            for knob in ("allow_mutable_image_tags", "exec_break_glass"):
-                if getattr(self, knob):
-                    raise invalid(f"`{knob}` may not be set in production",
-                                  f"remove `{knob}` from the production stack", field=knob)
-            if self.target in ("render", "local-cluster", "local-docker"):
-                raise invalid(f"production cannot deploy to the local target {self.target!r}",
-                              "set target: kubernetes", field="target")
-        for name, group in self.server_groups.items():
-            if group.min_size is not None and group.max_size is not None and group.min_size > group.max_size:
-                raise invalid(f"server_groups.{name}: `min_size` ({group.min_size}) must be <= "
-                              f"`max_size` ({group.max_size})", "lower min_size or raise max_size",
-                              field=f"server_groups.{name}.min_size")
-        return self
+    @rule
+    def _production_rules(self, problems: Problems) -> None:
+        if not self.production:
+            return
+        for knob in ("allow_mutable_image_tags", "exec_break_glass"):
+            if getattr(self, knob):
+                problems.add((knob,), True, f"`{knob}` may not be set in production",
+                             f"remove `{knob}` from the production stack")
+        if self.target in ("render", "local-cluster", "local-docker"):
+            problems.add(("target",), self.target, f"production cannot deploy to the local target {self.target!r}",
+                         "set target: kubernetes")
 
 
 class StackConfig(Spec):
+    """A stack's ``immutable:*`` config: the environment and the release ledger."""
+
     environment: EnvironmentConfig
+    """``immutable:environment``."""
     ledger: dict[DnsLabel, WorkloadLedger] = Field(default_factory=dict)
+    """``immutable:ledger``: per workload, the artifacts it ran and the active one."""
+
+    @rule
+    def _artifacts(self, problems: Problems) -> None:
+        """Every artifact is an image by digest (a tag only with ``allow_mutable_image_tags``) or an AMI id."""
+        environment = self.__dict__.get("environment")  # None when it failed: then only what is wrong anyway
+        mutable_ok = environment.allow_mutable_image_tags if environment is not None else True
+        for name, workload in self.ledger.items():
+            for i, entry in enumerate(workload.releases):
+                problem = artifact_problem(entry.artifact, allow_tag=mutable_ok)
+                if problem:
+                    problems.add(("ledger", name, "releases", i, "artifact"), entry.artifact, *problem)
+
+
+ARTIFACT_FIX = ("write the image by digest (registry/repository@sha256:<64 hex digits>, as printed by the build) "
+                "or the AMI id (ami-...)")
+
+
+def artifact_problem(artifact: str, *, allow_tag: bool = False,
+                     kind: Literal["service", "server_group"] | None = None) -> tuple[str, str] | None:
+    """``(message, fix)`` when ``artifact`` is not what a ledger may hold (for a workload of ``kind``)."""
+    if _AMI.fullmatch(artifact):
+        if kind == "service":
+            return "a service's artifact is an image, not an AMI id", ARTIFACT_FIX
+        return None
+    if kind == "server_group":
+        return "a server group's artifact is an AMI id", "write the AMI id the image build printed, e.g. ami-0123456789abcdef0"
+    try:
+        image = rules.parse_image(artifact)
+    except ValueError as exc:
+        return f"neither an image nor an AMI id: {exc}", ARTIFACT_FIX
+    if not image.pinned and not allow_tag:
+        return ("the image is not pinned by digest, so the ledger would not say what ran",
+                "write the image by digest (repository@sha256:...), as printed by the build")
+    return None
 
 
 def _yaml_path(stack: str, loc: tuple[str | int, ...]) -> str:
@@ -133,7 +191,9 @@ def load_stack_config(
     """Validate a stack's ``immutable:*`` config (keys without the namespace).
 
     ``workloads`` (name -> kind) lets knobs and ledger entries for workloads that the
-    topology does not have be reported as unknown keys. Raises :class:`SpecError`.
+    topology does not have be reported as unknown keys, and ledger artifacts of the wrong
+    kind (an AMI for a service) at their own key. Every problem is reported at once, each at
+    its ``Pulumi.<stack>.yaml`` key. Raises :class:`SpecError`.
     """
     problems: list[Problem] = []
     for key in raw:
@@ -143,30 +203,40 @@ def load_stack_config(
     data = {k: v for k, v in raw.items() if k in KNOWN_KEYS and k != SECRETS_KEY}
     if ENVIRONMENT_KEY not in data:
         data[ENVIRONMENT_KEY] = {"name": stack}
+    if workloads is not None:  # on the raw keys: reported even when other parts are invalid
+        problems += _unknown_workloads(stack, data, workloads)
     parsed: StackConfig | None = None
     try:
         parsed = StackConfig.model_validate(data)
-    except ValidationError as exc:
+    except ValidationError as exc:  # not raised by a Spec, kept for safety
         problems += problems_from_validation(exc, model=StackConfig,
                                              path_formatter=lambda loc: _yaml_path(stack, loc))
+    except SpecError as exc:
+        problems += [Problem(_yaml_path(stack, p.loc), p.value, p.message, p.fix, p.loc) for p in exc.problems]
     if parsed is not None:
         if parsed.environment.name != stack:
             problems.append(Problem(_yaml_path(stack, (ENVIRONMENT_KEY, "name")), repr(parsed.environment.name),
                                     f"does not match the stack name {stack!r}", f"set name: {stack}"))
         if workloads is not None:
-            problems += _unknown_workloads(stack, parsed, workloads)
+            problems += _artifact_kinds(stack, parsed, workloads)
     if problems:
         raise SpecError(f"stack config of {stack!r}", problems)
     assert parsed is not None
     return parsed
 
 
-def _unknown_workloads(stack: str, config: StackConfig,
+def _keys(value: Any) -> list[str]:
+    return [str(k) for k in value] if isinstance(value, Mapping) else []
+
+
+def _unknown_workloads(stack: str, data: Mapping[str, Any],
                        workloads: Mapping[str, Literal["service", "server_group"]]) -> list[Problem]:
     problems = []
-    sections: list[tuple[str, dict[str, Any], Literal["service", "server_group"]]] = [
-        ("services", dict(config.environment.services), "service"),
-        ("server_groups", dict(config.environment.server_groups), "server_group"),
+    environment = data.get(ENVIRONMENT_KEY)
+    environment = environment if isinstance(environment, Mapping) else {}
+    sections: list[tuple[str, list[str], Literal["service", "server_group"]]] = [
+        ("services", _keys(environment.get("services")), "service"),
+        ("server_groups", _keys(environment.get("server_groups")), "server_group"),
     ]
     for section, knobs, kind in sections:
         known = sorted(n for n, k in workloads.items() if k == kind)
@@ -174,12 +244,27 @@ def _unknown_workloads(stack: str, config: StackConfig,
             if workloads.get(name) != kind:
                 problems.append(Problem(_yaml_path(stack, (ENVIRONMENT_KEY, section, name)), repr(name),
                                         f"the topology has no {kind.replace('_', ' ')} named {name!r}",
-                                        f"use one of {known}"))
-    for name in config.ledger:
+                                        f"use one of {known}", (ENVIRONMENT_KEY, section, name)))
+    for name in _keys(data.get(LEDGER_KEY)):
         if name not in workloads:
             problems.append(Problem(_yaml_path(stack, (LEDGER_KEY, name)), repr(name),
                                     f"the topology has no workload named {name!r}",
-                                    f"use one of {sorted(workloads)}"))
+                                    f"use one of {sorted(workloads)}", (LEDGER_KEY, name)))
+    return problems
+
+
+def _artifact_kinds(stack: str, config: StackConfig,
+                    workloads: Mapping[str, Literal["service", "server_group"]]) -> list[Problem]:
+    """An AMI in a service's ledger, an image in a server group's: at the artifact's own key."""
+    problems = []
+    for name, workload in config.ledger.items():
+        workload_kind = workloads.get(name)
+        for i, entry in enumerate(workload.releases):
+            problem = artifact_problem(entry.artifact, allow_tag=config.environment.allow_mutable_image_tags,
+                                       kind=workload_kind)
+            if workload_kind is not None and problem:
+                loc = (LEDGER_KEY, name, "releases", i, "artifact")
+                problems.append(Problem(_yaml_path(stack, loc), repr(entry.artifact), *problem, loc))
     return problems
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
-MASK = "***"
+from . import rules
+
+MASK = rules.MASK
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -43,7 +45,7 @@ _GENERIC_FIXES: dict[str, str] = {
     "less_than": "lower the value below the maximum",
     "string_too_short": "give a longer value",
     "string_too_long": "shorten the value",
-    "string_pattern_mismatch": "match the documented format",
+    "string_pattern_mismatch": "see this field's description in README.md for the accepted form",
     "too_short": "add more items",
     "too_long": "remove items",
     "float_parsing": "give a number",
@@ -63,6 +65,8 @@ class Problem:
     value: str
     message: str
     fix: str
+    loc: tuple[str | int, ...] = field(default=(), compare=False)
+    """The path as parts (for callers that render it differently, such as stack config keys)."""
 
     def render(self) -> str:
         return f"- {self.path}: {self.message} (got {self.value}); fix: {self.fix}"
@@ -87,7 +91,8 @@ class SpecError(ImmutableInfraError, ValueError):
 
     def nested(self, prefix: str) -> list[Problem]:
         """These problems with ``prefix.`` in front of every path (to report a part of a whole)."""
-        return [Problem(f"{prefix}.{p.path}", p.value, p.message, p.fix) for p in self.problems]
+        head = tuple(int(x) if x.isdigit() else x for x in re.split(r"[.\[\]]+", prefix) if x)
+        return [Problem(f"{prefix}.{p.path}", p.value, p.message, p.fix, head + p.loc) for p in self.problems]
 
     def problem_at(self, path: str) -> Problem:
         """The problem reported for ``path`` (KeyError when that field was not reported)."""
@@ -112,13 +117,27 @@ def is_sensitive_path(loc: Iterable[str | int]) -> bool:
     return any(isinstance(p, str) and _SENSITIVE_KEY.search(p) for p in loc)
 
 
+def _masked(value: Any) -> Any:
+    """``value`` with every secret part replaced: credentials, URL passwords, secret keys."""
+    if isinstance(value, SecretStr):
+        return MASK
+    if isinstance(value, str):
+        shown = rules.mask_url(value) if rules.url_userinfo(value) else value  # keeps scheme, user and host
+        return MASK if rules.credential_kind(shown) else shown
+    if isinstance(value, Mapping):
+        return {k: (MASK if _SENSITIVE_KEY.search(str(k)) else _masked(v)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_masked(v) for v in value)
+    if isinstance(value, BaseModel):
+        return f"<{type(value).__name__}>"
+    return value
+
+
 def show_value(value: Any, loc: Sequence[str | int] = ()) -> str:
-    """A short, safe rendering of a bad value: secrets and secret-looking keys are masked."""
+    """A short, safe rendering of a bad value: secrets, credentials and URL passwords are masked."""
     if isinstance(value, SecretStr) or is_sensitive_path(loc):
         return MASK
-    if isinstance(value, Mapping):
-        value = {k: (MASK if _SENSITIVE_KEY.search(str(k)) else v) for k, v in value.items()}
-    text = repr(value)
+    text = repr(_masked(value))
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -169,7 +188,8 @@ def problems_from_validation(
     """Translate pydantic's error list into our problems (values masked where needed)."""
     out: list[Problem] = []
     for item in error.errors(include_url=False):
-        loc = tuple(prefix) + tuple(p for p in item["loc"] if p not in ("function-after", "function-before"))
+        # "[key]" marks a refused mapping key: the key itself is already the last part of the path.
+        loc = tuple(prefix) + tuple(p for p in item["loc"] if p not in ("function-after", "function-before", "[key]"))
         ctx = item.get("ctx") or {}
         if ctx.get("field"):
             loc += tuple(int(part) if part.isdigit() else part for part in str(ctx["field"]).split("."))
@@ -185,8 +205,10 @@ def problems_from_validation(
             value = "nothing"
         else:
             value = show_value(item.get("input"), loc)
+        if item["type"] == "string_pattern_mismatch":
+            message = "does not have the accepted form"  # pydantic's message is a raw regex
         path = path_formatter(loc) if path_formatter else format_path(loc)
-        out.append(Problem(path=path, value=value, message=message, fix=fix))
+        out.append(Problem(path=path, value=value, message=message, fix=fix, loc=loc))
     return out
 
 
@@ -194,7 +216,11 @@ def validate_spec(model: type[M], data: Any, *, subject: str | None = None) -> M
     """Validate ``data`` as ``model`` or raise one :class:`SpecError` listing every problem."""
     if isinstance(data, model):
         return data
+    error: SpecError | None = None
     try:
         return model.model_validate(data)
-    except ValidationError as exc:
-        raise SpecError(subject or model.__name__, problems_from_validation(exc, model=model)) from None
+    except ValidationError as exc:  # a model outside the Spec base
+        error = SpecError(subject or model.__name__, problems_from_validation(exc, model=model))
+    except SpecError as exc:
+        error = SpecError(subject or model.__name__, exc.problems)
+    raise error

@@ -6,13 +6,27 @@ types, so one rule with one fix message serves every model that uses them.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
+
+from . import rules
 
 
 def invalid(message: str, fix: str, *, sensitive: bool = False, field: str | None = None) -> PydanticCustomError:
@@ -46,10 +60,192 @@ IDENTITY = NotInRelease("identity")
 ROLLOUT = NotInRelease("rollout")
 
 
+Loc = tuple[str | int, ...]
+
+
+class Problems:
+    """Collects problems inside one validator; ``raise_if_any`` reports them together.
+
+    A pydantic validator normally reports one error at the model's own location. Raising a
+    :class:`~pydantic.ValidationError` built from several ``InitErrorDetails`` instead lets
+    pydantic-core keep each error's location (prefixed with the model's own path when it is
+    nested), so every problem is reported at its own field, with the offending value itself.
+    """
+
+    def __init__(self, title: str, *, owner: str | None = None) -> None:
+        self._title = title
+        self._owner = owner
+        self.details: list[InitErrorDetails] = []
+
+    def add(self, loc: Loc, value: Any, message: str, fix: str, *, sensitive: bool = False) -> None:
+        """Record one problem at ``loc`` (relative to the model being validated)."""
+        ctx: dict[str, Any] = {"fix": fix, "sensitive": sensitive}
+        if self._owner:
+            ctx["rule_of"] = self._owner  # lets the model tell its own rules' errors from its fields'
+        error = PydanticCustomError("immutable", message, ctx)
+        self.details.append(InitErrorDetails(type=error, loc=loc, input=value))
+
+    def __len__(self) -> int:
+        return len(self.details)
+
+    def raise_if_any(self) -> None:
+        if self.details:
+            raise ValidationError.from_exception_data(self._title, self.details)
+
+
+_RULE = "__immutable_rule__"
+
+
+def rule(method: Callable[[Any, Problems], None]) -> Callable[[Any, Problems], None]:
+    """Marks a cross-field rule of a :class:`Spec`: ``def _rule(self, problems: Problems) -> None``.
+
+    Rules run after the fields validated, every rule of the model, each adding its problems.
+    When some fields failed, pydantic skips model validators; the rules then run again on the
+    fields that did validate (a rule that reads a failed field is skipped), so a bad image pin
+    and a bad env name are still reported together.
+    """
+    setattr(method, _RULE, True)
+    return method
+
+
+@functools.cache
+def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    field = model.model_fields[name]
+    return TypeAdapter(Annotated[field.annotation, field])
+
+
+def _as_init_details(error: ErrorDetails) -> InitErrorDetails:
+    """A reported error, re-raisable with its type, message, context and location."""
+    custom = PydanticCustomError(error["type"], error["msg"], error.get("ctx"))
+    return InitErrorDetails(type=custom, loc=error["loc"], input=error.get("input"))
+
+
 class Spec(BaseModel):
-    """Base of every user-facing spec: frozen, unknown keys refused."""
+    """Base of every user-facing spec: frozen, unknown keys refused.
+
+    Every entry point (``Spec(...)``, ``model_validate``, ``model_validate_json``, and through
+    them components and stack config) raises :class:`~immutable_infra.errors.SpecError`:
+    every problem at once, each at its own path, values masked when secret, with a fix.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    def __init__(self, /, **data: Any) -> None:
+        error: Exception | None = None
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            error = _spec_error(type(self), exc)
+        if error is not None:  # raised outside the except: the pydantic error (unmasked) is not chained
+            raise error
+
+    # Not a "custom" __init__ for pydantic: nested models and model_validate keep validating in
+    # pydantic-core (which would otherwise call this and get a SpecError instead of line errors).
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @classmethod
+    def model_validate(cls, obj: Any, *, strict: bool | None = None, from_attributes: bool | None = None,
+                       context: Any | None = None, **kwargs: Any) -> Self:
+        error: Exception | None = None
+        try:
+            return super().model_validate(obj, strict=strict, from_attributes=from_attributes, context=context, **kwargs)
+        except ValidationError as exc:
+            error = _spec_error(cls, exc)
+        raise error
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, *, strict: bool | None = None,
+                            context: Any | None = None, **kwargs: Any) -> Self:
+        error: Exception | None = None
+        try:
+            return super().model_validate_json(json_data, strict=strict, context=context, **kwargs)
+        except ValidationError as exc:
+            error = _spec_error(cls, exc)
+        raise error
+
+    @classmethod
+    def model_validate_strings(cls, obj: Any, *, strict: bool | None = None, context: Any | None = None,
+                               **kwargs: Any) -> Self:
+        error: Exception | None = None
+        try:
+            return super().model_validate_strings(obj, strict=strict, context=context, **kwargs)
+        except ValidationError as exc:
+            error = _spec_error(cls, exc)
+        raise error
+
+    # --- cross-field rules ---------------------------------------------------------------
+
+    @classmethod
+    def _rules(cls) -> list[Callable[[Any, Problems], None]]:
+        seen: dict[str, Callable[[Any, Problems], None]] = {}
+        for klass in reversed(cls.__mro__):
+            for name, member in vars(klass).items():
+                if callable(member) and getattr(member, _RULE, False):
+                    seen[name] = member
+        return list(seen.values())
+
+    @model_validator(mode="after")
+    def _run_rules(self) -> Self:
+        problems = Problems(type(self).__name__, owner=_owner(type(self)))
+        for check in type(self)._rules():
+            check(self, problems)
+        problems.raise_if_any()
+        return self
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _every_problem(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            own = _owner(cls)
+            fields_failed = any(e["loc"] and (e.get("ctx") or {}).get("rule_of") != own for e in errors)
+            if not fields_failed or not isinstance(data, Mapping) or not cls._rules():
+                raise
+            reported = {tuple(e["loc"]) for e in errors}
+            extra = [d for d in cls._partial_rules(data) if tuple(d["loc"]) not in reported]
+        raise ValidationError.from_exception_data(cls.__name__, [*map(_as_init_details, errors), *extra])
+
+    @classmethod
+    def _partial_rules(cls, data: Mapping[str, Any]) -> list[InitErrorDetails]:
+        """The cross-field problems among the fields that have a usable value.
+
+        A field is usable when its type accepts it (its own ``field_validator`` rules are not
+        re-run: ``env`` with one bad name still lets the secret-name rule see the others).
+        Problems at a path already reported are dropped by the caller.
+        """
+        values: dict[str, Any] = {}
+        failed: set[str] = set()
+        for name in cls.model_fields:
+            if name not in data:
+                continue
+            try:
+                values[name] = _field_adapter(cls, name).validate_python(data[name])
+            except (ValidationError, ValueError):
+                failed.add(name)
+        partial = cls.model_construct(**values)
+        for name in failed:
+            partial.__dict__.pop(name, None)
+        found: list[InitErrorDetails] = []
+        for check in cls._rules():
+            problems = Problems(cls.__name__, owner=_owner(cls))
+            try:
+                check(partial, problems)
+            except (AttributeError, TypeError, ValueError, KeyError):
+                continue  # the rule reads a field that failed: its own error is already reported
+            found += problems.details
+        return found
+
+
+def _owner(model: type[BaseModel]) -> str:
+    return f"{model.__module__}.{model.__qualname__}"
+
+
+def _spec_error(model: type[BaseModel], error: ValidationError) -> Exception:
+    from .errors import SpecError, problems_from_validation
+
+    return SpecError(model.__name__, problems_from_validation(error, model=model))
 
 
 # --- names -------------------------------------------------------------------------
@@ -67,35 +263,21 @@ def _dns_label(value: str) -> str:
 
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+PortName = Annotated[str, AfterValidator(_dns_label), AfterValidator(lambda v: _port_name(v))]
+"""A named port: a DNS label of at most 15 characters with a letter (Kubernetes' IANA_SVC_NAME)."""
 
 # --- images ------------------------------------------------------------------------
 
-_IMAGE = re.compile(
-    r"^(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
-    r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
-    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
-)
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    repository: str
-    tag: str | None
-    digest: str | None
-
-    @property
-    def pinned(self) -> bool:
-        return self.digest is not None
+# The grammar lives in rules.py (shared with the policy pack); these names stay importable here.
+ImageRef = rules.ImageRef
 
 
 def parse_image(value: str) -> ImageRef:
-    match = _IMAGE.match(value)
-    if not match:
-        raise invalid(
-            "not an image reference",
-            "write it as registry/repository@sha256:<64 hex digits>",
-        )
-    return ImageRef(match["repo"], match["tag"], match["digest"])
+    """``repo[:tag][@sha256:...]`` split into its parts; a validation error with a fix otherwise."""
+    try:
+        return rules.parse_image(value)
+    except ValueError as exc:
+        raise invalid(str(exc), rules.IMAGE_FIX) from None
 
 
 def _image(value: str) -> str:
@@ -110,30 +292,21 @@ Image = Annotated[str, AfterValidator(_image)]
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 
-_CPU = re.compile(r"^([0-9]+)(m?)$|^([0-9]*\.[0-9]+)$")
-_MEMORY = re.compile(r"^([0-9]+)(Ki|Mi|Gi|Ti|K|M|G|T)?$")
-_MEMORY_FACTORS = {
-    None: 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
-}
-
 
 def cpu_millicores(value: str) -> int:
-    """``"250m"`` -> 250, ``"1"`` -> 1000, ``"0.5"`` -> 500."""
-    match = _CPU.match(value)
-    if not match:
-        raise invalid("not a CPU quantity", "write millicores like '250m' or cores like '1' or '0.5'")
-    if match[1] is not None:
-        return int(match[1]) if match[2] else int(match[1]) * 1000
-    return round(float(match[3]) * 1000)
+    """``"250m"`` -> 250, ``"1"`` -> 1000, ``"0.5"`` -> 500 (Kubernetes' grammar, rounded up)."""
+    try:
+        return rules.cpu_millicores(value)
+    except ValueError as exc:
+        raise invalid(f"not a CPU quantity: {exc}", "write millicores like '250m' or cores like '1', '0.5' or '1e0'") from None
 
 
 def memory_bytes(value: str) -> int:
-    """``"128Mi"`` -> 134217728."""
-    match = _MEMORY.match(value)
-    if not match:
-        raise invalid("not a memory quantity", "write bytes with a unit like '128Mi' or '1Gi'")
-    return int(match[1]) * _MEMORY_FACTORS[match[2]]
+    """``"128Mi"`` -> 134217728, ``"1.5Gi"`` -> 1610612736."""
+    try:
+        return rules.memory_bytes(value)
+    except ValueError as exc:
+        raise invalid(f"not a memory quantity: {exc}", "write bytes with a unit like '128Mi', '1.5Gi' or '2G'") from None
 
 
 def _number_as_text(value: Any) -> Any:
@@ -179,7 +352,72 @@ def _abs_path(value: str) -> str:
 
 AbsolutePath = Annotated[str, AfterValidator(_abs_path)]
 
+# --- text ------------------------------------------------------------------------------
+
+
+def pattern(regex: str, what: str, fix: str) -> AfterValidator:
+    """A regular-expression rule whose refusal says what was expected in words (never the regex)."""
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise invalid(f"not {what}", fix)
+        return value
+
+    return AfterValidator(check)
+
+
+def _no_control(allow: str) -> AfterValidator:
+    def check(value: str) -> str:
+        found = rules.control_characters(value, allow=allow)
+        if found:
+            raise invalid(f"contains {found}", "remove the control character (it is usually a copy-paste accident)")
+        return value
+
+    return AfterValidator(check)
+
+
+def _no_credential(value: str) -> str:
+    kind = rules.credential_kind(value)
+    if kind:
+        raise invalid(f"contains {kind}", "keep credentials out of plain fields: put them in `secrets` "
+                      "(mounted as files, kept secret in state) and rotate this one", sensitive=True)
+    return value
+
+
+OneLine = Annotated[str, _no_control("\t")]
+"""Text on one line without control characters."""
+PlainText = Annotated[str, _no_control("\t\n\r")]
+"""Text without control characters other than tab and line breaks."""
+NoNul = Annotated[str, _no_control("".join(chr(c) for c in range(1, 32)) + "\x7f" + "".join(chr(c) for c in range(0x80, 0xA0)))]
+"""Any text but the NUL character (which no process argument or env value can hold)."""
+NoCredential = AfterValidator(_no_credential)
+"""Refuses a value holding a known credential format (see :mod:`immutable_infra.rules`)."""
+
+HttpPath = Annotated[str, pattern(r"/[^\s\x00-\x1f\x7f]*", "an HTTP path",
+                                  "start it with '/' and leave out spaces, e.g. '/healthz'")]
+Hostname = Annotated[str, pattern(r"(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
+                                  "a DNS host name", "write a lowercase host name with a dot, e.g. 'app.example.com'")]
+EnvName = Annotated[str, pattern(r"[A-Za-z_][A-Za-z0-9_]*", "a valid environment variable name",
+                                 "use letters, digits and '_', not starting with a digit, e.g. 'DATABASE_URL'")]
+
+
+def _port_name(value: str) -> str:
+    """Kubernetes port names (IANA service names): at most 15 characters, a letter, no '--'."""
+    if len(value) > 15 or "--" in value or not re.search("[a-z]", value):
+        raise invalid("not a Kubernetes port name",
+                      "use at most 15 lowercase letters, digits and '-', with a letter and no '--', e.g. 'http'")
+    return value
+
+
 # --- opt-outs --------------------------------------------------------------------------
+
+
+def _reason(value: str) -> str:
+    problem = rules.opt_out_reason_problem(value)
+    if problem:
+        raise invalid(problem, rules.REASON_FIX)
+    return value
 
 
 class OptOut(Spec):
@@ -189,5 +427,5 @@ class OptOut(Spec):
     outputs so that reviewers see it in the preview.
     """
 
-    reason: Annotated[str, Field(min_length=10, max_length=200)]
-    """Why the default cannot be kept; at least 10 characters."""
+    reason: Annotated[str, AfterValidator(_reason)]
+    """Why the default cannot be kept: at least 20 characters and 3 words, at most 200 (a ticket helps)."""

@@ -69,7 +69,44 @@ def default(field: Any) -> str:
     return f"`{field.default!r}`" if field.default is not PydanticUndefined else ""
 
 
-def table(model: type[BaseModel], title: str, seen: set[type[BaseModel]], out: list[str]) -> None:
+def nested_models(annotation: Any) -> list[type[BaseModel]]:
+    """The models a field holds (directly, in a list/dict, or in a union)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in typing.get_args(annotation):
+        found += nested_models(arg)
+    return list(dict.fromkeys(found))
+
+
+def release_context(roots: list[tuple[type[BaseModel], str]]) -> dict[type[BaseModel], set[str]]:
+    """For every model, how its fields reach a release id: ``yes``, or ``no (<why>)`` inherited
+    from the field that holds it (``Scaling`` sits under ``scaling``, a scale knob)."""
+    contexts: dict[type[BaseModel], set[str]] = {}
+    todo = list(roots)
+    while todo:
+        model, context = todo.pop()
+        if context in contexts.setdefault(model, set()):
+            continue
+        contexts[model].add(context)
+        for field in model.model_fields.values():
+            marker = next((m for m in field.metadata if isinstance(m, NotInRelease)), None)
+            inner_context = context if context != "yes" or marker is None else f"no ({marker.kind})"
+            todo += [(inner, inner_context) for inner in nested_models(field.annotation)]
+    return contexts
+
+
+def in_release(field: Any, contexts: set[str]) -> str:
+    marker = next((m for m in field.metadata if isinstance(m, NotInRelease)), None)
+    if "yes" not in contexts:
+        return ", ".join(sorted(contexts))
+    if marker is not None:
+        return f"no ({marker.kind})"
+    return "yes" if contexts == {"yes"} else "yes, where part of a release"
+
+
+def table(model: type[BaseModel], title: str, seen: set[type[BaseModel]], out: list[str],
+          contexts: dict[type[BaseModel], set[str]]) -> None:
     if model in seen:
         return
     seen.add(model)
@@ -78,24 +115,32 @@ def table(model: type[BaseModel], title: str, seen: set[type[BaseModel]], out: l
             "| field | type | default | in release id | description |", "|---|---|---|---|---|"]
     nested: list[type[BaseModel]] = []
     for name, field in model.model_fields.items():
-        marker = next((m for m in field.metadata if isinstance(m, NotInRelease)), None)
-        in_release = "no (" + marker.kind + ")" if marker else "yes"
-        out.append(f"| `{name}` | {type_name(field.annotation)} | {default(field)} | {in_release} | {docs.get(name, '')} |")
-        for arg in [field.annotation, *typing.get_args(field.annotation)]:
-            for inner in [arg, *typing.get_args(arg)]:
-                if isinstance(inner, type) and issubclass(inner, BaseModel):
-                    nested.append(inner)
+        where = in_release(field, contexts.get(model, {"yes"}))
+        out.append(f"| `{name}` | {type_name(field.annotation)} | {default(field)} | {where} | {docs.get(name, '')} |")
+        nested += nested_models(field.annotation)
     out.append("")
     for inner in nested:
-        table(inner, f"`{inner.__name__}`", seen, out)
+        table(inner, f"`{inner.__name__}`", seen, out, contexts)
+
+
+ROOTS: list[tuple[type[BaseModel], str]] = [
+    (ContainerServiceSpec, "yes"), (EnvironmentConfig, "no (environment config)"), (ServerGroupSpec, "yes")]
+
+
+def missing_descriptions() -> list[str]:
+    """``Model.field`` for every field without a description (a test keeps this empty)."""
+    contexts = release_context(ROOTS)
+    return sorted(f"{model.__name__}.{name}" for model in contexts for name in model.model_fields
+                  if not field_docs(model).get(name))
 
 
 def generate() -> str:
     out: list[str] = [BEGIN, "", "_Generated from the models by `scripts/gen_reference.py`; a test fails when it drifts._", ""]
     seen: set[type[BaseModel]] = set()
-    table(ContainerServiceSpec, "`ContainerServiceSpec` (Kubernetes and Docker)", seen, out)
-    table(EnvironmentConfig, "`EnvironmentConfig` (`immutable:environment` in `Pulumi.<env>.yaml`)", seen, out)
-    table(ServerGroupSpec, "`ServerGroupSpec` (AWS)", seen, out)
+    contexts = release_context(ROOTS)
+    table(ContainerServiceSpec, "`ContainerServiceSpec` (Kubernetes and Docker)", seen, out, contexts)
+    table(EnvironmentConfig, "`EnvironmentConfig` (`immutable:environment` in `Pulumi.<env>.yaml`)", seen, out, contexts)
+    table(ServerGroupSpec, "`ServerGroupSpec` (AWS)", seen, out, contexts)
     out.append(END)
     return "\n".join(out)
 

@@ -13,9 +13,23 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from ..fields import IDENTITY, RETENTION, ROUTING, SCALE, Cidr, DnsLabel, OptOut, Port, Spec, invalid
+from ..fields import (
+    IDENTITY,
+    RETENTION,
+    ROUTING,
+    SCALE,
+    Cidr,
+    DnsLabel,
+    OptOut,
+    Port,
+    Problems,
+    Spec,
+    invalid,
+    pattern,
+    rule,
+)
 from ..release import release_id
 from .ids import (
     AmiId,
@@ -33,7 +47,6 @@ from .ids import (
     TargetGroupArn,
     VpcId,
 )
-from .problems import Problems
 from .state import State, boot_script
 from .tags import NAME_ROOM, base_name, check_tags
 from .user_data import MAX_USER_DATA_BYTES, check_user_data, combine, content_type
@@ -44,9 +57,17 @@ REMOTE_SHELL_PORTS = (22, 3389)
 Strategy = Literal["replace-group", "instance-refresh"]
 SubnetTier = Literal["private", "public"]
 
-_SG_DESCRIPTION = r"^[A-Za-z0-9. _\-:/()#,@\[\]+=&;{}!$*]{0,255}$"
-_HTTP_PATH = r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,1023}$"
-_DURATION = r"^[1-9][0-9]*[smh]$"
+SgDescription = Annotated[str, pattern(
+    r"[A-Za-z0-9. _\-:/()#,@\[\]+=&;{}!$*]{0,255}", "a security group rule description",
+    "use at most 255 letters, digits, spaces and . _ - : / ( ) # , @ [ ] + = & ; { } ! $ * (no quotes or accents)")]
+HealthPath = Annotated[str, pattern(
+    r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,1023}", "a health check path",
+    "start it with '/' and use URL characters only (no spaces, no '?'), e.g. '/health'")]
+Matcher = Annotated[str, pattern(
+    r"[1-5][0-9]{2}(-[1-5][0-9]{2})?(,[1-5][0-9]{2}(-[1-5][0-9]{2})?)*", "an HTTP status matcher",
+    "list status codes or ranges separated by commas, e.g. '200', '200-399' or '200,301'")]
+Duration = Annotated[str, pattern(r"[1-9][0-9]*[smh]", "a duration",
+                                  "write a whole number with s, m or h, e.g. '15m' (never 0)")]
 
 
 # --- instance ---------------------------------------------------------------------------
@@ -60,6 +81,7 @@ class Volume(Spec):
     size_gib: Annotated[int, Field(ge=1, le=16384)] = 20
     """Size in GiB (1-16384). Default 20."""
     volume_type: Literal["gp3", "gp2", "io1", "io2", "st1", "sc1"] = "gp3"
+    """EBS type: ``gp3`` (default), ``gp2``, ``io1``, ``io2``, ``st1`` or ``sc1``."""
     iops: Annotated[int, Field(ge=100, le=256000)] | None = None
     """Only for gp3 (3000-16000), io1 and io2 (required there)."""
     throughput_mibps: Annotated[int, Field(ge=125, le=1000)] | None = None
@@ -69,10 +91,10 @@ class Volume(Spec):
     kms_key_id: KmsKeyArn | None = None
     """Customer-managed key; default is the account's EBS key. Conflicts with ``encrypted: false``."""
     snapshot_id: SnapshotId | None = None
+    """Create the volume from this snapshot. Default: empty."""
 
-    @model_validator(mode="after")
-    def _type_rules(self) -> Volume:
-        problems = Problems("Volume")
+    @rule
+    def _type_rules(self, problems: Problems) -> None:
         if self.iops is not None and self.volume_type not in ("gp3", "io1", "io2"):
             problems.add(("iops",), self.iops, f"iops cannot be set on {self.volume_type} volumes",
                          "remove iops, or use volume_type gp3, io1 or io2")
@@ -84,25 +106,27 @@ class Volume(Spec):
         if self.kms_key_id is not None and not self.encrypted:
             problems.add(("kms_key_id",), self.kms_key_id, "a KMS key on an unencrypted volume",
                          "remove kms_key_id, or keep encrypted true")
-        problems.raise_if_any()
-        return self
 
 
 class IngressRule(Spec):
     """Extra ingress to the instances, besides the load balancer's (which is always there)."""
 
     cidr: Cidr
+    """Source network, e.g. ``10.0.0.0/16``."""
     port: Port
+    """Port (or start of the range) to open."""
     to_port: Port | None = None
     """End of a port range; default: ``port`` alone."""
     protocol: Literal["tcp", "udp"] = "tcp"
-    description: Annotated[str, Field(pattern=_SG_DESCRIPTION)] = ""
+    """``tcp`` (default) or ``udp``."""
+    description: SgDescription = ""
+    """Shown in the AWS console."""
 
-    @model_validator(mode="after")
-    def _range(self) -> IngressRule:
+    @rule
+    def _range(self, problems: Problems) -> None:
         if self.to_port is not None and self.to_port < self.port:
-            raise invalid(f"`to_port` ({self.to_port}) is below `port` ({self.port})", "swap them")
-        return self
+            problems.add(("to_port",), self.to_port, f"`to_port` ({self.to_port}) is below `port` ({self.port})",
+                         "swap them")
 
     def covers(self, port: int) -> bool:
         return self.port <= port <= (self.to_port or self.port)
@@ -112,17 +136,21 @@ class EgressRule(Spec):
     """Where the instances may connect to."""
 
     cidr: Cidr
+    """Destination network, e.g. ``10.0.0.0/16``."""
     port: Port | None = None
     """``None`` means every port and protocol (needs ``opt_outs.open_egress`` towards the internet)."""
     to_port: Port | None = None
+    """End of a port range; default: ``port`` alone."""
     protocol: Literal["tcp", "udp"] = "tcp"
-    description: Annotated[str, Field(pattern=_SG_DESCRIPTION)] = ""
+    """``tcp`` (default) or ``udp``."""
+    description: SgDescription = ""
+    """Shown in the AWS console."""
 
-    @model_validator(mode="after")
-    def _range(self) -> EgressRule:
+    @rule
+    def _range(self, problems: Problems) -> None:
         if self.to_port is not None and (self.port is None or self.to_port < self.port):
-            raise invalid(f"`to_port` ({self.to_port}) needs a `port` at or below it", "set port, or drop to_port")
-        return self
+            problems.add(("to_port",), self.to_port, f"`to_port` ({self.to_port}) needs a `port` at or below it",
+                         "set port, or drop to_port")
 
 
 OptOutName = Literal[
@@ -190,10 +218,10 @@ class Security(Spec):
     """Default: HTTPS (443) anywhere, for AWS APIs (SSM, CloudWatch, S3). Every port anywhere
     needs ``opt_outs.open_egress``."""
     opt_outs: OptOuts = Field(default_factory=OptOuts)
+    """Reviewed exceptions to the secure defaults (tagged on every resource)."""
 
-    @model_validator(mode="after")
-    def _secure_defaults(self) -> Security:
-        problems = Problems("Security")
+    @rule
+    def _secure_defaults(self, problems: Problems) -> None:
         opt = self.opt_outs
         if not self.imdsv2_required and opt.imdsv1 is None:
             problems.add(("imdsv2_required",), False, "IMDSv1 would be allowed (CKV_AWS_79)",
@@ -210,23 +238,21 @@ class Security(Spec):
             problems.add(("key_name",), self.key_name, "an SSH key pair on immutable instances (CKV_AWS_24)",
                          "remove key_name (use SSM Session Manager for break-glass), "
                          "or set security.opt_outs.ssh_access with a reason")
-        for i, rule in enumerate(self.extra_ingress):
-            shell = [p for p in REMOTE_SHELL_PORTS if rule.covers(p)]
+        for i, ingress in enumerate(self.extra_ingress):
+            shell = [p for p in REMOTE_SHELL_PORTS if ingress.covers(p)]
             if shell and opt.ssh_access is None:
-                problems.add(("extra_ingress", i, "port"), rule.port,
+                problems.add(("extra_ingress", i, "port"), ingress.port,
                              f"remote shell port {shell[0]} would be open (CKV_AWS_24, CKV_AWS_25)",
                              "remove the rule: instances are replaced, never logged into; "
                              "or set security.opt_outs.ssh_access with a reason")
-            if rule.cidr in WORLD and opt.public_ingress is None:
-                problems.add(("extra_ingress", i, "cidr"), rule.cidr, "ingress from anywhere (CKV_AWS_260)",
+            if ingress.cidr in WORLD and opt.public_ingress is None:
+                problems.add(("extra_ingress", i, "cidr"), ingress.cidr, "ingress from anywhere (CKV_AWS_260)",
                              "narrow the CIDR, or set security.opt_outs.public_ingress with a reason")
         for i, egress in enumerate(self.egress):
             if egress.port is None and egress.cidr in WORLD and opt.open_egress is None:
                 problems.add(("egress", i, "port"), None, "egress on every port to anywhere",
                              "list the ports the instances need (e.g. 443), "
                              "or set security.opt_outs.open_egress with a reason")
-        problems.raise_if_any()
-        return self
 
 
 # --- rollout ------------------------------------------------------------------------------
@@ -243,9 +269,8 @@ class Scaling(Spec):
     """Default ``min_size``; between ``min_size`` and ``max_size``. The active group must reach
     this many healthy instances behind the load balancer before the cutover goes on."""
 
-    @model_validator(mode="after")
-    def _bounds(self) -> Scaling:
-        problems = Problems("Scaling")
+    @rule
+    def _bounds(self, problems: Problems) -> None:
         if self.min_size > self.max_size:
             problems.add(("min_size",), self.min_size,
                          f"`min_size` ({self.min_size}) must be <= `max_size` ({self.max_size})",
@@ -255,8 +280,6 @@ class Scaling(Spec):
                          f"`desired_capacity` ({self.desired_capacity}) must be between `min_size` "
                          f"({self.min_size}) and `max_size` ({self.max_size})",
                          "set it within the bounds, or leave it out (defaults to min_size)")
-        problems.raise_if_any()
-        return self
 
     @property
     def desired(self) -> int:
@@ -272,14 +295,15 @@ class InstanceRefresh(Spec):
     max_healthy_percentage: Annotated[int, Field(ge=100, le=200)] = 100
     """Default 100; at most ``min_healthy_percentage`` + 100; above 100 when min is 100."""
     instance_warmup_seconds: Annotated[int, Field(ge=0, le=3600)] = 300
+    """Seconds a new instance gets before it counts as healthy. Default 300."""
     checkpoint_percentages: Annotated[list[Annotated[int, Field(ge=1, le=100)]], Field(max_length=10)] = Field(
         default_factory=list)
     """Pauses, as percentages replaced; strictly increasing and ending at 100. Default none."""
     checkpoint_delay_seconds: Annotated[int, Field(ge=0, le=172800)] = 3600
+    """Pause at each checkpoint, in seconds. Default 3600."""
 
-    @model_validator(mode="after")
-    def _no_mixed_fleet(self) -> InstanceRefresh:
-        problems = Problems("InstanceRefresh")
+    @rule
+    def _no_mixed_fleet(self, problems: Problems) -> None:
         points = self.checkpoint_percentages
         if points and (points[-1] != 100 or any(a >= b for a, b in pairwise(points))):
             problems.add(("checkpoint_percentages",), points,
@@ -294,8 +318,6 @@ class InstanceRefresh(Spec):
             problems.add(("max_healthy_percentage",), 100,
                          "with 100% minimum and maximum healthy, no instance can ever be replaced",
                          "raise max_healthy_percentage (e.g. 110) or lower min_healthy_percentage")
-        problems.raise_if_any()
-        return self
 
 
 # --- wiring (not part of the release) ----------------------------------------------------
@@ -344,14 +366,16 @@ class LoadBalancer(Spec):
     redirect_http: bool = True
     """With HTTPS, also listen on 80 and redirect to 443. Default true."""
     idle_timeout_seconds: Annotated[int, Field(ge=1, le=4000)] = 60
+    """Seconds an idle connection stays open. Default 60."""
     deregistration_delay_seconds: Annotated[int, Field(ge=0, le=3600)] = 30
+    """Seconds connections drain from a leaving instance. Default 30."""
     deletion_protection: bool = False
+    """Protect the load balancer from deletion. Default false."""
     access_logs_bucket: S3Bucket | None = None
     """S3 bucket for access logs (CKV_AWS_91); default none."""
 
-    @model_validator(mode="after")
-    def _placement(self) -> LoadBalancer:
-        problems = Problems("LoadBalancer")
+    @rule
+    def _placement(self, problems: Problems) -> None:
         if self.internal and self.subnet_tier == "public":
             problems.add(("subnet_tier",), "public", "an internal load balancer placed in public subnets",
                          "use private subnets for an internal load balancer, or set internal: false")
@@ -365,8 +389,6 @@ class LoadBalancer(Spec):
         if not self.https and self.certificate_arn is not None:
             problems.add(("certificate_arn",), self.certificate_arn, "a certificate without HTTPS",
                          "remove certificate_arn, or keep https true")
-        problems.raise_if_any()
-        return self
 
     def listener_ports(self) -> list[int]:
         return ([443, 80] if self.redirect_http else [443]) if self.https else [80]
@@ -385,31 +407,31 @@ class TargetGroups(Spec):
 class HealthCheck(Spec):
     """ELB health check of the target group and the group's health gate."""
 
-    path: Annotated[str, Field(pattern=_HTTP_PATH)] = "/health"
+    path: HealthPath = "/health"
     """HTTP path answering 2xx/3xx when the instance is ready. Default ``/health``."""
-    matcher: Annotated[str, Field(pattern=r"^[1-5][0-9]{2}(-[1-5][0-9]{2})?(,[1-5][0-9]{2}(-[1-5][0-9]{2})?)*$")] = (
-        "200-399")
+    matcher: Matcher = "200-399"
+    """HTTP codes that count as healthy: ``200``, ``200-399`` (default) or ``200,301``."""
     grace_period_seconds: Annotated[int, Field(ge=0, le=7200)] = 300
     """Time after launch before a failing check replaces an instance. Default 300."""
     interval_seconds: Annotated[int, Field(ge=5, le=300)] = 15
+    """Seconds between checks. Default 15."""
     timeout_seconds: Annotated[int, Field(ge=2, le=120)] = 5
     """Below ``interval_seconds``."""
     healthy_threshold: Annotated[int, Field(ge=2, le=10)] = 3
+    """Passing checks in a row before a target is healthy. Default 3."""
     unhealthy_threshold: Annotated[int, Field(ge=2, le=10)] = 3
-    capacity_timeout: Annotated[str, Field(pattern=_DURATION)] = "15m"
+    """Failing checks in a row before a target is unhealthy. Default 3."""
+    capacity_timeout: Duration = "15m"
     """How long an update waits for healthy capacity before failing (``15m``). Never ``0``:
     that would switch the health gate off."""
 
-    @model_validator(mode="after")
-    def _timing(self) -> HealthCheck:
+    @rule
+    def _timing(self, problems: Problems) -> None:
         if self.timeout_seconds >= self.interval_seconds:
-            problems = Problems("HealthCheck")
             problems.add(("timeout_seconds",), self.timeout_seconds,
                          f"`timeout_seconds` ({self.timeout_seconds}) must be below "
                          f"`interval_seconds` ({self.interval_seconds})",
                          "lower the timeout or raise the interval")
-            problems.raise_if_any()
-        return self
 
 
 class Monitoring(Spec):
@@ -420,7 +442,9 @@ class Monitoring(Spec):
     alarm_actions: Annotated[list[SnsTopicArn], Field(max_length=5)] = Field(default_factory=list)
     """SNS topics notified on alarm and on recovery."""
     period_seconds: Literal[10, 30, 60, 300] = 60
+    """Alarm period: 10, 30, 60 (default) or 300 seconds."""
     evaluation_periods: Annotated[int, Field(ge=1, le=100)] = 3
+    """Periods in a row below the threshold before an alarm fires. Default 3."""
 
 
 # --- the spec --------------------------------------------------------------------------------
@@ -449,12 +473,14 @@ class ServerGroupSpec(Spec):
     detailed_monitoring: bool = True
     """One-minute EC2 metrics (CKV_AWS_126). Default true."""
     security: Security = Field(default_factory=Security)
+    """Instance metadata, network access and opt-outs."""
     state: State = Field(default_factory=State)
     """EFS file systems and EBS volumes kept outside the VMs, mounted at boot."""
     tags: dict[str, str] = Field(default_factory=dict)
     """Extra tags on every resource. Part of the release: they are stamped on instances at launch."""
 
     scaling: Annotated[Scaling, SCALE] = Field(default_factory=Scaling)
+    """Group sizes (scale knobs, not part of the release)."""
     strategy: Annotated[Strategy, RETENTION] = "replace-group"
     """``replace-group`` (default): a new group per release. ``instance-refresh``: one group,
     a new template version per release, instances replaced by an instance refresh."""
@@ -463,12 +489,15 @@ class ServerGroupSpec(Spec):
     instance_refresh: Annotated[InstanceRefresh | None, RETENTION] = None
     """Refresh preferences; only with ``strategy: instance-refresh``."""
     network: Annotated[Network, ROUTING] = Field(default_factory=Network)
+    """VPC, subnets and subnet tier of the instances."""
     load_balancer: Annotated[LoadBalancer | None, ROUTING] = None
     """Create an ALB + target group + listeners. Exactly one of this and ``target_groups``."""
     target_groups: Annotated[TargetGroups | None, ROUTING] = None
     """Attach to existing target groups. Exactly one of this and ``load_balancer``."""
     health_check: Annotated[HealthCheck, ROUTING] = Field(default_factory=HealthCheck)
+    """ELB health check and the cutover's health gate."""
     monitoring: Annotated[Monitoring, ROUTING] = Field(default_factory=Monitoring)
+    """CloudWatch alarms."""
 
     # --- single-field rules ----------------------------------------------------------
 
@@ -491,10 +520,8 @@ class ServerGroupSpec(Spec):
 
     # --- cross-field rules -------------------------------------------------------------
 
-    @model_validator(mode="after")
-    def _cross_field(self) -> ServerGroupSpec:
-        problems = Problems("ServerGroupSpec")
-        opt = self.security.opt_outs
+    @rule
+    def _cross_field(self, problems: Problems) -> None:
         name = base_name(self.app, self.env)
         if len(name) > NAME_ROOM:
             problems.add(("env",), self.env, f"`<app>-<env>` ({name!r}) is {len(name)} characters, "
@@ -503,6 +530,10 @@ class ServerGroupSpec(Spec):
         if self.app == "internal":
             problems.add(("app",), self.app, "AWS reserves load balancer names starting with 'internal-'",
                          "choose another app name")
+
+    @rule
+    def _check_volumes(self, problems: Problems) -> None:
+        opt = self.security.opt_outs
         devices: set[str] = set()
         for i, volume in enumerate(self.volumes):
             if volume.device_name in devices:
@@ -517,17 +548,16 @@ class ServerGroupSpec(Spec):
             if data.device_name in devices:
                 problems.add(("state", "data_volumes", i, "device_name"), data.device_name,
                              "device name already used by `volumes`", "pick another device, e.g. /dev/sdf")
-        self._check_load_balancing(problems)
-        if self.network.subnet_tier == "public" and opt.public_subnets is None:
+
+    @rule
+    def _check_subnets(self, problems: Problems) -> None:
+        if self.network.subnet_tier == "public" and self.security.opt_outs.public_subnets is None:
             problems.add(("network", "subnet_tier"), "public",
                          "instances in public subnets (without a public IP they cannot even reach the internet)",
                          "use private subnets behind the load balancer, "
                          "or set security.opt_outs.public_subnets with a reason")
-        self._check_strategy(problems)
-        self._check_user_data(problems)
-        problems.raise_if_any()
-        return self
 
+    @rule
     def _check_load_balancing(self, problems: Problems) -> None:
         if self.load_balancer is None and self.target_groups is None:
             problems.add(("load_balancer",), None,
@@ -542,6 +572,7 @@ class ServerGroupSpec(Spec):
                          "keep https true with a certificate_arn, "
                          "or set security.opt_outs.plain_http with a reason")
 
+    @rule
     def _check_strategy(self, problems: Problems) -> None:
         if self.strategy == "replace-group" and self.instance_refresh is not None:
             problems.add(("instance_refresh",), "set", "instance_refresh only applies to strategy instance-refresh",
@@ -567,6 +598,7 @@ class ServerGroupSpec(Spec):
                          "the old instance must let go of the data volume before the new one starts",
                          "set instance_refresh.min_healthy_percentage 0 and max_healthy_percentage 100")
 
+    @rule
     def _check_user_data(self, problems: Problems) -> None:
         script = boot_script(self.state)
         if script is None or self.user_data is None:

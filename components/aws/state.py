@@ -32,6 +32,7 @@ class EfsMount(Spec):
     security_group_id: SecurityGroupId | None = None
     """The mount targets' security group; when set, the instances get egress to it on 2049."""
     read_only: bool = False
+    """Mount read-only. Default false."""
 
 
 class DataVolume(Spec):
@@ -43,15 +44,20 @@ class DataVolume(Spec):
     """
 
     volume_id: VolumeId
+    """The existing EBS volume (``vol-...``). No default."""
     device_name: DeviceName = "/dev/sdf"
+    """Device it is attached as. Default ``/dev/sdf``."""
     mount_path: AbsolutePath
+    """Where it is mounted, e.g. ``/data``. No default."""
 
 
 class State(Spec):
     """References to state outside the VMs. Part of the release (it shapes the boot script)."""
 
     efs: list[EfsMount] = Field(default_factory=list)
+    """EFS file systems mounted at boot."""
     data_volumes: Annotated[list[DataVolume], Field(max_length=8)] = Field(default_factory=list)
+    """Existing EBS volumes attached at boot (at most 8; needs a group of one instance)."""
 
     @model_validator(mode="after")
     def _distinct(self) -> State:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import re
 
+from .. import rules
 from ..fields import invalid
 
 MAX_USER_DATA_BYTES = 16 * 1024
@@ -19,26 +20,29 @@ MAX_USER_DATA_BYTES = 16 * 1024
 BOUNDARY = "==immutable-infra-boundary=="
 """Fixed MIME boundary: the rendered user data must be byte-identical for the same release."""
 
-_SECRET_PATTERNS = (
-    re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])"),  # AWS access key id
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
-    # name = value, where the value is a literal (not $VAR, $(command) or ${...}).
-    # Any name containing the word counts (AWS_SECRET_ACCESS_KEY, DB_PASSWORD).
-    re.compile(r"(?i)(?:password|passwd|secret|api[_-]?key|access[_-]?key|private[_-]?key|token)\w*"
-               r"\s*[=:]\s*['\"]?[^\s'\"$]{4,}"),
-)
+# name = value, where the value is a literal (not $VAR, $(command) or ${...}). Any name containing
+# the word counts (AWS_SECRET_ACCESS_KEY, DB_PASSWORD). Known credential formats anywhere in the text
+# come from rules.credential_kind, the same check as a ContainerServiceSpec's env values.
+_SECRET_ASSIGNMENT = re.compile(r"(?i)(?:password|passwd|secret|api[_-]?key|access[_-]?key|private[_-]?key|token)\w*"
+                                r"\s*[=:]\s*['\"]?[^\s'\"$]{4,}")
+_NOT_A_SECRET_FIX = ("fetch secrets at boot from Secrets Manager or SSM Parameter Store with the instance profile; "
+                     "never put them in user data (it is readable by anything on the instance)")
 
 
 def check_user_data(text: str) -> str:
-    """Refuse user data over the EC2 limit or holding what looks like a secret."""
+    """Refuse user data over the EC2 limit, with a NUL or holding what looks like a secret."""
     size = len(text.encode())
     if size > MAX_USER_DATA_BYTES:
         raise invalid(f"user data is {size} bytes, EC2 allows {MAX_USER_DATA_BYTES}",
                       "move the bulk into the AMI (bake it) or fetch it at boot from S3")
-    if any(pattern.search(text) for pattern in _SECRET_PATTERNS):
-        raise invalid("user data contains what looks like a secret",
-                      "fetch secrets at boot from Secrets Manager or SSM Parameter Store "
-                      "with the instance profile; never put them in user data", sensitive=True)
+    kind = rules.credential_kind(text)
+    if kind:
+        raise invalid(f"user data contains {kind}", _NOT_A_SECRET_FIX, sensitive=True)
+    if _SECRET_ASSIGNMENT.search(text):
+        raise invalid("user data assigns a literal value to a secret-looking name", _NOT_A_SECRET_FIX, sensitive=True)
+    control = rules.control_characters(text)
+    if control:
+        raise invalid(f"user data contains {control}", "remove it (scripts and cloud-config are text)", sensitive=True)
     if BOUNDARY in text:
         raise invalid("user data contains the MIME boundary this library uses", "remove that line")
     return text

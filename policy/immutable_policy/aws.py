@@ -13,6 +13,7 @@ Docs behind the rules:
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 from collections.abc import Mapping
 from typing import Any
@@ -35,6 +36,7 @@ from .common import (
     valid_opt_outs,
     valid_release,
 )
+from .shared import REASON_FIX, credential_kind
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 LAUNCH_CONFIGURATION = "aws:ec2/launchConfiguration:LaunchConfiguration"
@@ -125,7 +127,7 @@ def check_encrypted_volumes(resource_type: str, props: Mapping[str, Any], ctx: C
             value = ebs.get("encrypted")
             if not is_unknown(value) and not truthy(value) and not by_default:
                 out.append(f"blockDeviceMappings[{index}] ({mapping.get('deviceName')!r}): "
-                           "ebs.encrypted is not 'true'")
+                           "ebs.encrypted is not 'true'; set it to 'true'")
         if not ebs_seen and not by_default:
             out.append("no blockDeviceMappings with ebs: the root volume is only as encrypted as the AMI's "
                        "snapshot; declare it with ebs.encrypted 'true' (or set encryptionByDefault in "
@@ -145,7 +147,8 @@ def check_encrypted_volumes(resource_type: str, props: Mapping[str, Any], ctx: C
         for index, device in iter_dicts(props.get("ebsBlockDevices")):
             value = device.get("encrypted")
             if not is_unknown(value) and not truthy(value):
-                out.append(f"ebsBlockDevices[{index}] ({device.get('deviceName')!r}): encrypted is not true")
+                out.append(f"ebsBlockDevices[{index}] ({device.get('deviceName')!r}): encrypted is not true; "
+                           "set encrypted: true")
         return out
     return []
 
@@ -158,7 +161,8 @@ def check_no_public_ip(resource_type: str, props: Mapping[str, Any], ctx: Contex
     if "public_ip" in exempt(props, ctx):
         return []
     if resource_type == LAUNCH_TEMPLATE:
-        return [f"networkInterfaces[{index}].associatePublicIpAddress is true"
+        return [f"networkInterfaces[{index}].associatePublicIpAddress is true; set it to false (traffic comes "
+                "through the load balancer)"
                 for index, nic in iter_dicts(props.get("networkInterfaces"))
                 if truthy(nic.get("associatePublicIpAddress"))]
     if resource_type in (INSTANCE, LAUNCH_CONFIGURATION) and truthy(props.get("associatePublicIpAddress")):
@@ -292,10 +296,11 @@ def check_no_ssh(resource_type: str, props: Mapping[str, Any], ctx: Context = NO
                 continue
             sources = [c for c in rule.cidrs if not _within(c, allowed)]
             if sources:
-                out.append(f"{rule.where} opens {what} ({rule.describe()}) to {', '.join(sources)}")
+                out.append(f"{rule.where} opens {what} ({rule.describe()}) to {', '.join(sources)}; remove the rule "
+                           "(replace the server instead of logging in), or list a VPN range in allowedSshCidrs")
             elif rule.has_other_source and not rule.cidrs:
                 out.append(f"{rule.where} opens {what} ({rule.describe()}) to another security group or "
-                           "prefix list")
+                           "prefix list; remove the rule (replace the server instead of logging in)")
     return out
 
 
@@ -378,11 +383,12 @@ def check_release_tag_propagation(resource_type: str, props: Mapping[str, Any],
             if tag.get("key") == RELEASE_KEY:
                 if is_unknown(tag.get("propagateAtLaunch")) or truthy(tag.get("propagateAtLaunch")):
                     return []
-                return [f"tag {RELEASE_KEY} has propagateAtLaunch false; instances would not say "
-                        "which release they belong to"]
+                return [f"tag {RELEASE_KEY} has propagateAtLaunch false (instances would not say "
+                        "which release they belong to); set propagateAtLaunch: true"]
         if is_unknown(props.get("tags")):
             return []
-        return [f"no {RELEASE_KEY} tag (with propagateAtLaunch true) for the instances it launches"]
+        return [f"no {RELEASE_KEY} tag (with propagateAtLaunch true) for the instances it launches; add it to "
+                "the group's tags with propagateAtLaunch: true"]
     if resource_type == LAUNCH_TEMPLATE:
         specs = props.get("tagSpecifications")
         if is_unknown(specs):
@@ -393,7 +399,8 @@ def check_release_tag_propagation(resource_type: str, props: Mapping[str, Any],
             value = tagged.get(kind, {}).get(RELEASE_KEY)
             if not is_unknown(value) and not valid_release(value):
                 out.append(f"tagSpecifications has no {kind} entry tagging {RELEASE_KEY} with the "
-                           "release id; launched resources would not say which release they belong to")
+                           "release id (launched resources would not say which release they belong to); add a "
+                           f"tagSpecifications entry for {kind} with that tag")
         return out
     if resource_type == INSTANCE:
         volume_tags = props.get("volumeTags")
@@ -433,9 +440,35 @@ def check_no_mutable_instance(resource_type: str, props: Mapping[str, Any],
 
 
 def check_opt_out_reason(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
-    """Every ``immutable.dev/opt-out/<name>`` tag holds a reason of 10 or more characters."""
+    """Every ``immutable.dev/opt-out/<name>`` tag holds a real reason (the components' rule)."""
     if not resource_type.startswith("aws:"):
         return []
-    return [f"tag {record.label!r} opts out of {record.name} without a reason of 10 or more characters; "
-            "write the reason as the tag's value"
+    return [f"tag {record.label!r} opts out of {record.name} but {record.problem}, so it lifts nothing; as the "
+            f"tag's value, {REASON_FIX}"
             for record in opt_outs(tags_map(props.get("tags"))) if not record.valid]
+
+
+def _user_data_text(props: Mapping[str, Any]) -> str | None:
+    """User data as text: launch templates and ``userDataBase64`` carry it base64-encoded."""
+    for key in ("userData", "userDataBase64"):
+        value = props.get(key)
+        if not isinstance(value, str) or not value:
+            continue
+        try:
+            return base64.b64decode(value, validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return value  # plain text (aws.ec2.Instance takes it as written)
+    return None
+
+
+def check_no_plaintext_secret(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
+    """No credential in user data (readable by anything on the instance and by anyone with
+    ec2:DescribeInstanceAttribute), by the components' rule ``immutable_infra.rules.credential_kind``."""
+    if resource_type not in (LAUNCH_TEMPLATE, INSTANCE, LAUNCH_CONFIGURATION):
+        return []
+    text = _user_data_text(props)
+    kind = credential_kind(text) if text else None
+    if not kind:
+        return []
+    return [f"user data holds {kind} in clear; fetch secrets at boot from Secrets Manager or SSM Parameter Store "
+            "with the instance profile instead"]

@@ -18,6 +18,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from .shared import opt_out_reason_problem
+
 RELEASE_KEY = "immutable.dev/release"
 """Label/tag key carrying the release id (8 hex characters)."""
 ROLE_KEY = "immutable.dev/role"
@@ -28,8 +30,6 @@ OPT_OUT_REASON_PREFIX = "immutable.dev/opt-out-reason-"
 """``immutable.dev/opt-out-reason-<name_with_underscores>: <reason>`` says why."""
 OPT_OUT_TAG_PREFIX = "immutable.dev/opt-out/"
 """AWS form (ServerGroup): one tag ``immutable.dev/opt-out/<name>: <reason>``."""
-MIN_REASON_LENGTH = 10
-"""An opt-out reason shorter than this is not a reason (same rule as the components' specs)."""
 
 RELEASE_ID = re.compile(r"^[0-9a-f]{8}$")
 
@@ -173,6 +173,30 @@ def k8s_kind(resource_type: str) -> K8sKind | None:
     return K8sKind("" if group == "core" else group, match["kind"])
 
 
+# Groups whose kinds moved to another group (the same object under an older API version).
+_LEGACY_GROUPS = {("extensions", "Deployment"): "apps", ("extensions", "DaemonSet"): "apps",
+                  ("extensions", "ReplicaSet"): "apps", ("extensions", "NetworkPolicy"): "networking.k8s.io"}
+
+
+class K8sTarget(NamedTuple):
+    kind: K8sKind
+    """The kind of the object (``DeploymentPatch`` -> ``("apps", "Deployment")``)."""
+    patch: bool
+    """A ``*Patch`` resource: a server-side apply patch of an existing object, holding only
+    the fields it sets (checks then report what it sets, never what it leaves out)."""
+
+
+def k8s_target(resource_type: str) -> K8sTarget | None:
+    """The object a Kubernetes resource declares or patches, ``None`` for other resources."""
+    kind = k8s_kind(resource_type)
+    if kind is None:
+        return None
+    patch = kind.kind.endswith("Patch") and len(kind.kind) > len("Patch")
+    name = kind.kind.removesuffix("Patch") if patch else kind.kind
+    group = _LEGACY_GROUPS.get((kind.group, name), kind.group)
+    return K8sTarget(K8sKind(group, name), patch)
+
+
 # --- labels, tags and opt-outs -----------------------------------------------------
 
 
@@ -220,8 +244,17 @@ class OptOutRecord:
     """The recorded reason, ``None`` when there is none."""
 
     @property
+    def problem(self) -> str | None:
+        """Why this opt-out lifts nothing (``None``: it is valid). Reasons are judged by the
+        components' own rule (:func:`immutable_infra.rules.opt_out_reason_problem`)."""
+        if self.reason is None:
+            return "it has no reason"
+        problem: str | None = opt_out_reason_problem(self.reason)
+        return problem
+
+    @property
     def valid(self) -> bool:
-        return self.reason is not None and len(self.reason.strip()) >= MIN_REASON_LENGTH
+        return self.problem is None
 
 
 def opt_outs(labels: Mapping[str, Any], annotations: Mapping[str, Any] | None = None) -> list[OptOutRecord]:

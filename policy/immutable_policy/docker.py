@@ -2,7 +2,7 @@
 
 The Docker ContainerService uses the same spec (and so the same opt-out names) as the
 Kubernetes one: a container labelled ``immutable.dev/opt-out-<name>=true`` with a label
-``immutable.dev/opt-out-reason-<name>`` of at least 10 characters is exempt from the part
+``immutable.dev/opt-out-reason-<name>`` holding a real reason (the components' rule) is exempt from the part
 of a rule that opt-out names. Docs: https://docs.docker.com/engine/security/
 """
 
@@ -25,12 +25,13 @@ from .common import (
     truthy,
     valid_opt_outs,
 )
+from .shared import IMAGE_FIX, REASON_FIX, credential_kind, looks_like_secret_name, parse_image
 
 CONTAINER = "docker:index/container:Container"
 COMPUTE_TYPES = frozenset({CONTAINER})
 
-DIGEST = re.compile(r"(@sha256:[0-9a-f]{64}|^sha256:[0-9a-f]{64})$")
-"""``repo@sha256:<digest>``, or an image id (``sha256:<id>``, e.g. ``RemoteImage.image_id``)."""
+IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
+"""An image id (``RemoteImage.image_id``); references are parsed by ``immutable_infra.rules``."""
 ROOT_USERS = frozenset({"", "0", "root"})
 NO_NEW_PRIVILEGES = frozenset({"no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"})
 
@@ -48,7 +49,15 @@ def check_image_digest(resource_type: str, props: Mapping[str, Any], ctx: Contex
     if resource_type != CONTAINER or "mutable_image_tag" in _exempt(props):
         return []
     image = props.get("image")
-    if is_unknown(image) or (isinstance(image, str) and DIGEST.search(image)):
+    if is_unknown(image) or (isinstance(image, str) and IMAGE_ID.fullmatch(image)):
+        return []
+    if not isinstance(image, str) or not image:
+        return ["image is not set; give one pinned by digest (repo@sha256:<64 hex>)"]
+    try:
+        ref = parse_image(image)
+    except ValueError as exc:
+        return [f"image {image!r} is not a valid image reference ({exc}); {IMAGE_FIX}"]
+    if ref.pinned:
         return []
     return [f"image {image!r} is not pinned by digest; use repo@sha256:<64 hex> or a RemoteImage's "
             "image_id (a tag can be moved to other content)"]
@@ -93,7 +102,8 @@ def check_no_host_network(resource_type: str, props: Mapping[str, Any], ctx: Con
     for key, what in (("networkMode", "network"), ("pidMode", "PID"), ("ipcMode", "IPC"),
                       ("usernsMode", "user")):
         if props.get(key) == "host":
-            out.append(f"{key} is 'host': the container shares the host's {what} namespace")
+            fix = "use a user-defined bridge network" if key == "networkMode" else f"remove {key}"
+            out.append(f"{key} is 'host': the container shares the host's {what} namespace; {fix}")
     return out
 
 
@@ -104,7 +114,8 @@ def check_no_new_privileges(resource_type: str, props: Mapping[str, Any], ctx: C
     opts = props.get("securityOpts")
     if is_unknown(opts) or any(str(o).replace(" ", "") in NO_NEW_PRIVILEGES for o in as_list(opts)):
         return []
-    return ["securityOpts lacks 'no-new-privileges:true' (setuid binaries could gain privileges)"]
+    return ["securityOpts lacks 'no-new-privileges:true' (setuid binaries could gain privileges); add it to "
+            "security_opts"]
 
 
 def check_drop_capabilities(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
@@ -117,10 +128,10 @@ def check_drop_capabilities(resource_type: str, props: Mapping[str, Any], ctx: C
     out = []
     drops = [str(d).upper().removeprefix("CAP_") for d in as_list(get(caps, "drops"))]
     if "ALL" not in drops:
-        out.append("capabilities.drops does not include ALL")
+        out.append("capabilities.drops does not include ALL; set capabilities.drops to ['ALL']")
     for cap in as_list(get(caps, "adds")):
         if str(cap).upper().removeprefix("CAP_") != "NET_BIND_SERVICE":
-            out.append(f"capabilities.adds includes {cap}; only NET_BIND_SERVICE may be added back")
+            out.append(f"capabilities.adds includes {cap}; remove it (only NET_BIND_SERVICE may be added back)")
     return out
 
 
@@ -159,6 +170,30 @@ def check_opt_out_reason(resource_type: str, props: Mapping[str, Any], ctx: Cont
     out = []
     for record in opt_outs(_labels(props)):
         if not record.valid:
-            out.append(f"label {record.label!r} opts out of {record.name} without a reason of 10 or more "
-                       f"characters; add the label {opt_out_reason_keys(record.name)[0]!r}")
+            out.append(f"label {record.label!r} opts out of {record.name} but {record.problem}, so it lifts "
+                       f"nothing; in the label {opt_out_reason_keys(record.name)[0]!r}, {REASON_FIX}")
+    return out
+
+
+def check_no_plaintext_secret(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
+    """No secret in clear in ``envs`` (``NAME=value``) or the command: the components' own rules
+    (a secret-looking name, or a value in a known credential format). Values are never echoed."""
+    if resource_type != CONTAINER:
+        return []
+    out = []
+    for index, entry in enumerate(as_list(props.get("envs"))):
+        if not isinstance(entry, str):
+            continue
+        name, _, value = entry.partition("=")
+        if not value:
+            continue
+        if looks_like_secret_name(name):
+            out.append(f"envs[{index}] ({name!r}) looks like a secret and has its value in clear (in the container's "
+                       "config and the state); mount it as a file (a tmpfs or a read-only volume) instead")
+        elif kind := credential_kind(value):
+            out.append(f"envs[{index}] ({name!r}) holds {kind} in clear; mount it as a file instead")
+    for field in ("command", "entrypoints"):
+        for index, arg in enumerate(as_list(props.get(field))):
+            if isinstance(arg, str) and (kind := credential_kind(arg)):
+                out.append(f"{field}[{index}] holds {kind} in clear; read it from a file instead")
     return out

@@ -13,13 +13,19 @@ ReplicationController and PodTemplate. Docs behind the rules:
 
 Opt-outs: a workload that records an opt-out the way the components do (label
 ``immutable.dev/opt-out-<name>: "true"`` plus annotation ``immutable.dev/opt-out-reason-<name>``
-of at least 10 characters) is exempt from the part of a rule that opt-out names; an opt-out
-without a reason exempts nothing and is itself a violation (``k8s-opt-out-reason``).
+holding a real reason, judged by ``immutable_infra.rules.opt_out_reason_problem``) is exempt
+from the part of a rule that opt-out names; an opt-out without a real reason exempts nothing
+and is itself a violation (``k8s-opt-out-reason``). Every valid opt-out is listed by the
+advisory ``stack-opt-outs``.
+
+Patches (``DeploymentPatch``, ``PodPatch``, ... every ``*Patch`` kind) are server-side apply
+patches of objects that already exist: they hold only the fields they set. Every check runs
+on them too, reporting what a patch *sets* (``privileged: true``, a tag) and never what it
+leaves out; ``k8s-no-in-place-patch`` refuses the patch itself when it changes running compute.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +33,7 @@ from typing import Any
 from .common import (
     NO_CONTEXT,
     Context,
+    K8sKind,
     as_dict,
     as_list,
     config_value,
@@ -35,11 +42,13 @@ from .common import (
     is_unknown,
     iter_dicts,
     k8s_kind,
+    k8s_target,
     opt_out_reason_keys,
     opt_outs,
     truthy,
     valid_opt_outs,
 )
+from .shared import IMAGE_FIX, REASON_FIX, credential_kind, looks_like_secret_name, parse_image, rules
 
 # (group, kind) -> (path to the pod spec, path to the pod metadata)
 _POD_PATHS: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -57,6 +66,8 @@ _POD_PATHS: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
 }
 WORKLOAD_KINDS = frozenset(_POD_PATHS)
+RUNNING_KINDS = WORKLOAD_KINDS - {("", "PodTemplate")}
+"""Kinds whose objects run pods (a PodTemplate is only a template)."""
 RUN_TO_COMPLETION = frozenset({("batch", "Job"), ("batch", "CronJob")})
 """Workloads whose pods finish: no readiness/liveness probes required."""
 
@@ -69,7 +80,6 @@ NAMESPACED_KINDS = WORKLOAD_KINDS | frozenset({
     ("rbac.authorization.k8s.io", "RoleBinding"), ("autoscaling", "HorizontalPodAutoscaler"),
 })
 
-DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 # Pod Security "restricted" (Kubernetes v1.30 and later).
 RESTRICTED_VOLUME_TYPES = frozenset({
@@ -110,6 +120,9 @@ class PodTemplate:
     """Pod metadata (the template's; the resource's own for a bare Pod)."""
     owner_metadata: dict[str, Any]
     """The workload resource's own metadata."""
+    kind: K8sKind
+    partial: bool = False
+    """From a ``*Patch``: fields left out are not being set, so they are not violations."""
 
     def opted_out(self) -> set[str]:
         """Valid opt-outs recorded on the workload or on its pod template."""
@@ -121,10 +134,10 @@ class PodTemplate:
 
 def pod_template(resource_type: str, props: Mapping[str, Any]) -> PodTemplate | None:
     """The pod template of a workload, ``None`` for other resources (or an unknown spec)."""
-    kind = k8s_kind(resource_type)
-    if kind is None or kind not in _POD_PATHS:
+    target = k8s_target(resource_type)
+    if target is None or target.kind not in _POD_PATHS:
         return None
-    spec_path, meta_path = _POD_PATHS[kind]
+    spec_path, meta_path = _POD_PATHS[target.kind]
     spec = get(props, *spec_path)
     if not isinstance(spec, Mapping):
         return None
@@ -133,6 +146,8 @@ def pod_template(resource_type: str, props: Mapping[str, Any]) -> PodTemplate | 
         spec=dict(spec),
         metadata=as_dict(get(props, *meta_path)),
         owner_metadata=as_dict(props.get("metadata")),
+        kind=target.kind,
+        partial=target.patch,
     )
 
 
@@ -178,19 +193,37 @@ def check_image_digest(resource_type: str, props: Mapping[str, Any], ctx: Contex
         image = c.data.get("image")
         if is_unknown(image):
             continue
+        if image is None and pod.partial:
+            continue  # the patch leaves the image as it is
         if not isinstance(image, str) or not image:
             out.append(f"{c.label} has no image; give one pinned by digest (repo@sha256:<64 hex>)")
-        elif not DIGEST.search(image):
-            out.append(f"{c.label}: image {image!r} is not pinned by digest; "
-                       "use repo@sha256:<64 hex> (a tag can be moved to other content)")
+            continue
+        problem = image_problem(image)
+        if problem:
+            out.append(f"{c.label}: image {image!r} {problem}")
     return out
+
+
+def image_problem(image: str) -> str | None:
+    """What is wrong with an image reference, by the components' own grammar
+    (:func:`immutable_infra.rules.parse_image`); ``None`` when it is pinned by digest."""
+    try:
+        ref = parse_image(image)
+    except ValueError as exc:
+        return f"is not a valid image reference ({exc}); {IMAGE_FIX}"
+    if not ref.pinned:
+        return "is not pinned by digest; use repo@sha256:<64 hex> (a tag can be moved to other content)"
+    return None
 
 
 def check_pod_security_restricted(resource_type: str, props: Mapping[str, Any],
                                   ctx: Context = NO_CONTEXT) -> list[str]:
     """The fields of Pod Security "restricted" (and "baseline", which it includes).
 
-    Opt-outs: ``run_as_root`` (runAsNonRoot/runAsUser), ``privilege_escalation``.
+    Opt-outs: ``run_as_root`` (runAsNonRoot/runAsUser), ``privilege_escalation``. A privileged
+    container (or one adding SYS_ADMIN) gets one message asking for both fixes: Kubernetes
+    refuses ``allowPrivilegeEscalation: false`` next to either, so asking for it alone would
+    be advice that cannot be applied.
     """
     pod = pod_template(resource_type, props)
     if pod is None:
@@ -200,62 +233,91 @@ def check_pod_security_restricted(resource_type: str, props: Mapping[str, Any],
     spec, p = pod.spec, pod.path
     for host_field in ("hostNetwork", "hostPID", "hostIPC"):
         if truthy(spec.get(host_field)):
-            out.append(f"{p}.{host_field} is true; pods must not share the node's namespaces")
+            out.append(f"{p}.{host_field} is true (the pod shares the node's namespaces); remove it "
+                       "(set it to false)")
     pod_sc = as_dict(spec.get("securityContext"))
     for _, sysctl in iter_dicts(pod_sc.get("sysctls")):
         name = sysctl.get("name")
         if isinstance(name, str) and name not in SAFE_SYSCTLS:
-            out.append(f"{p}.securityContext.sysctls: {name!r} is not a safe sysctl")
+            out.append(f"{p}.securityContext.sysctls sets {name!r}, which is not a safe sysctl; remove it")
     out += _selinux(pod_sc.get("seLinuxOptions"), f"{p}.securityContext")
     if get(pod_sc, "appArmorProfile", "type") == "Unconfined":
-        out.append(f"{p}.securityContext.appArmorProfile.type is Unconfined")
+        out.append(f"{p}.securityContext.appArmorProfile.type is Unconfined; set it to RuntimeDefault")
     for index, volume in iter_dicts(spec.get("volumes")):
         kinds = [k for k in volume if k != "name" and volume[k] is not None]
         for kind in kinds:
             if kind not in RESTRICTED_VOLUME_TYPES:
                 out.append(f"{p}.volumes[{index}] ({volume.get('name')!r}) is a {kind} volume; "
-                           f"restricted allows only {', '.join(sorted(RESTRICTED_VOLUME_TYPES))}")
+                           f"use one of {', '.join(sorted(RESTRICTED_VOLUME_TYPES))} (e.g. emptyDir)")
 
     for c in containers(pod):
         for _, port in iter_dicts(c.data.get("ports")):
             host_port = port.get("hostPort")
             if isinstance(host_port, (int, float)) and not isinstance(host_port, bool) and host_port:
-                out.append(f"{c.label} uses hostPort {int(host_port)}; expose it through a Service")
+                out.append(f"{c.label} uses hostPort {int(host_port)}; remove hostPort and expose the port "
+                           "through a Service")
         if is_unknown(c.data.get("securityContext")):
             continue  # decided at update time, when it is known
         sc = as_dict(c.data.get("securityContext"))
-        if truthy(sc.get("privileged")):
-            out.append(f"{c.label}: securityContext.privileged is true")
-        if sc.get("procMount") not in (None, "Default") and not is_unknown(sc.get("procMount")):
-            out.append(f"{c.label}: securityContext.procMount must be Default")
-        out += _selinux(sc.get("seLinuxOptions"), f"{c.label}: securityContext")
-        if get(sc, "appArmorProfile", "type") == "Unconfined":
-            out.append(f"{c.label}: securityContext.appArmorProfile.type is Unconfined")
-        caps = as_dict(sc.get("capabilities"))
-        added = caps.get("add")
-        for cap in as_list(added):
-            if isinstance(cap, str) and cap.upper().removeprefix("CAP_") not in ALLOWED_ADDED_CAPABILITIES:
-                out.append(f"{c.label} adds capability {cap}; only NET_BIND_SERVICE may be added")
-        dropped = caps.get("drop")
-        if not is_unknown(dropped) and "ALL" not in [str(d).upper() for d in as_list(dropped)]:
-            out.append(f"{c.label}: securityContext.capabilities.drop must include ALL")
-        escalation = sc.get("allowPrivilegeEscalation")
-        if "privilege_escalation" not in exempt and not is_unknown(escalation) and not falsy(escalation):
-            out.append(f"{c.label}: securityContext.allowPrivilegeEscalation must be false")
-        if "run_as_root" not in exempt:
-            non_root = _effective(pod, c, "runAsNonRoot")
-            if not is_unknown(non_root) and not truthy(non_root):
-                out.append(f"{c.label}: runAsNonRoot must be true (in the pod or container securityContext)")
-            uid = _effective(pod, c, "runAsUser")
-            if isinstance(uid, (int, float)) and not isinstance(uid, bool) and int(uid) == 0:
-                out.append(f"{c.label}: runAsUser is 0 (root)")
-        seccomp = _effective(pod, c, "seccompProfile")
-        seccomp = get(seccomp, "type") if isinstance(seccomp, Mapping) else seccomp
-        if not is_unknown(seccomp) and seccomp not in ALLOWED_SECCOMP:
-            shown = "not set" if seccomp is None else repr(seccomp)
-            out.append(f"{c.label}: seccompProfile.type is {shown}; set RuntimeDefault "
-                       "(pod or container securityContext)")
+        out += _container_security(pod, c, sc, exempt)
     return out
+
+
+def _container_security(pod: PodTemplate, c: Container, sc: dict[str, Any], exempt: set[str]) -> list[str]:
+    out: list[str] = []
+    caps = as_dict(sc.get("capabilities"))
+    added = [str(cap) for cap in as_list(caps.get("add")) if isinstance(cap, str)]
+    bad_added = [cap for cap in added if cap.upper().removeprefix("CAP_") not in ALLOWED_ADDED_CAPABILITIES]
+    privileged = truthy(sc.get("privileged"))
+    sys_admin = any(cap.upper().removeprefix("CAP_") == "SYS_ADMIN" for cap in added)
+    escalation = sc.get("allowPrivilegeEscalation")
+    escalation_ok = falsy(escalation) or is_unknown(escalation) or (pod.partial and escalation is None)
+    if privileged:
+        also = "" if escalation_ok or "privilege_escalation" in exempt else " and allowPrivilegeEscalation: false"
+        out.append(f"{c.label}: securityContext.privileged is true (the container holds every capability of "
+                   f"the node); set privileged: false{also}")
+    for cap in bad_added:
+        also = ("" if escalation_ok or privileged or "privilege_escalation" in exempt or cap.upper().removeprefix(
+            "CAP_") != "SYS_ADMIN" else ", then set allowPrivilegeEscalation: false")
+        out.append(f"{c.label}: securityContext.capabilities.add includes {cap}; remove it{also} "
+                   "(only NET_BIND_SERVICE may be added)")
+    if sc.get("procMount") not in (None, "Default") and not is_unknown(sc.get("procMount")):
+        out.append(f"{c.label}: securityContext.procMount is {sc.get('procMount')!r}; set it to Default")
+    out += _selinux(sc.get("seLinuxOptions"), f"{c.label}: securityContext")
+    if get(sc, "appArmorProfile", "type") == "Unconfined":
+        out.append(f"{c.label}: securityContext.appArmorProfile.type is Unconfined; set it to RuntimeDefault")
+    dropped = caps.get("drop")
+    drops_all = "ALL" in [str(d).upper() for d in as_list(dropped)]
+    if not is_unknown(dropped) and not (pod.partial and dropped is None) and not drops_all:
+        shown = "not set" if dropped is None else repr(as_list(dropped))
+        out.append(f"{c.label}: securityContext.capabilities.drop is {shown}; set drop: [ALL]")
+    if not escalation_ok and not privileged and not sys_admin and "privilege_escalation" not in exempt:
+        shown = "true" if truthy(escalation) else "not set (the default allows it)"
+        out.append(f"{c.label}: securityContext.allowPrivilegeEscalation is {shown}; set it to false")
+    if "run_as_root" not in exempt:
+        out += _run_as_root(pod, c)
+    seccomp = _effective(pod, c, "seccompProfile")
+    seccomp = get(seccomp, "type") if isinstance(seccomp, Mapping) else seccomp
+    if not is_unknown(seccomp) and seccomp not in ALLOWED_SECCOMP and not (pod.partial and seccomp is None):
+        shown = "not set" if seccomp is None else repr(seccomp)
+        out.append(f"{c.label}: seccompProfile.type is {shown}; set RuntimeDefault "
+                   "(pod or container securityContext)")
+    return out
+
+
+def _run_as_root(pod: PodTemplate, c: Container) -> list[str]:
+    non_root = _effective(pod, c, "runAsNonRoot")
+    uid = _effective(pod, c, "runAsUser")
+    uid_zero = isinstance(uid, (int, float)) and not isinstance(uid, bool) and int(uid) == 0
+    if is_unknown(non_root) or truthy(non_root) or (pod.partial and non_root is None):
+        if uid_zero:  # the kubelet would refuse to start it: say so, with the one fix that works
+            return [f"{c.label}: runAsUser is 0 (root) while runAsNonRoot is true; set runAsUser to a non-zero "
+                    "UID such as 10001"]
+        return []
+    shown = "false" if falsy(non_root) else "not set"
+    fix = "runAsUser to a non-zero UID such as 10001 and runAsNonRoot: true" if uid_zero else "runAsNonRoot: true"
+    user = ", runAsUser is 0 (root)" if uid_zero else ""
+    return [f"{c.label}: runAsNonRoot is {shown}{user}; set {fix} (pod or container securityContext)"]
 
 
 def _selinux(options: Any, where: str) -> list[str]:
@@ -280,9 +342,11 @@ def check_read_only_root_filesystem(resource_type: str, props: Mapping[str, Any]
     out = []
     for c in containers(pod, ("containers", "initContainers")):
         value = get(c.data, "securityContext", "readOnlyRootFilesystem")
-        if not is_unknown(value) and not truthy(value):
-            out.append(f"{c.label}: securityContext.readOnlyRootFilesystem must be true; "
-                       "mount an emptyDir where the process needs to write")
+        if is_unknown(value) or truthy(value) or (pod.partial and value is None):
+            continue
+        shown = "false" if falsy(value) else "not set"
+        out.append(f"{c.label}: securityContext.readOnlyRootFilesystem is {shown}; set it to true "
+                   "(and mount an emptyDir where the process needs to write)")
     return out
 
 
@@ -296,7 +360,7 @@ def check_non_root_ids(resource_type: str, props: Mapping[str, Any], ctx: Contex
     for c in containers(pod, ("containers", "initContainers")):
         for key in ("runAsUser", "runAsGroup"):
             value = _effective(pod, c, key)
-            if is_unknown(value):
+            if is_unknown(value) or (pod.partial and value is None):
                 continue
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 out.append(f"{c.label}: {key} is not set; set it to {minimum} or more")
@@ -308,8 +372,8 @@ def check_non_root_ids(resource_type: str, props: Mapping[str, Any], ctx: Contex
 def check_resources(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
     """CPU and memory requests and limits on every container (CKV_K8S_10 to 13)."""
     pod = pod_template(resource_type, props)
-    if pod is None:
-        return []
+    if pod is None or pod.partial:
+        return []  # a patch that leaves resources out keeps the object's own
     wanted = [("requests", "cpu"), ("requests", "memory"), ("limits", "memory")]
     if config_value(ctx, "requireCpuLimit", True):
         wanted.insert(1, ("limits", "cpu"))
@@ -321,35 +385,102 @@ def check_resources(resource_type: str, props: Mapping[str, Any], ctx: Context =
         missing = [f"{section}.{name}" for section, name in wanted
                    if get(resources, section, name) is None]
         if missing:
-            out.append(f"{c.label} has no resources.{', resources.'.join(missing)}")
+            out.append(f"{c.label} has no resources.{', resources.'.join(missing)}; set them (e.g. requests "
+                       "cpu '100m', memory '64Mi'; limits cpu '500m', memory '128Mi')")
+        out += _quantity_problems(c, resources)
+    return out
+
+
+def _quantity_problems(c: Container, resources: Any) -> list[str]:
+    """Amounts Kubernetes would refuse, by the components' own quantity grammar, and requests above limits."""
+    out = []
+    amounts: dict[tuple[str, str], int] = {}
+    for section in ("requests", "limits"):
+        for name, convert in (("cpu", rules.cpu_millicores), ("memory", rules.memory_bytes)):
+            value = get(resources, section, name)
+            if value is None or is_unknown(value):
+                continue
+            # Numbers arrive as floats (1.0, 0.25): their text is a valid quantity too.
+            text = str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+            try:
+                amounts[(section, name)] = convert(text)
+            except (ValueError, TypeError) as exc:
+                out.append(f"{c.label}: resources.{section}.{name} is {value!r}: {exc}; {rules.QUANTITY_FIX}")
+    for name in ("cpu", "memory"):
+        request, limit = amounts.get(("requests", name)), amounts.get(("limits", name))
+        if request is not None and limit is not None and request > limit:
+            out.append(f"{c.label}: resources.requests.{name} ({get(resources, 'requests', name)!r}) is above "
+                       f"resources.limits.{name} ({get(resources, 'limits', name)!r}); lower the request to the "
+                       "limit or below")
     return out
 
 
 def check_probes(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
     """Liveness and readiness probes on long-running containers (CKV_K8S_8, CKV_K8S_9)."""
     pod = pod_template(resource_type, props)
-    if pod is None or k8s_kind(resource_type) in RUN_TO_COMPLETION:
+    if pod is None or pod.partial or pod.kind in RUN_TO_COMPLETION:
         return []
     out = []
     for c in containers(pod, ("containers",)):
         missing = [probe for probe in ("livenessProbe", "readinessProbe") if c.data.get(probe) is None]
         if missing:
-            out.append(f"{c.label} has no {' and no '.join(missing)}")
+            out.append(f"{c.label} has no {' and no '.join(missing)}; add them (e.g. httpGet on the service's "
+                       "health path, or tcpSocket on its port)")
     return out
+
+
+SA_TOKEN_SECRET = "kubernetes.io/service-account-token"
 
 
 def check_no_service_account_token(resource_type: str, props: Mapping[str, Any],
                                    ctx: Context = NO_CONTEXT) -> list[str]:
-    """automountServiceAccountToken: false (CKV_K8S_38); opt-out ``service_account_token``."""
+    """No API token reaches a pod, by any of the ways Kubernetes offers (CKV_K8S_38 and more):
+
+    - the automounted token (``automountServiceAccountToken`` on the pod);
+    - a ``projected`` volume with a ``serviceAccountToken`` source, which mounts a token even
+      when automounting is off;
+    - a ServiceAccount that automounts by default (pods that do not say otherwise, including
+      ones created outside this stack, get a token);
+    - a long-lived token Secret (type ``kubernetes.io/service-account-token``) that any pod
+      may mount as a volume or read into its env.
+
+    Opt-out ``service_account_token`` (on the workload, the ServiceAccount or the Secret).
+    """
+    target = k8s_target(resource_type)
+    if target is None:
+        return []
+    meta = as_dict(props.get("metadata"))
+    own_exempt = "service_account_token" in valid_opt_outs(as_dict(meta.get("labels")),
+                                                             as_dict(meta.get("annotations")))
+    if target.kind == ("", "ServiceAccount"):
+        value = props.get("automountServiceAccountToken")
+        if own_exempt or is_unknown(value) or falsy(value) or (target.patch and value is None):
+            return []
+        state = "true" if truthy(value) else "not set (the default mounts it)"
+        return [f"ServiceAccount {meta.get('name', '')!r}: automountServiceAccountToken is {state}, so every pod "
+                "using it that does not say otherwise gets an API token; set automountServiceAccountToken: false"]
+    if target.kind == ("", "Secret"):
+        if own_exempt or props.get("type") != SA_TOKEN_SECRET:
+            return []
+        account = get(meta, "annotations", "kubernetes.io/service-account.name")
+        return [f"Secret {meta.get('name', '')!r} is of type {SA_TOKEN_SECRET} (for ServiceAccount {account!r}): "
+                "a long-lived API token that never expires and that any pod can mount; remove this Secret"]
     pod = pod_template(resource_type, props)
     if pod is None or "service_account_token" in pod.opted_out():
         return []
+    out = []
     value = pod.spec.get("automountServiceAccountToken")
-    if is_unknown(value) or falsy(value):
-        return []
-    state = "true" if truthy(value) else "not set (the default mounts it)"
-    return [f"{pod.path}.automountServiceAccountToken is {state}; set it to false so the pod "
-            "gets no API credentials it does not need"]
+    if not (is_unknown(value) or falsy(value) or (pod.partial and value is None)):
+        state = "true" if truthy(value) else "not set (the default mounts it)"
+        out.append(f"{pod.path}.automountServiceAccountToken is {state}; set it to false so the pod "
+                   "gets no API credentials it does not need")
+    for index, volume in iter_dicts(pod.spec.get("volumes")):
+        for source_index, source in iter_dicts(get(volume, "projected", "sources")):
+            if source.get("serviceAccountToken") is not None:
+                out.append(f"{pod.path}.volumes[{index}] ({volume.get('name')!r}) projects a service-account token "
+                           f"(projected.sources[{source_index}].serviceAccountToken) into the pod, whatever "
+                           "automountServiceAccountToken says; remove that source")
+    return out
 
 
 def check_no_default_namespace(resource_type: str, props: Mapping[str, Any],
@@ -390,13 +521,14 @@ def resolve_namespace(props: Mapping[str, Any], provider: Mapping[str, Any]) -> 
 def check_config_immutable(resource_type: str, props: Mapping[str, Any],
                            ctx: Context = NO_CONTEXT) -> list[str]:
     """ConfigMaps and Secrets are ``immutable: true``: a change makes a new object and a rollout."""
-    kind = k8s_kind(resource_type)
-    if kind not in (("", "ConfigMap"), ("", "Secret")):
+    target = k8s_target(resource_type)
+    if target is None or target.kind not in (("", "ConfigMap"), ("", "Secret")):
         return []
-    if kind == ("", "Secret") and props.get("type") == "kubernetes.io/service-account-token":
-        return []  # filled in by the token controller after creation
+    kind = target.kind
+    if kind == ("", "Secret") and props.get("type") == SA_TOKEN_SECRET:
+        return []  # filled in by the token controller after creation (k8s-no-service-account-token)
     value = props.get("immutable")
-    if is_unknown(value) or truthy(value):
+    if is_unknown(value) or truthy(value) or (target.patch and value is None):
         return []
     return [f"{kind.kind} is not immutable; set immutable: true and name it by its content hash, "
             "so a change creates a new object (and a new release) instead of editing live config"]
@@ -405,13 +537,14 @@ def check_config_immutable(resource_type: str, props: Mapping[str, Any],
 def check_namespace_pod_security(resource_type: str, props: Mapping[str, Any],
                                  ctx: Context = NO_CONTEXT) -> list[str]:
     """Namespaces enforce Pod Security "restricted" in the API server."""
-    if k8s_kind(resource_type) != ("", "Namespace"):
+    target = k8s_target(resource_type)
+    if target is None or target.kind != ("", "Namespace"):
         return []
     labels = get(props, "metadata", "labels")
     if is_unknown(labels):
         return []
     value = as_dict(labels).get(PSS_ENFORCE_LABEL)
-    if is_unknown(value) or value == "restricted":
+    if is_unknown(value) or value == "restricted" or (target.patch and value is None):
         return []
     shown = "missing" if value is None else repr(value)
     return [f"label {PSS_ENFORCE_LABEL} is {shown}; set it to 'restricted' so the API server "
@@ -432,9 +565,13 @@ def check_opt_out_reason(resource_type: str, props: Mapping[str, Any], ctx: Cont
             if record.valid:
                 continue
             reason_key = opt_out_reason_keys(record.name)[0]
-            problem = "has no reason" if record.reason is None else "has a reason shorter than 10 characters"
-            out.append(f"{where}.labels[{record.label!r}] opts out of {record.name} but {problem}; "
-                       f"add the annotation {reason_key!r} saying why (or remove the opt-out)")
+            if record.reason is None:
+                out.append(f"{where}.labels[{record.label!r}] opts out of {record.name} but has no reason, so it "
+                           f"lifts nothing; add the annotation {reason_key!r}: {REASON_FIX}")
+            else:
+                out.append(f"{where}.labels[{record.label!r}] opts out of {record.name} with a reason that is not "
+                           f"one ({record.problem}), so it lifts nothing; in the annotation {reason_key!r}, "
+                           f"{REASON_FIX}")
     return out
 
 
@@ -442,31 +579,45 @@ def check_exec_lock_complete(resource_type: str, props: Mapping[str, Any],
                              ctx: Context = NO_CONTEXT) -> list[str]:
     """An exec lock (a ValidatingAdmissionPolicy named ``*exec-lock*``) refuses exec, attach,
     port-forward and ephemeral containers, fails closed, and is bound with ``Deny``."""
-    kind = k8s_kind(resource_type)
-    if kind == ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"):
+    target = k8s_target(resource_type)
+    if target is None:
+        return []
+    if target.kind == ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"):
         name = get(props, "metadata", "name")
         if not isinstance(name, str) or EXEC_LOCK_MARK not in name:
             return []
-        return exec_lock_gaps(as_dict(props.get("spec")))
-    if kind == ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"):
+        return exec_lock_gaps(as_dict(props.get("spec")), partial=target.patch)
+    if target.kind == ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"):
         policy_name = get(props, "spec", "policyName")
+        actions = get(props, "spec", "validationActions")
+        if target.patch and policy_name is None:
+            policy_name = get(props, "metadata", "name")  # a binding patch names its binding, not always the policy
         if not isinstance(policy_name, str) or EXEC_LOCK_MARK not in policy_name:
             return []
-        actions = get(props, "spec", "validationActions")
-        if is_unknown(actions) or "Deny" in as_list(actions):
+        if is_unknown(actions) or "Deny" in as_list(actions) or (target.patch and actions is None):
             return []
-        return [f"binding of exec lock {policy_name!r} has validationActions {as_list(actions)}; "
-                "include Deny (Warn or Audit alone lets the exec through)"]
+        return [binding_message(policy_name, actions)]
     return []
 
 
-def exec_lock_gaps(spec: Mapping[str, Any]) -> list[str]:
-    """What an exec lock's ValidatingAdmissionPolicy spec fails to refuse."""
+def binding_message(policy_name: str, actions: Any) -> str:
+    """What a binding of an exec lock without ``Deny`` does, and the fix."""
+    shown = as_list(actions)
+    effect = ("records each exec in the audit log but lets it through" if shown == ["Audit"]
+              else "warns but lets the exec through" if "Warn" in shown
+              else "lets the exec through")
+    return (f"the binding of exec lock {policy_name!r} has validationActions {shown}: it {effect}; "
+            "set validationActions: [Deny] (add Audit next to it to keep the record)")
+
+
+def exec_lock_gaps(spec: Mapping[str, Any], partial: bool = False) -> list[str]:
+    """What an exec lock's ValidatingAdmissionPolicy spec fails to refuse (``partial``: a patch,
+    judged only on the fields it sets)."""
     out = []
     if spec.get("failurePolicy") == "Ignore":
-        out.append("spec.failurePolicy is Ignore; an exec lock must fail closed (Fail)")
+        out.append("spec.failurePolicy is Ignore (the lock fails open); set failurePolicy: Fail")
     rules = get(spec, "matchConstraints", "resourceRules")
-    if is_unknown(rules):
+    if is_unknown(rules) or (partial and rules is None):
         return out
     covered: set[tuple[str, str]] = set()
     for _, rule in iter_dicts(rules):
@@ -481,9 +632,13 @@ def exec_lock_gaps(spec: Mapping[str, Any]) -> list[str]:
                 covered.add((operation, resource))
     missing = [f"{op} {res}" for op, res in EXEC_LOCK_RULES if (op, res) not in covered]
     if missing:
-        out.append(f"spec.matchConstraints.resourceRules do not match {', '.join(missing)}")
-    if not as_list(spec.get("validations")) and not is_unknown(spec.get("validations")):
-        out.append("spec.validations is empty; the policy refuses nothing")
+        out.append(f"spec.matchConstraints.resourceRules do not match {', '.join(missing)}; add a rule for "
+                   "them (apiGroups [''], operations CONNECT on pods/exec, pods/attach, pods/portforward and "
+                   "UPDATE on pods/ephemeralcontainers)")
+    validations = spec.get("validations")
+    if not as_list(validations) and not is_unknown(validations) and not (partial and validations is None):
+        out.append("spec.validations is empty, so the policy refuses nothing; add a validation such as "
+                   "expression: 'false'")
     return out
 
 
@@ -501,4 +656,207 @@ def check_secrets_as_files(resource_type: str, props: Mapping[str, Any], ctx: Co
         for index, env_from in iter_dicts(c.data.get("envFrom")):
             if env_from.get("secretRef") is not None:
                 out.append(f"{c.label}: envFrom[{index}] loads a whole Secret into env; mount it as files")
+    return out
+
+
+# --- in-place changes, replacement, secrets, exposure ------------------------------------
+
+IN_PLACE_OPT_OUT = "in_place_update"
+PATCH_BENIGN = ("metadata", "spec.replicas")
+"""What a patch of a running workload may set: labels, annotations and the scale."""
+CONFIG_CONTENT = ("data", "binaryData", "stringData", "immutable", "type")
+
+
+def _leaf_paths(value: Any, prefix: str = "") -> list[str]:
+    if isinstance(value, Mapping) and value:
+        out: list[str] = []
+        for key, item in value.items():
+            if key in ("apiVersion", "kind"):
+                continue
+            out += _leaf_paths(item, f"{prefix}.{key}" if prefix else str(key))
+        return out
+    return [prefix] if prefix else []
+
+
+def _under(path: str, roots: tuple[str, ...]) -> bool:
+    return any(path == root or path.startswith(root + ".") for root in roots)
+
+
+def _object_name(props: Mapping[str, Any]) -> str:
+    namespace, name = get(props, "metadata", "namespace"), get(props, "metadata", "name")
+    name = name if isinstance(name, str) else "?"
+    return f"{namespace}/{name}" if isinstance(namespace, str) and namespace else name
+
+
+def _own_opt_outs(props: Mapping[str, Any]) -> set[str]:
+    meta = as_dict(props.get("metadata"))
+    return valid_opt_outs(as_dict(meta.get("labels")), as_dict(meta.get("annotations")))
+
+
+def check_no_in_place_patch(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
+    """No ``*Patch`` changes running compute or the config under it in place.
+
+    A patch of a Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController,
+    Job or CronJob (any API version) may set only metadata and ``spec.replicas``; a
+    ConfigMapPatch/SecretPatch may not change the content. Anything else edits what a running
+    release runs, which is what this project forbids. Opt-out ``in_place_update`` (on the patch).
+    """
+    target = k8s_target(resource_type)
+    if target is None or not target.patch:
+        return []
+    kind = target.kind
+    if kind in RUNNING_KINDS:
+        changed = [path for path in _leaf_paths(props) if not _under(path, PATCH_BENIGN)]
+        effect = "running compute would be modified instead of replaced"
+        fix = (f"declare the {kind.kind} in this program and ship the change as a new release beside the "
+               "running one")
+    elif kind in (("", "ConfigMap"), ("", "Secret")):
+        changed = [path for path in _leaf_paths(props) if _under(path, CONFIG_CONTENT)]
+        effect = "running pods would read changed config without a new release"
+        fix = f"create a new immutable {kind.kind} named by its content hash and point a new release at it"
+    else:
+        return []
+    if not changed or IN_PLACE_OPT_OUT in _own_opt_outs(props):
+        return []
+    shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
+    return [f"{kind.kind}Patch of {_object_name(props)} changes it in place ({shown}): {effect}; {fix}"]
+
+
+def check_replaced_by_rollout(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
+    """Workloads are replaced by a rollout when their pod template changes.
+
+    Refused: a bare Pod, a ReplicaSet or ReplicationController (never roll), a StatefulSet or
+    DaemonSet with ``updateStrategy: OnDelete``, a StatefulSet ``rollingUpdate.partition``
+    above 0 (pods below it keep the old spec) and a paused Deployment. A Deployment with
+    ``strategy: Recreate`` is replaced (with downtime) and passes. Nor may the resource's
+    ``ignore_changes`` option cover the pod template (a new release would never reach the pods).
+    Opt-out ``in_place_update``.
+    """
+    target = k8s_target(resource_type)
+    if target is None or target.kind not in RUNNING_KINDS:
+        return []
+    if IN_PLACE_OPT_OUT in _own_opt_outs(props):
+        return []
+    kind, patch = target.kind, target.patch
+    name = _object_name(props)
+    out = []
+    if kind == ("", "Pod") and not patch:
+        out.append(f"Pod {name} is a bare pod: nothing replaces it when it changes or fails; run it from a "
+                   "Deployment (or a Job for a task that finishes)")
+    elif kind in (("apps", "ReplicaSet"), ("", "ReplicationController")) and not patch:
+        out.append(f"{kind.kind} {name} never replaces its running pods when the template changes; use a "
+                   "Deployment")
+    if kind in (("apps", "StatefulSet"), ("apps", "DaemonSet")):
+        strategy = get(props, "spec", "updateStrategy", "type")
+        if strategy == "OnDelete":
+            out.append(f"{kind.kind} {name} has spec.updateStrategy.type OnDelete: running pods keep the old "
+                       "spec until someone deletes them; set updateStrategy.type: RollingUpdate")
+    if kind == ("apps", "StatefulSet"):
+        partition = get(props, "spec", "updateStrategy", "rollingUpdate", "partition")
+        if isinstance(partition, (int, float)) and not isinstance(partition, bool) and partition > 0:
+            out.append(f"StatefulSet {name} has spec.updateStrategy.rollingUpdate.partition {int(partition)}: "
+                       f"pods with an ordinal below {int(partition)} keep the old spec; remove partition")
+    if kind == ("apps", "Deployment") and truthy(get(props, "spec", "paused")):
+        out.append(f"Deployment {name} has spec.paused true: a new pod template is not rolled out; remove "
+                   "spec.paused")
+    template_root = _POD_PATHS[kind][0][:-1] or ("spec",)  # ("spec", "template"); a Pod's own spec
+    ignored = [path for path in ctx.ignore_changes if _hides_template(path, ".".join(template_root))]
+    if ignored:
+        out.append(f"{kind.kind} {name} has ignore_changes on {', '.join(ignored)}: a new release's pod template "
+                   "would never reach the running pods; remove those paths from ignore_changes")
+    return out
+
+
+def _hides_template(path: str, template: str) -> bool:
+    """An ignore_changes path that covers (part of) the pod template: ``spec``, ``spec.template...``."""
+    normalised = path.replace("[", ".").replace("]", "").replace('"', "").strip(".")
+    return normalised in ("*", "spec") or normalised == template or normalised.startswith(template + ".") \
+        or template.startswith(normalised + ".")
+
+
+def _shown_name(name: Any) -> str:
+    return repr(name) if isinstance(name, str) else "(unnamed)"
+
+
+def _credential_problem(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return None
+    kind = credential_kind(value)
+    return f"holds {kind}" if kind else None
+
+
+def check_no_plaintext_secret(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
+    """No secret in clear where pods read it: env ``value``, command and args of every
+    container, and ConfigMap data (what ``envFrom``/``configMap`` volumes load).
+
+    The very rules of the components (``immutable_infra.rules``): a secret-looking name
+    (``DB_PASSWORD``) with a plain value, or a value holding a known credential format (an
+    AWS key, a private key, a token, a URL with a password). Values are never echoed.
+    """
+    target = k8s_target(resource_type)
+    if target is None:
+        return []
+    out = []
+    if target.kind == ("", "ConfigMap"):
+        for section in ("data", "binaryData"):
+            for key, value in as_dict(props.get(section)).items():
+                if section == "data" and looks_like_secret_name(key) and isinstance(value, str) and value:
+                    out.append(f"ConfigMap {_object_name(props)}: {section}[{key!r}] looks like a secret kept in "
+                               "clear in a ConfigMap (which every reader of the namespace sees); move it to an "
+                               "immutable Secret mounted as a file")
+                    continue
+                problem = _credential_problem(value) if section == "data" else None
+                if problem:
+                    out.append(f"ConfigMap {_object_name(props)}: {section}[{key!r}] {problem} in clear; move it "
+                               "to an immutable Secret mounted as a file")
+        return out
+    pod = pod_template(resource_type, props)
+    if pod is None:
+        return []
+    for c in containers(pod):
+        for index, env in iter_dicts(c.data.get("env")):
+            name, value = env.get("name"), env.get("value")
+            if not isinstance(value, str) or not value:
+                continue  # valueFrom (a Secret or ConfigMap reference) or unknown
+            if isinstance(name, str) and looks_like_secret_name(name):
+                out.append(f"{c.label}: env[{index}] ({name!r}) looks like a secret and has its value in clear "
+                           "in the spec (and in the state); move it to a Secret mounted as a file")
+            elif problem := _credential_problem(value):
+                out.append(f"{c.label}: env[{index}] ({_shown_name(name)}) {problem} in clear; move it to a "
+                           "Secret mounted as a file")
+        for field in ("command", "args"):
+            for index, arg in enumerate(as_list(c.data.get(field))):
+                if not isinstance(arg, str):
+                    continue
+                flag, eq, value = arg.partition("=")
+                if eq and value and flag.startswith("-") and looks_like_secret_name(flag):
+                    out.append(f"{c.label}: {field}[{index}] passes {flag} with its value in clear; read it "
+                               "from a Secret mounted as a file (e.g. a --*-file flag)")
+                elif problem := _credential_problem(arg):
+                    out.append(f"{c.label}: {field}[{index}] {problem} in clear; read it from a Secret mounted "
+                               "as a file")
+    return out
+
+
+EXPOSED_TYPES = frozenset({"LoadBalancer", "NodePort"})
+EXPOSURE_OPT_OUT = "exposed_service"
+
+
+def check_service_exposure(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
+    """Services stay inside the cluster: no ``LoadBalancer`` or ``NodePort`` type and no
+    ``externalIPs`` without an ``exposed_service`` opt-out (the public entry is an Ingress
+    with TLS, or a reviewed exception)."""
+    target = k8s_target(resource_type)
+    if target is None or target.kind != ("", "Service") or EXPOSURE_OPT_OUT in _own_opt_outs(props):
+        return []
+    out = []
+    service_type = get(props, "spec", "type")
+    if isinstance(service_type, str) and service_type in EXPOSED_TYPES:
+        reach = "on every node's address" if service_type == "NodePort" else "through an external load balancer"
+        out.append(f"Service {_object_name(props)} has type {service_type}: it is reachable from outside the "
+                   f"cluster {reach}; set type: ClusterIP and publish it through an Ingress with TLS")
+    external = get(props, "spec", "externalIPs")
+    if as_list(external):
+        out.append(f"Service {_object_name(props)} sets spec.externalIPs {as_list(external)}: the nodes accept "
+                   "traffic for those addresses; remove externalIPs")
     return out

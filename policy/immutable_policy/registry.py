@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from . import aws, docker, kubernetes, stack
+from . import aws, docker, kubernetes, optouts, rbac, stack
 from .common import Context
 
 ResourceCheck = Callable[[str, Mapping[str, Any], Context], list[str]]
@@ -81,7 +81,8 @@ POLICIES: tuple[PolicyDef, ...] = (
     _r("k8s-probes", "advisory", "low", kubernetes.check_probes,
        "Long-running containers declare liveness and readiness probes (Jobs and CronJobs are exempt)."),
     _r("k8s-no-service-account-token", "mandatory", "medium", kubernetes.check_no_service_account_token,
-       "Pods do not mount a service-account token (automountServiceAccountToken: false)."),
+       "No API token reaches a pod: automountServiceAccountToken false on pods and ServiceAccounts, no projected "
+       "serviceAccountToken volumes, no long-lived token Secrets."),
     _r("k8s-no-default-namespace", "mandatory", "medium", kubernetes.check_no_default_namespace,
        "Namespaced objects are never placed in the 'default' namespace.",
        {"forbiddenNamespaces": {"type": "array", "items": {"type": "string"}, "default": ["default"],
@@ -91,15 +92,28 @@ POLICIES: tuple[PolicyDef, ...] = (
     _r("k8s-namespace-pod-security", "mandatory", "medium", kubernetes.check_namespace_pod_security,
        "Namespaces carry pod-security.kubernetes.io/enforce: restricted."),
     _r("k8s-opt-out-reason", "mandatory", "medium", kubernetes.check_opt_out_reason,
-       "No opt-out (exec lock included) without a reason: an immutable.dev/opt-out-<name> label needs "
-       "an immutable.dev/opt-out-reason-<name> annotation."),
+       "No opt-out (exec lock included) without a real reason: an immutable.dev/opt-out-<name> label needs "
+       "an immutable.dev/opt-out-reason-<name> annotation of at least 3 words and 20 characters."),
     _r("k8s-exec-lock-complete", "mandatory", "high", kubernetes.check_exec_lock_complete,
        "An exec lock refuses exec, attach, port-forward and ephemeral containers, fails closed and is "
        "bound with Deny."),
     _r("k8s-secrets-as-files", "advisory", "medium", kubernetes.check_secrets_as_files,
        "Secrets are mounted as files, not passed as environment variables."),
+    _r("k8s-no-in-place-patch", "mandatory", "high", kubernetes.check_no_in_place_patch,
+       "No *Patch changes running compute (Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob...) "
+       "beyond metadata and replicas, nor the content of a ConfigMap or Secret."),
+    _r("k8s-replaced-by-rollout", "mandatory", "high", kubernetes.check_replaced_by_rollout,
+       "Workloads are replaced when they change: no bare Pod, ReplicaSet or ReplicationController, no OnDelete "
+       "update strategy, no StatefulSet partition, no paused Deployment."),
+    _r("k8s-no-plaintext-secret", "mandatory", "critical", kubernetes.check_no_plaintext_secret,
+       "No secret in clear in env values, command, args or ConfigMap data (the components' own rules)."),
+    _r("k8s-service-exposure", "mandatory", "high", kubernetes.check_service_exposure,
+       "Services of type LoadBalancer or NodePort, or with externalIPs, need an exposed_service opt-out."),
+    _s("k8s-no-workload-admin", "mandatory", "critical", rbac.check_no_workload_admin,
+       "No service account (or everyone) is bound to cluster-admin, admin, edit or a wildcard role."),
     _s("k8s-namespace-network-policy", "mandatory", "high", stack.check_namespace_network_policy,
-       "Every namespace the stack creates or deploys into has a NetworkPolicy (default deny)."),
+       "Every namespace the stack creates or deploys into is default deny (Ingress and Egress), and no "
+       "NetworkPolicy there allows all traffic."),
     _s("k8s-exec-lock-present", "advisory", "medium", stack.check_exec_lock_present,
        "Workloads run under an exec lock (a bound '<service>-exec-lock' ValidatingAdmissionPolicy) "
        "unless they record an exec_lock opt-out with a reason."),
@@ -131,6 +145,8 @@ POLICIES: tuple[PolicyDef, ...] = (
        "volume tags)."),
     _r("aws-opt-out-reason", "mandatory", "medium", aws.check_opt_out_reason,
        "No opt-out tag (immutable.dev/opt-out/<name>) without a reason as its value."),
+    _r("aws-no-plaintext-secret", "mandatory", "critical", aws.check_no_plaintext_secret,
+       "No credential in user data (launch templates, launch configurations, instances)."),
     _r("aws-no-mutable-instance", "mandatory", "high", aws.check_no_mutable_instance,
        "No standalone aws.ec2.Instance whose user data changes in place (user_data_replace_on_change)."),
     # --- Docker ---------------------------------------------------------------------
@@ -152,6 +168,8 @@ POLICIES: tuple[PolicyDef, ...] = (
        "Containers have memory and CPU limits."),
     _r("docker-healthcheck", "advisory", "low", docker.check_healthcheck,
        "Containers declare a health check."),
+    _r("docker-no-plaintext-secret", "mandatory", "critical", docker.check_no_plaintext_secret,
+       "No secret in clear in a container's envs or command (the components' own rules)."),
     _r("docker-opt-out-reason", "mandatory", "medium", docker.check_opt_out_reason,
        "No opt-out label without a reason label."),
     # --- whole stack ------------------------------------------------------------------
@@ -164,6 +182,8 @@ POLICIES: tuple[PolicyDef, ...] = (
         "serviceLabels": {"type": "array", "items": {"type": "string"},
                           "default": list(stack.DEFAULT_SERVICE_LABELS),
                           "description": "Label/tag keys naming the service, first present wins."}}),
+    _s("stack-opt-outs", "advisory", "low", optouts.check_opt_outs_reported,
+       "Every opt-out in use is listed with the rules it lifts and its reason (for the reviewer)."),
 )
 
 BY_NAME: dict[str, PolicyDef] = {p.name: p for p in POLICIES}

@@ -30,6 +30,7 @@ from .common import (
 from .kubernetes import (
     EXEC_LOCK_MARK,
     WORKLOAD_KINDS,
+    binding_message,
     exec_lock_gaps,
     pod_template,
     resolve_namespace,
@@ -188,13 +189,54 @@ def _workload_opted_out(resource: StackResource, name: str) -> bool:
     return pod is not None and name in pod.opted_out()
 
 
+def _deny_all(spec: Mapping[str, Any], direction: str) -> bool:
+    """The policy selects every pod and allows nothing in ``direction`` (Ingress/Egress)."""
+    selector = spec.get("podSelector")
+    if not isinstance(selector, Mapping) or any(selector.get(k) for k in ("matchLabels", "matchExpressions")):
+        return False
+    types = [str(t) for t in as_list(spec.get("policyTypes"))]
+    if not types:  # Kubernetes' default: Ingress, plus Egress when egress rules are given
+        types = ["Ingress"] + (["Egress"] if spec.get("egress") is not None else [])
+    return direction in types and not as_list(spec.get(direction.lower()))
+
+
+def _allows_everything(rule: Mapping[str, Any], peers_key: str) -> bool:
+    """An ingress/egress rule that opens every port to every peer (an "allow all")."""
+    if as_list(rule.get("ports")):
+        return False
+    peers = rule.get(peers_key)
+    if not as_list(peers):
+        return True  # no peers: all sources/destinations
+    for _, peer in iter_dicts(peers):
+        namespaces, pods = peer.get("namespaceSelector"), peer.get("podSelector")
+        if isinstance(namespaces, Mapping) and not namespaces and not (isinstance(pods, Mapping) and pods):
+            return True  # every pod of every namespace
+        cidr = get(peer, "ipBlock", "cidr")
+        if cidr in ("0.0.0.0/0", "::/0") and not as_list(get(peer, "ipBlock", "except")):
+            return True
+    return False
+
+
+def network_policy_opens_all(spec: Mapping[str, Any]) -> list[str]:
+    """The directions (``ingress``/``egress``) a NetworkPolicy opens to everything."""
+    out = []
+    for direction, peers_key in (("ingress", "from"), ("egress", "to")):
+        if any(_allows_everything(rule, peers_key) for _, rule in iter_dicts(spec.get(direction))):
+            out.append(direction)
+    return out
+
+
 def check_namespace_network_policy(resources: Sequence[StackResource],
                                    config: Mapping[str, Any] | None = None) -> list[Finding]:
-    """Every namespace the stack creates or runs workloads in has a NetworkPolicy in the stack
-    (CKV2_K8S_6): start from default deny, then allow what the service declares."""
+    """Every namespace the stack creates or runs workloads in is default deny (CKV2_K8S_6): a
+    NetworkPolicy in the stack selects every pod (``podSelector: {}``) and allows nothing for
+    both Ingress and Egress, and no policy there opens everything again (an allow-all rule
+    undoes the deny, since policies add up). The services' own allowances come on top."""
     declared: dict[str, StackResource] = {}
     used: dict[str, StackResource] = {}
-    covered: set[str] = set()
+    deny: dict[str, set[str]] = defaultdict(set)
+    with_policy: set[str] = set()
+    open_all: dict[str, list[tuple[StackResource, list[str]]]] = defaultdict(list)
     undecidable = False
     for resource in resources:
         kind = k8s_kind(_type(resource))
@@ -209,24 +251,45 @@ def check_namespace_network_policy(resources: Sequence[StackResource],
                 declared.setdefault(name, resource)
         elif kind == ("networking.k8s.io", "NetworkPolicy"):
             namespace, _ = resolve_namespace(props, _provider(resource))
-            if namespace is None:
+            spec = props.get("spec")
+            if namespace is None or is_unknown(spec):
                 undecidable = True
-            else:
-                covered.add(namespace)
+                continue
+            spec = as_dict(spec)
+            with_policy.add(namespace)
+            for direction in ("Ingress", "Egress"):
+                if _deny_all(spec, direction):
+                    deny[namespace].add(direction)
+            opened = network_policy_opens_all(spec)
+            if opened:
+                open_all[namespace].append((resource, opened))
         elif kind in WORKLOAD_KINDS and not _workload_opted_out(resource, "network_policy"):
             namespace, _ = resolve_namespace(props, _provider(resource))
             if namespace is not None:
                 used.setdefault(namespace, resource)
     if undecidable:
-        return []  # a NetworkPolicy's namespace is not known until the update
+        return []  # a NetworkPolicy's namespace or spec is not known until the update
     out = []
     for namespace in sorted(set(declared) | set(used)):
-        if namespace in covered:
-            continue
         resource = declared.get(namespace) or used[namespace]
-        out.append(Finding(f"namespace {namespace!r} has no NetworkPolicy in this stack; add a default-deny "
-                           "policy (podSelector: {}, policyTypes: [Ingress, Egress]) and the allowances the "
-                           "services need", _urn(resource)))
+        if namespace == "default":
+            # No advice to add a policy there: k8s-no-default-namespace refuses anything placed in it.
+            out.append(Finding(f"{_label(resource)} runs in namespace 'default', which has no default-deny "
+                               "NetworkPolicy; move it to a namespace of your own (set metadata.namespace) and "
+                               "give that namespace a default-deny policy", _urn(resource)))
+            continue
+        for policy, opened in open_all.get(namespace, []):
+            out.append(Finding(f"NetworkPolicy {get(_props(policy), 'metadata', 'name')!r} in namespace "
+                               f"{namespace!r} allows all {' and all '.join(opened)} traffic (a rule with no "
+                               "peers and no ports), which undoes default deny; list the peers (podSelector, "
+                               "namespaceSelector) and ports that are needed", _urn(policy)))
+        missing = {"Ingress", "Egress"} - deny.get(namespace, set())
+        if missing:
+            what = ("has no NetworkPolicy in this stack" if namespace not in with_policy
+                    else f"has no default-deny NetworkPolicy for {' and '.join(sorted(missing))}")
+            out.append(Finding(f"namespace {namespace!r} {what}; add a default-deny policy (podSelector: {{}}, "
+                               "policyTypes: [Ingress, Egress], no rules) and the allowances the services need",
+                               _urn(resource)))
     return out
 
 
@@ -250,9 +313,13 @@ def _selector_namespaces(selector: Any) -> set[str] | None:
 def check_exec_lock_present(resources: Sequence[StackResource],
                             config: Mapping[str, Any] | None = None) -> list[Finding]:
     """Workloads run under an exec lock: a complete ``*exec-lock*`` ValidatingAdmissionPolicy,
-    bound with ``Deny``, that covers their namespace; or an ``exec_lock`` opt-out with a reason."""
-    locks: dict[str, set[str] | None] = {}  # policy name -> namespaces (None: all)
-    bound: set[str] = set()
+    bound with ``Deny``, that covers their namespace; or an ``exec_lock`` opt-out with a reason.
+
+    When a lock is there but does not hold, the message says why (not bound, bound with Audit
+    or Warn only, incomplete, or another namespace) instead of claiming there is none.
+    """
+    locks: dict[str, tuple[set[str] | None, list[str]]] = {}  # name -> (namespaces or None: all, gaps)
+    bindings: dict[str, list[Any]] = defaultdict(list)  # policy name -> validationActions of each binding
     workloads: list[tuple[str, StackResource]] = []
     undecidable = False
     for resource in resources:
@@ -264,28 +331,54 @@ def check_exec_lock_present(resources: Sequence[StackResource],
             name = get(props, "metadata", "name")
             if is_unknown(name):
                 undecidable = True
-            elif isinstance(name, str) and EXEC_LOCK_MARK in name and not exec_lock_gaps(as_dict(props.get("spec"))):
-                locks[name] = _selector_namespaces(get(props, "spec", "matchConstraints", "namespaceSelector"))
+            elif isinstance(name, str) and EXEC_LOCK_MARK in name:
+                namespaces = _selector_namespaces(get(props, "spec", "matchConstraints", "namespaceSelector"))
+                locks[name] = (namespaces, exec_lock_gaps(as_dict(props.get("spec"))))
         elif kind == ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"):
             policy = get(props, "spec", "policyName")
-            actions = get(props, "spec", "validationActions")
             if is_unknown(policy):
                 undecidable = True
-            elif isinstance(policy, str) and (is_unknown(actions) or "Deny" in as_list(actions)):
-                bound.add(policy)
+            elif isinstance(policy, str):
+                bindings[policy].append(get(props, "spec", "validationActions"))
         elif kind in WORKLOAD_KINDS and not _workload_opted_out(resource, "exec_lock"):
             namespace, _ = resolve_namespace(props, _provider(resource))
             if namespace is not None:
                 workloads.append((namespace, resource))
     if undecidable:
         return []
-    active = {name: namespaces for name, namespaces in locks.items() if name in bound}
+
+    def denies(name: str) -> bool:
+        return any(is_unknown(actions) or "Deny" in as_list(actions) for actions in bindings.get(name, []))
+
     out = []
     for namespace, resource in workloads:
-        if any(namespaces is None or namespace in namespaces for namespaces in active.values()):
+        covering = [name for name, (namespaces, _) in locks.items() if namespaces is None or namespace in namespaces]
+        if any(not locks[name][1] and denies(name) for name in covering):
             continue
-        out.append(Finding(f"{_label(resource)} in namespace {namespace!r} runs without an exec lock: no "
-                           "bound ValidatingAdmissionPolicy named '<service>-exec-lock' refuses exec, attach, "
-                           "port-forward and ephemeral containers there (or record an exec_lock opt-out "
-                           "with a reason)", _urn(resource)))
+        out.append(Finding(f"{_label(resource)} in namespace {namespace!r} runs without an exec lock: "
+                           f"{_why_no_lock(namespace, covering, locks, bindings, denies)}", _urn(resource)))
     return out
+
+
+def _why_no_lock(namespace: str, covering: list[str], locks: Mapping[str, tuple[set[str] | None, list[str]]],
+                 bindings: Mapping[str, list[Any]], denies: Any) -> str:
+    """The one reason the locks of the stack do not hold for ``namespace``, with its fix."""
+    if namespace == "default":  # k8s-no-default-namespace refuses it there: no advice to lock 'default'
+        return "move it to a namespace of your own (set metadata.namespace) that an exec lock covers"
+    for name in covering:
+        gaps = locks[name][1]
+        if gaps:
+            return f"exec lock {name!r} is incomplete ({'; '.join(gaps)})"
+    for name in covering:
+        if not bindings.get(name):
+            return (f"exec lock {name!r} is not bound; add a ValidatingAdmissionPolicyBinding with policyName "
+                    f"{name!r} and validationActions: [Deny]")
+        if not denies(name):
+            return binding_message(name, bindings[name][0])
+    if locks:
+        shown = ", ".join(f"{name!r} ({', '.join(sorted(ns or []))})" for name, (ns, _) in sorted(locks.items()))
+        return (f"the exec locks of this stack cover other namespaces only: {shown}; add {namespace!r} to a lock's "
+                "namespaceSelector (kubernetes.io/metadata.name)")
+    return ("no ValidatingAdmissionPolicy named '<service>-exec-lock' refuses exec, attach, port-forward and "
+            "ephemeral containers there; add one bound with validationActions: [Deny] (or record an exec_lock "
+            "opt-out with a reason)")

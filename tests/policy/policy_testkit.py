@@ -315,3 +315,62 @@ def docker_container(release: str = RELEASE, role: str | None = None) -> dict[st
 
 def docker_labels(props: dict[str, Any], **extra: str) -> dict[str, Any]:
     return changed(props, ("labels", props["labels"] + [{"label": k, "value": v} for k, v in extra.items()]))
+
+
+# --- more Kubernetes kinds (issue 18) -------------------------------------------------------
+
+REPLICA_SET = "kubernetes:apps/v1:ReplicaSet"
+SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
+ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
+CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
+ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
+CLUSTER_ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
+DEPLOYMENT_PATCH = "kubernetes:apps/v1:DeploymentPatch"
+STATEFUL_SET_PATCH = "kubernetes:apps/v1:StatefulSetPatch"
+DAEMON_SET_PATCH = "kubernetes:apps/v1:DaemonSetPatch"
+POD_PATCH = "kubernetes:core/v1:PodPatch"
+CRON_JOB_PATCH = "kubernetes:batch/v1:CronJobPatch"
+CONFIG_MAP_PATCH = "kubernetes:core/v1:ConfigMapPatch"
+NAMESPACE_PATCH = "kubernetes:core/v1:NamespacePatch"
+SERVICE_PATCH = "kubernetes:core/v1:ServicePatch"
+VAP_BINDING_PATCH = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBindingPatch"
+
+
+def stateful_set() -> dict[str, Any]:
+    body = changed(deployment(), ("kind", "StatefulSet"))
+    body["spec"]["serviceName"] = "web"
+    body["spec"]["updateStrategy"] = {"type": "RollingUpdate"}
+    return body
+
+
+def daemon_set() -> dict[str, Any]:
+    body = changed(deployment(), ("kind", "DaemonSet"))
+    del body["spec"]["replicas"]
+    body["spec"]["updateStrategy"] = {"type": "RollingUpdate"}
+    return body
+
+
+def service(kind: str = "ClusterIP") -> dict[str, Any]:
+    return {"metadata": {"name": "web", "namespace": "apps", "labels": labels()},
+            "spec": {"type": kind, "selector": {"app.kubernetes.io/name": "web"},
+                     "ports": [{"port": 80.0, "targetPort": "http"}]}}
+
+
+def service_account() -> dict[str, Any]:
+    return {"metadata": {"name": "web", "namespace": "apps"}, "automountServiceAccountToken": False}
+
+
+def patch(template: dict[str, Any], name: str = "web", namespace: str = "apps") -> dict[str, Any]:
+    """A ``*Patch`` of an existing workload: only metadata and what it sets."""
+    return {"metadata": {"name": name, "namespace": namespace}, "spec": {"template": template}}
+
+
+def binding(kind: str, role_kind: str, role: str, subject: dict[str, Any]) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": f"web-{role}"}
+    if kind == "RoleBinding":
+        meta["namespace"] = "apps"
+    return {"metadata": meta, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role},
+            "subjects": [subject]}
+
+
+WEB_SA = {"kind": "ServiceAccount", "name": "web", "namespace": "apps"}

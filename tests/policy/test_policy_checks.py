@@ -18,7 +18,6 @@ from .policy_testkit import (
     LAUNCH_TEMPLATE,
     NAMESPACE,
     NETWORK_POLICY,
-    POD,
     SECURITY_GROUP,
     VAP,
     VAP_BINDING,
@@ -34,9 +33,9 @@ from .policy_testkit import (
     launch_template,
     namespace,
     network_policy,
-    pod,
     security_group,
 )
+from .policy_testkit import changed as _changed
 
 
 def run(case: Case) -> list[str]:
@@ -58,7 +57,7 @@ def test_known_bad_is_reported(case: Case) -> None:
 
 GOOD_RESOURCES = [
     (DEPLOYMENT, deployment()),
-    (POD, pod()),
+    # a bare Pod is refused by k8s-replaced-by-rollout (nothing replaces it): not a known-good resource
     (JOB, job()),
     (CRON_JOB, cron_job()),
     (CONFIG_MAP, config_map()),
@@ -116,3 +115,29 @@ def test_messages_never_echo_secret_or_user_data_values() -> None:
     del mutable["userDataReplaceOnChange"]
     messages = run_resource_policy(BY_NAME["aws-no-mutable-instance"], INSTANCE, mutable)
     assert messages and not any("topsecret" in m for m in messages)
+
+
+FIX_WORDS = ("set ", "use ", "add ", "remove ", "move ", "declare ", "create ", "bind ", "list ", "give ", "mount ",
+             "run it ", "lower ", "pin ", "fetch ", "read it ", "include ", "label/tag ", "say why", "drop it",
+             "keep instances", "expose ", "write ")
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if not c.good], ids=lambda c: f"{c.policy}:{c.id}")
+def test_every_message_says_what_was_seen_and_gives_a_fix(case: Case) -> None:
+    """What was seen comes first, then '; ' (or ': ') and one fix the user can apply."""
+    for message in run(case):
+        seen, _, fix = message.rpartition("; ")
+        assert seen, f"no fix after what was seen: {message!r}"
+        assert any(word in fix for word in FIX_WORDS) or any(word in message for word in FIX_WORDS), message
+
+
+def test_a_privileged_container_is_never_told_to_set_allow_privilege_escalation_alone() -> None:
+    """Kubernetes refuses allowPrivilegeEscalation: false next to privileged: true or CAP_SYS_ADMIN."""
+    sc = "spec.template.spec.containers[0].securityContext"
+    for edits in ([(f"{sc}.privileged", True)], [(f"{sc}.capabilities", {"drop": ["ALL"], "add": ["SYS_ADMIN"]})]):
+        props = deployment()
+        for path, value in edits:
+            props = _changed(props, (path, value), (f"{sc}.allowPrivilegeEscalation", True))
+        messages = run_resource_policy(BY_NAME["k8s-pod-security-restricted"], DEPLOYMENT, props)
+        assert messages and not any("allowPrivilegeEscalation is true; set it to false" in m for m in messages)
+        assert any("allowPrivilegeEscalation: false" in m for m in messages), messages

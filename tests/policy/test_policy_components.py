@@ -10,12 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import pytest
 from immutable_policy.registry import POLICIES, run_resource_policy, run_stack_policy
 
-aws_mocks = pytest.importorskip("tests.unit.aws_mocks", reason="the ServerGroup mock harness is not importable")
-k8s_harness = pytest.importorskip("tests.unit.k8s_harness", reason="the Kubernetes mock harness is not importable")
-fixtures = pytest.importorskip("tests.unit.fixtures", reason="the ContainerService fixtures are not importable")
+# The project's own harnesses: a broken import must fail these tests, never skip them.
+from tests.unit import aws_mocks, fixtures, k8s_harness
 
 
 def violations(resources: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
@@ -72,11 +70,16 @@ def test_server_group_opt_outs_with_reasons_are_honoured() -> None:
         "opt_outs": {"public_ip": {"reason": "legacy agent, ticket OPS-1"},
                      "imds_hop_limit": {"reason": "docker on the host needs IMDS (OPS-2)"}}})
     resources = server_group(spec)
-    assert violations(resources) == {}
+    found = violations(resources)
+    reported = found.pop("stack-opt-outs")  # shown to the reviewer, with the reason, as advisory lines
+    assert found == {}
+    assert any("opts out of public_ip (lifts aws-no-public-ip); reason: 'legacy agent" in m
+               for m in reported)
+    assert any("opts out of imds_hop_limit (lifts aws-imdsv2)" in m for m in reported)
     # The same settings without the opt-out tags are violations.
     stripped = [{**r, "props": _without_opt_out_tags(r["props"])} for r in resources]
     found = violations(stripped)
-    assert set(found) == {"aws-imdsv2", "aws-no-public-ip"}
+    assert set(found) - {"stack-opt-outs"} == {"aws-imdsv2", "aws-no-public-ip"}
 
 
 def _without_opt_out_tags(props: dict[str, Any]) -> dict[str, Any]:
@@ -105,8 +108,16 @@ def test_container_service_opt_outs_with_reasons_are_honoured() -> None:
     spec = fixtures.service(image="registry.example.com/acme/web:1.5", security={"opt_outs": {
         "mutable_image_tag": {"reason": "dev builds are tagged, never promoted"},
         "exec_lock": {"reason": "debugging a crash loop, INC-7"}}})
-    assert violations(container_service(spec)) == {}
+    found = violations(container_service(spec))
+    reported = found.pop("stack-opt-outs")
+    assert found == {}
+    assert sorted(m.split(" opts out of ")[1] for m in reported) == [
+        "exec_lock (lifts k8s-exec-lock-present); reason: 'debugging a crash loop, INC-7'",
+        "mutable_image_tag (lifts k8s-image-digest); reason: 'dev builds are tagged, never promoted'"]
 
 
 def test_container_service_break_glass_is_recorded_as_an_opt_out() -> None:
-    assert violations(container_service(fixtures.service(), exec_break_glass=True)) == {}
+    found = violations(container_service(fixtures.service(), exec_break_glass=True))
+    assert [m.split(" opts out of ")[1] for m in found.pop("stack-opt-outs")] == [
+        "exec_lock (lifts k8s-exec-lock-present); reason: 'exec_break_glass set in the environment config'"]
+    assert found == {}

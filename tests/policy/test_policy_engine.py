@@ -124,14 +124,17 @@ def run_preview(cwd: Path, env: dict[str, str], *args: str) -> Preview:
     return Preview(proc.returncode, _parse_events(proc.stdout), proc.stdout + proc.stderr)
 
 
-def preview_program(name: str, tmp: Path, config: dict[str, Any] | None = None) -> Preview:
-    """Copy ``programs/<name>`` to ``tmp``, make a stack on a throwaway backend, preview it."""
+def preview_program(name: str, tmp: Path, config: dict[str, Any] | None = None, variant: str | None = None) -> Preview:
+    """Copy ``programs/<name>`` to ``tmp``, make a stack on a throwaway backend, preview it
+    (``variant``: the program's ``POLICY_TEST_VARIANT``, e.g. ``bad`` or ``fixed``)."""
     project = tmp / name
     shutil.copytree(PROGRAMS / name, project, ignore=shutil.ignore_patterns("__pycache__", "build"))
     backend = tmp / "backend"
     backend.mkdir(exist_ok=True)
     env = _pulumi_env(backend)
     env["POLICY_TEST_RENDER_DIR"] = str(tmp / "rendered")
+    if variant is not None:
+        env["POLICY_TEST_VARIANT"] = variant
     init = subprocess.run([str(PULUMI), "stack", "init", "test", "--non-interactive"], cwd=project, env=env,
                           capture_output=True, text=True, timeout=120)
     assert init.returncode == 0, init.stdout + init.stderr
@@ -231,10 +234,9 @@ def test_policy_pack_config_sets_levels_and_settings_per_stack(tmp_path: Path) -
 
 
 def _harness() -> Any:
-    try:
-        from ..engine import harness
-    except ImportError as exc:  # pragma: no cover - depends on the engine tests being present
-        pytest.skip(f"tests/engine/harness.py (the example project's workspace) is not importable: {exc}")
+    # The project's own engine harness: a broken import fails the test, never skips it.
+    from ..engine import harness
+
     return harness
 
 
@@ -254,3 +256,105 @@ def test_example_stack_passes_with_zero_violations(stack: str, tmp_path: Path) -
     ran = preview.passed()
     expected = {p.name for p in POLICIES if p.platform in ("k8s", "stack")}
     assert expected <= ran, f"did not run: {sorted(expected - ran)}"
+
+
+# --- issue 18: the bypasses a reviewer tries first, bad and fixed (programs/gaps) --------------
+
+GAPS_STACK = "policy-gaps-test"
+# What programs/gaps (POLICY_TEST_VARIANT=bad) breaks: policy -> (level, resource names).
+EXPECTED_GAPS: dict[str, tuple[str, set[str]]] = {
+    "k8s-no-in-place-patch": ("mandatory", {"patch-web", "patch-config"}),
+    "k8s-pod-security-restricted": ("mandatory", {"patch-web", "privileged"}),
+    "k8s-image-digest": ("mandatory", {"patch-web", "junk-opt-out"}),
+    "k8s-no-service-account-token": ("mandatory", {"projected-token", "sa"}),
+    "k8s-namespace-network-policy": ("mandatory", {"allow-all", "in-default"}),
+    "k8s-no-plaintext-secret": ("mandatory", {"password-env"}),
+    "k8s-service-exposure": ("mandatory", {"lb"}),
+    "k8s-no-workload-admin": ("mandatory", {"admin-binding"}),
+    "k8s-replaced-by-rollout": ("mandatory", {"bare-pod", "on-delete", "partitioned"}),
+    "k8s-opt-out-reason": ("mandatory", {"junk-opt-out"}),
+    "k8s-exec-lock-complete": ("mandatory", {"audited-lock-binding"}),
+    "k8s-exec-lock-present": ("advisory", {"audited-web", "in-default"}),
+    "k8s-no-default-namespace": ("mandatory", {"in-default"}),
+}
+# The fix each message gives, which the fixed variant applies to the same resource.
+GAPS_FIXES: dict[tuple[str, str], str] = {
+    ("k8s-no-in-place-patch", "patch-web"): "declare the Deployment in this program and ship the change as a new "
+                                            "release",
+    ("k8s-no-in-place-patch", "patch-config"): "create a new immutable ConfigMap named by its content hash",
+    ("k8s-pod-security-restricted", "privileged"): "set privileged: false and allowPrivilegeEscalation: false",
+    ("k8s-no-service-account-token", "projected-token"): "projects a service-account token "
+                                                         "(projected.sources[0].serviceAccountToken) into the pod, "
+                                                         "whatever automountServiceAccountToken says; remove that source",
+    ("k8s-no-service-account-token", "sa"): "set automountServiceAccountToken: false",
+    ("k8s-namespace-network-policy", "allow-all"): "allows all ingress traffic (a rule with no peers and no ports), "
+                                                   "which undoes default deny; list the peers",
+    ("k8s-namespace-network-policy", "in-default"): "move it to a namespace of your own",
+    ("k8s-no-plaintext-secret", "password-env"): "env[0] ('DB_PASSWORD') looks like a secret and has its value in "
+                                                 "clear in the spec (and in the state); move it to a Secret mounted "
+                                                 "as a file",
+    ("k8s-service-exposure", "lb"): "has type LoadBalancer: it is reachable from outside the cluster through an "
+                                    "external load balancer; set type: ClusterIP",
+    ("k8s-no-workload-admin", "admin-binding"): "grants ServiceAccount gaps/web the built-in ClusterRole "
+                                                "'cluster-admin' (full control of every object in the cluster): a "
+                                                "compromised pod would control what it can reach; bind a Role",
+    ("k8s-replaced-by-rollout", "bare-pod"): "is a bare pod: nothing replaces it when it changes or fails; run it "
+                                             "from a Deployment",
+    ("k8s-replaced-by-rollout", "on-delete"): "set updateStrategy.type: RollingUpdate",
+    ("k8s-replaced-by-rollout", "partitioned"): "partition 1: pods with an ordinal below 1 keep the old spec; "
+                                                "remove partition",
+    ("k8s-opt-out-reason", "junk-opt-out"): "with a reason that is not one (the reason is 10 characters, at least "
+                                            "20 are needed), so it lifts nothing",
+    ("k8s-exec-lock-complete", "audited-lock-binding"): "has validationActions ['Audit']: it records each exec in "
+                                                        "the audit log but lets it through; set validationActions: "
+                                                        "[Deny]",
+    ("k8s-exec-lock-present", "audited-web"): "runs without an exec lock: the binding of exec lock "
+                                              "'audited-exec-lock' has validationActions ['Audit']",
+    ("k8s-no-default-namespace", "in-default"): "set metadata.namespace to a namespace of your own",
+}
+
+
+@pytest.fixture(scope="module")
+def gaps_bad(tmp_path_factory: pytest.TempPathFactory) -> Preview:
+    preview = preview_program("gaps", tmp_path_factory.mktemp("gaps-bad"), variant="bad")
+    _ran(preview)
+    return preview
+
+
+def test_gaps_bad_variant_fails_with_the_named_violations(gaps_bad: Preview) -> None:
+    assert gaps_bad.returncode != 0, gaps_bad.explain()
+    found = gaps_bad.by_policy()
+    assert set(found) == set(EXPECTED_GAPS), gaps_bad.explain()
+    for policy, (level, resources) in EXPECTED_GAPS.items():
+        assert found[policy] == {(level, r) for r in resources}, policy
+
+
+def test_gaps_messages_say_what_was_seen_and_the_fix(gaps_bad: Preview) -> None:
+    messages: dict[tuple[str, str], list[str]] = {}
+    for v in gaps_bad.violations:
+        messages.setdefault((v.policy, v.resource), []).append(v.message)
+    for (policy, resource), fix in GAPS_FIXES.items():
+        assert any(fix in m for m in messages.get((policy, resource), [])), (policy, resource, messages.get(
+            (policy, resource)))
+    # A privileged container is never told to set allowPrivilegeEscalation: false on its own.
+    privileged = messages[("k8s-pod-security-restricted", "privileged")]
+    assert not any(m.rstrip().endswith("allowPrivilegeEscalation is not set (the default allows it); set it to false")
+                   for m in privileged), privileged
+    # No advice to put a NetworkPolicy (or an exec lock) into 'default'.
+    for policy in ("k8s-namespace-network-policy", "k8s-exec-lock-present"):
+        assert not any("add a default-deny" in m or "add 'default'" in m
+                       for m in messages[(policy, "in-default")]), messages[(policy, "in-default")]
+    # The plaintext value is never echoed.
+    assert not any("hunter2" in v.message for v in gaps_bad.violations)
+
+
+def test_gaps_fixed_variant_passes_and_lists_its_opt_out(tmp_path: Path) -> None:
+    """Applying exactly the fix each message gives makes the same program pass."""
+    preview = preview_program("gaps", tmp_path, variant="fixed")
+    _ran(preview)
+    assert preview.returncode == 0, preview.explain()
+    assert [(v.policy, v.level, v.resource) for v in preview.violations] == [
+        ("stack-opt-outs", "advisory", "junk-opt-out")], preview.explain()
+    (listed,) = preview.violations
+    assert listed.message.rstrip().endswith("opts out of mutable_image_tag (lifts k8s-image-digest); reason: "
+                                   "'nightly builds are tagged, never promoted (OPS-12)'")

@@ -145,6 +145,26 @@ def test_stack_policies_report_against_the_resource_urn() -> None:
     assert found["stack-release-membership"][0].enforcementLevel == proto.MANDATORY
 
 
+def test_a_patch_resource_reaches_the_checks_of_what_it_sets() -> None:
+    patch = {"metadata": {"name": "web", "namespace": "apps"}, "spec": {"template": {"spec": {"containers": [
+        {"name": "web", "securityContext": {"privileged": True}}]}}}}
+    found = by_policy(analyze(servicer(), "kubernetes:apps/v1:DeploymentPatch", patch))
+    assert set(found) == {"k8s-no-in-place-patch", "k8s-pod-security-restricted"}
+    assert all(d.enforcementLevel == proto.MANDATORY for ds in found.values() for d in ds)
+
+
+def test_opt_outs_are_listed_as_advisory_lines_against_their_resource() -> None:
+    tagged = changed(deployment(), ("spec.template.spec.containers[0].image", "nginx:1.27"),
+                     ("spec.template.metadata.labels", {"immutable.dev/opt-out-mutable-image-tag": "true"}),
+                     ("spec.template.metadata.annotations", {
+                         "immutable.dev/opt-out-reason-mutable_image_tag": "nightly builds are tagged, never promoted"}))
+    request = proto.AnalyzeStackRequest(resources=[
+        proto.AnalyzerResource(type=DEPLOYMENT, properties=struct(tagged), urn="urn:x::nightly", name="nightly")])
+    listed = by_policy(servicer().AnalyzeStack(request, None))["stack-opt-outs"]
+    assert [(d.urn, d.enforcementLevel) for d in listed] == [("urn:x::nightly", proto.ADVISORY)]
+    assert "reason: 'nightly builds are tagged, never promoted'" in listed[0].message
+
+
 def test_the_pack_directory_boots_and_serves_its_policies() -> None:
     """``python policy/`` is what the language host runs: it must print a port and serve."""
     process = subprocess.Popen([sys.executable, "-u", str(POLICY_DIR)], stdout=subprocess.PIPE,

@@ -43,12 +43,13 @@ def test_security_rules_default_to_mandatory() -> None:
     mandatory = {p.name for p in POLICIES if p.level == "mandatory"}
     for name in ("k8s-image-digest", "k8s-pod-security-restricted", "k8s-config-immutable", "aws-imdsv2",
                  "aws-no-ssh", "aws-no-open-ingress", "aws-no-mutable-instance", "docker-no-privileged",
-                 "stack-release-membership"):
+                 "stack-release-membership", "k8s-no-in-place-patch", "k8s-replaced-by-rollout",
+                 "k8s-no-plaintext-secret", "k8s-service-exposure", "k8s-no-workload-admin"):
         assert name in mandatory
     assert {p.name for p in POLICIES if p.level == "advisory"} == {
         "k8s-non-root-ids", "k8s-probes", "k8s-secrets-as-files", "k8s-exec-lock-present",
         "aws-asg-elb-health-check", "aws-release-tags", "docker-resource-limits", "docker-healthcheck",
-        "stack-max-kept-releases"}
+        "stack-max-kept-releases", "stack-opt-outs"}
 
 
 @pytest.mark.parametrize("policy", [p for p in POLICIES if p.config], ids=lambda p: p.name)
@@ -68,3 +69,19 @@ def test_readme_policy_table_is_generated_from_the_registry() -> None:
         "policy/README.md is out of date: regenerate the table with "
         "`.venv/bin/python -c 'import sys; sys.path.insert(0, \"policy\"); "
         "from immutable_policy.registry import markdown_table; print(markdown_table())'`")
+
+
+def coverage_row() -> str:
+    """The pure-check row of policy/README.md's coverage table, counted from the case list."""
+    from immutable_policy.registry import BY_NAME
+
+    blocked = sum(1 for c in CASES if not c.good and BY_NAME[c.policy].level == "mandatory")
+    advisory = sum(1 for c in CASES if not c.good and BY_NAME[c.policy].level == "advisory")
+    good = sum(1 for c in CASES if c.good)
+    return f"| pure checks, one input each (`policy_cases.py`) | {blocked} | {advisory} | {good} |"
+
+
+def test_readme_coverage_totals_match_the_case_list() -> None:
+    readme = (POLICY_DIR / "README.md").read_text()
+    table = readme.split("<!-- coverage:start -->", 1)[1].split("<!-- coverage:end -->", 1)[0]
+    assert coverage_row() in table, f"policy/README.md coverage is stale; the row is now:\n{coverage_row()}"

@@ -11,6 +11,7 @@ from immutable_policy.stack import Finding
 
 from .policy_testkit import (
     ASG,
+    CLUSTER_ROLE_BINDING,
     CONFIG_MAP,
     CONTAINER,
     DEPLOYMENT,
@@ -20,10 +21,15 @@ from .policy_testkit import (
     NAMESPACE,
     NETWORK_POLICY,
     OLD_RELEASE,
+    OPT_OUT_REASON,
     RELEASE,
+    ROLE,
+    ROLE_BINDING,
     VAP,
     VAP_BINDING,
+    WEB_SA,
     asg,
+    binding,
     changed,
     config_map,
     deployment,
@@ -66,7 +72,8 @@ def run(policy: str, resources: list[dict[str, Any]], config: dict[str, Any] | N
 
 
 STACK_POLICIES = ["stack-release-membership", "stack-max-kept-releases", "k8s-namespace-network-policy",
-                  "k8s-exec-lock-present"]
+                  "k8s-exec-lock-present", "k8s-no-workload-admin", "stack-opt-outs"]
+T_SPEC = "spec.template.spec"
 
 
 @pytest.mark.parametrize("policy", STACK_POLICIES)
@@ -213,3 +220,118 @@ def test_exec_lock_opt_out_with_reason_exempts_and_without_does_not() -> None:
     assert run("k8s-exec-lock-present", [*stack, res(DEPLOYMENT, with_opt_out(deployment(), "exec_lock"))]) == []
     no_reason = with_opt_out(deployment(), "exec_lock", reason=None)
     assert len(run("k8s-exec-lock-present", [*stack, res(DEPLOYMENT, no_reason)])) == 1
+
+
+# --- k8s-namespace-network-policy: default deny, not merely "a policy" (issue 18) -----------------
+
+
+def test_allow_all_network_policy_does_not_satisfy_default_deny() -> None:
+    allow_all = {"metadata": {"name": "allow-all", "namespace": "apps"},
+                 "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [{}], "egress": [{}]}}
+    stack = [r for r in good_stack() if r["type"] != NETWORK_POLICY] + [res(NETWORK_POLICY, allow_all, "allow-all")]
+    findings = run("k8s-namespace-network-policy", stack)
+    messages = [f.message for f in findings]
+    assert any("NetworkPolicy 'allow-all' in namespace 'apps' allows all ingress and all egress traffic" in m
+               for m in messages), messages
+    assert any("namespace 'apps' has no default-deny NetworkPolicy for Egress and Ingress" in m for m in messages)
+    # Next to a default deny, an allow-all policy still undoes it (policies add up).
+    findings = run("k8s-namespace-network-policy", [*good_stack(), res(NETWORK_POLICY, allow_all, "allow-all")])
+    assert [f.urn.rsplit("::", 1)[1] for f in findings] == ["allow-all"]
+
+
+def test_scoped_allowances_next_to_default_deny_pass() -> None:
+    allow = {"metadata": {"name": "allow-ingress", "namespace": "apps"},
+             "spec": {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "web"}}, "policyTypes": ["Ingress"],
+                      "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {
+                          "kubernetes.io/metadata.name": "ingress"}}}], "ports": [{"port": 8080.0}]}]}}
+    dns = {"metadata": {"name": "dns", "namespace": "apps"},
+           "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"ports": [{"port": 53.0,
+                                                                                          "protocol": "UDP"}]}]}}
+    stack = [*good_stack(), res(NETWORK_POLICY, allow, "allow"), res(NETWORK_POLICY, dns, "dns")]
+    assert run("k8s-namespace-network-policy", stack) == []
+
+
+def test_ingress_only_deny_is_not_enough() -> None:
+    ingress_only = changed(network_policy(), ("spec.policyTypes", ["Ingress"]))
+    stack = [r for r in good_stack() if r["type"] != NETWORK_POLICY] + [res(NETWORK_POLICY, ingress_only)]
+    findings = run("k8s-namespace-network-policy", stack)
+    assert len(findings) == 1 and "has no default-deny NetworkPolicy for Egress" in findings[0].message
+
+
+def test_default_namespace_is_not_told_to_get_a_network_policy() -> None:
+    """k8s-no-default-namespace refuses anything placed there: advice must not conflict with it."""
+    findings = run("k8s-namespace-network-policy", [res(DEPLOYMENT, deployment(namespace="default"), "web")])
+    assert len(findings) == 1
+    assert "move it to a namespace of your own" in findings[0].message
+    assert "add a default-deny policy" not in findings[0].message
+
+
+# --- k8s-exec-lock-present: the message names what is wrong with the lock --------------------------
+
+
+def test_audit_only_binding_gets_the_binding_message_not_no_lock() -> None:
+    audit = changed(exec_lock_binding(), ("spec.validationActions", ["Audit"]))
+    stack = [r for r in good_stack() if r["type"] != VAP_BINDING] + [res(VAP_BINDING, audit)]
+    findings = run("k8s-exec-lock-present", stack)
+    assert findings and all("validationActions ['Audit']: it records each exec in the audit log but lets it "
+                            "through; set validationActions: [Deny]" in f.message for f in findings)
+    assert not any("no bound" in f.message or "no ValidatingAdmissionPolicy" in f.message for f in findings)
+
+
+def test_unbound_and_incomplete_locks_say_so() -> None:
+    unbound = [r for r in good_stack() if r["type"] != VAP_BINDING]
+    assert all("is not bound; add a ValidatingAdmissionPolicyBinding" in f.message
+               for f in run("k8s-exec-lock-present", unbound))
+    incomplete = changed(exec_lock(), ("spec.failurePolicy", "Ignore"))
+    stack = [r for r in good_stack() if r["type"] != VAP] + [res(VAP, incomplete)]
+    assert all("is incomplete (spec.failurePolicy is Ignore" in f.message for f in run("k8s-exec-lock-present", stack))
+    elsewhere = [*good_stack(), res(DEPLOYMENT, deployment(namespace="payments"), "payments")]
+    (finding,) = run("k8s-exec-lock-present", elsewhere)
+    assert "cover other namespaces only: 'apps-web-exec-lock' (apps); add 'payments'" in finding.message
+
+
+# --- k8s-no-workload-admin ------------------------------------------------------------------------
+
+
+def test_workload_bound_to_cluster_admin_or_a_wildcard_role() -> None:
+    admin = binding("ClusterRoleBinding", "ClusterRole", "cluster-admin", WEB_SA)
+    wildcard_role = {"metadata": {"name": "anything", "namespace": "apps"},
+                     "rules": [{"apiGroups": [""], "resources": ["*"], "verbs": ["get", "list"]}]}
+    to_wildcard = binding("RoleBinding", "Role", "anything", WEB_SA)
+    everyone = binding("ClusterRoleBinding", "ClusterRole", "edit",
+                       {"kind": "Group", "name": "system:authenticated", "apiGroup": "rbac.authorization.k8s.io"})
+    stack = [res(CLUSTER_ROLE_BINDING, admin, "admin"), res(ROLE, wildcard_role, "role"),
+             res(ROLE_BINDING, to_wildcard, "wild"), res(CLUSTER_ROLE_BINDING, everyone, "everyone")]
+    findings = {f.urn.rsplit("::", 1)[1]: f.message for f in run("k8s-no-workload-admin", stack)}
+    assert set(findings) == {"admin", "wild", "everyone"}
+    assert "grants ServiceAccount apps/web the built-in ClusterRole 'cluster-admin'" in findings["admin"]
+    assert "bind a Role that lists only the verbs and resources the workload uses" in findings["admin"]
+    assert "Role 'anything', whose rules[0].resources is '*'" in findings["wild"]
+    assert "group system:authenticated" in findings["everyone"]
+
+
+def test_scoped_role_human_subjects_and_opt_out_pass() -> None:
+    role = {"metadata": {"name": "read-config", "namespace": "apps"},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]}
+    human = binding("ClusterRoleBinding", "ClusterRole", "cluster-admin",
+                    {"kind": "Group", "name": "platform-admins", "apiGroup": "rbac.authorization.k8s.io"})
+    opted = with_opt_out(binding("ClusterRoleBinding", "ClusterRole", "cluster-admin", WEB_SA), "workload_admin",
+                         where="metadata")
+    stack = [res(ROLE, role), res(ROLE_BINDING, binding("RoleBinding", "Role", "read-config", WEB_SA)),
+             res(CLUSTER_ROLE_BINDING, human), res(CLUSTER_ROLE_BINDING, opted)]
+    assert run("k8s-no-workload-admin", stack) == []
+
+
+# --- stack-opt-outs: every opt-out in use is shown with its reason ------------------------------------
+
+
+def test_every_valid_opt_out_is_reported_with_its_reason_and_the_rules_it_lifts() -> None:
+    tagged = changed(deployment(), (f"{T_SPEC}.containers[0].image", "nginx:1.27"))
+    stack = [res(DEPLOYMENT, with_opt_out(tagged, "mutable_image_tag"), "web"),
+             res(INSTANCE, changed(instance(), (("tags", "immutable.dev/opt-out/public_ip"), OPT_OUT_REASON)), "vm"),
+             res(DEPLOYMENT, with_opt_out(deployment(), "exec_lock", reason="x" * 25), "junk")]
+    findings = {f.urn.rsplit("::", 1)[1]: f.message for f in run("stack-opt-outs", stack)}
+    assert set(findings) == {"web", "vm"}  # a junk reason lifts nothing: k8s-opt-out-reason reports it instead
+    assert findings["web"] == (f"{DEPLOYMENT} 'web' opts out of mutable_image_tag (lifts k8s-image-digest); "
+                               f"reason: {OPT_OUT_REASON!r}")
+    assert "opts out of public_ip (lifts aws-no-public-ip)" in findings["vm"]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 
 import pytest
+from immutable_infra import SpecError
 from immutable_infra.aws import ServerGroupSpec, plan_releases, select_kept
 from immutable_infra.aws.ids import check_instance_type
 from immutable_infra.aws.state import State, boot_script
 from immutable_infra.aws.tags import check_tags, release_tags, shared_tags, tag_safe
 from immutable_infra.aws.user_data import BOUNDARY, combine, content_type, encode
 from immutable_infra.release import release_fields
-from pydantic import ValidationError
 
 from .aws_mocks import AMI_A, AMI_B, AMI_C, server_group_spec
 
@@ -126,7 +126,7 @@ def test_a_data_volume_fits_a_single_instance_refreshed_in_place() -> None:
               state={"data_volumes": [{"volume_id": "vol-0123456789abcdef0", "mount_path": "/data"}]})
     rendered = ok.rendered_user_data()
     assert rendered is not None and "attach_volume vol-0123456789abcdef0" in rendered
-    with pytest.raises(ValidationError, match=r"scaling\.max_size"):
+    with pytest.raises(SpecError, match=r"scaling\.max_size"):
         spec(strategy="instance-refresh", instance_refresh={"min_healthy_percentage": 0},
              state={"data_volumes": [{"volume_id": "vol-0123456789abcdef0", "mount_path": "/data"}]})
 

@@ -90,7 +90,7 @@ def test_mutable_tag_in_ledger_is_refused_with_service_path() -> None:
     raw = _with("test", ["ledger", "web", "releases"], [{"artifact": "registry.example.com/acme/web:latest"}])
     with pytest.raises(SpecError) as caught:
         program.plan("test", raw, SECRETS)
-    assert "web.image" in caught.value.paths
+    assert caught.value.paths == ["Pulumi.test.yaml: immutable:ledger.web.releases[0].artifact"]
 
 
 def test_missing_secret_names_the_config_key() -> None:

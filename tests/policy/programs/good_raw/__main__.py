@@ -1,4 +1,5 @@
-"""A raw Kubernetes program (no immutable_infra components) that keeps every rule of the pack.
+"""A raw Kubernetes program (no immutable_infra components) that keeps every rule of the pack,
+with every workload kind: Deployment (RollingUpdate and Recreate), StatefulSet, DaemonSet, Job, CronJob.
 
 It shows what a team writing plain pulumi_kubernetes must do, and proves through the real
 engine that the pack has no false positives on such a program (0 violations).
@@ -81,3 +82,74 @@ k8s.apps.v1.Deployment(
     },
     opts=pulumi.ResourceOptions(provider=provider, depends_on=[ns, config]),
 )
+
+# Every other workload kind, hardened the same way (issue 18: good programs for each kind).
+POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
+                "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def hardened_pod(name: str, probes: bool = True, **extra) -> dict:
+    c = {"name": name, "image": "registry.example.com/shop/" + name + "@sha256:" + "c" * 64,
+         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                             "capabilities": {"drop": ["ALL"]}},
+         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "250m", "memory": "128Mi"}}}
+    if probes:
+        c["livenessProbe"] = {"tcpSocket": {"port": 8080}}
+        c["readinessProbe"] = {"tcpSocket": {"port": 8080}}
+    return {"automountServiceAccountToken": False, "serviceAccountName": "shop", "securityContext": POD_SECURITY,
+            "containers": [c], **extra}
+
+
+def kind_labels(name: str) -> dict:
+    return {"app.kubernetes.io/name": name, "immutable.dev/release": RELEASE}
+
+
+k8s.core.v1.ServiceAccount("shop-sa", metadata={"name": "shop", "namespace": NAMESPACE},
+                           automount_service_account_token=False, opts=child)
+k8s.core.v1.Service("shop-svc", metadata={"name": "shop", "namespace": NAMESPACE},
+                    spec={"type": "ClusterIP", "selector": {"app.kubernetes.io/name": "shop"},
+                          "ports": [{"port": 80, "targetPort": 8080}]}, opts=child)
+k8s.rbac.v1.Role("shop-reader", metadata={"name": "shop-config-reader", "namespace": NAMESPACE},
+                 rules=[{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}], opts=child)
+k8s.rbac.v1.RoleBinding("shop-reader-binding", metadata={"name": "shop-config-reader", "namespace": NAMESPACE},
+                        role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "shop-config-reader"},
+                        subjects=[{"kind": "ServiceAccount", "name": "shop", "namespace": NAMESPACE}], opts=child)
+k8s.networking.v1.NetworkPolicy("shop-allow", metadata={"name": "shop-from-ingress", "namespace": NAMESPACE},
+                                spec={"podSelector": {"matchLabels": {"app.kubernetes.io/name": "shop"}},
+                                      "policyTypes": ["Ingress"],
+                                      "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {
+                                          "kubernetes.io/metadata.name": "ingress"}}}], "ports": [{"port": 8080}]}]},
+                                opts=child)
+k8s.apps.v1.StatefulSet(
+    f"store-{RELEASE}",
+    metadata={"namespace": NAMESPACE, "labels": kind_labels("store")},
+    spec={"serviceName": "store", "replicas": 2, "selector": {"matchLabels": kind_labels("store")},
+          "updateStrategy": {"type": "RollingUpdate"},
+          "template": {"metadata": {"labels": kind_labels("store")}, "spec": hardened_pod("store")}},
+    opts=child)
+k8s.apps.v1.DaemonSet(
+    f"agent-{RELEASE}",
+    metadata={"namespace": NAMESPACE, "labels": kind_labels("agent")},
+    spec={"selector": {"matchLabels": kind_labels("agent")}, "updateStrategy": {"type": "RollingUpdate"},
+          "template": {"metadata": {"labels": kind_labels("agent")}, "spec": hardened_pod("agent")}},
+    opts=child)
+k8s.batch.v1.Job(
+    f"migrate-{RELEASE}",
+    metadata={"namespace": NAMESPACE, "labels": kind_labels("migrate")},
+    spec={"backoffLimit": 1, "template": {"metadata": {"labels": kind_labels("migrate")},
+                                          "spec": hardened_pod("migrate", probes=False, restartPolicy="Never")}},
+    opts=child)
+k8s.batch.v1.CronJob(
+    f"report-{RELEASE}",
+    metadata={"namespace": NAMESPACE, "labels": kind_labels("report")},
+    spec={"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": {
+        "metadata": {"labels": kind_labels("report")},
+        "spec": hardened_pod("report", probes=False, restartPolicy="Never")}}}},
+    opts=child)
+k8s.apps.v1.Deployment(
+    f"worker-{RELEASE}",
+    metadata={"namespace": NAMESPACE, "labels": kind_labels("worker")},
+    spec={"replicas": 1, "strategy": {"type": "Recreate"},  # replaced (with downtime): allowed
+          "selector": {"matchLabels": kind_labels("worker")},
+          "template": {"metadata": {"labels": kind_labels("worker")}, "spec": hardened_pod("worker")}},
+    opts=child)

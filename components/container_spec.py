@@ -26,6 +26,7 @@ from .fields import (
     ROUTING,
     SCALE,
     AbsolutePath,
+    AddedLater,
     Cidr,
     CpuQuantity,
     DnsLabel,
@@ -387,7 +388,7 @@ class OptOuts(Spec):
     """Leave the service without its default-deny network policy."""
     plain_http_ingress: OptOut | None = None
     """Serve the ingress without TLS."""
-    env_not_secret: Annotated[EnvNotSecret | None, BeforeValidator(_names_form)] = None
+    env_not_secret: Annotated[EnvNotSecret | None, BeforeValidator(_names_form), AddedLater("0.2.0")] = None
     """``{NAME: reason}``: env names that look secret (``PASSWORD_POLICY_URL``) but hold no secret."""
 
     def names(self) -> list[str]:

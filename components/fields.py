@@ -60,6 +60,16 @@ IDENTITY = NotInRelease("identity")
 ROLLOUT = NotInRelease("rollout")
 
 
+@dataclass(frozen=True)
+class AddedLater:
+    """Marks a release-defining field added after releases were recorded: it is left out of the
+    release id while it holds its default, so upgrading the library changes no running release
+    (and records written before it existed still rebuild to their ids). Every field added to a
+    release-defining model must carry it. ``version`` is the library version that added it."""
+
+    version: str
+
+
 Loc = tuple[str | int, ...]
 
 

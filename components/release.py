@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
-from .fields import NotInRelease
+from .fields import AddedLater, NotInRelease
 
 RELEASE_ID_LENGTH = 8
 
@@ -43,7 +43,10 @@ def release_fields(model: BaseModel) -> dict[str, Any]:
     for name, field in type(model).model_fields.items():
         if any(isinstance(meta, NotInRelease) for meta in field.metadata):
             continue
-        out[name] = _canonical(getattr(model, name))
+        value = getattr(model, name)
+        if any(isinstance(meta, AddedLater) for meta in field.metadata) and value == field.get_default(call_default_factory=True):
+            continue  # a newer field at its default: the release id of every older release is kept
+        out[name] = _canonical(value)
     return out
 
 

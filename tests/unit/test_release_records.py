@@ -221,3 +221,16 @@ def test_server_group_kept_releases_come_from_records() -> None:
     kept = second.kept[0]
     assert kept.user_data == "#!/bin/bash\nsystemctl start app\n" and kept.instance_types == ["t3.small"]
     assert kept.scaling.min_size == 3                       # scale is not part of a release: today's knobs
+
+
+def test_a_field_added_later_changes_no_release_id_while_at_its_default() -> None:
+    """``security.opt_outs.env_not_secret`` came after releases were recorded: at its default it is
+    left out of the hash (every recorded id still rebuilds); once used, it makes a new release."""
+    from immutable_infra.release import release_fields
+
+    spec = ContainerServiceSpec.model_validate(_bg())
+    assert "env_not_secret" not in release_fields(spec)["security"]["opt_outs"]
+    env = {"LOG_FORMAT": "json", "PASSWORD_POLICY_URL": "https://example.com/policy"}
+    opted = ContainerServiceSpec.model_validate(_bg(env=env, security={"opt_outs": {"env_not_secret": {
+        "PASSWORD_POLICY_URL": "a public URL whose name only looks like a secret"}}}))
+    assert "env_not_secret" in release_fields(opted)["security"]["opt_outs"] and opted.release != spec.release

@@ -34,6 +34,7 @@ from .fields import (
     memory_bytes,
     parse_image,
 )
+from .inputs import ImageNotOutput, OutputAllowed, is_output
 from .release import release_id, secret_digest
 
 # An env var whose name says it holds a secret belongs in `secrets` (mounted as a file).
@@ -71,15 +72,26 @@ class SecretFile(Spec):
     """A secret mounted as a file, never as an env var and never stored in clear.
 
     ``value`` is kept a Pulumi secret in state. The release id uses ``version`` when given
-    (for values from a secret manager), else the SHA-256 of the value.
+    (for values from a secret manager), else the SHA-256 of the value. ``value`` may be a
+    ``pulumi.Output`` (``Config.require_secret``); ``version`` is then required.
     """
 
     name: Annotated[str, Field(pattern=_FILE_NAME.pattern)]
     """File name inside ``secrets_dir``."""
-    value: SecretStr
-    """The secret value (masked in every error and log)."""
+    value: Annotated[SecretStr, OutputAllowed]
+    """The secret value (masked in every error and log), or a secret ``pulumi.Output``."""
     version: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    """Optional version label; when set it stands for the value in the release id."""
+    """Optional version label; when set it stands for the value in the release id. Required
+    when ``value`` is a ``pulumi.Output``."""
+
+    @model_validator(mode="after")
+    def _output_needs_version(self) -> SecretFile:
+        if is_output(self.value) and not self.version:
+            raise invalid("a secret given as a pulumi.Output needs `version`: its value is not known when the "
+                          "release id is computed, so the version label stands for it",
+                          "set version (for example the secret manager's version id, or 'v1' and bump it "
+                          "whenever the secret changes)", field="version", sensitive=True)
+        return self
 
     def release_fingerprint(self) -> dict[str, str]:
         """What enters the release id: the version label, else the value's digest."""
@@ -197,10 +209,12 @@ class Network(Spec):
 
 
 class Ingress(Spec):
-    hostname: Annotated[str, Field(pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,63}$")]
+    hostname: Annotated[str, Field(pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,63}$"), OutputAllowed]
+    """Host name; may be a ``pulumi.Output`` (routing, not part of the release)."""
     path: Annotated[str, Field(pattern=r"^/[^\s]*$")] = "/"
-    tls_secret: DnsLabel | None = None
-    """Name of an existing TLS Secret; required unless ``security.opt_outs.plain_http_ingress``."""
+    tls_secret: Annotated[DnsLabel, OutputAllowed] | None = None
+    """Name of an existing TLS Secret (may be a ``pulumi.Output``); required unless
+    ``security.opt_outs.plain_http_ingress``."""
     class_name: DnsLabel | None = None
 
 
@@ -225,8 +239,20 @@ class ExternalEndpoint(Spec):
 
     name: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")]
     """Env var name that receives the URL, for example ``DATABASE_URL``."""
-    url: Annotated[str, Field(pattern=r"^[a-z][a-z0-9+.-]*://[^\s@]+$")]
-    """The endpoint; must not carry credentials (put them in ``secrets``)."""
+    url: Annotated[str, Field(pattern=r"^[a-z][a-z0-9+.-]*://[^\s@]+$"), OutputAllowed]
+    """The endpoint; must not carry credentials (put them in ``secrets``). May be a
+    ``pulumi.Output`` (another resource's endpoint): see ``version``."""
+    version: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    """For an Output ``url``: stands for the value in the release id (bump it to make a new URL
+    a new release). Without it the release records only that the variable is wired."""
+
+    def release_fingerprint(self) -> dict[str, str]:
+        """A plain URL enters the release id as before; an Output by reference (and ``version``)."""
+        if is_output(self.url):
+            return {"name": self.name, "url": f"output:{self.version or ''}"}
+        if self.version:
+            return {"name": self.name, "url": self.url, "version": self.version}
+        return {"name": self.name, "url": self.url}
 
 
 class State(Spec):
@@ -285,7 +311,7 @@ class ContainerServiceSpec(Spec):
 
     name: DnsLabel
     """Service name; prefix of every resource name. No default."""
-    image: Image
+    image: Annotated[Image, ImageNotOutput]
     """Image by digest (``repo@sha256:...``). A tag alone needs ``opt_outs.mutable_image_tag``."""
     command: list[str] | None = None
     args: list[str] | None = None
@@ -426,23 +452,24 @@ class ContainerServiceSpec(Spec):
 
 
 def validate_kept_releases(subject: str, active: ContainerServiceSpec,
-                           kept: Sequence[ContainerServiceSpec | Mapping[str, Any]]) -> list[ContainerServiceSpec]:
+                           kept: Sequence[ContainerServiceSpec | Mapping[str, Any]],
+                           field: str = "kept") -> list[ContainerServiceSpec]:
     """Kept releases (newest first) must be the same service in the same namespace.
 
     Duplicates of the active release are dropped and at most ``active.keep_previous`` are
-    returned; every invalid one is reported at ``kept[<index>].<field>``.
+    returned; every invalid one is reported at ``<field>[<index>].<field>``.
     """
     out: list[ContainerServiceSpec] = []
     problems: list[Problem] = []
     seen = {active.release}
     for index, item in enumerate(kept):
         try:
-            spec = validate_spec(ContainerServiceSpec, item, subject=f"kept[{index}]")
+            spec = validate_spec(ContainerServiceSpec, item, subject=f"{field}[{index}]")
         except SpecError as exc:
-            problems += exc.nested(f"kept[{index}]")
+            problems += exc.nested(f"{field}[{index}]")
             continue
         if spec.name != active.name or spec.namespace != active.namespace:
-            problems.append(Problem(f"kept[{index}].name", repr(spec.name),
+            problems.append(Problem(f"{field}[{index}].name", repr(spec.name),
                                     "a kept release must be the same service in the same namespace",
                                     f"use name {active.name!r} and namespace {active.namespace!r}"))
             continue

@@ -6,6 +6,9 @@ so that only the allowances each ContainerService declares are open.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Required, TypedDict
+
 import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import field_validator
@@ -14,6 +17,7 @@ from .. import PACKAGE
 from ..container_spec import RESERVED_NAMESPACES
 from ..errors import validate_spec
 from ..fields import DnsLabel, Spec, invalid
+from ..inputs import deprecated, normalize_args, unknown_args
 from . import manifests as m
 
 TYPE_TOKEN = f"{PACKAGE}:kubernetes:ServiceNamespace"
@@ -31,17 +35,35 @@ class NamespaceSpec(Spec):
         return value
 
 
+class ServiceNamespaceArgs(TypedDict, total=False):
+    """Arguments of ``ServiceNamespace``."""
+
+    spec: Required[NamespaceSpec | Mapping[str, str]]
+    """The namespace: a ``NamespaceSpec`` or ``{"name": ...}``. Required."""
+
+
 class ServiceNamespace(pulumi.ComponentResource):
     """A namespace with Pod Security "restricted" and default-deny networking.
 
-    Outputs: ``name``.
+    ``ServiceNamespace(name, args: ServiceNamespaceArgs, *, opts=None)``.
     """
 
-    name: pulumi.Output[str]
+    TYPE_TOKEN = TYPE_TOKEN
 
-    def __init__(self, name: str, spec: NamespaceSpec | dict[str, str],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        valid = validate_spec(NamespaceSpec, spec, subject=f"ServiceNamespace {name!r}")
+    name: pulumi.Output[str]
+    """The namespace's name, from the Namespace (pass it as ``ContainerServiceArgs.namespace``)."""
+
+    def __init__(self, name: str, args: ServiceNamespaceArgs | NamespaceSpec | Mapping[str, str],
+                 *legacy_opts: pulumi.ResourceOptions | None, opts: pulumi.ResourceOptions | None = None) -> None:
+        subject = f"ServiceNamespace {name!r}"
+        if legacy_opts:
+            deprecated(f"{subject}: `opts` is keyword-only (ServiceNamespace(name, args, opts=...))")
+            if opts is not None or len(legacy_opts) > 1:
+                raise TypeError(f"{subject}: opts given twice")
+            opts = legacy_opts[0]
+        given = normalize_args(subject, args, NamespaceSpec, {})
+        unknown_args(subject, given, lambda: list(ServiceNamespaceArgs.__annotations__))
+        valid = validate_spec(NamespaceSpec, given["spec"], subject=subject)
         super().__init__(TYPE_TOKEN, name, None, opts)
         namespace = k8s.core.v1.Namespace(
             f"{name}-ns",

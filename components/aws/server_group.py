@@ -32,7 +32,7 @@ import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Required, TypedDict
+from typing import Any, TypedDict
 
 import pulumi
 
@@ -52,12 +52,18 @@ SpecInput = ServerGroupSpec | Mapping[str, Any]
 StrList = pulumi.Input[Sequence[pulumi.Input[str]]]
 
 
-class ServerGroupArgs(TypedDict, total=False):
+class _ServerGroupArgsRequired(TypedDict):
+    """The required part of ``ServerGroupArgs``: a base class, so that
+    ``__required_keys__`` is right under postponed annotations."""
+
+    spec: SpecInput
+    """The active release's spec: a ``ServerGroupSpec`` or a mapping of its fields. Required."""
+
+
+class ServerGroupArgs(_ServerGroupArgsRequired, total=False):
     """Arguments of ``ServerGroup``. Ids that exist only after deployment are ``pulumi.Input``
     here; each may instead be a literal in the spec (exactly one of the two)."""
 
-    spec: Required[SpecInput]
-    """The active release's spec: a ``ServerGroupSpec`` or a mapping of its fields. Required."""
     previous: Sequence[SpecInput]
     """The ledger's other releases of this app and env, newest first; the ``keep_previous``
     most recent ones other than ``spec`` are kept for rollback. Default: none."""

@@ -14,7 +14,7 @@ and where Docker honours a field differently it is listed in the ``adaptations``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Required, TypedDict
+from typing import Any, TypedDict
 
 import pulumi
 import pulumi_docker as docker
@@ -31,11 +31,17 @@ TYPE_TOKEN = f"{PACKAGE}:docker:ContainerService"
 SpecInput = ContainerServiceSpec | Mapping[str, Any]
 
 
-class DockerContainerServiceArgs(TypedDict, total=False):
+class _DockerContainerServiceArgsRequired(TypedDict):
+    """The required part of ``DockerContainerServiceArgs``: a base class, so that
+    ``__required_keys__`` is right under postponed annotations."""
+
+    spec: SpecInput
+    """The active release's spec: a ``ContainerServiceSpec`` or a mapping of its fields. Required."""
+
+
+class DockerContainerServiceArgs(_DockerContainerServiceArgsRequired, total=False):
     """Arguments of ``DockerContainerService`` (the Kubernetes ``ContainerServiceArgs`` plus Docker's own)."""
 
-    spec: Required[SpecInput]
-    """The active release's spec: a ``ContainerServiceSpec`` or a mapping of its fields. Required."""
     previous: Sequence[SpecInput]
     """Specs of previous releases to keep for rollback, newest first; only the first
     ``spec.keep_previous`` are kept, as their pulled image and config volumes (no containers:

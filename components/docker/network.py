@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Required, TypedDict
+from typing import Any, TypedDict
 
 import pulumi
 import pulumi_docker as docker
@@ -71,12 +71,18 @@ class Attachment:
     server: bool
 
 
-class StackNetworkArgs(TypedDict, total=False):
-    """Arguments of ``StackNetwork``."""
+class _StackNetworkArgsRequired(TypedDict):
+    """The required part of ``StackNetworkArgs``: a base class, so that
+    ``__required_keys__`` is right under postponed annotations."""
 
-    services: Required[Sequence[ContainerServiceSpec | Mapping[str, Any]]]
+    services: Sequence[ContainerServiceSpec | Mapping[str, Any]]
     """The specs of every service of the namespace (active releases; network settings are not
     part of a release, so kept ones add nothing). Required."""
+
+
+class StackNetworkArgs(_StackNetworkArgsRequired, total=False):
+    """Arguments of ``StackNetwork``."""
+
     scope: str
     """Prefix of the Docker names. Default ``<project>-<stack>``."""
 

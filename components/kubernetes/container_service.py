@@ -11,7 +11,7 @@ of the update (or kept): the whole release is swapped as one unit without relyin
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Required, TypedDict
+from typing import Any, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -27,11 +27,17 @@ TYPE_TOKEN = f"{PACKAGE}:kubernetes:ContainerService"
 SpecInput = ContainerServiceSpec | Mapping[str, Any]
 
 
-class ContainerServiceArgs(TypedDict, total=False):
+class _ContainerServiceArgsRequired(TypedDict):
+    """The required part of ``ContainerServiceArgs``: a base class, so that
+    ``__required_keys__`` is right under postponed annotations."""
+
+    spec: SpecInput
+    """The active release's spec: a ``ContainerServiceSpec`` or a mapping of its fields. Required."""
+
+
+class ContainerServiceArgs(_ContainerServiceArgsRequired, total=False):
     """Arguments of ``ContainerService`` (Kubernetes)."""
 
-    spec: Required[SpecInput]
-    """The active release's spec: a ``ContainerServiceSpec`` or a mapping of its fields. Required."""
     previous: Sequence[SpecInput]
     """Specs of previous releases to keep for instant rollback, newest first (normally
     ``spec.with_image(artifact)`` for the ledger's previous artifacts); only the first

@@ -7,7 +7,7 @@ so that only the allowances each ContainerService declares are open.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Required, TypedDict
+from typing import TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -35,11 +35,17 @@ class NamespaceSpec(Spec):
         return value
 
 
-class ServiceNamespaceArgs(TypedDict, total=False):
+class _ServiceNamespaceArgsRequired(TypedDict):
+    """The required part of ``ServiceNamespaceArgs``: a base class, so that
+    ``__required_keys__`` is right under postponed annotations."""
+
+    spec: NamespaceSpec | Mapping[str, str]
+    """The namespace: a ``NamespaceSpec`` or ``{"name": ...}``. Required."""
+
+
+class ServiceNamespaceArgs(_ServiceNamespaceArgsRequired, total=False):
     """Arguments of ``ServiceNamespace``."""
 
-    spec: Required[NamespaceSpec | Mapping[str, str]]
-    """The namespace: a ``NamespaceSpec`` or ``{"name": ...}``. Required."""
 
 
 class ServiceNamespace(pulumi.ComponentResource):

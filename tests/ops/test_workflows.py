@@ -76,5 +76,15 @@ def test_schedule_checks_drift_of_every_stack() -> None:
     assert "immutable-ops drift" in script and re.search(r"\b5\) .*exit 1", script) and "6) " in script
 
 
-def test_workflows_are_the_three_expected() -> None:
-    assert [p.name for p in FILES] == ["deploy.yml", "drift.yml", "preview.yml"]
+def test_pull_requests_run_the_test_command() -> None:
+    workflow = _load("test.yml")
+    assert "pull_request" in workflow[True]
+    (job,) = workflow["jobs"].values()
+    assert _scripts({"jobs": {"t": job}}).strip() == "bash .ci/run"
+    assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
+    checkout = next(s for s in job["steps"] if "actions/checkout" in str(s.get("uses", "")))
+    assert checkout["with"]["fetch-depth"] == 0  # the upgrade test reads a pinned earlier revision
+
+
+def test_workflows_are_the_four_expected() -> None:
+    assert [p.name for p in FILES] == ["deploy.yml", "drift.yml", "preview.yml", "test.yml"]

@@ -129,6 +129,9 @@ def normalize_args(subject: str, args: Any, spec_type: type, legacy: Mapping[str
     were given (``None`` when not).
     """
     given = {k: v for k, v in legacy.items() if v is not None}
+    arg_keys = {"previous", "namespace", *legacy} - {"kept", "history"}
+    if isinstance(args, Mapping) and "spec" not in args and arg_keys & set(args):
+        raise TypeError(f"{subject}: the args object has no 'spec' (got keys {sorted(args)})")
     if isinstance(args, spec_type) or (isinstance(args, Mapping) and "spec" not in args):
         deprecated(f"{subject}: pass the args object {{'spec': <spec>, ...}} instead of the spec itself")
         out: dict[str, Any] = {"spec": args}

@@ -317,3 +317,10 @@ def test_old_type_token_constants_warn() -> None:
         assert sg_module.TYPE == "immutable:aws:ServerGroup"
     with pytest.warns(DeprecationWarning):
         assert docker_pkg.NETWORK_TYPE_TOKEN == "immutable:docker:StackNetwork"
+
+
+def test_args_without_spec_are_refused_clearly() -> None:
+    with pytest.raises(TypeError, match="has no 'spec'"):
+        run_program(lambda: ContainerService("web", {"previous": [service()], "exec_break_glass": True}) and None)
+    with pytest.raises(TypeError, match="unknown args"):
+        run_program(lambda: ContainerService("web", {"spec": service(), "kept": []}) and None)

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import pulumi
 from pydantic import BaseModel, SecretStr, ValidationError
 
 MASK = "***"
@@ -69,12 +68,10 @@ class Problem:
         return f"- {self.path}: {self.message} (got {self.value}); fix: {self.fix}"
 
 
-class SpecError(ImmutableInfraError, pulumi.InputPropertiesError, ValueError):
+class SpecError(ImmutableInfraError, ValueError):
     """Invalid input, raised before any resource is registered.
 
-    ``problems`` lists every invalid field; ``str()`` renders them one per line. It is a
-    ``pulumi.InputPropertiesError`` too, with one ``{property_path, reason}`` per problem,
-    so a component provider reports it the way the CLI shows provider input errors.
+    ``problems`` lists every invalid field; ``str()`` renders them one per line.
     """
 
     def __init__(self, subject: str, problems: Sequence[Problem]) -> None:
@@ -83,8 +80,6 @@ class SpecError(ImmutableInfraError, pulumi.InputPropertiesError, ValueError):
         lines = [f"{subject}: {len(self.problems)} invalid input(s); nothing was deployed."]
         lines += [p.render() for p in self.problems]
         super().__init__("\n".join(lines))
-        self.errors = [{"property_path": p.path, "reason": f"{p.message} (got {p.value}); fix: {p.fix}"}
-                       for p in self.problems]
 
     @property
     def paths(self) -> list[str]:

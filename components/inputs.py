@@ -19,11 +19,11 @@ hash: build and push first, then pass the digest as a string) and an Output anyw
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pulumi
 from pydantic import ValidatorFunctionWrapHandler, WrapValidator
 
 from .errors import Problem, format_path
@@ -38,8 +38,15 @@ OUTPUT_FIELDS: frozenset[str] = frozenset({
 })
 
 
+if TYPE_CHECKING:
+    import pulumi
+
+
 def is_output(value: Any) -> bool:
-    return isinstance(value, pulumi.Output)
+    """Whether ``value`` is a ``pulumi.Output``. Without the SDK imported nothing can be one: the
+    library's pure parts (specs, the ops CLI) do not pay for importing Pulumi."""
+    sdk = sys.modules.get("pulumi")
+    return sdk is not None and isinstance(value, sdk.Output)
 
 
 def _outputs_pass(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
@@ -91,6 +98,8 @@ def output_problems(data: Any, *, allowed: frozenset[str] = OUTPUT_FIELDS, prefi
 
 def secret_output(value: Any) -> pulumi.Output[str]:
     """A secret value (``SecretStr`` or ``Output``) as a Pulumi secret Output."""
+    import pulumi
+
     if is_output(value):
         return pulumi.Output.secret(value)
     return pulumi.Output.secret(value.get_secret_value())

@@ -38,6 +38,7 @@ import pulumi
 
 from .. import PACKAGE
 from ..errors import Problem, SpecError, show_value, validate_spec
+from ..input_errors import raises_input_errors
 from ..inputs import normalize_args, take_previous, unknown_args
 from .ledger import ReleasePlan, ServerGroupPlan, history_problems, plan_releases
 from .sdk import aws
@@ -236,6 +237,7 @@ class ServerGroup(pulumi.ComponentResource):
     opt_out_reasons: pulumi.Output[dict[str, str]]
     """Opt-out name -> its reason."""
 
+    @raises_input_errors
     def __init__(
         self,
         name: str,

@@ -22,6 +22,7 @@ import pulumi_docker as docker
 from .. import PACKAGE
 from ..container_spec import ContainerServiceSpec, validate_kept_releases
 from ..errors import Problem, SpecError, validate_spec
+from ..input_errors import raises_input_errors
 from ..inputs import is_output, normalize_args, output_problems, take_previous, unknown_args
 from . import run_options as ro
 from .network import StackNetwork, default_scope
@@ -97,6 +98,7 @@ class DockerContainerService(pulumi.ComponentResource):
     adaptations: pulumi.Output[dict[str, str]]
     """Where Docker honours a field differently, and how."""
 
+    @raises_input_errors
     def __init__(
         self,
         name: str,

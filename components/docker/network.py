@@ -23,6 +23,7 @@ import pulumi_docker as docker
 from .. import PACKAGE
 from ..container_spec import ContainerServiceSpec
 from ..errors import Problem, SpecError, validate_spec
+from ..input_errors import raises_input_errors
 from ..inputs import deprecated, unknown_args
 from . import run_options as ro
 
@@ -108,6 +109,7 @@ class StackNetwork(pulumi.ComponentResource):
     half_declared: pulumi.Output[list[str]]
     """Pairs declared on one side only (so not connected), explained."""
 
+    @raises_input_errors
     def __init__(
         self,
         name: str,

@@ -19,6 +19,7 @@ import pulumi_kubernetes as k8s
 from .. import PACKAGE
 from ..container_spec import ContainerServiceSpec, validate_kept_releases
 from ..errors import Problem, SpecError, validate_spec
+from ..input_errors import raises_input_errors
 from ..inputs import is_output, normalize_args, output_problems, secret_output, take_previous, unknown_args
 from . import manifests as m
 
@@ -90,6 +91,7 @@ class ContainerService(pulumi.ComponentResource):
     ports: pulumi.Output[dict[str, int]]
     """Port name -> port peers connect to (the Service port; empty without a Service)."""
 
+    @raises_input_errors
     def __init__(
         self,
         name: str,

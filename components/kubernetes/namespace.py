@@ -17,6 +17,7 @@ from .. import PACKAGE
 from ..container_spec import RESERVED_NAMESPACES
 from ..errors import validate_spec
 from ..fields import DnsLabel, Spec, invalid
+from ..input_errors import raises_input_errors
 from ..inputs import deprecated, normalize_args, unknown_args
 from . import manifests as m
 
@@ -59,6 +60,7 @@ class ServiceNamespace(pulumi.ComponentResource):
     name: pulumi.Output[str]
     """The namespace's name, from the Namespace (pass it as ``ContainerServiceArgs.namespace``)."""
 
+    @raises_input_errors
     def __init__(self, name: str, args: ServiceNamespaceArgs | NamespaceSpec | Mapping[str, str],
                  *legacy_opts: pulumi.ResourceOptions | None, opts: pulumi.ResourceOptions | None = None) -> None:
         subject = f"ServiceNamespace {name!r}"

@@ -136,12 +136,12 @@ def resolve_wiring(spec: ServerGroupSpec, args: Mapping[str, Any]) -> tuple[Wiri
         has_spec = in_spec not in (None, [], ())
         if has_spec and arg is not None:
             problems.append(Problem(path, show_value(in_spec), f"given twice: in the spec and as "
-                                    f"ServerGroup({arg_name}=...)", "keep one of the two"))
+                                    f"args[{arg_name!r}]", "keep one of the two"))
         elif needed and not has_spec and arg is None:
             problems.append(Problem(path, "nothing", "required",
-                                    f"set {path} in the spec, or pass ServerGroup({arg_name}=...)"))
+                                    f"set {path} in the spec, or pass args[{arg_name!r}]"))
         elif not needed and arg is not None:
-            problems.append(Problem(arg_name, "an argument", f"ServerGroup({arg_name}=...) has no use with this spec",
+            problems.append(Problem(arg_name, "an argument", f"args[{arg_name!r}] has no use with this spec",
                                     "remove the argument (or set the spec section it belongs to)"))
         return arg if arg is not None else in_spec
 

@@ -209,7 +209,7 @@ def test_an_id_must_come_from_the_spec_or_an_argument() -> None:
     assert harness.registered == []
     assert info.value.paths == ["network.vpc_id", "network.subnet_ids", "load_balancer.subnet_ids",
                                 "load_balancer.certificate_arn"]
-    assert "ServerGroup(vpc_id=...)" in info.value.problem_at("network.vpc_id").fix
+    assert "args['vpc_id']" in info.value.problem_at("network.vpc_id").fix
 
 
 def test_an_id_given_twice_is_refused() -> None:

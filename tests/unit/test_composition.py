@@ -324,3 +324,21 @@ def test_args_without_spec_are_refused_clearly() -> None:
         run_program(lambda: ContainerService("web", {"previous": [service()], "exec_break_glass": True}) and None)
     with pytest.raises(TypeError, match="unknown args"):
         run_program(lambda: ContainerService("web", {"spec": service(), "kept": []}) and None)
+
+
+def test_the_instance_security_group_output_is_stable_across_releases() -> None:
+    from immutable_infra.aws import ServerGroup
+
+    from .aws_mocks import AMI_A, AMI_B, WIRING, run, server_group_spec
+
+    outputs = ("instance_security_group_id", "release")
+    first = run(lambda: ServerGroup("web", {"spec": server_group_spec(ami_id=AMI_A), **WIRING}), outputs=outputs)
+    second = run(lambda: ServerGroup("web", {"spec": server_group_spec(ami_id=AMI_B),
+                                             "previous": [server_group_spec(ami_id=AMI_A)], **WIRING}), outputs=outputs)
+    assert first.outputs["release"] != second.outputs["release"]
+    assert first.outputs["instance_security_group_id"] == second.outputs["instance_security_group_id"] == "web-instances-sg-id"
+    # instance-refresh keeps one security group for every release: that one is the stable group.
+    refresh = run(lambda: ServerGroup("web", {"spec": server_group_spec(strategy="instance-refresh"), **WIRING}),
+                  outputs=outputs)
+    assert refresh.outputs["instance_security_group_id"] == "web-sg-id"
+    assert "web-instances-sg" not in refresh.names

@@ -57,7 +57,7 @@ class Project:
             self.pulumi("config", "set", "--secret", key, value, "-s", stack)
 
     def preview_steps(self, stack: str = "dev") -> list[dict[str, Any]]:
-        steps: list[dict[str, Any]] = json.loads(self.pulumi("preview", "--json", "-s", stack).stdout).get("steps", [])
+        steps: list[dict[str, Any]] = json.loads(self.pulumi("preview", "--json", "--show-sames", "-s", stack).stdout).get("steps", [])
         return steps
 
     def manifests(self, render_dir: str = "build/manifests") -> list[dict[str, Any]]:

@@ -40,7 +40,7 @@ def component(n: int) -> Callable[[], None]:
 
     def program() -> None:
         for i, spec in enumerate(specs):
-            ContainerService(f"svc{i}", spec)
+            ContainerService(f"svc{i}", {"spec": spec})
     return program
 
 

@@ -49,7 +49,7 @@ def component(n: int) -> Callable[[], None]:
 
     def program() -> None:
         for i, (active, previous) in enumerate(pairs):
-            ServerGroup(f"app{i}", active, history=[previous], **WIRING)
+            ServerGroup(f"app{i}", {"spec": active, "previous": [previous], **WIRING})
     return program
 
 
@@ -72,7 +72,7 @@ def _raw_group(i: int, releases: list[tuple[str, str, bool]], user_data: str) ->
     name, base = f"app{i}", f"app{i}-prod"
     active_release = releases[0][0]
     shared = {"immutable.dev/app": name, "immutable.dev/env": "prod",
-              "immutable.dev/managed-by": "pulumi-immutable-infra", "immutable.dev/active-release": active_release}
+              "immutable.dev/managed-by": "immutable-infra", "immutable.dev/active-release": active_release}
     lb_sg = aws.ec2.SecurityGroup(f"{name}-lb-sg", name=f"{base}-lb", description=f"Load balancer of {base}",
                                   vpc_id=VPC, revoke_rules_on_delete=True, tags=shared)
     for port in (443, 80):

@@ -16,7 +16,12 @@ from .release import canonical_json, release_id
 PACKAGE = "immutable"
 """Type-token prefix shared by every component: ``immutable:<module>:<Name>``."""
 
+MANAGED_BY = "immutable-infra"
+"""The one managed-by value: label ``app.kubernetes.io/managed-by`` (Kubernetes, Docker) and
+tag ``immutable.dev/managed-by`` (AWS)."""
+
 __all__ = [
+    "MANAGED_BY",
     "PACKAGE",
     "ContainerServiceSpec",
     "ImmutableInfraError",

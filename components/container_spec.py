@@ -49,6 +49,7 @@ from .fields import (
     pattern,
     rule,
 )
+from .inputs import ImageNotOutput, OutputAllowed, is_output
 from .release import release_id, secret_digest
 
 # An env var whose name says it holds a secret belongs in `secrets` (mounted as a file).
@@ -95,18 +96,29 @@ class SecretFile(Spec):
     """A secret mounted as a file, never as an env var and never stored in clear.
 
     ``value`` is kept a Pulumi secret in state. The release id uses ``version`` when given
-    (for values from a secret manager), else the SHA-256 of the value.
+    (for values from a secret manager), else the SHA-256 of the value. ``value`` may be a
+    ``pulumi.Output`` (``Config.require_secret``); ``version`` is then required.
     """
 
     name: FileName
     """File name inside ``secrets_dir``."""
-    value: SecretStr
-    """The secret value (masked in every error and log)."""
+    value: Annotated[SecretStr, OutputAllowed]
+    """The secret value (masked in every error and log), or a secret ``pulumi.Output``."""
     version: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    """Optional version label; when set it stands for the value in the release id."""
+    """Optional version label; when set it stands for the value in the release id. Required
+    when ``value`` is a ``pulumi.Output``."""
+
+    @rule
+    def _output_needs_version(self, problems: Problems) -> None:
+        if is_output(self.value) and not self.version:
+            problems.add(("version",), None, "a secret given as a pulumi.Output needs `version`: its value is not "
+                         "known when the release id is computed, so the version label stands for it",
+                         "set version (for example the secret manager's version id, or 'v1' and bump it "
+                         "whenever the secret changes)")
 
     def release_fingerprint(self) -> dict[str, str]:
         """What enters the release id: the version label, else the value's digest."""
+        # An Output value always has a version (a rule), so without one the value is known here.
         digest = f"version:{self.version}" if self.version else secret_digest(self.value.get_secret_value())
         return {"name": self.name, "secret": digest}
 
@@ -253,12 +265,13 @@ class Network(Spec):
 class Ingress(Spec):
     """An Ingress routing ``hostname`` + ``path`` to the service."""
 
-    hostname: Hostname
-    """Public host name, e.g. ``app.example.com``."""
+    hostname: Annotated[Hostname, OutputAllowed]
+    """Public host name, e.g. ``app.example.com``; may be a ``pulumi.Output`` (routing, not part of the release)."""
     path: HttpPath = "/"
     """Path prefix routed to the service. Default ``/``."""
-    tls_secret: DnsLabel | None = None
-    """Name of an existing TLS Secret; required unless ``security.opt_outs.plain_http_ingress``."""
+    tls_secret: Annotated[DnsLabel, OutputAllowed] | None = None
+    """Name of an existing TLS Secret (may be a ``pulumi.Output``); required unless
+    ``security.opt_outs.plain_http_ingress``."""
     class_name: DnsLabel | None = None
     """IngressClass name; default: the cluster's default class."""
 
@@ -301,8 +314,20 @@ class ExternalEndpoint(Spec):
     name: Annotated[str, pattern(r"[A-Z][A-Z0-9_]*", "an upper-case environment variable name",
                                  "use upper-case letters, digits and '_', starting with a letter, e.g. 'DATABASE_URL'")]
     """Env var name that receives the URL, for example ``DATABASE_URL``."""
-    url: Annotated[str, AfterValidator(_endpoint_url), NoCredential]
-    """The endpoint; must not carry credentials (put them in ``secrets``)."""
+    url: Annotated[str, AfterValidator(_endpoint_url), NoCredential, OutputAllowed]
+    """The endpoint; must not carry credentials (put them in ``secrets``). May be a
+    ``pulumi.Output`` (another resource's endpoint): see ``version``."""
+    version: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    """For an Output ``url``: stands for the value in the release id (bump it to make a new URL
+    a new release). Without it the release records only that the variable is wired."""
+
+    def release_fingerprint(self) -> dict[str, str]:
+        """A plain URL enters the release id as before; an Output by reference (and ``version``)."""
+        if is_output(self.url):
+            return {"name": self.name, "url": f"output:{self.version or ''}"}
+        if self.version:
+            return {"name": self.name, "url": self.url, "version": self.version}
+        return {"name": self.name, "url": self.url}
 
 
 class State(Spec):
@@ -415,7 +440,7 @@ class ContainerServiceSpec(Spec):
 
     name: DnsLabel
     """Service name; prefix of every resource name. No default."""
-    image: Image
+    image: Annotated[Image, ImageNotOutput]
     """Image by digest (``repo@sha256:...``). A tag alone needs ``opt_outs.mutable_image_tag``."""
     command: list[Argument] | None = None
     """Replaces the image's entrypoint. Default: the image's own."""
@@ -614,7 +639,9 @@ class ContainerServiceSpec(Spec):
         if config > MAX_CONFIG_BYTES:
             problems.add(("config_files",), f"{config} bytes", f"config files total {config} bytes, a ConfigMap "
                          f"holds at most {MAX_CONFIG_BYTES} (1 MiB)", "bake large files into the image")
-        secret = sum(len(s.name.encode()) + len(s.value.get_secret_value().encode()) for s in self.secrets)
+        # An Output value (require_secret) is not known yet: only what is known counts.
+        secret = sum(len(s.name.encode()) + (0 if is_output(s.value) else len(s.value.get_secret_value().encode()))
+                     for s in self.secrets)
         if secret > MAX_CONFIG_BYTES:
             problems.add(("secrets",), f"{secret} bytes", f"secrets total {secret} bytes, a Secret holds at most "
                          f"{MAX_CONFIG_BYTES} (1 MiB)", "split them across services or use a secret manager")
@@ -668,23 +695,24 @@ class ContainerServiceSpec(Spec):
 
 
 def validate_kept_releases(subject: str, active: ContainerServiceSpec,
-                           kept: Sequence[ContainerServiceSpec | Mapping[str, Any]]) -> list[ContainerServiceSpec]:
+                           kept: Sequence[ContainerServiceSpec | Mapping[str, Any]],
+                           field: str = "kept") -> list[ContainerServiceSpec]:
     """Kept releases (newest first) must be the same service in the same namespace.
 
     Duplicates of the active release are dropped and at most ``active.keep_previous`` are
-    returned; every invalid one is reported at ``kept[<index>].<field>``.
+    returned; every invalid one is reported at ``<field>[<index>].<field>``.
     """
     out: list[ContainerServiceSpec] = []
     problems: list[Problem] = []
     seen = {active.release}
     for index, item in enumerate(kept):
         try:
-            spec = validate_spec(ContainerServiceSpec, item, subject=f"kept[{index}]")
+            spec = validate_spec(ContainerServiceSpec, item, subject=f"{field}[{index}]")
         except SpecError as exc:
-            problems += exc.nested(f"kept[{index}]")
+            problems += exc.nested(f"{field}[{index}]")
             continue
         if spec.name != active.name or spec.namespace != active.namespace:
-            problems.append(Problem(f"kept[{index}].name", repr(spec.name),
+            problems.append(Problem(f"{field}[{index}].name", repr(spec.name),
                                     "a kept release must be the same service in the same namespace",
                                     f"use name {active.name!r} and namespace {active.namespace!r}"))
             continue

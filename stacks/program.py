@@ -191,11 +191,11 @@ def deploy(stack: str, raw: Mapping[str, Any], secrets: SecretStore | Mapping[st
 
 
 def deploy_on_kubernetes(validated: Plan, provider: k8s.Provider) -> dict[str, ContainerService]:
-    namespace = ServiceNamespace(topology.NAMESPACE, {"name": topology.NAMESPACE},
+    namespace = ServiceNamespace(topology.NAMESPACE, {"spec": {"name": topology.NAMESPACE}},
                                  opts=pulumi.ResourceOptions(providers=[provider]))
     return {
         name: ContainerService(
-            name, active, kept=kept, exec_break_glass=validated.config.environment.exec_break_glass,
+            name, {"spec": active, "previous": kept, "exec_break_glass": validated.config.environment.exec_break_glass},
             opts=pulumi.ResourceOptions(providers=[provider], depends_on=[namespace]),
         )
         for name, (active, kept) in validated.services.items()
@@ -209,12 +209,13 @@ def deploy_on_docker(validated: Plan, *, accept_docker_gaps: bool = True,
     Docker cannot refuse ``docker exec`` nor filter egress by CIDR: this local target accepts
     both (production can never use it), and the components record them as opt-outs.
     """
-    network = StackNetwork(topology.NAMESPACE, [active for active, _ in validated.services.values()], opts=opts)
+    network = StackNetwork(topology.NAMESPACE, {"services": [active for active, _ in validated.services.values()]},
+                           opts=opts)
     services = {}
     for name, (active, kept) in validated.services.items():
         services[name] = DockerContainerService(
-            name, active, kept=kept, network=network,
-            exec_break_glass=accept_docker_gaps, allow_unfiltered_egress=accept_docker_gaps, opts=opts,
+            name, {"spec": active, "previous": kept, "network": network,
+                   "exec_break_glass": accept_docker_gaps, "allow_unfiltered_egress": accept_docker_gaps}, opts=opts,
         )
         pulumi.export(f"{name}_published_endpoint", services[name].published_endpoint)
     return services
@@ -226,16 +227,16 @@ def deploy_server_groups(validated: Plan) -> None:
     aws_target = validated.config.environment.aws
     provider = aws.Provider("aws", region=aws_target.region) if aws_target else None
     for name, (group, kept) in validated.server_groups.items():
-        history = list(reversed(kept))  # ServerGroup takes them oldest first
         pulumi.export(f"{name}_release", group.release)
         pulumi.export(f"{name}_ami", group.ami_id)
         if aws_target is None or provider is None:
             pulumi.export(f"{name}_deployed", False)
             continue
         server_group = ServerGroup(
-            name, group, history=history, vpc_id=aws_target.vpc_id, subnet_ids=aws_target.subnet_ids,
-            load_balancer_subnet_ids=aws_target.load_balancer_subnet_ids or None,
-            certificate_arn=aws_target.certificate_arn,
+            name, {"spec": group, "previous": kept,  # kept releases from their records, newest first
+                   "vpc_id": aws_target.vpc_id, "subnet_ids": aws_target.subnet_ids,
+                   "load_balancer_subnet_ids": aws_target.load_balancer_subnet_ids or None,
+                   "certificate_arn": aws_target.certificate_arn},
             opts=pulumi.ResourceOptions(providers=[provider]),
         )
         pulumi.export(f"{name}_deployed", True)

@@ -3,9 +3,10 @@
     from immutable_infra.aws import ServerGroup, ServerGroupSpec
 """
 
+from typing import Any
+
 from .ledger import ReleasePlan, ServerGroupPlan, plan_releases, select_kept
-from .server_group import TYPE as SERVER_GROUP_TYPE
-from .server_group import ServerGroup, Wiring, resolve_wiring, validate_server_group
+from .server_group import TYPE_TOKEN, ServerGroup, ServerGroupArgs, Wiring, resolve_wiring, validate_server_group
 from .server_group_spec import (
     EgressRule,
     HealthCheck,
@@ -24,7 +25,7 @@ from .server_group_spec import (
 from .state import DataVolume, EfsMount, State
 
 __all__ = [
-    "SERVER_GROUP_TYPE",
+    "TYPE_TOKEN",
     "DataVolume",
     "EfsMount",
     "EgressRule",
@@ -39,6 +40,7 @@ __all__ = [
     "Scaling",
     "Security",
     "ServerGroup",
+    "ServerGroupArgs",
     "ServerGroupPlan",
     "ServerGroupSpec",
     "State",
@@ -50,3 +52,12 @@ __all__ = [
     "select_kept",
     "validate_server_group",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SERVER_GROUP_TYPE":
+        from ..inputs import deprecated
+
+        deprecated("immutable_infra.aws.SERVER_GROUP_TYPE is now TYPE_TOKEN (or ServerGroup.TYPE_TOKEN)")
+        return TYPE_TOKEN
+    raise AttributeError(name)

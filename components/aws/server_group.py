@@ -11,8 +11,9 @@ template and auto scaling group, all named ``<app>-<env>-<release>``. In one ``p
 3. the groups of releases no longer kept are not registered any more, so the engine deletes
    them last, after every create and update has succeeded.
 
-Rollback is the same code path: pass an earlier spec as active and the ledger as
-``history``; its group still exists, so nothing is built, it scales up and is gated again.
+Rollback is the same code path: pass an earlier spec as active and the ledger's other
+entries as ``previous`` (newest first); its group still exists, so nothing is built, it
+scales up and is gated again.
 
 Strategy ``instance-refresh``: one group and one launch template named ``<app>-<env>``; a
 release is a new template version, rolled out by an instance refresh with minimum healthy
@@ -28,13 +29,17 @@ https://registry.terraform.io/providers/hashicorp/aws/latest/docs/resources/auto
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypedDict
 
 import pulumi
 
+from .. import PACKAGE
 from ..errors import Problem, SpecError, show_value, validate_spec
+from ..input_errors import raises_input_errors
+from ..inputs import normalize_args, take_previous, unknown_args
 from .ledger import ReleasePlan, ServerGroupPlan, history_problems, plan_releases
 from .sdk import aws
 from .server_group_spec import ServerGroupSpec
@@ -42,10 +47,60 @@ from .state import NFS_PORT
 from .tags import base_name, release_tags, shared_tags, target_group_name
 from .user_data import encode
 
-TYPE = "immutable:aws:ServerGroup"
+TYPE_TOKEN = f"{PACKAGE}:aws:ServerGroup"
 
-SpecInput = ServerGroupSpec | dict[str, Any]
+SpecInput = ServerGroupSpec | Mapping[str, Any]
 StrList = pulumi.Input[Sequence[pulumi.Input[str]]]
+
+
+class _ServerGroupArgsRequired(TypedDict):
+    """The required part of ``ServerGroupArgs``: a base class, so that
+    ``__required_keys__`` is right under postponed annotations."""
+
+    spec: SpecInput
+    """The active release's spec: a ``ServerGroupSpec`` or a mapping of its fields. Required."""
+
+
+class ServerGroupArgs(_ServerGroupArgsRequired, total=False):
+    """Arguments of ``ServerGroup``. Ids that exist only after deployment are ``pulumi.Input``
+    here; each may instead be a literal in the spec (exactly one of the two)."""
+
+    previous: Sequence[SpecInput]
+    """The ledger's other releases of this app and env, newest first; the ``keep_previous``
+    most recent ones other than ``spec`` are kept for rollback. Default: none."""
+    vpc_id: pulumi.Input[str]
+    """When ``network.vpc_id`` is not in the spec."""
+    subnet_ids: StrList
+    """The instances' subnets, when ``network.subnet_ids`` is not in the spec."""
+    load_balancer_subnet_ids: StrList
+    """The ALB's subnets, when ``load_balancer.subnet_ids`` is not set."""
+    certificate_arn: pulumi.Input[str]
+    """The HTTPS certificate, when ``load_balancer.certificate_arn`` is not set."""
+    target_group_arns: StrList
+    """Existing target groups, when ``target_groups.arns`` is not set."""
+    load_balancer_security_group_id: pulumi.Input[str]
+    """The existing load balancer's security group, when ``target_groups.security_group_id`` is not set."""
+
+
+_WIRING_ARGS = ("vpc_id", "subnet_ids", "load_balancer_subnet_ids", "certificate_arn", "target_group_arns",
+                "load_balancer_security_group_id")
+_HISTORY_PATH = re.compile(r"^history\[(\d+)\]")
+
+
+def _as_previous_paths(error: SpecError, count: int) -> SpecError:
+    """Problems found at ``history[i]`` (oldest first) reported at ``previous[count-1-i]``."""
+    problems = [replace(p, path=_HISTORY_PATH.sub(lambda m: f"previous[{count - 1 - int(m[1])}]", p.path))
+                for p in error.problems]
+    return SpecError(error.subject, problems)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TYPE":
+        from ..inputs import deprecated
+
+        deprecated("immutable_infra.aws.server_group.TYPE is now TYPE_TOKEN")
+        return TYPE_TOKEN
+    raise AttributeError(name)
 
 GROUP_METRICS = [
     aws.autoscaling.Metric.GROUP_DESIRED_CAPACITY,
@@ -81,12 +136,12 @@ def resolve_wiring(spec: ServerGroupSpec, args: Mapping[str, Any]) -> tuple[Wiri
         has_spec = in_spec not in (None, [], ())
         if has_spec and arg is not None:
             problems.append(Problem(path, show_value(in_spec), f"given twice: in the spec and as "
-                                    f"ServerGroup({arg_name}=...)", "keep one of the two"))
+                                    f"args[{arg_name!r}]", "keep one of the two"))
         elif needed and not has_spec and arg is None:
             problems.append(Problem(path, "nothing", "required",
-                                    f"set {path} in the spec, or pass ServerGroup({arg_name}=...)"))
+                                    f"set {path} in the spec, or pass args[{arg_name!r}]"))
         elif not needed and arg is not None:
-            problems.append(Problem(arg_name, "an argument", f"ServerGroup({arg_name}=...) has no use with this spec",
+            problems.append(Problem(arg_name, "an argument", f"args[{arg_name!r}] has no use with this spec",
                                     "remove the argument (or set the spec section it belongs to)"))
         return arg if arg is not None else in_spec
 
@@ -142,64 +197,77 @@ def validate_server_group(
 class ServerGroup(pulumi.ComponentResource):
     """Immutable VMs from one AMI, one auto scaling group per release, health-gated cutover.
 
-    Outputs:
-
-    - ``active_release``: release id of the group in service.
-    - ``active_group_name``: its auto scaling group (``<app>-<env>-<release>``).
-    - ``active_ami_id``: the AMI it runs.
-    - ``kept_releases``: ``[{"release", "ami_id", "group_name"}]`` of the groups kept at capacity 0
-      for rollback, newest first.
-    - ``load_balancer_dns_name``: DNS name of the ALB created here (``None`` with ``target_groups``).
-    - ``target_group_arns``: the target groups the active group is in.
-    - ``opt_outs``: ``{name: reason}`` of every secure default the active release opts out of.
+    ``ServerGroup(name, args: ServerGroupArgs, *, opts=None)``.
     """
 
-    active_release: pulumi.Output[str]
-    active_group_name: pulumi.Output[str]
-    active_ami_id: pulumi.Output[str]
-    kept_releases: pulumi.Output[list[dict[str, str]]]
-    load_balancer_dns_name: pulumi.Output[str | None]
-    target_group_arns: pulumi.Output[list[str]]
-    opt_outs: pulumi.Output[dict[str, str]]
+    TYPE_TOKEN = TYPE_TOKEN
 
+    release: pulumi.Output[str]
+    """Id of the active release (the group in service)."""
+    active_release: pulumi.Output[str]
+    """Same as ``release``."""
+    active_group_name: pulumi.Output[str]
+    """The active auto scaling group (``<app>-<env>-<release>``), from the group."""
+    active_ami_id: pulumi.Output[str]
+    """The AMI the active release runs."""
+    kept_releases: pulumi.Output[list[str]]
+    """Ids of the releases kept at capacity 0 for rollback, newest first."""
+    kept_groups: pulumi.Output[list[dict[str, str]]]
+    """``[{"release", "ami_id", "group_name"}]`` of the kept groups, newest first."""
+    images: pulumi.Output[dict[str, str]]
+    """Release id -> AMI, for the active and the kept releases."""
+    endpoint: pulumi.Output[str | None]
+    """``https://`` (or ``http://``) + the ALB's DNS name (``None`` with ``target_groups``)."""
+    load_balancer_arn: pulumi.Output[str | None]
+    """ARN of the ALB created here (``None`` with ``target_groups``)."""
+    load_balancer_dns_name: pulumi.Output[str | None]
+    """DNS name of the ALB created here (``None`` with ``target_groups``)."""
+    load_balancer_zone_id: pulumi.Output[str | None]
+    """Route 53 hosted zone id of the ALB (for alias records; ``None`` with ``target_groups``)."""
+    load_balancer_security_group_id: pulumi.Output[str]
+    """The load balancer's security group (created here, or the one given)."""
+    instance_security_group_id: pulumi.Output[str]
+    """A security group every instance of new releases is in, stable across releases: reference it
+    from other groups (a database's ingress, for example). With ``replace-group`` it is a group of
+    its own, with ``instance-refresh`` the one group of the instances."""
+    target_group_arns: pulumi.Output[list[str]]
+    """The target groups the active group is in."""
+    opt_outs: pulumi.Output[list[str]]
+    """Names of the secure defaults the active release opts out of, sorted."""
+    opt_out_reasons: pulumi.Output[dict[str, str]]
+    """Opt-out name -> its reason."""
+
+    @raises_input_errors
     def __init__(
         self,
         name: str,
-        spec: SpecInput,
+        args: ServerGroupArgs | SpecInput,
         *,
-        history: Sequence[SpecInput] = (),
+        opts: pulumi.ResourceOptions | None = None,
+        history: Sequence[SpecInput] | None = None,
         vpc_id: pulumi.Input[str] | None = None,
         subnet_ids: StrList | None = None,
         load_balancer_subnet_ids: StrList | None = None,
         certificate_arn: pulumi.Input[str] | None = None,
         target_group_arns: StrList | None = None,
         load_balancer_security_group_id: pulumi.Input[str] | None = None,
-        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """
-        :param spec: the active release's spec (validated; nothing is registered if invalid).
-        :param history: the ledger, oldest first: previous specs of this app and env. The
-            ``keep_previous`` most recent ones other than ``spec`` are kept for rollback.
-        :param vpc_id: when ``network.vpc_id`` is not in the spec.
-        :param subnet_ids: the instances' subnets, when ``network.subnet_ids`` is not in the spec.
-        :param load_balancer_subnet_ids: the ALB's subnets, when ``load_balancer.subnet_ids`` is not set.
-        :param certificate_arn: the HTTPS certificate, when ``load_balancer.certificate_arn`` is not set.
-        :param target_group_arns: existing target groups, when ``target_groups.arns`` is not set.
-        :param load_balancer_security_group_id: the existing load balancer's security group,
-            when ``target_groups.security_group_id`` is not set.
-        """
-        args = {
-            "vpc_id": vpc_id,
-            "subnet_ids": subnet_ids,
-            "load_balancer_subnet_ids": load_balancer_subnet_ids,
-            "certificate_arn": certificate_arn,
-            "target_group_arns": target_group_arns,
-            "load_balancer_security_group_id": load_balancer_security_group_id,
-        }
+        subject = f"ServerGroup {name!r}"
+        given = normalize_args(subject, args, ServerGroupSpec, {
+            "history": history, "vpc_id": vpc_id, "subnet_ids": subnet_ids,
+            "load_balancer_subnet_ids": load_balancer_subnet_ids, "certificate_arn": certificate_arn,
+            "target_group_arns": target_group_arns, "load_balancer_security_group_id": load_balancer_security_group_id})
+        unknown_args(subject, given, lambda: list(ServerGroupArgs.__annotations__))
+        previous_specs = take_previous(subject, given, old="history", old_value=history, oldest_first=True)
+        wiring_args = {key: given.get(key) for key in _WIRING_ARGS}
         # Everything is validated before the component registers, so a bad input deploys nothing.
-        spec_, previous, wiring = validate_server_group(name, spec, history, args)
+        try:
+            spec_, previous, wiring = validate_server_group(name, given["spec"], list(reversed(previous_specs)),
+                                                            wiring_args)
+        except SpecError as exc:
+            raise _as_previous_paths(exc, len(previous_specs)) from None
         plan = plan_releases(spec_, previous)
-        super().__init__(TYPE, name, None, opts)
+        super().__init__(TYPE_TOKEN, name, None, opts)
         self.spec: ServerGroupSpec = spec_
         self.plan: ServerGroupPlan = plan
         self._name = name
@@ -208,7 +276,8 @@ class ServerGroup(pulumi.ComponentResource):
         self._shared_tags = shared_tags(spec_.app, spec_.env, active, spec_.tags, spec_.opt_outs)
 
         gate: list[pulumi.Resource] = []
-        dns_name: pulumi.Output[str | None] = pulumi.Output.from_input(None)
+        none: pulumi.Output[str | None] = pulumi.Output.from_input(None)
+        dns_name, zone_id, lb_arn, endpoint = none, none, none, none
         lb_sg: aws.ec2.SecurityGroup | None = None
         alb: aws.lb.LoadBalancer | None = None
         tg: aws.lb.TargetGroup | None = None
@@ -220,12 +289,26 @@ class ServerGroup(pulumi.ComponentResource):
             # Health checks only run once the target group is behind a listener.
             gate += listeners
             dns_name = alb.dns_name.apply(lambda v: v)
+            zone_id = alb.zone_id.apply(lambda v: v)
+            lb_arn = alb.arn.apply(lambda v: v)
+            scheme = "https" if spec_.load_balancer.https else "http"
+            endpoint = alb.dns_name.apply(lambda v: f"{scheme}://{v}" if v else None)
         else:
             assert wiring.load_balancer_security_group_id is not None
             assert wiring.target_group_arns is not None
             lb_sg_id, tg_arns = wiring.load_balancer_security_group_id, wiring.target_group_arns
 
+        # replace-group: every release has its own security group, so a stable one (no rules of its
+        # own) is what other groups can reference. instance-refresh: the one group is stable already.
+        self._instances_sg: aws.ec2.SecurityGroup | None = None
+        if spec_.strategy == "replace-group":
+            base = base_name(spec_.app, spec_.env)
+            self._instances_sg = aws.ec2.SecurityGroup(
+                f"{name}-instances-sg", name=f"{base}-instances",
+                description=f"Every instance of {base} (stable across releases; reference it from other groups)",
+                vpc_id=wiring.vpc_id, revoke_rules_on_delete=True, tags=self._shared_tags, opts=self._opts())
         groups: dict[str, aws.autoscaling.Group] = {}
+        self._release_sgs: dict[str, aws.ec2.SecurityGroup] = {}
         active_group = self._release(self.plan.active, lb_sg=lb_sg, lb_sg_id=lb_sg_id, tg_arns=tg_arns,
                                      depends_on=gate)
         groups[active] = active_group
@@ -237,23 +320,42 @@ class ServerGroup(pulumi.ComponentResource):
         if spec_.monitoring.alarms:
             self._alarms(active_group, alb, tg)
 
-        self.active_release = pulumi.Output.from_input(active)
+        self.release = pulumi.Output.from_input(active)
+        self.active_release = self.release
         self.active_group_name = active_group.name
         self.active_ami_id = pulumi.Output.from_input(spec_.ami_id)
-        self.kept_releases = pulumi.Output.all(*(groups[k.release].name for k in self.plan.kept)).apply(
+        self.kept_releases = pulumi.Output.from_input([k.release for k in self.plan.kept])
+        self.kept_groups = pulumi.Output.all(*(groups[k.release].name for k in self.plan.kept)).apply(
             lambda names: [{"release": k.release, "ami_id": k.spec.ami_id, "group_name": n}
                            for k, n in zip(self.plan.kept, names, strict=True)])
+        self.images = pulumi.Output.from_input({r.release: r.spec.ami_id for r in self.plan.releases})
+        self.endpoint = endpoint
+        self.load_balancer_arn = lb_arn
         self.load_balancer_dns_name = dns_name
+        self.load_balancer_zone_id = zone_id
+        self.load_balancer_security_group_id = pulumi.Output.from_input(lb_sg_id).apply(str)
+        stable_sg = self._instances_sg if self._instances_sg is not None else self._release_sgs[active]
+        self.instance_security_group_id = stable_sg.id.apply(str)
         self.target_group_arns = pulumi.Output.from_input(tg_arns).apply(lambda arns: [str(a) for a in arns])
-        self.opt_outs = pulumi.Output.from_input(spec_.opt_outs)
+        self.opt_outs = pulumi.Output.from_input(sorted(spec_.opt_outs))
+        self.opt_out_reasons = pulumi.Output.from_input(dict(spec_.opt_outs))
         self.register_outputs({
+            "release": self.release,
             "active_release": self.active_release,
             "active_group_name": self.active_group_name,
             "active_ami_id": self.active_ami_id,
             "kept_releases": self.kept_releases,
+            "kept_groups": self.kept_groups,
+            "images": self.images,
+            "endpoint": self.endpoint,
+            "load_balancer_arn": self.load_balancer_arn,
             "load_balancer_dns_name": self.load_balancer_dns_name,
+            "load_balancer_zone_id": self.load_balancer_zone_id,
+            "load_balancer_security_group_id": self.load_balancer_security_group_id,
+            "instance_security_group_id": self.instance_security_group_id,
             "target_group_arns": self.target_group_arns,
             "opt_outs": self.opt_outs,
+            "opt_out_reasons": self.opt_out_reasons,
         })
 
     # --- shared: the load balancer --------------------------------------------------------
@@ -338,6 +440,7 @@ class ServerGroup(pulumi.ComponentResource):
             f"{name}-sg{suffix}", name=plan.group_name,
             description=f"Instances of {base_name(spec.app, spec.env)}",
             vpc_id=self._wiring.vpc_id, revoke_rules_on_delete=True, tags=tags, opts=self._opts())
+        self._release_sgs[plan.release] = sg
         rules: list[pulumi.Resource] = [aws.vpc.SecurityGroupIngressRule(
             f"{name}-ingress{suffix}", security_group_id=sg.id, referenced_security_group_id=lb_sg_id,
             ip_protocol="tcp", from_port=spec.port, to_port=spec.port,
@@ -469,7 +572,7 @@ class ServerGroup(pulumi.ComponentResource):
             network_interfaces=[{
                 "device_index": 0,
                 "associate_public_ip_address": "true" if sec.associate_public_ip else "false",
-                "security_groups": [sg.id],
+                "security_groups": [sg.id, *([self._instances_sg.id] if self._instances_sg is not None else [])],
                 "delete_on_termination": "true",
             }],
             monitoring={"enabled": spec.detailed_monitoring},
@@ -478,7 +581,11 @@ class ServerGroup(pulumi.ComponentResource):
             # instance-refresh: each release is a new version of the one template, made the default.
             update_default_version=True if versioned else None,
             tags=tags,
-            opts=self._opts(),
+            # replace-group: a release's template is fixed when the release is created. The stable
+            # instance group joined the network interfaces in a later library version; ignoring changes
+            # there leaves the templates of running releases (and so their instances) untouched: new
+            # releases get it, running ones keep what they were launched with.
+            opts=self._opts(ignore_changes=None if versioned else ["network_interfaces"]),
         )
 
     # --- monitoring ----------------------------------------------------------------------------

@@ -324,12 +324,12 @@ class InstanceRefresh(Spec):
 
 
 class Network(Spec):
-    """Where the instances run. Ids unknown until deployment go to ``ServerGroup(vpc_id=..., subnet_ids=...)``."""
+    """Where the instances run. Ids unknown until deployment go to ``ServerGroupArgs`` (`vpc_id`, `subnet_ids`)."""
 
     vpc_id: VpcId | None = None
-    """Literal VPC id, or pass ``ServerGroup(vpc_id=...)`` (exactly one of the two)."""
+    """Literal VPC id, or pass ``ServerGroupArgs["vpc_id"]`` (exactly one of the two)."""
     subnet_ids: Annotated[list[SubnetId], Field(max_length=16)] = Field(default_factory=list)
-    """Literal subnet ids, or pass ``ServerGroup(subnet_ids=...)`` (exactly one of the two)."""
+    """Literal subnet ids, or pass ``ServerGroupArgs["subnet_ids"]`` (exactly one of the two)."""
     subnet_tier: SubnetTier = "private"
     """What kind of subnets the instances are in. ``public`` needs ``security.opt_outs.public_subnets``."""
 
@@ -347,7 +347,7 @@ class LoadBalancer(Spec):
     internal: bool = True
     """Default true. An internet-facing load balancer (``false``) needs public subnets."""
     subnet_ids: Annotated[list[SubnetId], Field(max_length=16)] = Field(default_factory=list)
-    """At least two (in two AZs), or pass ``ServerGroup(load_balancer_subnet_ids=...)``."""
+    """At least two (in two AZs), or pass ``ServerGroupArgs["load_balancer_subnet_ids"]``."""
     subnet_tier: SubnetTier = "private"
     """Kind of the load balancer's subnets: ``private`` when internal, ``public`` when not."""
     allowed_cidrs: Annotated[list[Cidr], Field(min_length=1, max_length=20)]
@@ -355,7 +355,7 @@ class LoadBalancer(Spec):
     https: bool = True
     """TLS on port 443 (default). ``false`` serves plain HTTP on 80 and needs ``security.opt_outs.plain_http``."""
     certificate_arn: CertificateArn | None = None
-    """ACM certificate for HTTPS, or pass ``ServerGroup(certificate_arn=...)``."""
+    """ACM certificate for HTTPS, or pass ``ServerGroupArgs["certificate_arn"]``."""
     ssl_policy: Literal[
         "ELBSecurityPolicy-TLS13-1-2-2021-06",
         "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
@@ -398,10 +398,10 @@ class TargetGroups(Spec):
     """Attach to existing target groups (a load balancer managed elsewhere)."""
 
     arns: Annotated[list[TargetGroupArn], Field(max_length=10)] = Field(default_factory=list)
-    """Literal ARNs, or pass ``ServerGroup(target_group_arns=...)``."""
+    """Literal ARNs, or pass ``ServerGroupArgs["target_group_arns"]``."""
     security_group_id: SecurityGroupId | None = None
     """The load balancer's security group, the only source allowed to reach the instances;
-    or pass ``ServerGroup(load_balancer_security_group_id=...)``."""
+    or pass ``ServerGroupArgs["load_balancer_security_group_id"]``."""
 
 
 class HealthCheck(Spec):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from .. import MANAGED_BY as MANAGED_BY
 from ..fields import invalid
 
 TAG_PREFIX = "immutable.dev/"
@@ -21,7 +22,6 @@ RELEASE_TAG = f"{TAG_PREFIX}release"
 ACTIVE_RELEASE_TAG = f"{TAG_PREFIX}active-release"
 MANAGED_BY_TAG = f"{TAG_PREFIX}managed-by"
 OPT_OUT_TAG_PREFIX = f"{TAG_PREFIX}opt-out/"
-MANAGED_BY = "pulumi-immutable-infra"
 
 MAX_USER_TAGS = 30
 """AWS allows 50 tags per resource; ours take up to 20 (identity, release, opt-outs)."""

@@ -14,7 +14,7 @@ and where Docker honours a field differently it is listed in the ``adaptations``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import pulumi
 import pulumi_docker as docker
@@ -22,60 +22,113 @@ import pulumi_docker as docker
 from .. import PACKAGE
 from ..container_spec import ContainerServiceSpec, validate_kept_releases
 from ..errors import Problem, SpecError, validate_spec
+from ..input_errors import raises_input_errors
+from ..inputs import is_output, normalize_args, output_problems, take_previous, unknown_args
 from . import run_options as ro
 from .network import StackNetwork, default_scope
 
 TYPE_TOKEN = f"{PACKAGE}:docker:ContainerService"
 
+SpecInput = ContainerServiceSpec | Mapping[str, Any]
+
+
+class _DockerContainerServiceArgsRequired(TypedDict):
+    """The required part of ``DockerContainerServiceArgs``: a base class, so that
+    ``__required_keys__`` is right under postponed annotations."""
+
+    spec: SpecInput
+    """The active release's spec: a ``ContainerServiceSpec`` or a mapping of its fields. Required."""
+
+
+class DockerContainerServiceArgs(_DockerContainerServiceArgsRequired, total=False):
+    """Arguments of ``DockerContainerService`` (the Kubernetes ``ContainerServiceArgs`` plus Docker's own)."""
+
+    previous: Sequence[SpecInput]
+    """Specs of previous releases to keep for rollback, newest first; only the first
+    ``spec.keep_previous`` are kept, as their pulled image and config volumes (no containers:
+    Docker cannot move traffic to a running container without recreating it). Default: none."""
+    namespace: str
+    """Must equal ``spec.namespace`` when given (Docker has no namespaces: it only names the
+    networks and aliases). A ``pulumi.Output`` is refused. Default: ``spec.namespace``."""
+    exec_break_glass: bool
+    """Accept that Docker cannot refuse ``docker exec`` (recorded as the opt-out ``exec_lock``);
+    without it, or the spec's own opt-out, the spec is refused. Default ``False``."""
+    network: StackNetwork
+    """The ``StackNetwork`` built from the namespace's specs; may be left out only by a service
+    that declares no service peers."""
+    allow_unfiltered_egress: bool
+    """Accept that CIDR egress rules become unfiltered outbound access (recorded as the opt-out
+    ``unfiltered_egress``); without it they are refused. Default ``False``."""
+
 
 class DockerContainerService(pulumi.ComponentResource):
     """A service deployed as immutable releases on a Docker engine.
 
-    :param name: Pulumi name of the component (children are ``<name>-<role>``).
-    :param spec: the active release's spec (a ``ContainerServiceSpec`` or a mapping).
-    :param kept: specs of previous releases to keep for rollback, newest first; only the
-        first ``spec.keep_previous`` are kept, as their pulled image and config volumes
-        (no containers: Docker cannot move traffic to a running container without
-        recreating it).
-    :param network: the ``StackNetwork`` built from the namespace's specs; ``None`` only
-        for a service that declares no service peers.
-    :param exec_break_glass: accept that Docker cannot refuse ``docker exec`` (recorded as
-        the opt-out ``exec_lock``); without it, or the spec's own opt-out, the spec is refused.
-    :param allow_unfiltered_egress: accept that CIDR egress rules become unfiltered outbound
-        access (recorded as the opt-out ``unfiltered_egress``); without it they are refused.
-
-    Outputs: ``release``/``active_release`` (id), ``kept_releases`` (ids, newest first),
-    ``images`` (release id -> image), ``endpoint`` (URL for peers), ``opt_outs``, and for
-    Docker ``published_endpoint`` (loopback URL, when published) and ``adaptations``.
+    ``DockerContainerService(name, args: DockerContainerServiceArgs, *, opts=None)``; children
+    are ``<name>-<role>``.
     """
 
-    release: pulumi.Output[str]
-    active_release: pulumi.Output[str]
-    kept_releases: pulumi.Output[list[str]]
-    images: pulumi.Output[dict[str, str]]
-    endpoint: pulumi.Output[str]
-    opt_outs: pulumi.Output[list[str]]
-    published_endpoint: pulumi.Output[str]
-    adaptations: pulumi.Output[dict[str, str]]
+    TYPE_TOKEN = TYPE_TOKEN
 
+    release: pulumi.Output[str]
+    """Id of the active release (8 hex characters)."""
+    active_release: pulumi.Output[str]
+    """Same as ``release``."""
+    kept_releases: pulumi.Output[list[str]]
+    """Ids of the kept previous releases, newest first."""
+    images: pulumi.Output[dict[str, str]]
+    """Release id -> image, for the active and the kept releases."""
+    endpoint: pulumi.Output[str | None]
+    """URL peers use (Kubernetes-style name, first port; ``None`` when not exposed); resolves
+    once the first container exists."""
+    opt_outs: pulumi.Output[list[str]]
+    """Names of the secure defaults opted out of, sorted."""
+    service_name: pulumi.Output[str | None]
+    """The name peers resolve (``None`` when not exposed)."""
+    namespace: pulumi.Output[str]
+    """The spec's namespace (part of the Docker names and aliases)."""
+    ports: pulumi.Output[dict[str, int]]
+    """Port name -> port peers connect to (the container port: Docker maps no service port)."""
+    published_endpoint: pulumi.Output[str | None]
+    """``http://127.0.0.1:<host port>`` when published (an ingress), else ``None``."""
+    published_ports: pulumi.Output[dict[str, int]]
+    """Port name -> host port Docker picked on the loopback address (empty when not published)."""
+    network_names: pulumi.Output[list[str]]
+    """Docker networks the containers join, from the networks."""
+    adaptations: pulumi.Output[dict[str, str]]
+    """Where Docker honours a field differently, and how."""
+
+    @raises_input_errors
     def __init__(
         self,
         name: str,
-        spec: ContainerServiceSpec | Mapping[str, Any],
+        args: DockerContainerServiceArgs | SpecInput,
         *,
-        kept: Sequence[ContainerServiceSpec | Mapping[str, Any]] = (),
-        network: StackNetwork | None = None,
-        exec_break_glass: bool = False,
-        allow_unfiltered_egress: bool = False,
         opts: pulumi.ResourceOptions | None = None,
+        kept: Sequence[SpecInput] | None = None,
+        network: StackNetwork | None = None,
+        exec_break_glass: bool | None = None,
+        allow_unfiltered_egress: bool | None = None,
     ) -> None:
-        # Validate everything before registering anything: nothing is half-deployed.
         subject = f"DockerContainerService {name!r}"
-        active = validate_spec(ContainerServiceSpec, spec, subject=subject)
-        previous = validate_kept_releases(f"DockerContainerService {name!r}", active, kept)
+        given = normalize_args(subject, args, ContainerServiceSpec, {
+            "kept": kept, "network": network, "exec_break_glass": exec_break_glass,
+            "allow_unfiltered_egress": allow_unfiltered_egress})
+        unknown_args(subject, given, lambda: list(DockerContainerServiceArgs.__annotations__))
+        network = given.get("network")
+        exec_break_glass = bool(given.get("exec_break_glass", False))
+        allow_unfiltered_egress = bool(given.get("allow_unfiltered_egress", False))
+        # Validate everything before registering anything: nothing is half-deployed.
+        problems = output_problems(given["spec"])
+        if problems:
+            raise SpecError(subject, problems)
+        active = validate_spec(ContainerServiceSpec, given["spec"], subject=subject)
+        previous = validate_kept_releases(subject, active, take_previous(subject, given, old="kept", old_value=kept),
+                                          "previous")
         problems = ro.docker_problems(active, exec_break_glass=exec_break_glass,
                                       allow_unfiltered_egress=allow_unfiltered_egress)
         problems += _network_problems(active, network)
+        problems += _namespace_problems(active, given.get("namespace"))
         if problems:
             raise SpecError(subject, problems)
         super().__init__(TYPE_TOKEN, name, None, opts)
@@ -129,10 +182,22 @@ class DockerContainerService(pulumi.ComponentResource):
         self.active_release = self.release
         self.kept_releases = pulumi.Output.from_input(ids[1:])
         self.images = pulumi.Output.from_input({r.release: r.image for r in releases})
-        self.endpoint = pulumi.Output.from_input(ro.endpoint(active))
         self.opt_outs = pulumi.Output.from_input(opt_outs)
-        self.published_endpoint = (containers[0].ports.apply(ro.published_endpoint)
-                                   if containers and ro.publishes(active) else pulumi.Output.from_input(""))
+        exposed = active.expose.service and bool(active.ports)
+        # Composition outputs come from the children, so whatever uses them waits for them.
+        first: pulumi.Output[Any] = containers[0].name if containers else pulumi.Output.from_input("")
+        url = ro.endpoint(active) or None
+        self.endpoint = first.apply(lambda _: url)
+        self.service_name = first.apply(lambda _: active.name if exposed else None)
+        self.namespace = pulumi.Output.from_input(active.namespace)
+        self.ports = first.apply(lambda _: {p.name: p.container_port for p in active.ports} if exposed else {})
+        publishes = bool(containers) and ro.publishes(active)
+        self.published_endpoint = (containers[0].ports.apply(lambda ports: ro.published_endpoint(ports) or None)
+                                   if publishes else pulumi.Output.from_input(None))
+        self.published_ports = (containers[0].ports.apply(lambda ports: ro.published_ports_by_name(active, ports))
+                                if publishes else pulumi.Output.from_input({}))
+        self.network_names = pulumi.Output.all(*(n["name"] for n in networks)).apply(
+            lambda names: [str(n) for n in names])
         self.adaptations = pulumi.Output.from_input(
             ro.adaptations(active, linked=bool(attachments), unfiltered_egress=unfiltered))
         self.register_outputs({
@@ -142,7 +207,12 @@ class DockerContainerService(pulumi.ComponentResource):
             "images": self.images,
             "endpoint": self.endpoint,
             "opt_outs": self.opt_outs,
+            "service_name": self.service_name,
+            "namespace": self.namespace,
+            "ports": self.ports,
             "published_endpoint": self.published_endpoint,
+            "published_ports": self.published_ports,
+            "network_names": self.network_names,
             "adaptations": self.adaptations,
         })
 
@@ -214,6 +284,17 @@ class DockerContainerService(pulumi.ComponentResource):
                 )),
             ))
         return containers
+
+
+def _namespace_problems(spec: ContainerServiceSpec, namespace: Any) -> list[Problem]:
+    if namespace is None or namespace == spec.namespace:
+        return []
+    if is_output(namespace):
+        return [Problem("namespace", "a pulumi.Output", "Docker names networks and aliases after the namespace when "
+                        "the component registers, and Docker has no namespace object to wait for",
+                        "pass the namespace as a string (or leave it to spec.namespace)")]
+    return [Problem("namespace", repr(namespace), f"differs from spec.namespace ({spec.namespace!r})",
+                    "give one namespace, in the spec")]
 
 
 def _network_problems(spec: ContainerServiceSpec, network: StackNetwork | None) -> list[Problem]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import pulumi
 import pulumi_docker as docker
@@ -23,6 +23,8 @@ import pulumi_docker as docker
 from .. import PACKAGE
 from ..container_spec import ContainerServiceSpec
 from ..errors import Problem, SpecError, validate_spec
+from ..input_errors import raises_input_errors
+from ..inputs import deprecated, unknown_args
 from . import run_options as ro
 
 TYPE_TOKEN = f"{PACKAGE}:docker:StackNetwork"
@@ -70,6 +72,22 @@ class Attachment:
     server: bool
 
 
+class _StackNetworkArgsRequired(TypedDict):
+    """The required part of ``StackNetworkArgs``: a base class, so that
+    ``__required_keys__`` is right under postponed annotations."""
+
+    services: Sequence[ContainerServiceSpec | Mapping[str, Any]]
+    """The specs of every service of the namespace (active releases; network settings are not
+    part of a release, so kept ones add nothing). Required."""
+
+
+class StackNetworkArgs(_StackNetworkArgsRequired, total=False):
+    """Arguments of ``StackNetwork``."""
+
+    scope: str
+    """Prefix of the Docker names. Default ``<project>-<stack>``."""
+
+
 class StackNetwork(pulumi.ComponentResource):
     """One internal Docker network per declared pair of services of one namespace.
 
@@ -82,20 +100,37 @@ class StackNetwork(pulumi.ComponentResource):
     ``half_declared`` (pairs declared on one side only, so not connected).
     """
 
-    networks: pulumi.Output[dict[str, str]]
-    links: pulumi.Output[list[str]]
-    half_declared: pulumi.Output[list[str]]
+    TYPE_TOKEN = TYPE_TOKEN
 
+    networks: pulumi.Output[dict[str, str]]
+    """``<client>-to-<server>`` -> Docker network name, from the networks."""
+    links: pulumi.Output[list[str]]
+    """``client->server`` of every connected pair."""
+    half_declared: pulumi.Output[list[str]]
+    """Pairs declared on one side only (so not connected), explained."""
+
+    @raises_input_errors
     def __init__(
         self,
         name: str,
-        services: Sequence[ContainerServiceSpec | Mapping[str, Any]],
+        args: StackNetworkArgs | Sequence[ContainerServiceSpec | Mapping[str, Any]],
         *,
-        scope: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
+        scope: str | None = None,
     ) -> None:
+        subject = f"StackNetwork {name!r}"
+        if not isinstance(args, Mapping):
+            deprecated(f"{subject}: pass the args object {{'services': [...], 'scope': ...}} instead of the list")
+            given: dict[str, Any] = {"services": args}
+        else:
+            given = dict(args)
+        if scope is not None:
+            deprecated(f"{subject}: the keyword `scope=` moved into the args object (args['scope'])")
+            given["scope"] = scope
+        unknown_args(subject, given, lambda: list(StackNetworkArgs.__annotations__))
+        scope = given.get("scope")
         # Validate everything before registering anything: nothing is half-deployed.
-        specs = _validate_services(name, services)
+        specs = _validate_services(name, given["services"])
         super().__init__(TYPE_TOKEN, name, None, opts)
 
         self.scope = scope or default_scope()
@@ -116,8 +151,9 @@ class StackNetwork(pulumi.ComponentResource):
                 opts=child,
             )
 
-        self.networks = pulumi.Output.from_input(
-            {link.key: network_name(self.scope, self.namespace, link) for link in pairs})
+        self.networks = (pulumi.Output.all(**{link.key: net.name for link, net in self._networks.items()}).apply(
+            lambda names: {str(k): str(v) for k, v in names.items()}) if self._networks
+            else pulumi.Output.from_input({}))
         self.links = pulumi.Output.from_input([f"{link.client}->{link.server}" for link in pairs])
         self.half_declared = pulumi.Output.from_input(half)
         self.register_outputs({"networks": self.networks, "links": self.links, "half_declared": self.half_declared})

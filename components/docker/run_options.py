@@ -21,9 +21,13 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pulumi
+
+from .. import MANAGED_BY as MANAGED_BY
 from ..container_spec import ContainerServiceSpec, Probe
 from ..errors import Problem
 from ..fields import cpu_millicores, memory_bytes
+from ..inputs import is_output
 from ..release import canonical_json
 
 # Same keys and values as the Kubernetes labels, so policies and people read both alike.
@@ -35,7 +39,6 @@ LABEL_PORTS = "immutable.dev/ports"
 LABEL_CONTENT = "immutable.dev/content"
 LABEL_OPT_OUT_PREFIX = "immutable.dev/opt-out-"
 LABEL_OPT_OUT_REASON_PREFIX = "immutable.dev/opt-out-reason-"
-MANAGED_BY = "immutable-infra"
 
 LOOPBACK = "127.0.0.1"
 SCRATCH_TMPFS_OPTIONS = "rw,nosuid,nodev,size=64m"
@@ -127,6 +130,18 @@ def published_endpoint(ports: Sequence[Mapping[str, Any]] | None) -> str:
 
 
 # --- what Docker can and cannot do with a spec ----------------------------------------
+
+
+def published_ports_by_name(spec: ContainerServiceSpec, ports: Sequence[Any] | None) -> dict[str, int]:
+    """Port name -> host port, from a container's ``ports`` output (ports Docker has not picked yet are left out)."""
+    names = {p.container_port: p.name for p in spec.ports}
+    out: dict[str, int] = {}
+    for port in ports or []:
+        get = port.get if isinstance(port, Mapping) else lambda key, port=port: getattr(port, key, None)
+        internal, external = get("internal"), get("external")
+        if external and internal in names:
+            out[names[int(internal)]] = int(external)
+    return out
 
 
 def publishes(spec: ContainerServiceSpec) -> bool:
@@ -376,10 +391,11 @@ def resources(spec: ContainerServiceSpec) -> Args:
     }
 
 
-def env(spec: ContainerServiceSpec) -> list[str]:
-    """Plain env then state endpoints, in the Kubernetes order; secrets are never env."""
+def env(spec: ContainerServiceSpec) -> list[Any]:
+    """Plain env then state endpoints, in the Kubernetes order; secrets are never env. An
+    endpoint given as a ``pulumi.Output`` stays one (``NAME=<value>`` once it is known)."""
     pairs = [*sorted(spec.env.items()), *((e.name, e.url) for e in spec.state.endpoints)]
-    return [f"{k}={v}" for k, v in pairs]
+    return [pulumi.Output.concat(k, "=", v) if is_output(v) else f"{k}={v}" for k, v in pairs]
 
 
 def scratch_tmpfs(spec: ContainerServiceSpec) -> dict[str, str]:
@@ -525,7 +541,7 @@ def config_uploads(spec: ContainerServiceSpec) -> list[Args]:
 def secret_uploads(spec: ContainerServiceSpec, secret: Any) -> list[Args]:
     """``secret(value)`` wraps each value (``pulumi.Output.secret`` in the component), so the
     values stay encrypted in state and masked in previews."""
-    return [{"file": f"{SEED_MOUNT}/{s.name}", "content": secret(s.value.get_secret_value()),
+    return [{"file": f"{SEED_MOUNT}/{s.name}", "content": secret(s.value if is_output(s.value) else s.value.get_secret_value()),
              "permissions": SECRET_FILE_MODE} for s in spec.secrets]
 
 

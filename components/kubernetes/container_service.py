@@ -11,56 +11,113 @@ of the update (or kept): the whole release is swapped as one unit without relyin
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import PACKAGE
 from ..container_spec import ContainerServiceSpec, validate_kept_releases
-from ..errors import validate_spec
+from ..errors import Problem, SpecError, validate_spec
+from ..input_errors import raises_input_errors
+from ..inputs import is_output, normalize_args, output_problems, secret_output, take_previous, unknown_args
 from . import manifests as m
 
 TYPE_TOKEN = f"{PACKAGE}:kubernetes:ContainerService"
+
+SpecInput = ContainerServiceSpec | Mapping[str, Any]
+
+
+class _ContainerServiceArgsRequired(TypedDict):
+    """The required part of ``ContainerServiceArgs``: a base class, so that
+    ``__required_keys__`` is right under postponed annotations."""
+
+    spec: SpecInput
+    """The active release's spec: a ``ContainerServiceSpec`` or a mapping of its fields. Required."""
+
+
+class ContainerServiceArgs(_ContainerServiceArgsRequired, total=False):
+    """Arguments of ``ContainerService`` (Kubernetes)."""
+
+    previous: Sequence[SpecInput]
+    """Specs of previous releases to keep for instant rollback, newest first (normally
+    ``spec.with_image(artifact)`` for the ledger's previous artifacts); only the first
+    ``spec.keep_previous`` are kept. Default: none."""
+    namespace: pulumi.Input[str]
+    """The Kubernetes namespace, for example ``ServiceNamespace(...).name`` (an Output: the
+    children then wait for the namespace). Default: ``spec.namespace``. Not part of the release."""
+    exec_break_glass: bool
+    """Environment-wide opt-out of the exec lock (never in prod). Default ``False``."""
+
+
+def _namespace(subject: str, spec: ContainerServiceSpec, given: pulumi.Input[str] | None) -> pulumi.Input[str]:
+    """``args['namespace']`` or ``spec.namespace``: one place, not two."""
+    if given is None:
+        return spec.namespace
+    if "namespace" in spec.model_fields_set and (is_output(given) or given != spec.namespace):
+        raise SpecError(subject, [Problem("namespace", repr(spec.namespace), "given twice: in the spec and as "
+                                          "args['namespace']", "keep one of the two")])
+    return given
 
 
 class ContainerService(pulumi.ComponentResource):
     """A service deployed as immutable releases on Kubernetes.
 
-    :param name: Pulumi name of the component (children are ``<name>-<role>``).
-    :param spec: the active release's spec (a ``ContainerServiceSpec`` or a mapping).
-    :param kept: specs of previous releases to keep for instant rollback, newest first
-        (normally ``spec.with_image(artifact)`` for the ledger's previous artifacts); only
-        the first ``spec.keep_previous`` are kept.
-    :param exec_break_glass: environment-wide opt-out of the exec lock (never in prod).
-
-    Outputs: ``release``/``active_release`` (id), ``kept_releases`` (ids, newest first),
-    ``images`` (release id -> image), ``endpoint`` (in-cluster URL), ``opt_outs``.
+    ``ContainerService(name, args: ContainerServiceArgs, *, opts=None)``; children are
+    ``<name>-<role>``.
     """
 
-    release: pulumi.Output[str]
-    active_release: pulumi.Output[str]
-    kept_releases: pulumi.Output[list[str]]
-    images: pulumi.Output[dict[str, str]]
-    endpoint: pulumi.Output[str]
-    opt_outs: pulumi.Output[list[str]]
+    TYPE_TOKEN = TYPE_TOKEN
 
+    release: pulumi.Output[str]
+    """Id of the active release (8 hex characters)."""
+    active_release: pulumi.Output[str]
+    """Same as ``release``."""
+    kept_releases: pulumi.Output[list[str]]
+    """Ids of the kept previous releases, newest first."""
+    images: pulumi.Output[dict[str, str]]
+    """Release id -> image, for the active and the kept releases."""
+    endpoint: pulumi.Output[str | None]
+    """In-cluster URL of the Service's first port (``None`` without a Service); from the Service."""
+    opt_outs: pulumi.Output[list[str]]
+    """Names of the secure defaults opted out of, sorted."""
+    service_name: pulumi.Output[str | None]
+    """Name of the Service (``None`` without one); from the Service."""
+    namespace: pulumi.Output[str]
+    """The namespace the objects are in; from the ServiceAccount."""
+    selector_labels: pulumi.Output[dict[str, str]]
+    """Labels selecting the pods that get the traffic (for other NetworkPolicies); from the
+    active Deployment's selector."""
+    ports: pulumi.Output[dict[str, int]]
+    """Port name -> port peers connect to (the Service port; empty without a Service)."""
+
+    @raises_input_errors
     def __init__(
         self,
         name: str,
-        spec: ContainerServiceSpec | Mapping[str, Any],
+        args: ContainerServiceArgs | SpecInput,
         *,
-        kept: Sequence[ContainerServiceSpec | Mapping[str, Any]] = (),
-        exec_break_glass: bool = False,
         opts: pulumi.ResourceOptions | None = None,
+        kept: Sequence[SpecInput] | None = None,
+        exec_break_glass: bool | None = None,
     ) -> None:
+        subject = f"ContainerService {name!r}"
+        given = normalize_args(subject, args, ContainerServiceSpec, {"kept": kept, "exec_break_glass": exec_break_glass})
+        unknown_args(subject, given, lambda: list(ContainerServiceArgs.__annotations__))
         # Validate everything before registering anything: nothing is half-deployed.
-        active = validate_spec(ContainerServiceSpec, spec, subject=f"ContainerService {name!r}")
-        previous = validate_kept_releases(f"ContainerService {name!r}", active, kept)
+        problems = output_problems(given["spec"])
+        if problems:
+            raise SpecError(subject, problems)
+        active = validate_spec(ContainerServiceSpec, given["spec"], subject=subject)
+        previous = validate_kept_releases(subject, active, take_previous(subject, given, old="kept", old_value=kept),
+                                          "previous")
+        namespace = _namespace(subject, active, given.get("namespace"))
+        exec_break_glass = bool(given.get("exec_break_glass", False))
         super().__init__(TYPE_TOKEN, name, None, opts)
 
         self._name = name
         self._spec = active
+        self._namespace = namespace
         self._exec_break_glass = exec_break_glass
         releases = [active, *previous]
         ids = [r.release for r in releases]
@@ -115,15 +172,25 @@ class ContainerService(pulumi.ComponentResource):
         opt_outs = active.security.opt_outs.names()
         if exec_break_glass and "exec_lock" not in opt_outs:
             opt_outs = sorted([*opt_outs, "exec_lock"])
-        port = active.ports[0].service_port or active.ports[0].container_port if active.ports else None
-        endpoint = (f"http://{active.name}.{active.namespace}.svc.cluster.local:{port}"
-                    if self.service is not None else "")
         self.release = pulumi.Output.from_input(ids[0])
         self.active_release = self.release
         self.kept_releases = pulumi.Output.from_input(ids[1:])
         self.images = pulumi.Output.from_input({r.release: r.image for r in releases})
-        self.endpoint = pulumi.Output.from_input(endpoint)
         self.opt_outs = pulumi.Output.from_input(opt_outs)
+        # Composition outputs come from the children, so whatever uses them waits for them.
+        self.namespace = self.service_account.metadata.apply(lambda meta: str(field(meta, "namespace")))
+        self.selector_labels = active_deployment.spec.apply(
+            lambda spec: {str(k): str(v) for k, v in (field(field(spec, "selector"), "match_labels") or {}).items()})
+        if self.service is not None:
+            service = self.service
+            self.service_name = service.metadata.apply(lambda meta: str(field(meta, "name")))
+            self.ports = service.spec.apply(service_ports)
+            self.endpoint = pulumi.Output.all(service.metadata, service.spec).apply(
+                lambda parts: service_url(field(parts[0], "name"), field(parts[0], "namespace"), service_ports(parts[1])))
+        else:
+            self.service_name = pulumi.Output.from_input(None)
+            self.ports = pulumi.Output.from_input({})
+            self.endpoint = pulumi.Output.from_input(None)
         self.register_outputs({
             "release": self.release,
             "active_release": self.active_release,
@@ -131,6 +198,10 @@ class ContainerService(pulumi.ComponentResource):
             "images": self.images,
             "endpoint": self.endpoint,
             "opt_outs": self.opt_outs,
+            "service_name": self.service_name,
+            "namespace": self.namespace,
+            "selector_labels": self.selector_labels,
+            "ports": self.ports,
         })
 
     # --- children ------------------------------------------------------------------
@@ -143,7 +214,7 @@ class ContainerService(pulumi.ComponentResource):
             labels[m.LABEL_RELEASE] = release
         if role:
             labels[m.LABEL_ROLE] = role
-        meta: dict[str, Any] = {"name": name, "namespace": self._spec.namespace, "labels": labels}
+        meta: dict[str, Any] = {"name": name, "namespace": self._namespace, "labels": labels}
         if annotations:
             meta["annotations"] = dict(annotations)
         return meta
@@ -166,7 +237,7 @@ class ContainerService(pulumi.ComponentResource):
                     metadata=self._meta(cm_name, release=spec.release),
                     data={f.name: f.content for f in spec.config_files},
                     immutable=True,
-                    opts=child,
+                    opts=self._renamed(child, cm_name, self._child_name(spec, cm_name)),
                 )
             secret = m.secret_name(spec)
             if secret and secret not in objects:
@@ -175,11 +246,21 @@ class ContainerService(pulumi.ComponentResource):
                     metadata=self._meta(secret, release=spec.release),
                     type="Opaque",
                     # Kept a Pulumi secret: encrypted in state, masked in previews and logs.
-                    string_data={s.name: pulumi.Output.secret(s.value.get_secret_value()) for s in spec.secrets},
+                    string_data={s.name: secret_output(s.value) for s in spec.secrets},
                     immutable=True,
-                    opts=child,
+                    opts=self._renamed(child, secret, self._child_name(spec, secret)),
                 )
         return objects
+
+    @staticmethod
+    def _renamed(child: pulumi.ResourceOptions, old: str, new: str) -> pulumi.ResourceOptions:
+        """Before ade8425 the release objects' Pulumi names were their Kubernetes names (the
+        service's name led, not the component's): the alias moves such an object to its new
+        name instead of deleting and recreating it (they differ only when the component and
+        the service are named differently)."""
+        if old == new:
+            return child
+        return pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(aliases=[pulumi.Alias(name=old)]))
 
     def _deployment(self, spec: ContainerServiceSpec, *, is_active: bool,
                     config_objects: Mapping[str, pulumi.Resource],
@@ -229,12 +310,12 @@ class ContainerService(pulumi.ComponentResource):
         )
 
     def _exec_lock(self, spec: ContainerServiceSpec, child: pulumi.ResourceOptions) -> None:
-        policy_name = f"{spec.namespace}-{spec.name}-exec-lock"
+        policy_name = pulumi.Output.concat(self._namespace, f"-{spec.name}-exec-lock")
         labels = {**m.selector_labels(spec), m.LABEL_MANAGED_BY: m.MANAGED_BY}
         policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
             f"{self._name}-exec-lock",
             metadata={"name": policy_name, "labels": labels},
-            spec=m.exec_lock_policy_spec(spec),
+            spec=m.exec_lock_policy_spec(spec, namespace=self._namespace),
             opts=child,
         )
         k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
@@ -244,3 +325,28 @@ class ContainerService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
 
+
+
+def field(obj: Any, name: str) -> Any:
+    """An output property by its Python name: typed output objects from the engine, plain
+    mappings (camelCase keys) where the SDK does not translate them (mocks)."""
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        if name in obj:
+            return obj[name]
+        head, *rest = name.split("_")
+        return obj.get(head + "".join(part.title() for part in rest))
+    return getattr(obj, name, None)
+
+
+def service_ports(spec: Any) -> dict[str, int]:
+    """Port name -> Service port, from the Service's ``spec`` output."""
+    return {str(field(p, "name")): int(field(p, "port")) for p in field(spec, "ports") or []}
+
+
+def service_url(name: str | None, namespace: str | None, ports: Mapping[str, int]) -> str | None:
+    """``http://<service>.<namespace>.svc.cluster.local:<first port>`` from the Service's outputs."""
+    if not name or not namespace or not ports:
+        return None
+    return f"http://{name}.{namespace}.svc.cluster.local:{next(iter(ports.values()))}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from .. import MANAGED_BY as MANAGED_BY
 from ..container_spec import ContainerServiceSpec, Probe
 from ..fields import parse_image
 from ..release import canonical_json, release_name
@@ -23,7 +24,6 @@ LABEL_RELEASE = "immutable.dev/release"
 LABEL_ROLE = "immutable.dev/role"
 LABEL_OPT_OUT_PREFIX = "immutable.dev/opt-out-"
 ANNOTATION_OPT_OUT_REASON_PREFIX = "immutable.dev/opt-out-reason-"
-MANAGED_BY = "immutable-infra"
 CONFIG_VOLUME = "config"
 SECRETS_VOLUME = "secrets"
 
@@ -260,12 +260,13 @@ EXEC_LOCK_MESSAGE = (
 )
 
 
-def exec_lock_policy_spec(spec: ContainerServiceSpec) -> Manifest:
+def exec_lock_policy_spec(spec: ContainerServiceSpec, *, namespace: Any = None) -> Manifest:
     """A ValidatingAdmissionPolicy refusing interactive access to this service's pods.
 
     CONNECT requests (exec/attach/portforward) carry options, not the pod, so they are
     matched by pod name (``<service>-...``); ephemeral-container updates carry the pod
     and are matched by its name label. Only ``break_glass_group`` gets through.
+    ``namespace``: the namespace when it is not ``spec.namespace`` (a plain value or an Output).
     """
     group = spec.security.break_glass_group
     prefix = f"{spec.name}-"
@@ -278,7 +279,7 @@ def exec_lock_policy_spec(spec: ContainerServiceSpec) -> Manifest:
     return {
         "failurePolicy": "Fail",
         "matchConstraints": {
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": spec.namespace}},
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace or spec.namespace}},
             "resourceRules": [
                 {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CONNECT"],
                  "resources": ["pods/exec", "pods/attach", "pods/portforward"]},

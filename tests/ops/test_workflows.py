@@ -76,12 +76,10 @@ def test_schedule_checks_drift_of_every_stack() -> None:
     assert "immutable-ops drift" in script and re.search(r"\b5\) .*exit 1", script) and "6) " in script
 
 
-def test_workflows_are_the_three_expected() -> None:
-    assert [p.name for p in FILES] == ["deploy.yml", "drift.yml", "preview.yml"]
-
-
 def test_workflows_use_the_shared_backend_from_variables_and_secrets() -> None:
     for path in FILES:
+        if path.name == "test.yml":  # the test command uses throwaway file backends of its own
+            continue
         workflow = _load(path.name)
         text = path.read_text()
         assert "self-hosted" not in text and "IMMUTABLE_RUNNER" not in text, path.name
@@ -106,3 +104,17 @@ def test_ci_refuses_a_backend_that_dies_with_the_runner(url: str, ok: bool) -> N
                           env={"PATH": "/usr/bin:/bin", "PULUMI_BACKEND_URL": url}, capture_output=True, text=True)
     assert (proc.returncode == 0) is ok, proc.stdout + proc.stderr
     assert "eu-west-1" not in proc.stdout + proc.stderr  # the query (it may hold options) is not printed
+
+
+def test_pull_requests_run_the_test_command() -> None:
+    workflow = _load("test.yml")
+    assert "pull_request" in workflow[True]
+    (job,) = workflow["jobs"].values()
+    assert _scripts({"jobs": {"t": job}}).strip() == "bash .ci/run"
+    assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
+    checkout = next(s for s in job["steps"] if "actions/checkout" in str(s.get("uses", "")))
+    assert checkout["with"]["fetch-depth"] == 0  # the upgrade test reads a pinned earlier revision
+
+
+def test_workflows_are_the_four_expected() -> None:
+    assert [p.name for p in FILES] == ["deploy.yml", "drift.yml", "preview.yml", "test.yml"]

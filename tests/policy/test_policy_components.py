@@ -34,7 +34,7 @@ def violations(resources: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
 def server_group(spec: dict[str, Any], history: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     from immutable_infra.aws import ServerGroup
 
-    program = aws_mocks.run(lambda: ServerGroup("web", spec, history=history or [], **aws_mocks.WIRING))
+    program = aws_mocks.run(lambda: ServerGroup("web", {"spec": spec, "previous": (history or [])[::-1], **aws_mocks.WIRING}))
     return [{"type": r.type, "props": r.inputs, "urn": r.urn, "name": r.name} for r in program.resources]
 
 
@@ -42,8 +42,8 @@ def container_service(spec: dict[str, Any], **kwargs: Any) -> list[dict[str, Any
     from immutable_infra.kubernetes import ContainerService, ServiceNamespace
 
     def build() -> None:
-        ServiceNamespace("apps", {"name": "apps"})
-        ContainerService("web", spec, **kwargs)
+        ServiceNamespace("apps", {"spec": {"name": "apps"}})
+        ContainerService("web", {"spec": spec, **kwargs})
 
     result = k8s_harness.run_program(build)
     return [{"type": r.type, "props": r.inputs, "urn": f"urn:pulumi:dev::p::{r.type}::{r.name}", "name": r.name}
@@ -97,7 +97,7 @@ def test_container_service_blue_green_with_kept_releases_passes() -> None:
     spec = fixtures.service(strategy="blue-green", keep_previous=2)
     kept = [fixtures.service(strategy="blue-green", keep_previous=2, image=image)
             for image in (fixtures.IMAGE_B, fixtures.IMAGE_C)]
-    resources = container_service(spec, kept=kept)
+    resources = container_service(spec, previous=kept)
     assert violations(resources) == {}
     # ...and more kept releases than a stack allows is reported.
     limit = next(p for p in POLICIES if p.name == "stack-max-kept-releases")

@@ -60,6 +60,7 @@ def _computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     if typ == LOAD_BALANCER:
         suffix = f"app/{physical}/0123456789abcdef"
         return {"dnsName": f"{physical}-1234567890.{REGION}.elb.amazonaws.com", "arnSuffix": suffix,
+                "zoneId": "Z32O12XQLNTSW2",
                 "arn": f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:loadbalancer/{suffix}"}
     if typ == TARGET_GROUP:
         suffix = f"targetgroup/{physical}/0123456789abcdef"

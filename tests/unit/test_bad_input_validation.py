@@ -381,7 +381,7 @@ def test_service_components_register_nothing_and_mask_everything() -> None:
 
     def program() -> None:
         for i, case in enumerate(SERVICE_CASES):
-            errors.append(_caught(lambda case=case, i=i: ContainerService(f"bad-{i}", copy.deepcopy(case.data))))
+            errors.append(_caught(lambda case=case, i=i: ContainerService(f"bad-{i}", {"spec": copy.deepcopy(case.data)})))
 
     assert run_program(program).resources == []
     assert len(errors) == len(SERVICE_CASES)
@@ -395,7 +395,7 @@ def test_server_group_components_register_nothing_and_mask_everything() -> None:
 
     def program() -> None:
         for i, case in enumerate(SG_CASES):
-            errors.append(_caught(lambda case=case, i=i: ServerGroup(f"bad-{i}", copy.deepcopy(case.data), **WIRING)))
+            errors.append(_caught(lambda case=case, i=i: ServerGroup(f"bad-{i}", {"spec": copy.deepcopy(case.data), **WIRING})))
 
     assert run_aws(program).resources == []
     for case, error in zip(SG_CASES, errors, strict=True):

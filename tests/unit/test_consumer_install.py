@@ -31,12 +31,12 @@ CONSUMER_MAIN = textwrap.dedent('''
     pulumi.runtime.set_mocks(Mocks(), project="consumer", stack="dev", preview=False)
 
     def program():
-        svc = ContainerService(team_prefix("web"), {
+        svc = ContainerService(team_prefix("web"), {"spec": {
             "name": "web", "image": "registry.example.com/web@sha256:" + "e" * 64,
             "resources": {"cpu_request": "10m", "cpu_limit": "100m", "memory_request": "16Mi", "memory_limit": "32Mi"},
             "probes": {"liveness": {"tcp_port": 80}, "readiness": {"tcp_port": 80}},
             "ports": [{"container_port": 80}],
-        })
+        }})
         return svc.release.apply(lambda r: print("release", r))
 
     pulumi.runtime.test(program)()

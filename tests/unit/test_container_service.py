@@ -23,7 +23,7 @@ VAP_BINDING = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPol
 
 def deploy(spec: dict[str, Any], kept: list[dict[str, Any]] | None = None, **kwargs: Any) -> Result:
     def program() -> dict[str, Any]:
-        svc = ContainerService("web", spec, kept=kept or [], **kwargs)
+        svc = ContainerService("web", {"spec": spec, "previous": kept or [], **kwargs})
         return {"release": svc.release, "kept": svc.kept_releases, "images": svc.images,
                 "endpoint": svc.endpoint, "opt_outs": svc.opt_outs}
 
@@ -322,8 +322,8 @@ def test_ingress_with_tls_goes_to_the_service() -> None:
 
 def test_same_service_name_in_two_namespaces_gets_distinct_pulumi_names() -> None:
     def program() -> None:
-        ContainerService("shop-web", service(namespace="shop"))
-        ContainerService("blog-web", service(namespace="blog"))
+        ContainerService("shop-web", {"spec": service(namespace="shop")})
+        ContainerService("blog-web", {"spec": service(namespace="blog")})
 
     result = run_program(program)
     names = [r.name for r in result.resources]

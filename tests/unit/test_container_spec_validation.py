@@ -115,14 +115,14 @@ def test_mutable_tag_allowed_with_explicit_opt_out() -> None:
 def test_invalid_spec_registers_nothing() -> None:
     def program() -> None:
         with pytest.raises(SpecError):
-            ContainerService("web", service(image="nginx:latest"))
+            ContainerService("web", {"spec": service(image="nginx:latest")})
         with pytest.raises(SpecError):
-            ContainerService("api", service(name="api"), kept=[service(name="api", replicas=-1)])
+            ContainerService("api", {"spec": service(name="api"), "previous": [service(name="api", replicas=-1)]})
 
     assert run_program(program).resources == []
 
 
 def test_invalid_kept_release_is_reported_with_its_index() -> None:
     with pytest.raises(SpecError) as caught:
-        run_program(lambda: ContainerService("web", service(), kept=[service(image="nginx")]) and None)
-    assert "kept[0].image" in caught.value.paths
+        run_program(lambda: ContainerService("web", {"spec": service(), "previous": [service(image="nginx")]}) and None)
+    assert "previous[0].image" in caught.value.paths

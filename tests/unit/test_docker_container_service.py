@@ -74,8 +74,9 @@ def deploy(spec: dict[str, Any] | ContainerServiceSpec, kept: list[Any] | None =
     def program() -> dict[str, Any]:
         if options is not None:
             pulumi.runtime.register_stack_transformation(options)
-        network = StackNetwork("apps", [spec, *peers]) if peers is not None else None
-        svc = DockerContainerService("web", spec, kept=kept or [], network=network, **kwargs)
+        network = StackNetwork("apps", {"services": [spec, *peers]}) if peers is not None else None
+        svc = DockerContainerService("web", {"spec": spec, "previous": kept or [], **({"network": network} if network else {}),
+                                           **kwargs})
         return {"release": svc.release, "active": svc.active_release, "kept": svc.kept_releases,
                 "images": svc.images, "endpoint": svc.endpoint, "opt_outs": svc.opt_outs,
                 "published": svc.published_endpoint, "adaptations": svc.adaptations}
@@ -302,8 +303,8 @@ def test_blue_green_moves_the_service_aliases_with_the_active_release() -> None:
     web = service(name="web", network={"egress_to": [{"service": "api"}]})
 
     def program() -> dict[str, Any]:
-        net = StackNetwork("apps", [api, web])
-        DockerContainerService("api", api, network=net, exec_break_glass=True)
+        net = StackNetwork("apps", {"services": [api, web]})
+        DockerContainerService("api", {"spec": api, "network": net, "exec_break_glass": True})
         return {}
 
     result = run_program(program)
@@ -377,12 +378,12 @@ def test_invalid_spec_registers_nothing_and_names_every_problem() -> None:
     def program() -> dict[str, Any]:
         bad = service(image="nginx:latest", network={"ingress_from": [{"namespace": "other"}], "allow_dns": False})
         try:
-            DockerContainerService("web", bad, exec_break_glass=True)
+            DockerContainerService("web", {"spec": bad, "exec_break_glass": True})
         except SpecError as exc:
             caught.append(exc)
         try:
-            DockerContainerService("web", service(network={"ingress_from": [{"namespace": "other"}],
-                                                           "allow_dns": False}))
+            DockerContainerService("web", {"spec": service(network={"ingress_from": [{"namespace": "other"}],
+                                                                    "allow_dns": False})})
         except SpecError as exc:
             caught.append(exc)
         return {}
@@ -396,13 +397,13 @@ def test_invalid_spec_registers_nothing_and_names_every_problem() -> None:
 
 def test_bad_kept_release_is_reported_with_its_index() -> None:
     with pytest.raises(SpecError) as err:
-        DockerContainerService("web", service(), kept=[service(name="other")], exec_break_glass=True)
-    assert err.value.paths == ["kept[0].name"]
+        DockerContainerService("web", {"spec": service(), "previous": [service(name="other")], "exec_break_glass": True})
+    assert err.value.paths == ["previous[0].name"]
 
 
 def test_secret_value_never_appears_in_an_error() -> None:
     with pytest.raises(SpecError) as err:
-        DockerContainerService("web", service(env={"DB_PASSWORD": SECRET_VALUE}), exec_break_glass=True)
+        DockerContainerService("web", {"spec": service(env={"DB_PASSWORD": SECRET_VALUE}), "exec_break_glass": True})
     assert SECRET_VALUE not in str(err.value)
 
 
@@ -413,6 +414,6 @@ def test_outputs() -> None:
     result = deploy(service())
     assert result.outputs["endpoint"] == "http://web.apps.svc.cluster.local:8080"
     assert result.outputs["images"] == {rid(service()): IMAGE_A}
-    assert result.outputs["kept"] == [] and result.outputs["published"] == ""
+    assert result.outputs["kept"] == [] and result.outputs["published"] is None
     assert set(result.outputs["adaptations"]) >= {"probes.liveness", "probes.readiness", "strategy"}
-    assert deploy(service(expose={"service": False})).outputs["endpoint"] == ""
+    assert deploy(service(expose={"service": False})).outputs["endpoint"] is None

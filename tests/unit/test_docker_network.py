@@ -32,9 +32,9 @@ TOPOLOGY = {"api": API, "web": WEB, "worker": WORKER, "loner": LONER}
 
 def stack(specs: dict[str, dict[str, Any]] = TOPOLOGY) -> Result:
     def program() -> dict[str, Any]:
-        net = StackNetwork("apps", list(specs.values()))
+        net = StackNetwork("apps", {"services": list(specs.values())})
         for name, spec in specs.items():
-            DockerContainerService(name, spec, network=net, exec_break_glass=True)
+            DockerContainerService(name, {"spec": spec, "network": net, "exec_break_glass": True})
         return {"links": net.links, "half": net.half_declared, "networks": net.networks}
 
     return run_program(program)
@@ -98,19 +98,19 @@ def test_only_the_server_side_answers_to_the_service_names() -> None:
 
 def test_stack_network_validates_before_registering() -> None:
     with pytest.raises(SpecError) as err:
-        StackNetwork("apps", [API, {**WEB, "namespace": "other"}, {**API, "image": "nginx:latest"}])
+        StackNetwork("apps", {"services": [API, {**WEB, "namespace": "other"}, {**API, "image": "nginx:latest"}]})
     assert err.value.paths == ["services[2].image", "services"]
     with pytest.raises(SpecError) as dup:
-        StackNetwork("apps", [API, API])
+        StackNetwork("apps", {"services": [API, API]})
     assert dup.value.paths == ["services[0].name"]
 
 
 def test_the_service_must_be_one_the_network_was_built_from() -> None:
     def program() -> dict[str, Any]:
-        net = StackNetwork("apps", [API, WEB])
+        net = StackNetwork("apps", {"services": [API, WEB]})
         for spec in (WORKER, {**WEB, "network": {"egress_to": [{"service": "worker"}]}}):
             with pytest.raises(SpecError) as err:
-                DockerContainerService("x", spec, network=net, exec_break_glass=True)
+                DockerContainerService("x", {"spec": spec, "network": net, "exec_break_glass": True})
             assert err.value.paths == ["network"]
         return {}
 
@@ -119,7 +119,7 @@ def test_the_service_must_be_one_the_network_was_built_from() -> None:
 
 def test_declared_peers_need_a_stack_network() -> None:
     with pytest.raises(SpecError) as err:
-        DockerContainerService("web", WEB, exec_break_glass=True)
+        DockerContainerService("web", {"spec": WEB, "exec_break_glass": True})
     assert err.value.paths == ["network"] and "StackNetwork" in str(err.value)
 
 
@@ -144,7 +144,7 @@ def test_no_published_port_without_an_ingress_or_without_the_ingress_controller_
         result = deploy(spec, peers=[API, WORKER])
         assert all("ports" not in c.inputs for c in result.of_type(CONTAINER))
         assert not [n for n in result.of_type(NETWORK) if "edge" in n.name]
-        assert result.outputs["published"] == ""
+        assert result.outputs["published"] is None
 
 
 def test_published_endpoint_formatting() -> None:
@@ -197,7 +197,7 @@ REFUSED = {
 @pytest.mark.parametrize(("override", "path"), REFUSED.values(), ids=REFUSED.keys())
 def test_what_docker_cannot_honour_is_refused_with_the_field_and_a_fix(override: dict[str, Any], path: str) -> None:
     with pytest.raises(SpecError) as err:
-        DockerContainerService("web", service(**override), exec_break_glass=True)
+        DockerContainerService("web", {"spec": service(**override), "exec_break_glass": True})
     problem = err.value.problem_at(path)
     assert problem.message and problem.fix
     assert err.value.paths[0] == path  # (a service peer without a StackNetwork is reported too)

@@ -49,7 +49,7 @@ SPECS = {
 
 def on_kubernetes(spec: ContainerServiceSpec) -> Result:
     def program() -> dict[str, Any]:
-        svc = ContainerService("web", spec, exec_break_glass=True)
+        svc = ContainerService("web", {"spec": spec, "exec_break_glass": True})
         return {"release": svc.release, "images": svc.images, "opt_outs": svc.opt_outs}
 
     return run_program(program)

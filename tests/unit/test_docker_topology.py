@@ -93,7 +93,7 @@ def test_urls_in_the_topology_resolve_on_docker() -> None:
 def test_web_is_published_on_loopback_and_api_goes_out_with_a_recorded_opt_out() -> None:
     result = run()
     assert result.outputs["web_published"] == "http://127.0.0.1:32768"
-    assert result.outputs["api_published"] == result.outputs["worker_published"] == ""
+    assert result.outputs["api_published"] is None and result.outputs["worker_published"] is None
     assert result.outputs["api_opt_outs"] == ["exec_lock", "unfiltered_egress"]
     assert result.outputs["web_opt_outs"] == result.outputs["worker_opt_outs"] == ["exec_lock"]
     edges = sorted(n.name for n in result.of_type(NETWORK) if "-edge-" in n.name)

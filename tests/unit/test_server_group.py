@@ -39,8 +39,10 @@ from .aws_mocks import (
 )
 
 OWN_TG_ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web-prod-8080/0123456789abcdef"
-OUTPUTS = ("active_release", "active_group_name", "active_ami_id", "kept_releases",
-           "load_balancer_dns_name", "target_group_arns", "opt_outs")
+OUTPUTS = ("release", "active_release", "active_group_name", "active_ami_id", "kept_releases", "kept_groups", "images",
+           "endpoint", "load_balancer_arn", "load_balancer_dns_name", "load_balancer_zone_id",
+           "load_balancer_security_group_id", "instance_security_group_id", "target_group_arns", "opt_outs",
+           "opt_out_reasons")
 
 
 def rel(spec: dict[str, Any]) -> str:
@@ -49,7 +51,7 @@ def rel(spec: dict[str, Any]) -> str:
 
 def deploy(spec: dict[str, Any], history: list[dict[str, Any]] | None = None, **kwargs: Any) -> Program:
     args = {**WIRING, **kwargs}
-    return run(lambda: ServerGroup("web", spec, history=history or [], **args), outputs=OUTPUTS)
+    return run(lambda: ServerGroup("web", {"spec": spec, "previous": (history or [])[::-1], **args}), outputs=OUTPUTS)
 
 
 def release_children(release: str) -> set[str]:
@@ -57,7 +59,7 @@ def release_children(release: str) -> set[str]:
             f"web-egress-{release}-0", f"web-lt-{release}", f"web-asg-{release}"}
 
 
-SHARED = {"web", "web-lb-sg", "web-lb-ingress-443-0", "web-lb-ingress-80-0", "web-alb", "web-tg",
+SHARED = {"web", "web-lb-sg", "web-instances-sg", "web-lb-ingress-443-0", "web-lb-ingress-80-0", "web-alb", "web-tg",
           "web-https", "web-http", "web-alarm-in-service", "web-alarm-unhealthy-hosts"}
 
 
@@ -78,7 +80,7 @@ def test_one_release_registers_exactly_these_children() -> None:
     assert component.type == COMPONENT and not component.custom
     assert all(res.parent == component.urn for res in program.resources if res is not component)
     assert sorted(res.type for res in program.resources if res is not component) == sorted(
-        [SECURITY_GROUP, INGRESS_RULE, INGRESS_RULE, LOAD_BALANCER, TARGET_GROUP, LISTENER, LISTENER,
+        [SECURITY_GROUP, SECURITY_GROUP, INGRESS_RULE, INGRESS_RULE, LOAD_BALANCER, TARGET_GROUP, LISTENER, LISTENER,
          ALARM, ALARM, SECURITY_GROUP, INGRESS_RULE, EGRESS_RULE, EGRESS_RULE, LAUNCH_TEMPLATE, ASG])
 
 
@@ -97,7 +99,10 @@ def test_no_replacement_option_is_needed_except_to_free_the_alb_name() -> None:
     program = deploy(server_group_spec())
 
     assert [r.name for r in program.resources if r.delete_before_replace] == ["web-alb"]
-    assert all(not r.replace_on_changes and not r.ignore_changes for r in program.resources)
+    assert all(not r.replace_on_changes for r in program.resources)
+    # The one ignore: a release's template keeps the network interfaces it was created with.
+    assert {r.name: r.ignore_changes for r in program.resources if r.ignore_changes} == {
+        f"web-lt-{rel(server_group_spec())}": ["networkInterfaces"]}
 
 
 # --- secure defaults, as exact properties ----------------------------------------------------
@@ -114,7 +119,8 @@ def test_launch_template_carries_the_secure_defaults() -> None:
     assert lt["blockDeviceMappings"] == [{"deviceName": "/dev/xvda", "ebs": {
         "volumeSize": 20, "volumeType": "gp3", "encrypted": "true", "deleteOnTermination": "true"}}]
     assert lt["networkInterfaces"] == [{"deviceIndex": 0, "associatePublicIpAddress": "false",
-                                        "securityGroups": [f"web-sg-{r}-id"], "deleteOnTermination": "true"}]
+                                        "securityGroups": [f"web-sg-{r}-id", "web-instances-sg-id"],
+                                         "deleteOnTermination": "true"}]
     assert "keyName" not in lt
     assert "vpcSecurityGroupIds" not in lt
     assert lt["imageId"] == AMI_A and lt["instanceType"] == "t3.micro"
@@ -122,7 +128,7 @@ def test_launch_template_carries_the_secure_defaults() -> None:
     assert lt["monitoring"] == {"enabled": True}
     assert base64.b64decode(lt["userData"]).decode() == spec["user_data"]
     expected_tags = {"Name": f"web-prod-{r}", "immutable.dev/app": "web", "immutable.dev/env": "prod",
-                     "immutable.dev/managed-by": "pulumi-immutable-infra", "immutable.dev/release": r}
+                     "immutable.dev/managed-by": "immutable-infra", "immutable.dev/release": r}
     assert lt["tagSpecifications"] == [{"resourceType": kind, "tags": expected_tags}
                                        for kind in ("instance", "volume", "network-interface")]
 
@@ -169,7 +175,7 @@ def test_group_is_health_gated_on_elb_checks_and_tags_instances_with_the_release
     assert "launchConfiguration" not in asg  # CKV_AWS_315: from a launch template
     assert {t["key"]: (t["value"], t["propagateAtLaunch"]) for t in asg["tags"]} == {
         "Name": (f"web-prod-{r}", True), "immutable.dev/app": ("web", True), "immutable.dev/env": ("prod", True),
-        "immutable.dev/managed-by": ("pulumi-immutable-infra", True), "immutable.dev/release": (r, True)}
+        "immutable.dev/managed-by": ("immutable-infra", True), "immutable.dev/release": (r, True)}
 
 
 def test_load_balancer_is_internal_https_only_and_drops_invalid_headers() -> None:
@@ -245,10 +251,12 @@ def test_keep_previous_keeps_the_most_recent_releases_newest_first() -> None:
     program = deploy(d, history=[a, b, c])
 
     assert program.names == SHARED | release_children(rel(d)) | release_children(rel(c)) | release_children(rel(b))
-    assert program.outputs["kept_releases"] == [
+    assert program.outputs["kept_releases"] == [rel(c), rel(b)]
+    assert program.outputs["kept_groups"] == [
         {"release": rel(c), "ami_id": AMI_C, "group_name": f"web-prod-{rel(c)}"},
         {"release": rel(b), "ami_id": AMI_B, "group_name": f"web-prod-{rel(b)}"},
     ]
+    assert program.outputs["images"] == {rel(d): AMI_D, rel(c): AMI_C, rel(b): AMI_B}
     active_urn = program.urn(f"web-asg-{rel(d)}")
     assert all(active_urn in program.named(f"web-asg-{rel(x)}").dependencies for x in (b, c))
 
@@ -260,7 +268,8 @@ def test_rollback_points_at_a_kept_release_and_builds_nothing() -> None:
 
     assert rolled_back.names == deployed.names
     assert rolled_back.outputs["active_release"] == rel(a)
-    assert rolled_back.outputs["kept_releases"] == [
+    assert rolled_back.outputs["kept_releases"] == [rel(b)]
+    assert rolled_back.outputs["kept_groups"] == [
         {"release": rel(b), "ami_id": AMI_B, "group_name": f"web-prod-{rel(b)}"}]
     # Every release-owned resource keeps its inputs (nothing is rebuilt); only the groups'
     # capacity, load balancer membership and gate swap. Shared ones follow the active release.
@@ -348,7 +357,8 @@ def test_instance_refresh_keeps_one_group_and_one_versioned_template() -> None:
     r = rel(spec)
     program = deploy(spec)
 
-    assert program.names == SHARED | {"web-sg", "web-ingress", "web-lb-egress", "web-egress-0", "web-lt", "web-asg"}
+    assert program.names == (SHARED - {"web-instances-sg"}) | {"web-sg", "web-ingress", "web-lb-egress", "web-egress-0",
+                                                               "web-lt", "web-asg"}
     lt, asg = program.named("web-lt").inputs, program.named("web-asg").inputs
     assert lt["name"] == asg["name"] == "web-prod"
     assert lt["updateDefaultVersion"] is True
@@ -391,10 +401,10 @@ def test_every_group_refreshes_on_a_template_change_so_no_fleet_is_left_mixed() 
 def test_existing_target_groups_are_attached_and_their_lb_is_the_only_source() -> None:
     spec = server_group_spec(load_balancer=None, target_groups={"arns": [TG_ARN]})
     r = rel(spec)
-    program = run(lambda: ServerGroup("web", spec, vpc_id=VPC, subnet_ids=SUBNETS,
-                                      load_balancer_security_group_id=LB_SG), outputs=OUTPUTS)
+    program = run(lambda: ServerGroup("web", {"spec": spec, "vpc_id": VPC, "subnet_ids": SUBNETS,
+                                              "load_balancer_security_group_id": LB_SG}), outputs=OUTPUTS)
 
-    assert program.names == {"web", "web-alarm-in-service", f"web-sg-{r}", f"web-ingress-{r}",
+    assert program.names == {"web", "web-alarm-in-service", "web-instances-sg", f"web-sg-{r}", f"web-ingress-{r}",
                              f"web-egress-{r}-0", f"web-lt-{r}", f"web-asg-{r}"}
     assert group_inputs(program, r)["targetGroupArns"] == [TG_ARN]
     assert program.named(f"web-ingress-{r}").inputs["referencedSecurityGroupId"] == LB_SG
@@ -406,8 +416,8 @@ def test_ids_known_only_after_deployment_are_pulumi_inputs() -> None:
     def build() -> ServerGroup:
         vpc = pulumi.Output.from_input(VPC).apply(lambda v: v)
         subnets = pulumi.Output.all(*SUBNETS).apply(list)
-        return ServerGroup("web", server_group_spec(), vpc_id=vpc, subnet_ids=subnets,
-                           load_balancer_subnet_ids=LB_SUBNETS, certificate_arn=pulumi.Output.from_input(CERT))
+        return ServerGroup("web", {"spec": server_group_spec(), "vpc_id": vpc, "subnet_ids": subnets,
+                                   "load_balancer_subnet_ids": LB_SUBNETS, "certificate_arn": pulumi.Output.from_input(CERT)})
 
     program = run(build, outputs=OUTPUTS)
     r = rel(server_group_spec())
@@ -420,7 +430,7 @@ def test_literal_ids_may_live_in_the_spec() -> None:
     spec = server_group_spec(network={"vpc_id": VPC, "subnet_ids": SUBNETS},
                              load_balancer={"allowed_cidrs": ["10.0.0.0/8"], "subnet_ids": LB_SUBNETS,
                                             "certificate_arn": CERT})
-    program = run(lambda: ServerGroup("web", spec), outputs=OUTPUTS)
+    program = run(lambda: ServerGroup("web", {"spec": spec}), outputs=OUTPUTS)
 
     assert group_inputs(program, rel(spec))["vpcZoneIdentifiers"] == SUBNETS
     assert program.named("web-alb").inputs["subnets"] == LB_SUBNETS
@@ -451,7 +461,8 @@ def test_opt_outs_are_applied_tagged_and_reported() -> None:
     assert expected.items() <= lt["tagSpecifications"][0]["tags"].items()
     assert expected.items() <= program.named("web-alb").inputs["tags"].items()
     assert {t["key"] for t in group_inputs(program, r)["tags"]} >= set(expected)
-    assert program.outputs["opt_outs"] == {
+    assert program.outputs["opt_outs"] == ["imds_hop_limit", "public_ip", "public_subnets"]
+    assert program.outputs["opt_out_reasons"] == {
         "public_ip": "legacy agent, ticket OPS-1", "imds_hop_limit": "docker on the host needs IMDS (OPS-2)",
         "public_subnets": "no NAT gateway in this VPC yet"}
 
@@ -508,12 +519,14 @@ def test_alarms_can_be_switched_off() -> None:
 def test_plain_http_listener_needs_its_opt_out_and_forwards() -> None:
     spec = server_group_spec(load_balancer={"allowed_cidrs": ["10.0.0.0/8"], "https": False},
                              security={"opt_outs": {"plain_http": {"reason": "internal only, TLS at the mesh"}}})
-    program = run(lambda: ServerGroup("web", spec, vpc_id=VPC, subnet_ids=SUBNETS,
-                                      load_balancer_subnet_ids=LB_SUBNETS), outputs=OUTPUTS)
+    program = run(lambda: ServerGroup("web", {"spec": spec, "vpc_id": VPC, "subnet_ids": SUBNETS,
+                                              "load_balancer_subnet_ids": LB_SUBNETS}), outputs=OUTPUTS)
 
     assert [x.name for x in program.of_type(LISTENER)] == ["web-http"]
     assert program.named("web-http").inputs["defaultActions"][0]["type"] == "forward"
-    assert program.outputs["opt_outs"] == {"plain_http": "internal only, TLS at the mesh"}
+    assert program.outputs["opt_outs"] == ["plain_http"]
+    assert program.outputs["opt_out_reasons"] == {"plain_http": "internal only, TLS at the mesh"}
+    assert program.outputs["endpoint"] == "http://web-prod-1234567890.eu-west-1.elb.amazonaws.com"
 
 
 # --- outputs -----------------------------------------------------------------------------------
@@ -523,12 +536,22 @@ def test_outputs_name_the_active_and_kept_releases_and_the_endpoint() -> None:
     old, new = server_group_spec(), server_group_spec(ami_id=AMI_B)
     program = deploy(new, history=[old])
 
+    dns = "web-prod-1234567890.eu-west-1.elb.amazonaws.com"
     assert program.outputs == {
+        "release": rel(new),
         "active_release": rel(new),
         "active_group_name": f"web-prod-{rel(new)}",
         "active_ami_id": AMI_B,
-        "kept_releases": [{"release": rel(old), "ami_id": AMI_A, "group_name": f"web-prod-{rel(old)}"}],
-        "load_balancer_dns_name": "web-prod-1234567890.eu-west-1.elb.amazonaws.com",
+        "kept_releases": [rel(old)],
+        "kept_groups": [{"release": rel(old), "ami_id": AMI_A, "group_name": f"web-prod-{rel(old)}"}],
+        "images": {rel(new): AMI_B, rel(old): AMI_A},
+        "endpoint": f"https://{dns}",
+        "load_balancer_arn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/web-prod/0123456789abcdef",
+        "load_balancer_dns_name": dns,
+        "load_balancer_zone_id": "Z32O12XQLNTSW2",
+        "load_balancer_security_group_id": "web-lb-sg-id",
+        "instance_security_group_id": "web-instances-sg-id",
         "target_group_arns": [OWN_TG_ARN],
-        "opt_outs": {},
+        "opt_outs": [],
+        "opt_out_reasons": {},
     }

@@ -81,7 +81,7 @@ def test_reserved_or_invalid_tags_are_refused(tags: dict[str, str]) -> None:
 def test_release_and_shared_tags() -> None:
     assert release_tags("web", "prod", "abcd1234", {"team": "x"}, {"public_ip": "why, not"}) == {
         "team": "x", "immutable.dev/app": "web", "immutable.dev/env": "prod",
-        "immutable.dev/managed-by": "pulumi-immutable-infra", "immutable.dev/release": "abcd1234",
+        "immutable.dev/managed-by": "immutable-infra", "immutable.dev/release": "abcd1234",
         "immutable.dev/opt-out/public_ip": "why not"}
     shared = shared_tags("web", "prod", "abcd1234", {}, {})
     assert shared["immutable.dev/active-release"] == "abcd1234" and "immutable.dev/release" not in shared

@@ -121,7 +121,7 @@ INVALID: list[tuple[str, dict[str, Any], str, str | None]] = [
 
 
 def build(spec: dict[str, Any], history: list[dict[str, Any]] | None = None, **kwargs: Any) -> None:
-    ServerGroup("web", spec, history=history or [], **{**WIRING, **kwargs})
+    ServerGroup("web", {"spec": spec, "previous": (history or [])[::-1], **WIRING, **kwargs})
 
 
 def refused(harness: Harness, spec: dict[str, Any], **kwargs: Any) -> SpecError:
@@ -205,11 +205,11 @@ def test_user_data_fetching_secrets_at_boot_is_fine() -> None:
 def test_an_id_must_come_from_the_spec_or_an_argument() -> None:
     harness = Harness()
     with pytest.raises(SpecError) as info:
-        harness.run(lambda: ServerGroup("web", server_group_spec()))
+        harness.run(lambda: ServerGroup("web", {"spec": server_group_spec()}))
     assert harness.registered == []
     assert info.value.paths == ["network.vpc_id", "network.subnet_ids", "load_balancer.subnet_ids",
                                 "load_balancer.certificate_arn"]
-    assert "ServerGroup(vpc_id=...)" in info.value.problem_at("network.vpc_id").fix
+    assert "args['vpc_id']" in info.value.problem_at("network.vpc_id").fix
 
 
 def test_an_id_given_twice_is_refused() -> None:
@@ -228,7 +228,7 @@ def test_existing_target_groups_need_the_load_balancers_security_group() -> None
     harness = Harness()
     spec = server_group_spec(load_balancer=None, target_groups={"arns": [TG_ARN]})
     with pytest.raises(SpecError) as info:
-        harness.run(lambda: ServerGroup("web", spec, vpc_id=VPC, subnet_ids=SUBNETS))
+        harness.run(lambda: ServerGroup("web", {"spec": spec, "vpc_id": VPC, "subnet_ids": SUBNETS}))
     assert harness.registered == []
     assert info.value.paths == ["target_groups.security_group_id"]
 
@@ -238,7 +238,7 @@ def test_an_invalid_history_entry_is_reported_under_its_index() -> None:
     with pytest.raises(SpecError) as info:
         harness.run(lambda: build(server_group_spec(ami_id=AMI_B), history=[server_group_spec(ami_id="ami-x")]))
     assert harness.registered == []
-    assert info.value.paths == ["history[0].ami_id"]
+    assert info.value.paths == ["previous[0].ami_id"]
 
 
 def test_history_of_another_app_is_refused() -> None:
@@ -246,7 +246,7 @@ def test_history_of_another_app_is_refused() -> None:
     with pytest.raises(SpecError) as info:
         harness.run(lambda: build(server_group_spec(ami_id=AMI_B), history=[server_group_spec(app="api")]))
     assert harness.registered == []
-    assert info.value.paths == ["history[0].app"]
+    assert info.value.paths == ["previous[0].app"]
 
 
 def test_instance_refresh_cannot_keep_history() -> None:
@@ -263,13 +263,13 @@ def test_a_kept_release_on_another_port_is_refused() -> None:
     with pytest.raises(SpecError) as info:
         harness.run(lambda: build(server_group_spec(port=9090), history=[server_group_spec()]))
     assert harness.registered == []
-    assert info.value.paths == ["history[0].port"]
+    assert info.value.paths == ["previous[0].port"]
 
 
 def test_outputs_of_other_resources_are_accepted_as_arguments() -> None:
     # An Output is never inspected during validation (it has no value yet at that point).
     harness = Harness()
-    harness.run(lambda: ServerGroup("web", server_group_spec(), vpc_id=pulumi.Output.from_input(VPC),
-                                    subnet_ids=SUBNETS, load_balancer_subnet_ids=SUBNETS,
-                                    certificate_arn=pulumi.Output.from_input(CERT)))
+    harness.run(lambda: ServerGroup("web", {"spec": server_group_spec(), "vpc_id": pulumi.Output.from_input(VPC),
+                                            "subnet_ids": SUBNETS, "load_balancer_subnet_ids": SUBNETS,
+                                            "certificate_arn": pulumi.Output.from_input(CERT)}))
     assert len(harness.registered) > 1

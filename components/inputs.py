@@ -1,0 +1,159 @@
+"""``pulumi.Input`` values inside specs, and the one rule for where they are allowed.
+
+The rule: a value may be a ``pulumi.Output`` wherever the release id does not depend on
+it, because the release id names the children and so must be known when the component
+registers. Allowed (see ``OUTPUT_FIELDS``):
+
+- routing values, which are not part of a release: the ingress ``hostname`` and
+  ``tls_secret``, and the namespace (given as ``args["namespace"]``);
+- a secret's ``value``, provided its ``version`` label is set (the label then stands for
+  the value in the release id: ``require_secret`` values stay secret end to end);
+- an external endpoint's ``url``: the release records the reference (the env var name and
+  the ``version`` label when given), the value follows the Output. A change of the value
+  without a new ``version`` rolls the pods of the same release, which ``immutable-ops
+  guard`` reports; give ``version`` when such a change must be a new release.
+
+Refused with a clear error: an Output image (the release id *is* the image digest's
+hash: build and push first, then pass the digest as a string) and an Output anywhere else.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidatorFunctionWrapHandler, WrapValidator
+
+from .errors import Problem, format_path
+from .fields import invalid
+
+# Dotted spec paths (list indices as ``[]``) where a ``pulumi.Output`` is accepted.
+OUTPUT_FIELDS: frozenset[str] = frozenset({
+    "secrets[].value",
+    "expose.ingress.hostname",
+    "expose.ingress.tls_secret",
+    "state.endpoints[].url",
+})
+
+
+if TYPE_CHECKING:
+    import pulumi
+
+
+def is_output(value: Any) -> bool:
+    """Whether ``value`` is a ``pulumi.Output``. Without the SDK imported nothing can be one: the
+    library's pure parts (specs, the ops CLI) do not pay for importing Pulumi."""
+    sdk = sys.modules.get("pulumi")
+    return sdk is not None and isinstance(value, sdk.Output)
+
+
+def _outputs_pass(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """An Output is taken as is (its value is only known later); anything else is validated."""
+    return value if is_output(value) else handler(value)
+
+
+OutputAllowed = WrapValidator(_outputs_pass)
+"""Put into a field's ``Annotated`` metadata: the field then also takes a ``pulumi.Output``."""
+
+
+def _image_not_output(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    if is_output(value):
+        raise invalid(
+            "the image is a pulumi.Output: the release id is the hash of the image digest and names every "
+            "child, so it must be known when the component registers",
+            "build and push the image in an earlier step (or stack), then pass its repo@sha256:<digest> as a "
+            "string (the stack's ledger or config)")
+    return handler(value)
+
+
+ImageNotOutput = WrapValidator(_image_not_output)
+
+
+def output_problems(data: Any, *, allowed: frozenset[str] = OUTPUT_FIELDS, prefix: str = "") -> list[Problem]:
+    """Every ``pulumi.Output`` found in a spec mapping outside ``allowed`` (the image has its own message)."""
+    problems: list[Problem] = []
+
+    def walk(value: Any, loc: tuple[str | int, ...]) -> None:
+        if is_output(value):
+            shape = ".".join(p if isinstance(p, str) else "[]" for p in loc).replace(".[]", "[]")
+            if shape not in allowed and shape != "image":
+                problems.append(Problem(
+                    format_path(loc, prefix), "a pulumi.Output",
+                    "a pulumi.Output is not accepted here: this value is part of the release id, which names the "
+                    "children and must be known when the component registers",
+                    "pass a plain value; Outputs are accepted in " + ", ".join(sorted(allowed))))
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                walk(item, (*loc, str(key)))
+        elif isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+            for index, item in enumerate(value):
+                walk(item, (*loc, index))
+
+    if isinstance(data, Mapping):
+        walk(data, ())
+    return problems
+
+
+def secret_output(value: Any) -> pulumi.Output[str]:
+    """A secret value (``SecretStr`` or ``Output``) as a Pulumi secret Output."""
+    import pulumi
+
+    if is_output(value):
+        return pulumi.Output.secret(value)
+    return pulumi.Output.secret(value.get_secret_value())
+
+
+def deprecated(message: str) -> None:
+    """One wording for every old spelling kept for one version."""
+    warnings.warn(f"{message} (deprecated: kept for one version, see README 'Public API')",
+                  DeprecationWarning, stacklevel=3)
+
+
+def take_previous(subject: str, args: Mapping[str, Any], *, old: str | None, old_value: Any,
+                  oldest_first: bool = False) -> list[Any]:
+    """``args["previous"]`` (newest first), or the deprecated spelling, converted."""
+    previous = args.get("previous")
+    if old_value is not None:
+        deprecated(f"{subject}: `{old}=` is replaced by args['previous'] (newest first)")
+        if previous is not None:
+            raise TypeError(f"{subject}: give previous releases once, as args['previous'] (not also `{old}=`)")
+        items = list(old_value)
+        return list(reversed(items)) if oldest_first else items
+    return list(previous or ())
+
+
+def unknown_args(subject: str, args: Mapping[str, Any], known: Callable[[], Sequence[str]]) -> None:
+    extra = sorted(set(args) - set(known()))
+    if extra:
+        raise TypeError(f"{subject}: unknown args {extra}; known: {sorted(known())}")
+
+
+def normalize_args(subject: str, args: Any, spec_type: type, legacy: Mapping[str, Any]) -> dict[str, Any]:
+    """The args mapping of the one constructor shape ``Component(name, args, *, opts=None)``.
+
+    The old shape (the spec itself as second argument, options as keywords) still works
+    for one version, with a ``DeprecationWarning``; ``legacy`` holds the old keywords that
+    were given (``None`` when not).
+    """
+    given = {k: v for k, v in legacy.items() if v is not None}
+    # Keys only an args object has (``namespace`` is a spec field too: a spec mapping may carry it).
+    arg_keys = {"previous", "namespace", *legacy} - {"kept", "history"} - set(getattr(spec_type, "model_fields", {}))
+    if isinstance(args, Mapping) and "spec" not in args and arg_keys & set(args):
+        raise TypeError(f"{subject}: the args object has no 'spec' (got keys {sorted(args)})")
+    if isinstance(args, spec_type) or (isinstance(args, Mapping) and "spec" not in args):
+        deprecated(f"{subject}: pass the args object {{'spec': <spec>, ...}} instead of the spec itself")
+        out: dict[str, Any] = {"spec": args}
+    elif isinstance(args, Mapping):
+        out = dict(args)
+    else:
+        raise TypeError(f"{subject}: args must be a mapping with a 'spec' key, got {type(args).__name__}")
+    for key, value in given.items():
+        if key in ("kept", "history"):
+            continue  # converted by take_previous
+        deprecated(f"{subject}: the keyword `{key}=` moved into the args object (args['{key}'])")
+        if key in out:
+            raise TypeError(f"{subject}: `{key}` given twice (keyword and args['{key}'])")
+        out[key] = value
+    return out

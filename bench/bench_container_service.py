@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 from immutable_infra import ContainerServiceSpec
-from immutable_infra.kubernetes import ContainerService
+from immutable_infra.kubernetes import ContainerService, ServiceNamespace
 from immutable_infra.kubernetes import manifests as m
 
 from .harness import compare
@@ -39,8 +39,10 @@ def component(n: int) -> Callable[[], None]:
     specs = [spec_dict(i) for i in range(n)]
 
     def program() -> None:
+        ns = ServiceNamespace("apps", {"name": "apps"}, services=specs)
+        after_ns = pulumi.ResourceOptions(depends_on=[ns])
         for i, spec in enumerate(specs):
-            ContainerService(f"svc{i}", spec)
+            ContainerService(f"svc{i}", spec, opts=after_ns)
     return program
 
 
@@ -51,12 +53,24 @@ def raw(n: int) -> Callable[[], None]:
         s = ContainerServiceSpec.model_validate(spec_dict(i))
         rid = s.release
         literals.append((i, s, rid, m.deployment_spec(s, rid, s.replicas), m.network_policy_spec(s),
-                         m.exec_lock_policy_spec(s), m.config_map_name(s)))
+                         m.config_map_name(s)))
+    lock = m.exec_lock_policy_spec("apps", [])
 
     def program() -> None:
-        for i, s, rid, dep, netpol, lock, cm_name in literals:
+        ns = k8s.core.v1.Namespace("apps-ns", metadata={"name": "apps", "labels": m.namespace_labels()})
+        k8s.networking.v1.NetworkPolicy("apps-default-deny", metadata={"name": "default-deny", "namespace": "apps"},
+                                        spec=m.DEFAULT_DENY_SPEC, opts=pulumi.ResourceOptions(depends_on=[ns]))
+        p = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+            "apps-exec-lock", metadata={"name": "apps.exec-lock"}, spec=lock)
+        k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+            "apps-exec-lock-binding", metadata={"name": "apps.exec-lock"},
+            spec={"policyName": "apps.exec-lock", "validationActions": ["Deny"]},
+            opts=pulumi.ResourceOptions(depends_on=[p]))
+        after_ns = pulumi.ResourceOptions(depends_on=[ns])
+        for i, s, rid, dep, netpol, cm_name in literals:
             meta = {"name": s.name, "namespace": "apps", "labels": {m.LABEL_NAME: s.name}}
-            k8s.core.v1.ServiceAccount(f"svc{i}-sa", metadata=meta, automount_service_account_token=False)
+            k8s.core.v1.ServiceAccount(f"svc{i}-sa", metadata=meta, automount_service_account_token=False,
+                                       opts=after_ns)
             cm = k8s.core.v1.ConfigMap(cm_name, metadata={**meta, "name": cm_name},
                                        data={"app.toml": f"index = {i}\n"}, immutable=True)
             d = k8s.apps.v1.Deployment(f"svc{i}-{rid}", metadata={**meta, "name": f"{s.name}-{rid}"}, spec=dep,
@@ -68,12 +82,6 @@ def raw(n: int) -> Callable[[], None]:
             k8s.policy.v1.PodDisruptionBudget(f"svc{i}-pdb", metadata=meta, spec={
                 "maxUnavailable": 1, "selector": {"matchLabels": {m.LABEL_NAME: s.name, m.LABEL_RELEASE: rid}}})
             k8s.networking.v1.NetworkPolicy(f"svc{i}-netpol", metadata=meta, spec=netpol)
-            p = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
-                f"svc{i}-exec-lock", metadata={"name": f"apps-{s.name}-exec-lock"}, spec=lock)
-            k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
-                f"svc{i}-exec-lock-binding", metadata={"name": f"apps-{s.name}-exec-lock"},
-                spec={"policyName": f"apps-{s.name}-exec-lock", "validationActions": ["Deny"]},
-                opts=pulumi.ResourceOptions(depends_on=[p]))
     return program
 
 

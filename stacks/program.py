@@ -148,7 +148,9 @@ def deploy(stack: str, raw: Mapping[str, Any], secrets: Mapping[str, str], proje
 
 def deploy_on_kubernetes(validated: Plan, provider: k8s.Provider) -> dict[str, ContainerService]:
     namespace = ServiceNamespace(topology.NAMESPACE, {"name": topology.NAMESPACE},
-                                 opts=pulumi.ResourceOptions(providers=[provider]))
+                                 opts=pulumi.ResourceOptions(providers=[provider]),
+                                 services=[active for active, _ in validated.services.values()],
+                                 exec_break_glass=validated.config.environment.exec_break_glass)
     return {
         name: ContainerService(
             name, active, kept=kept, exec_break_glass=validated.config.environment.exec_break_glass,

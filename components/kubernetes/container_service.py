@@ -32,7 +32,8 @@ class ContainerService(pulumi.ComponentResource):
     :param kept: specs of previous releases to keep for instant rollback, newest first
         (normally ``spec.with_image(artifact)`` for the ledger's previous artifacts); only
         the first ``spec.keep_previous`` are kept.
-    :param exec_break_glass: environment-wide opt-out of the exec lock (never in prod).
+    :param exec_break_glass: environment-wide opt-out of the exec lock (never in prod); the lock
+        itself is the ``ServiceNamespace``'s, this marks the workloads as opted out.
 
     Outputs: ``release``/``active_release`` (id), ``kept_releases`` (ids, newest first),
     ``images`` (release id -> image), ``endpoint`` (in-cluster URL), ``opt_outs``.
@@ -108,9 +109,7 @@ class ContainerService(pulumi.ComponentResource):
             )
         if active.expose.ingress is not None and self.service is not None:
             self._ingress(active)
-        lock_opted_out = exec_break_glass or active.security.opt_outs.exec_lock is not None
-        if not lock_opted_out:
-            self._exec_lock(active, child)
+        # The exec lock is the namespace's (ServiceNamespace): one policy for all its services.
 
         opt_outs = active.security.opt_outs.names()
         if exec_break_glass and "exec_lock" not in opt_outs:
@@ -227,20 +226,3 @@ class ContainerService(pulumi.ComponentResource):
             spec=body,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.service]),
         )
-
-    def _exec_lock(self, spec: ContainerServiceSpec, child: pulumi.ResourceOptions) -> None:
-        policy_name = f"{spec.namespace}-{spec.name}-exec-lock"
-        labels = {**m.selector_labels(spec), m.LABEL_MANAGED_BY: m.MANAGED_BY}
-        policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
-            f"{self._name}-exec-lock",
-            metadata={"name": policy_name, "labels": labels},
-            spec=m.exec_lock_policy_spec(spec),
-            opts=child,
-        )
-        k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
-            f"{self._name}-exec-lock-binding",
-            metadata={"name": policy_name, "labels": labels},
-            spec={"policyName": policy_name, "validationActions": ["Deny"]},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
-        )
-

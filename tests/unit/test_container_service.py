@@ -59,9 +59,7 @@ def test_children_are_exactly_these() -> None:
         (SERVICE, "web-svc"),
         ("kubernetes:policy/v1:PodDisruptionBudget", "web-pdb"),
         ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "web-netpol"),
-        (VAP, "web-exec-lock"),
-        (VAP_BINDING, "web-exec-lock-binding"),
-    ])
+    ])  # no exec lock of its own: the namespace's covers it (tests/unit/test_namespace_exec_lock.py)
     assert all(x.parent == "web" for x in result.resources if x.type != "immutable:kubernetes:ContainerService")
 
 
@@ -274,20 +272,6 @@ def test_opt_outs_are_visible_as_labels_annotations_and_outputs() -> None:
 
 
 # --- 7. exec lock --------------------------------------------------------------------------------
-
-
-def test_exec_lock_refuses_exec_attach_portforward_and_ephemeral_containers() -> None:
-    result = deploy(service())
-    policy = result.named("web-exec-lock").inputs["spec"]
-    rules = policy["matchConstraints"]["resourceRules"]
-    assert {"CONNECT"} == set(rules[0]["operations"])
-    assert set(rules[0]["resources"]) == {"pods/exec", "pods/attach", "pods/portforward"}
-    assert rules[1]["resources"] == ["pods/ephemeralcontainers"] and rules[1]["operations"] == ["UPDATE"]
-    assert policy["failurePolicy"] == "Fail"
-    assert "immutable:break-glass" in policy["validations"][0]["expression"]
-    binding = result.named("web-exec-lock-binding")
-    assert binding.inputs["spec"]["validationActions"] == ["Deny"]
-    assert binding.depends_on == ["web-exec-lock"]
 
 
 @pytest.mark.parametrize("how", ["spec", "environment"])

@@ -193,6 +193,7 @@ class ContainerService(pulumi.ComponentResource):
             opt_annotations[f"{m.ANNOTATION_OPT_OUT_REASON_PREFIX}exec_lock"] = "exec_break_glass set in the environment config"
         rid = spec.release
         replicas = active.replicas if is_active or active.keep_mode == "warm" else 0
+        opt_annotations.update(m.await_annotations(is_active=is_active, replicas=replicas))
         uses = [config_objects[n] for n in (m.config_map_name(spec), m.secret_name(spec)) if n]
         timeout = f"{active.rollout_timeout_seconds}s"
         return k8s.apps.v1.Deployment(

@@ -202,6 +202,22 @@ def deployment_spec(spec: ContainerServiceSpec, release: str, replicas: int, *,
     }
 
 
+SKIP_AWAIT = "pulumi.com/skipAwait"
+
+
+def await_annotations(*, is_active: bool, replicas: int) -> dict[str, str]:
+    """``pulumi.com/skipAwait`` on a kept release scaled to zero, and on nothing else.
+
+    Nothing waits on such a Deployment: no pods to become ready, the traffic already moved
+    (its scale-down is ordered after the Service), and deleting it (retiring) has no pods to
+    drain. Without the annotation the provider still watches each one until its rollout to
+    zero settles (old pods terminated: up to their grace period), once per kept service per
+    swap. The active release, and warm kept releases, keep the full await: a rollback makes a
+    kept release active again, which drops the annotation, so its readiness is awaited before
+    the Service moves back."""
+    return {SKIP_AWAIT: "true"} if not is_active and replicas == 0 else {}
+
+
 def service_ports(spec: ContainerServiceSpec) -> list[Manifest]:
     return [{"name": p.name, "port": p.service_port or p.container_port, "targetPort": p.name,
              "protocol": p.protocol} for p in spec.ports]

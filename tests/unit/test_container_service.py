@@ -191,6 +191,22 @@ def test_warm_kept_release_keeps_its_replicas() -> None:
     result = deploy(service(strategy="blue-green", keep_mode="warm", replicas=3),
                     kept=[service(strategy="blue-green", image=IMAGE_B)])
     assert sorted(d.inputs["spec"]["replicas"] for d in result.of_type(DEPLOYMENT)) == [3, 3]
+    assert not any(m.SKIP_AWAIT in str(d.inputs["metadata"]) for d in result.of_type(DEPLOYMENT))
+
+
+def test_only_a_kept_release_scaled_to_zero_skips_the_providers_await() -> None:
+    spec, kept = service(strategy="blue-green"), service(strategy="blue-green", image=IMAGE_B)
+    result = deploy(spec, kept=[kept])
+    old = result.named(f"web-{rid(kept)}")
+    assert old.inputs["spec"]["replicas"] == 0
+    assert old.inputs["metadata"]["annotations"][m.SKIP_AWAIT] == "true"
+    assert m.SKIP_AWAIT not in old.inputs["spec"]["template"]["metadata"]["annotations"]  # no pod roll
+    active = result.named(f"web-{rid(spec)}")
+    assert m.SKIP_AWAIT not in active.inputs["metadata"].get("annotations", {})
+    # Rolling back: the kept release becomes active again and is awaited before the Service moves.
+    back = deploy(kept, kept=[spec])
+    assert m.SKIP_AWAIT not in back.named(f"web-{rid(kept)}").inputs["metadata"].get("annotations", {})
+    assert back.named(f"web-{rid(kept)}").inputs["spec"]["template"] == old.inputs["spec"]["template"]
 
 
 def test_keep_previous_bounds_the_kept_releases() -> None:

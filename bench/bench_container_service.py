@@ -59,7 +59,7 @@ def component(n: int) -> Callable[[], None]:
 
 
 def raw(n: int) -> Callable[[], None]:
-    """The same objects as literals: what a careful engineer would write by hand."""
+    """The same objects as literals, with the same labels: what a careful engineer would write by hand."""
     literals = []
     for i in range(n):
         s = ContainerServiceSpec.model_validate(spec_dict(i))
@@ -80,12 +80,15 @@ def raw(n: int) -> Callable[[], None]:
             opts=pulumi.ResourceOptions(depends_on=[p]))
         after_ns = pulumi.ResourceOptions(depends_on=[ns])
         for i, s, rid, dep, netpol, cm_name in literals:
-            meta = {"name": s.name, "namespace": "apps", "labels": {m.LABEL_NAME: s.name}}
+            meta = {"name": s.name, "namespace": "apps",
+                    "labels": {m.LABEL_NAME: s.name, m.LABEL_MANAGED_BY: m.MANAGED_BY}}
+            owned = {**meta["labels"], m.LABEL_RELEASE: rid}
             k8s.core.v1.ServiceAccount(f"svc{i}-sa", metadata=meta, automount_service_account_token=False,
                                        opts=after_ns)
-            cm = k8s.core.v1.ConfigMap(cm_name, metadata={**meta, "name": cm_name},
+            cm = k8s.core.v1.ConfigMap(cm_name, metadata={**meta, "name": cm_name, "labels": owned},
                                        data={"app.toml": f"index = {i}\n"}, immutable=True)
-            d = k8s.apps.v1.Deployment(f"svc{i}-{rid}", metadata={**meta, "name": f"{s.name}-{rid}"}, spec=dep,
+            d = k8s.apps.v1.Deployment(f"svc{i}-{rid}", metadata={
+                **meta, "name": f"{s.name}-{rid}", "labels": {**owned, m.LABEL_ROLE: "active"}}, spec=dep,
                                        opts=pulumi.ResourceOptions(depends_on=[cm]))
             k8s.core.v1.Service(f"svc{i}-svc", metadata=meta, spec={
                 "selector": {m.LABEL_NAME: s.name, m.LABEL_RELEASE: rid},
@@ -122,8 +125,10 @@ def program():
         if with_sa:
             k8s.core.v1.ServiceAccount(o["sa"], metadata=meta, automount_service_account_token=False,
                                        opts=pulumi.ResourceOptions(depends_on=[ns]))
-        cm = k8s.core.v1.ConfigMap(o["cm"], metadata={**meta, "name": o["cm"]}, data=o["data"], immutable=True)
-        d = k8s.apps.v1.Deployment(o["dep_urn"], metadata={**meta, "name": o["dep_name"]}, spec=o["dep"],
+        cm = k8s.core.v1.ConfigMap(o["cm"], metadata={**meta, "name": o["cm"], "labels": o["cm_labels"]},
+                                   data=o["data"], immutable=True)
+        d = k8s.apps.v1.Deployment(o["dep_urn"], metadata={**meta, "name": o["dep_name"], "labels": o["dep_labels"]},
+                                   spec=o["dep"],
                                    opts=pulumi.ResourceOptions(depends_on=[cm]))
         k8s.core.v1.Service(o["svc"], metadata=meta, spec=o["service"], opts=pulumi.ResourceOptions(depends_on=[d]))
         k8s.policy.v1.PodDisruptionBudget(o["pdb"], metadata=meta, spec=o["pdb_spec"])
@@ -141,7 +146,11 @@ def _literals(n: int) -> dict[str, Any]:
         rid = s.release
         selector = {m.LABEL_NAME: s.name, m.LABEL_RELEASE: rid}
         services.append({
-            "meta": {"name": s.name, "namespace": "apps", "labels": {m.LABEL_NAME: s.name}},
+            "meta": {"name": s.name, "namespace": "apps",
+                     "labels": {m.LABEL_NAME: s.name, m.LABEL_MANAGED_BY: m.MANAGED_BY}},
+            "cm_labels": {m.LABEL_NAME: s.name, m.LABEL_MANAGED_BY: m.MANAGED_BY, m.LABEL_RELEASE: rid},
+            "dep_labels": {m.LABEL_NAME: s.name, m.LABEL_MANAGED_BY: m.MANAGED_BY, m.LABEL_RELEASE: rid,
+                           m.LABEL_ROLE: "active"},
             "sa": f"svc{i}-sa", "cm": m.config_map_name(s), "data": {"app.toml": f"index = {i}\n"},
             "dep_urn": f"svc{i}-{rid}", "dep_name": f"{s.name}-{rid}", "dep": m.deployment_spec(s, rid, s.replicas),
             "svc": f"svc{i}-svc", "service": {"selector": selector,

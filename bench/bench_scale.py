@@ -223,7 +223,8 @@ class Project:
         return dict(history[0].get("resourceChanges") or {})
 
 
-def make_project(tmp: pathlib.Path, n: int, kubeconfig: pathlib.Path | None) -> Project:
+def make_project(tmp: pathlib.Path, n: int, kubeconfig: pathlib.Path | None, *,
+                 skip_checkpoints: bool = False) -> Project:
     project = tmp / f"scale-{n}"
     project.mkdir()
     (project / "__main__.py").write_text(PROGRAM)
@@ -235,6 +236,10 @@ def make_project(tmp: pathlib.Path, n: int, kubeconfig: pathlib.Path | None) -> 
     env = pulumi_env(ROOT, backend_url=backend.as_uri())
     env["PULUMI_CONFIG_PASSPHRASE"] = PASSPHRASE
     env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
+    if skip_checkpoints:
+        # The file backend rewrites the whole state after every step of an update: O(N) per
+        # step, O(N^2) per update. This saves it once at the end (lost if the CLI dies mid-way).
+        env["PULUMI_SKIP_CHECKPOINTS"] = "true"
     p = Project(project, env)
     p.pulumi("stack", "init", "bench", "--secrets-provider", "passphrase")
     p.pulumi("config", "set", "services", str(n), "-s", "bench")
@@ -244,8 +249,9 @@ def make_project(tmp: pathlib.Path, n: int, kubeconfig: pathlib.Path | None) -> 
 
 
 def run_size(tmp: pathlib.Path, mode: str, n: int, *, kubeconfig: pathlib.Path | None,
-             parallel: int | None, keep: bool = False, json_previews: bool = True) -> tuple[list[StepResult], Project]:
-    project = make_project(tmp, n, kubeconfig)
+             parallel: int | None, keep: bool = False, json_previews: bool = True, skip_checkpoints: bool = False,
+             record: pathlib.Path | None = None) -> tuple[list[StepResult], Project]:
+    project = make_project(tmp, n, kubeconfig, skip_checkpoints=skip_checkpoints)
     extra = [f"--parallel={parallel}"] if parallel else []
     commands = {"preview": ["preview", *extra], "first up": ["up", "--yes", "--skip-preview", *extra],
                 "no-op up": ["up", "--yes", "--skip-preview", *extra], "preview --json": ["preview", "--json", *extra],
@@ -265,6 +271,9 @@ def run_size(tmp: pathlib.Path, mode: str, n: int, *, kubeconfig: pathlib.Path |
             result.resources = {"json_bytes": len(proc.stdout), "steps": len(data.get("steps", []))}
         print(f"    {seconds:.1f}s  rss MB {rss}  cpu s {result.cpu_s}  {result.resources}", flush=True)
         out.append(result)
+        if record is not None:  # one JSON line per step, as it happens (a long run may be cut short)
+            with record.open("a", encoding="utf-8") as f:
+                f.write(json.dumps({**asdict(result), "skip_checkpoints": skip_checkpoints}) + "\n")
     if not keep:
         if kubeconfig is not None:
             project.pulumi("destroy", "--yes", "--skip-preview", "-s", "bench")
@@ -328,6 +337,9 @@ def main(argv: list[str] | None = None) -> list[StepResult]:
     parser.add_argument("--modes", default="render", help="render,cluster")
     parser.add_argument("--parallel", type=int, default=None, help="pulumi --parallel (default: the engine's)")
     parser.add_argument("--json", type=pathlib.Path, default=None, help="also write the results here")
+    parser.add_argument("--record", type=pathlib.Path, default=None, help="append one JSON line per step here")
+    parser.add_argument("--skip-checkpoints", action="store_true",
+                        help="PULUMI_SKIP_CHECKPOINTS=true: state saved once at the end of an update, not after each step")
     args = parser.parse_args(argv)
     if not PULUMI.exists():
         raise SystemExit(f"{PULUMI} is missing: run python3 toolchain/build.py")
@@ -341,10 +353,12 @@ def main(argv: list[str] | None = None) -> list[StepResult]:
             if mode == "cluster":
                 with local_cluster(tmp) as kubeconfig:
                     for n in sizes:
-                        results += run_size(tmp, mode, n, kubeconfig=kubeconfig, parallel=args.parallel)[0]
+                        results += run_size(tmp, mode, n, kubeconfig=kubeconfig, parallel=args.parallel,
+                                            skip_checkpoints=args.skip_checkpoints, record=args.record)[0]
             else:
                 for n in sizes:
-                    results += run_size(tmp, mode, n, kubeconfig=None, parallel=args.parallel)[0]
+                    results += run_size(tmp, mode, n, kubeconfig=None, parallel=args.parallel,
+                                        skip_checkpoints=args.skip_checkpoints, record=args.record)[0]
     print()
     print(table(results))
     rs = ratios(results)

@@ -120,8 +120,8 @@ def test_upgrade_to_the_namespace_lock_never_leaves_the_namespace_unlocked(clust
 
         _pulumi(project, env, "config", "set", "phase", "new", "-s", "t")
         watch = cluster.watch(BINDINGS)
-        events_log = tmp_path / "events.jsonl"
-        _pulumi(project, env, "up", "--yes", "--skip-preview", "-s", "t", "--event-log", str(events_log))
+        # `up --json` streams the engine's events, one JSON object per line, in order.
+        upgrade = _pulumi(project, env, "up", "--yes", "--skip-preview", "-s", "t", "--json")
         events = watch.stop()
 
         new_name = f"{NS}.exec-lock"
@@ -129,7 +129,7 @@ def test_upgrade_to_the_namespace_lock_never_leaves_the_namespace_unlocked(clust
         assert timeline and all(timeline), f"a moment without any exec lock: {timeline}"
         assert timeline[-1] == {new_name}
         # The engine's own order: both new objects were created before the first delete started.
-        order = [json.loads(line) for line in events_log.read_text().splitlines() if line.strip()]
+        order = [json.loads(line) for line in upgrade.stdout.splitlines() if line.startswith("{")]
         created = [i for i, e in enumerate(order) if "resOutputsEvent" in e
                    and e["resOutputsEvent"]["metadata"]["op"] == "create"
                    and e["resOutputsEvent"]["metadata"]["urn"].endswith(("::upgrade-exec-lock", "::upgrade-exec-lock-binding"))]

@@ -48,6 +48,7 @@ ROLES = ("cli", "language host", "program", "provider")
 
 PROGRAM = '''
 """N blue-green services in one namespace (bench/bench_scale.py)."""
+import gc
 import pulumi
 import pulumi_kubernetes as k8s
 from immutable_infra import ContainerServiceSpec
@@ -55,6 +56,9 @@ from immutable_infra.kubernetes import ContainerService, ServiceNamespace
 
 config = pulumi.Config()
 n = config.require_int("services")
+if config.get_bool("tune_gc"):  # as the example's __main__.py does
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 kubeconfig = config.get("kubeconfig")
 if kubeconfig:
     provider = k8s.Provider("cluster", kubeconfig=kubeconfig)
@@ -224,7 +228,7 @@ class Project:
 
 
 def make_project(tmp: pathlib.Path, n: int, kubeconfig: pathlib.Path | None, *,
-                 skip_checkpoints: bool = False) -> Project:
+                 skip_checkpoints: bool = False, tune_gc: bool = False) -> Project:
     project = tmp / f"scale-{n}"
     project.mkdir()
     (project / "__main__.py").write_text(PROGRAM)
@@ -245,13 +249,15 @@ def make_project(tmp: pathlib.Path, n: int, kubeconfig: pathlib.Path | None, *,
     p.pulumi("config", "set", "services", str(n), "-s", "bench")
     if kubeconfig is not None:
         p.pulumi("config", "set", "kubeconfig", str(kubeconfig), "-s", "bench")
+    if tune_gc:
+        p.pulumi("config", "set", "tune_gc", "true", "-s", "bench")
     return p
 
 
 def run_size(tmp: pathlib.Path, mode: str, n: int, *, kubeconfig: pathlib.Path | None,
              parallel: int | None, keep: bool = False, json_previews: bool = True, skip_checkpoints: bool = False,
-             record: pathlib.Path | None = None) -> tuple[list[StepResult], Project]:
-    project = make_project(tmp, n, kubeconfig, skip_checkpoints=skip_checkpoints)
+             record: pathlib.Path | None = None, tune_gc: bool = False) -> tuple[list[StepResult], Project]:
+    project = make_project(tmp, n, kubeconfig, skip_checkpoints=skip_checkpoints, tune_gc=tune_gc)
     extra = [f"--parallel={parallel}"] if parallel else []
     commands = {"preview": ["preview", *extra], "first up": ["up", "--yes", "--skip-preview", *extra],
                 "no-op up": ["up", "--yes", "--skip-preview", *extra], "preview --json": ["preview", "--json", *extra],
@@ -273,7 +279,7 @@ def run_size(tmp: pathlib.Path, mode: str, n: int, *, kubeconfig: pathlib.Path |
         out.append(result)
         if record is not None:  # one JSON line per step, as it happens (a long run may be cut short)
             with record.open("a", encoding="utf-8") as f:
-                f.write(json.dumps({**asdict(result), "skip_checkpoints": skip_checkpoints}) + "\n")
+                f.write(json.dumps({**asdict(result), "skip_checkpoints": skip_checkpoints, "tune_gc": tune_gc}) + "\n")
     if not keep:
         if kubeconfig is not None:
             project.pulumi("destroy", "--yes", "--skip-preview", "-s", "bench")
@@ -338,6 +344,8 @@ def main(argv: list[str] | None = None) -> list[StepResult]:
     parser.add_argument("--parallel", type=int, default=None, help="pulumi --parallel (default: the engine's)")
     parser.add_argument("--json", type=pathlib.Path, default=None, help="also write the results here")
     parser.add_argument("--record", type=pathlib.Path, default=None, help="append one JSON line per step here")
+    parser.add_argument("--tune-gc", action="store_true", help="the program freezes the GC's view of imports and "
+                        "collects less often (as the example's __main__.py does)")
     parser.add_argument("--skip-checkpoints", action="store_true",
                         help="PULUMI_SKIP_CHECKPOINTS=true: state saved once at the end of an update, not after each step")
     args = parser.parse_args(argv)
@@ -354,11 +362,13 @@ def main(argv: list[str] | None = None) -> list[StepResult]:
                 with local_cluster(tmp) as kubeconfig:
                     for n in sizes:
                         results += run_size(tmp, mode, n, kubeconfig=kubeconfig, parallel=args.parallel,
-                                            skip_checkpoints=args.skip_checkpoints, record=args.record)[0]
+                                            skip_checkpoints=args.skip_checkpoints, record=args.record,
+                                            tune_gc=args.tune_gc)[0]
             else:
                 for n in sizes:
                     results += run_size(tmp, mode, n, kubeconfig=None, parallel=args.parallel,
-                                        skip_checkpoints=args.skip_checkpoints, record=args.record)[0]
+                                        skip_checkpoints=args.skip_checkpoints, record=args.record,
+                                        tune_gc=args.tune_gc)[0]
     print()
     print(table(results))
     rs = ratios(results)

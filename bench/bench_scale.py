@@ -56,6 +56,7 @@ from immutable_infra.kubernetes import ContainerService, ServiceNamespace
 
 config = pulumi.Config()
 n = config.require_int("services")
+namespace = f"scale{n}"  # one per size: sizes can share a cluster without a destroy in between
 if config.get_bool("tune_gc"):  # as the example's __main__.py does
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
@@ -70,7 +71,7 @@ def spec(i):
     return ContainerServiceSpec.model_validate({
         "name": f"svc{i}",
         "image": f"registry.example.com/acme/svc{i}@sha256:" + f"{i:064x}",
-        "namespace": "apps",
+        "namespace": namespace,
         "ports": [{"name": "http", "container_port": 8080, "service_port": 80}],
         "env": {"LOG_FORMAT": "json", "INDEX": str(i)},
         "config_files": [{"name": "app.toml", "content": f"index = {i}\\n"}],
@@ -83,8 +84,8 @@ def spec(i):
 
 specs = [spec(i) for i in range(n)]
 on_provider = pulumi.ResourceOptions(providers=[provider])
-namespace = ServiceNamespace("apps", {"name": "apps"}, services=specs, opts=on_provider)
-after = pulumi.ResourceOptions(providers=[provider], depends_on=[namespace])
+ns = ServiceNamespace(namespace, {"name": namespace}, services=specs, opts=on_provider)
+after = pulumi.ResourceOptions(providers=[provider], depends_on=[ns])
 releases = {s.name: ContainerService(s.name, s, opts=after).release for s in specs}
 pulumi.export("services", len(releases))
 '''
@@ -229,13 +230,12 @@ class Project:
 
 def make_project(tmp: pathlib.Path, n: int, kubeconfig: pathlib.Path | None, *,
                  skip_checkpoints: bool = False, tune_gc: bool = False) -> Project:
-    project = tmp / f"scale-{n}"
-    project.mkdir()
+    project = pathlib.Path(tempfile.mkdtemp(prefix=f"scale-{n}-", dir=tmp))  # one per mode and size
     (project / "__main__.py").write_text(PROGRAM)
     meta = {"name": "bench-scale", "runtime": {"name": "python",
                                                "options": {"toolchain": "pip", "virtualenv": sys.prefix}}}
     (project / "Pulumi.yaml").write_text(yaml.safe_dump(meta))
-    backend = tmp / f"backend-{n}"
+    backend = project / ".backend"
     backend.mkdir()
     env = pulumi_env(ROOT, backend_url=backend.as_uri())
     env["PULUMI_CONFIG_PASSPHRASE"] = PASSPHRASE
@@ -280,9 +280,7 @@ def run_size(tmp: pathlib.Path, mode: str, n: int, *, kubeconfig: pathlib.Path |
         if record is not None:  # one JSON line per step, as it happens (a long run may be cut short)
             with record.open("a", encoding="utf-8") as f:
                 f.write(json.dumps({**asdict(result), "skip_checkpoints": skip_checkpoints, "tune_gc": tune_gc}) + "\n")
-    if not keep:
-        if kubeconfig is not None:
-            project.pulumi("destroy", "--yes", "--skip-preview", "-s", "bench")
+    if not keep:  # on a cluster the objects stay (their namespace is per size) until it stops
         shutil.rmtree(project.dir / "build", ignore_errors=True)
     return out, project
 
@@ -342,6 +340,7 @@ def main(argv: list[str] | None = None) -> list[StepResult]:
     parser.add_argument("--sizes", default="100,300,1000")
     parser.add_argument("--modes", default="render", help="render,cluster")
     parser.add_argument("--parallel", type=int, default=None, help="pulumi --parallel (default: the engine's)")
+    parser.add_argument("--no-json-previews", action="store_true", help="skip the two JSON previews")
     parser.add_argument("--json", type=pathlib.Path, default=None, help="also write the results here")
     parser.add_argument("--record", type=pathlib.Path, default=None, help="append one JSON line per step here")
     parser.add_argument("--tune-gc", action="store_true", help="the program freezes the GC's view of imports and "
@@ -363,12 +362,12 @@ def main(argv: list[str] | None = None) -> list[StepResult]:
                     for n in sizes:
                         results += run_size(tmp, mode, n, kubeconfig=kubeconfig, parallel=args.parallel,
                                             skip_checkpoints=args.skip_checkpoints, record=args.record,
-                                            tune_gc=args.tune_gc)[0]
+                                            tune_gc=args.tune_gc, json_previews=not args.no_json_previews)[0]
             else:
                 for n in sizes:
                     results += run_size(tmp, mode, n, kubeconfig=None, parallel=args.parallel,
                                         skip_checkpoints=args.skip_checkpoints, record=args.record,
-                                        tune_gc=args.tune_gc)[0]
+                                        tune_gc=args.tune_gc, json_previews=not args.no_json_previews)[0]
     print()
     print(table(results))
     rs = ratios(results)

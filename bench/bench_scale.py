@@ -285,6 +285,23 @@ def run_size(tmp: pathlib.Path, mode: str, n: int, *, kubeconfig: pathlib.Path |
     return out, project
 
 
+def _add_nodes(kubeconfig: pathlib.Path, count: int) -> None:
+    """More kwok nodes: the local cluster has two of 110 pods each, the sizes here run up to
+    (100 + 300 + 1000) x 2 pods at once. Same shape as cluster/local.py's, which kwok runs."""
+    capacity = {"cpu": "32", "memory": "256Gi", "pods": "110"}
+    items = [{"apiVersion": "v1", "kind": "Node",
+              "metadata": {"name": f"kwok-scale-{i}",
+                           "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                           "labels": {"type": "kwok", "kubernetes.io/hostname": f"kwok-scale-{i}",
+                                      "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}},
+              "spec": {}, "status": {"allocatable": capacity, "capacity": capacity,
+                                     "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}]}}
+             for i in range(count)]
+    subprocess.run([str(ROOT / ".toolchain" / "cluster" / "bin" / "kubectl"), "--kubeconfig", str(kubeconfig),
+                    "apply", "-f", "-"], input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}),
+                   check=True, capture_output=True, text=True, timeout=120)
+
+
 @contextmanager
 def local_cluster(tmp: pathlib.Path) -> Iterator[pathlib.Path]:
     state = tmp / "cluster-state"
@@ -294,6 +311,7 @@ def local_cluster(tmp: pathlib.Path) -> Iterator[pathlib.Path]:
     if start.returncode != 0:
         raise RuntimeError(f"cluster/local.py start failed:\n{start.stdout}\n{start.stderr}")
     try:
+        _add_nodes(state / "kubeconfig", count=30)
         yield state / "kubeconfig"
     finally:
         subprocess.run([sys.executable, str(CLUSTER_LOCAL), "stop"], env=env, capture_output=True, text=True,

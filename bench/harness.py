@@ -4,6 +4,9 @@ Both variants run in the same process, interleaved, several rounds each, so the 
 (component / raw) is measured in one run on the same machine state. The mocks do no
 work, so the figure is the SDK-side overhead our components add (validation, hashing,
 manifest building, extra component resources). Speed is printed, never asserted.
+
+Both wall time and CPU time (``time.process_time``: this process, all its threads) are
+taken; on a shared, loaded machine the CPU-time ratio is the steadier of the two.
 """
 
 from __future__ import annotations
@@ -31,33 +34,42 @@ class _NullMocks(pulumi.runtime.Mocks):
 
 def run_once(program: Callable[[], None]) -> tuple[float, int]:
     """Seconds to run ``program`` to completion under mocks, and resources registered."""
+    wall, _, count = run_timed(program)
+    return wall, count
+
+
+def run_timed(program: Callable[[], None]) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds and resources registered for ``program`` under mocks."""
     mocks = _NullMocks()
     pulumi.runtime.settings.set_root_resource(None)
     runtime_mocks.set_mocks(mocks, project="bench", stack="bench", preview=False)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     pulumi.runtime.test(program)()
-    return time.perf_counter() - start, mocks.count
+    return time.perf_counter() - start, time.process_time() - cpu, mocks.count
 
 
 def compare(title: str, component: Callable[[int], Callable[[], None]], raw: Callable[[int], Callable[[], None]],
             sizes: tuple[int, ...] = (50, 200), rounds: int = 5) -> dict[int, float]:
-    """Print and return the median component/raw time ratio for each size."""
+    """Print the median component/raw ratios (wall and CPU) for each size; return the CPU ones."""
     ratios: dict[int, float] = {}
     print(f"\n{title}")
-    print(f"{'N':>5} {'component s':>12} {'raw s':>8} {'resources c/r':>14} {'ratio':>7}")
+    print(f"{'N':>5} {'component s':>12} {'raw s':>8} {'resources c/r':>14} {'ratio':>7} "
+          f"{'cpu c s':>8} {'cpu r s':>8} {'cpu ratio':>9}")
     for n in sizes:
         run_once(component(n))  # warm-up: imports, first-call caches
         run_once(raw(n))
-        comp_times, raw_times = [], []
+        comp: list[tuple[float, float]] = []
+        hand: list[tuple[float, float]] = []
         counts = (0, 0)
         for _ in range(rounds):
-            t, c = run_once(component(n))
-            comp_times.append(t)
-            t2, r = run_once(raw(n))
-            raw_times.append(t2)
+            t, c_cpu, c = run_timed(component(n))
+            comp.append((t, c_cpu))
+            t2, r_cpu, r = run_timed(raw(n))
+            hand.append((t2, r_cpu))
             counts = (c, r)
-        ratio = statistics.median(comp_times) / statistics.median(raw_times)
-        ratios[n] = ratio
-        print(f"{n:>5} {statistics.median(comp_times):>12.3f} {statistics.median(raw_times):>8.3f} "
-              f"{counts[0]:>6}/{counts[1]:<7} {ratio:>7.2f}x")
+        wall_c, wall_r = statistics.median(x[0] for x in comp), statistics.median(x[0] for x in hand)
+        cpu_c, cpu_r = statistics.median(x[1] for x in comp), statistics.median(x[1] for x in hand)
+        ratios[n] = cpu_c / cpu_r
+        print(f"{n:>5} {wall_c:>12.3f} {wall_r:>8.3f} {counts[0]:>6}/{counts[1]:<7} {wall_c / wall_r:>7.2f}x "
+              f"{cpu_c:>8.3f} {cpu_r:>8.3f} {cpu_c / cpu_r:>8.2f}x")
     return ratios

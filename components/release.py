@@ -12,6 +12,7 @@ Platform-neutral and pure: no Pulumi here, so the rules are testable alone.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -40,14 +41,21 @@ def release_fields(model: BaseModel) -> dict[str, Any]:
     if callable(fingerprint):
         return {str(k): _canonical(v) for k, v in fingerprint().items()}
     out: dict[str, Any] = {}
-    for name, field in type(model).model_fields.items():
-        if any(isinstance(meta, NotInRelease) for meta in field.metadata):
-            continue
+    for name, added_later in _release_field_names(type(model)):
         value = getattr(model, name)
-        if any(isinstance(meta, AddedLater) for meta in field.metadata) and value == field.get_default(call_default_factory=True):
+        if added_later and value == type(model).model_fields[name].get_default(call_default_factory=True):
             continue  # a newer field at its default: the release id of every older release is kept
         out[name] = _canonical(value)
     return out
+
+
+@functools.cache
+def _release_field_names(model: type[BaseModel]) -> tuple[tuple[str, bool], ...]:
+    """Per model class, once (a spec's fields do not change): 1,000 services hash 1,000 specs.
+    Each release-defining field with whether it was added later (see ``AddedLater``)."""
+    return tuple((name, any(isinstance(meta, AddedLater) for meta in field.metadata))
+                 for name, field in model.model_fields.items()
+                 if not any(isinstance(meta, NotInRelease) for meta in field.metadata))
 
 
 def _canonical(value: Any) -> Any:

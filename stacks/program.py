@@ -191,8 +191,11 @@ def deploy(stack: str, raw: Mapping[str, Any], secrets: SecretStore | Mapping[st
 
 
 def deploy_on_kubernetes(validated: Plan, provider: k8s.Provider) -> dict[str, ContainerService]:
-    namespace = ServiceNamespace(topology.NAMESPACE, {"spec": {"name": topology.NAMESPACE}},
-                                 opts=pulumi.ResourceOptions(providers=[provider]))
+    namespace = ServiceNamespace(topology.NAMESPACE, {
+        "spec": {"name": topology.NAMESPACE},
+        "services": [active for active, _ in validated.services.values()],
+        "exec_break_glass": validated.config.environment.exec_break_glass,
+    }, opts=pulumi.ResourceOptions(providers=[provider]))
     return {
         name: ContainerService(
             name, {"spec": active, "previous": kept, "exec_break_glass": validated.config.environment.exec_break_glass},

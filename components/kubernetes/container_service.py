@@ -165,9 +165,7 @@ class ContainerService(pulumi.ComponentResource):
             )
         if active.expose.ingress is not None and self.service is not None:
             self._ingress(active)
-        lock_opted_out = exec_break_glass or active.security.opt_outs.exec_lock is not None
-        if not lock_opted_out:
-            self._exec_lock(active, child)
+        # The exec lock is the namespace's (ServiceNamespace): one policy for all its services.
 
         opt_outs = active.security.opt_outs.names()
         if exec_break_glass and "exec_lock" not in opt_outs:
@@ -275,6 +273,7 @@ class ContainerService(pulumi.ComponentResource):
             opt_annotations[f"{m.ANNOTATION_OPT_OUT_REASON_PREFIX}exec_lock"] = "exec_break_glass set in the environment config"
         rid = spec.release
         replicas = active.replicas if is_active or active.keep_mode == "warm" else 0
+        opt_annotations.update(m.await_annotations(is_active=is_active, replicas=replicas))
         uses = [config_objects[n] for n in (m.config_map_name(spec), m.secret_name(spec)) if n]
         timeout = f"{active.rollout_timeout_seconds}s"
         return k8s.apps.v1.Deployment(
@@ -308,25 +307,6 @@ class ContainerService(pulumi.ComponentResource):
             spec=body,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.service]),
         )
-
-    def _exec_lock(self, spec: ContainerServiceSpec, child: pulumi.ResourceOptions) -> None:
-        policy_name = pulumi.Output.concat(self._namespace, f"-{spec.name}-exec-lock")
-        labels = {**m.selector_labels(spec), m.LABEL_MANAGED_BY: m.MANAGED_BY}
-        policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
-            f"{self._name}-exec-lock",
-            metadata={"name": policy_name, "labels": labels},
-            spec=m.exec_lock_policy_spec(spec, namespace=self._namespace),
-            opts=child,
-        )
-        k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
-            f"{self._name}-exec-lock-binding",
-            metadata={"name": policy_name, "labels": labels},
-            spec={"policyName": policy_name, "validationActions": ["Deny"]},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
-        )
-
-
-
 def field(obj: Any, name: str) -> Any:
     """An output property by its Python name: typed output objects from the engine, plain
     mappings (camelCase keys) where the SDK does not translate them (mocks)."""

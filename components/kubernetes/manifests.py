@@ -14,7 +14,7 @@ import hashlib
 from typing import Any
 
 from .. import MANAGED_BY as MANAGED_BY
-from ..container_spec import ContainerServiceSpec, Probe
+from ..container_spec import ContainerServiceSpec, Probe, Security
 from ..fields import parse_image
 from ..release import canonical_json, release_name
 
@@ -26,6 +26,7 @@ LABEL_OPT_OUT_PREFIX = "immutable.dev/opt-out-"
 ANNOTATION_OPT_OUT_REASON_PREFIX = "immutable.dev/opt-out-reason-"
 CONFIG_VOLUME = "config"
 SECRETS_VOLUME = "secrets"
+DEFAULT_BREAK_GLASS_GROUP: str = Security.model_fields["break_glass_group"].default
 
 Manifest = dict[str, Any]
 
@@ -201,6 +202,22 @@ def deployment_spec(spec: ContainerServiceSpec, release: str, replicas: int, *,
     }
 
 
+SKIP_AWAIT = "pulumi.com/skipAwait"
+
+
+def await_annotations(*, is_active: bool, replicas: int) -> dict[str, str]:
+    """``pulumi.com/skipAwait`` on a kept release scaled to zero, and on nothing else.
+
+    Nothing waits on such a Deployment: no pods to become ready, the traffic already moved
+    (its scale-down is ordered after the Service), and deleting it (retiring) has no pods to
+    drain. Without the annotation the provider still watches each one until its rollout to
+    zero settles (old pods terminated: up to their grace period), once per kept service per
+    swap. The active release, and warm kept releases, keep the full await: a rollback makes a
+    kept release active again, which drops the annotation, so its readiness is awaited before
+    the Service moves back."""
+    return {SKIP_AWAIT: "true"} if not is_active and replicas == 0 else {}
+
+
 def service_ports(spec: ContainerServiceSpec) -> list[Manifest]:
     return [{"name": p.name, "port": p.service_port or p.container_port, "targetPort": p.name,
              "protocol": p.protocol} for p in spec.ports]
@@ -255,44 +272,113 @@ def network_policy_spec(spec: ContainerServiceSpec) -> Manifest:
 
 
 EXEC_LOCK_MESSAGE = (
-    "immutable-infra exec lock: pods of {service} are immutable; exec, attach, cp, port-forward "
+    "immutable-infra exec lock: pods in namespace {namespace} are immutable; exec, attach, cp, port-forward "
     "and ephemeral containers are refused (break-glass group: {group})"
 )
+EXEC_LOCK_RULES: list[Manifest] = [
+    {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CONNECT"],
+     "resources": ["pods/exec", "pods/attach", "pods/portforward"]},
+    {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"],
+     "resources": ["pods/ephemeralcontainers"]},
+]
+# Pods get ``generateName`` = "<replicaset>-"; the API server cuts that base to 58 characters
+# (63 minus 5 random ones), so a longer prefix would never match.
+_POD_NAME_BASE_MAX = 58
 
 
-def exec_lock_policy_spec(spec: ContainerServiceSpec, *, namespace: Any = None) -> Manifest:
-    """A ValidatingAdmissionPolicy refusing interactive access to this service's pods.
+def exec_lock_name(namespace: str) -> str:
+    """The namespace lock's object name (cluster-scoped). The dot keeps it apart from the old
+    per-service ``<namespace>-<service>-exec-lock`` names, so an upgrade never collides."""
+    return f"{namespace}.exec-lock"
 
-    CONNECT requests (exec/attach/portforward) carry options, not the pod, so they are
-    matched by pod name (``<service>-...``); ephemeral-container updates carry the pod
-    and are matched by its name label. Only ``break_glass_group`` gets through.
-    ``namespace``: the namespace when it is not ``spec.namespace`` (a plain value or an Output).
+
+def pod_name_prefix(spec: ContainerServiceSpec) -> str:
+    """What every pod name of this service starts with, whatever its release: the Deployment
+    name without the release id (blue-green names are shortened to fit), then "-", cut where
+    the API server cuts generated names."""
+    rolling = spec.strategy == "rolling"
+    base = f"{spec.name}-" if rolling else deployment_name(spec, spec.release).removesuffix(spec.release)
+    return base[:_POD_NAME_BASE_MAX]
+
+
+def _cel_list(values: list[str]) -> str:
+    return "[" + ", ".join(_cel_str(v) for v in values) + "]"
+
+
+def _cel_str(value: str) -> str:
+    # Names are DNS labels and groups are validated strings; escape anyway: this is code.
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _in_group(group: str) -> str:
+    return f"request.userInfo.groups.exists(g, g == {_cel_str(group)})"
+
+
+def exec_lock_policy_spec(namespace: str, services: list[ContainerServiceSpec], *,
+                          default_group: str = DEFAULT_BREAK_GLASS_GROUP) -> Manifest:
+    """One ValidatingAdmissionPolicy that refuses interactive access to every pod of ``namespace``.
+
+    The whole namespace is locked, not a list of services: a service added later, or a pod
+    nobody declared, is locked without any change here. ``services`` (those running in the
+    namespace) only carry the exceptions:
+
+    - a service with an ``exec_lock`` opt-out is exempt. CONNECT requests (exec, attach,
+      port-forward) carry the pod's *name* only, not its labels, so the exemption is by the
+      service's pod-name prefix; a locked service whose prefix extends it (``api`` exempt,
+      ``api-gateway`` locked) stays locked. Ephemeral-container updates carry the pod, so
+      there the exemption is by its name label, exactly.
+    - a service with its own ``break_glass_group`` needs that group (not the namespace's
+      default) for pods whose name starts with its prefix.
     """
-    group = spec.security.break_glass_group
-    prefix = f"{spec.name}-"
-    target = (
-        f"(request.subResource == 'ephemeralcontainers' "
-        f"? (has(object.metadata.labels) && '{LABEL_NAME}' in object.metadata.labels "
-        f"&& object.metadata.labels['{LABEL_NAME}'] == '{spec.name}') "
-        f": request.name.startsWith('{prefix}'))"
-    )
-    return {
+    exempt = sorted({s.name for s in services if s.security.opt_outs.exec_lock is not None})
+    exempt_prefixes = sorted({pod_name_prefix(s) for s in services if s.name in exempt})
+    locked_prefixes = sorted({pod_name_prefix(s) for s in services if s.name not in exempt})
+    shadowing = sorted(p for p in locked_prefixes if any(p != e and p.startswith(e) for e in exempt_prefixes))
+    own_groups = {pod_name_prefix(s): s.security.break_glass_group for s in services
+                  if s.name not in exempt and s.security.break_glass_group != default_group}
+    variables: list[Manifest] = []
+    if exempt:
+        by_label = (f"has(object.metadata.labels) && '{LABEL_NAME}' in object.metadata.labels "
+                    f"&& object.metadata.labels['{LABEL_NAME}'] in {_cel_list(exempt)}")
+        by_name = f"{_cel_list(exempt_prefixes)}.exists(p, request.name.startsWith(p))"
+        if shadowing:
+            by_name += f" && !{_cel_list(shadowing)}.exists(p, request.name.startsWith(p))"
+        variables.append({"name": "exempt",
+                          "expression": f"request.subResource == 'ephemeralcontainers' ? ({by_label}) : ({by_name})"})
+    allowed = _in_group(default_group)
+    if own_groups:
+        pairs = ", ".join(f"{_cel_str(p)}: {_cel_str(g)}" for p, g in sorted(own_groups.items()))
+        variables.append({"name": "own_groups", "expression": "{" + pairs + "}"})
+        variables.append({"name": "own",
+                          "expression": "variables.own_groups.filter(p, request.name.startsWith(p))"})
+        allowed = (f"(variables.own.size() == 0 ? {allowed} : variables.own.all(p, "
+                   f"request.userInfo.groups.exists(g, g == variables.own_groups[p])))")
+    expression = f"variables.exempt || {allowed}" if exempt else allowed
+    out: Manifest = {
         "failurePolicy": "Fail",
         "matchConstraints": {
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace or spec.namespace}},
-            "resourceRules": [
-                {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CONNECT"],
-                 "resources": ["pods/exec", "pods/attach", "pods/portforward"]},
-                {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"],
-                 "resources": ["pods/ephemeralcontainers"]},
-            ],
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+            "resourceRules": [{**rule} for rule in EXEC_LOCK_RULES],
         },
         "validations": [{
-            "expression": f"!{target} || request.userInfo.groups.exists(g, g == '{group}')",
-            "message": EXEC_LOCK_MESSAGE.format(service=spec.name, group=group),
+            "expression": expression,
+            "message": EXEC_LOCK_MESSAGE.format(namespace=namespace, group=default_group),
             "reason": "Forbidden",
         }],
     }
+    if variables:
+        out["variables"] = variables
+    return out
+
+
+EXEC_LOCK_EXEMPT_PREFIX = "exec-lock-exempt.immutable.dev/"
+
+
+def exec_lock_annotations(services: list[ContainerServiceSpec]) -> dict[str, str]:
+    """The exemptions with their reasons, on the lock itself (``exec-lock-exempt.immutable.dev/<service>``):
+    an opt-out shows up in the preview as a change of the namespace's lock, not only of the service."""
+    return {f"{EXEC_LOCK_EXEMPT_PREFIX}{s.name}": opt_out.reason
+            for s in services if (opt_out := s.security.opt_outs.exec_lock) is not None}
 
 
 def namespace_labels() -> dict[str, str]:

@@ -1,21 +1,23 @@
 """``ServiceNamespace``: a namespace hardened for immutable services.
 
-Pod Security "restricted" enforced by the API server, and a default-deny NetworkPolicy
-so that only the allowances each ContainerService declares are open.
+Pod Security "restricted" enforced by the API server, a default-deny NetworkPolicy so
+that only the allowances each ContainerService declares are open, and the exec lock: one
+ValidatingAdmissionPolicy (and its binding) for the whole namespace rather than two
+objects per service (``manifests.exec_lock_policy_spec`` says how exemptions work).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TypedDict
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import field_validator
 
 from .. import PACKAGE
-from ..container_spec import RESERVED_NAMESPACES
-from ..errors import validate_spec
+from ..container_spec import RESERVED_NAMESPACES, ContainerServiceSpec
+from ..errors import Problem, SpecError, validate_spec
 from ..fields import DnsLabel, Spec, invalid
 from ..input_errors import raises_input_errors
 from ..inputs import deprecated, normalize_args, unknown_args
@@ -47,10 +49,17 @@ class _ServiceNamespaceArgsRequired(TypedDict):
 class ServiceNamespaceArgs(_ServiceNamespaceArgsRequired, total=False):
     """Arguments of ``ServiceNamespace``."""
 
+    services: Sequence[ContainerServiceSpec | Mapping[str, Any]]
+    """Specs of the services that run in this namespace. Only their exec-lock opt-outs and own
+    break-glass groups matter here: every pod of the namespace is locked unless its service opts
+    out (the exemption and its reason show on the lock)."""
+    exec_break_glass: bool
+    """Environment-wide opt-out of the exec lock (never in prod): no lock. Default false."""
+
 
 
 class ServiceNamespace(pulumi.ComponentResource):
-    """A namespace with Pod Security "restricted" and default-deny networking.
+    """A namespace with Pod Security "restricted", default-deny networking and an exec lock.
 
     ``ServiceNamespace(name, args: ServiceNamespaceArgs, *, opts=None)``.
     """
@@ -72,6 +81,8 @@ class ServiceNamespace(pulumi.ComponentResource):
         given = normalize_args(subject, args, NamespaceSpec, {})
         unknown_args(subject, given, lambda: list(ServiceNamespaceArgs.__annotations__))
         valid = validate_spec(NamespaceSpec, given["spec"], subject=subject)
+        residents = _residents(name, valid.name, given.get("services") or ())
+        exec_break_glass = bool(given.get("exec_break_glass", False))
         super().__init__(TYPE_TOKEN, name, None, opts)
         namespace = k8s.core.v1.Namespace(
             f"{name}-ns",
@@ -85,5 +96,41 @@ class ServiceNamespace(pulumi.ComponentResource):
             spec=m.DEFAULT_DENY_SPEC,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
         )
+        if not exec_break_glass:
+            exec_lock(name, valid.name, residents, parent=self)
         self.name = namespace.metadata.name
         self.register_outputs({"name": self.name})
+
+
+def exec_lock(name: str, namespace: str, services: list[ContainerServiceSpec], *, parent: pulumi.Resource) -> None:
+    """The namespace's exec lock. It does not wait for the Namespace: it selects it by name, and
+    existing locks are never deleted before it exists (an upgrade from per-service locks deletes
+    those only at the end of the update, after this one was created)."""
+    lock_name = m.exec_lock_name(namespace)
+    meta = {"name": lock_name, "labels": {m.LABEL_MANAGED_BY: m.MANAGED_BY}}
+    annotations = m.exec_lock_annotations(services)
+    policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+        f"{name}-exec-lock",
+        metadata={**meta, "annotations": annotations} if annotations else meta,
+        spec=m.exec_lock_policy_spec(namespace, services),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+        f"{name}-exec-lock-binding",
+        metadata=meta,
+        spec={"policyName": lock_name, "validationActions": ["Deny"]},
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[policy]),
+    )
+
+
+def _residents(name: str, namespace: str,
+               services: Sequence[ContainerServiceSpec | Mapping[str, Any]]) -> list[ContainerServiceSpec]:
+    out = [validate_spec(ContainerServiceSpec, s, subject=f"ServiceNamespace {name!r} services[{i}]")
+           for i, s in enumerate(services)]
+    problems = [Problem(f"services[{i}].namespace", s.namespace,
+                        f"the service {s.name!r} runs in namespace {s.namespace!r}, not {namespace!r}",
+                        f"pass only the services of namespace {namespace!r}")
+                for i, s in enumerate(out) if s.namespace != namespace]
+    if problems:
+        raise SpecError(f"ServiceNamespace {name!r}", problems)
+    return out

@@ -9,6 +9,11 @@ Below it: kept and retired releases, the guard's findings in plain words (if any
 full diff folded in a ``<details>`` block: one table row per changed resource with the
 changed properties (old → new). The comment ends with an invisible marker naming the stack,
 so the workflow edits its own comment instead of adding another one on every push.
+
+Large stacks (hundreds of services swapping at once, a base-image bump) stay under GitHub's
+65,536-character limit and readable: the first line then gives counts (``1000 releases
+swapped (1000 blue-green)``), and the per-service list, many guard findings and the diff are
+folded, each cut to the room left with a "… N more" line.
 """
 
 from __future__ import annotations
@@ -35,6 +40,10 @@ LEDGER_CONFIG = "immutable:ledger"
 MAX_CHARS = 60_000
 """GitHub refuses comments above 65,536 characters."""
 MARKER = "<!-- immutable-ops:preview:{stack} -->"
+INLINE_SWAPS = 5
+"""More swaps than this: the first line gives counts and the list is folded."""
+INLINE_FINDINGS = 20
+INLINE_EXTRAS_CHARS = 600
 COMPUTE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Pod", "Group", "Instance", "Container"}
 OP_SYMBOL = {"create": "+", "update": "~", "delete": "-", "replace": "±", "create-replacement": "±",
              "delete-replaced": "-", "import": "=", "read": ">"}
@@ -132,7 +141,10 @@ def retired(preview: Preview) -> list[tuple[str, str]]:
 def first_line(stack: str, preview: Preview, findings: Sequence[Finding]) -> str:
     swapped = swaps(preview)
     changing = preview.changing()
-    if swapped:
+    if len(swapped) > INLINE_SWAPS:
+        # Hundreds of services: counts here, the list folded below (the line stays one line).
+        head = f"{len(swapped)} releases swapped ({_strategy_counts(swapped)})"
+    elif swapped:
         head = "; ".join(s.text() for s in swapped)
     elif changing:
         n = len(list(iter_custom(changing)))
@@ -143,6 +155,26 @@ def first_line(stack: str, preview: Preview, findings: Sequence[Finding]) -> str
     if findings:
         guard = f"⚠️ {guard} (guard fails)"
     return f"`{stack}` · {head}, {guard}"
+
+
+def _strategy_counts(swapped: Sequence[Swap]) -> str:
+    counts: dict[str, int] = {}
+    for swap in swapped:
+        counts[swap.strategy] = counts.get(swap.strategy, 0) + 1
+    return ", ".join(f"{n} {strategy}" for strategy, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _fold(summary_text: str, items: Sequence[str], budget: int, *, more: str) -> list[str]:
+    """A ``<details>`` block listing as many of ``items`` as fit in ``budget`` characters."""
+    lines = [f"<details><summary>{summary_text}</summary>", ""]
+    used = sum(len(line) + 1 for line in lines) + len("</details>") + 2 + 80
+    for index, item in enumerate(items):
+        if used + len(item) + 1 > budget:
+            lines.append(f"- … {len(items) - index} more ({more})")
+            break
+        lines.append(item)
+        used += len(item) + 1
+    return [*lines, "", "</details>", ""]
 
 
 def _cell(text: str) -> str:
@@ -183,27 +215,42 @@ def _summary_counts(counts: Mapping[str, int]) -> str:
 
 
 def render(stack: str, preview: Preview, findings: Sequence[Finding], *, max_chars: int = MAX_CHARS) -> str:
-    """The whole comment, Markdown."""
+    """The whole comment, Markdown, at most ``max_chars`` long whatever the stack's size: one
+    summary line, then the lists (long ones folded in ``<details>``), then the diff table with
+    whatever room is left."""
     lines = [first_line(stack, preview, findings), ""]
+    tail = ["", "</details>", "", MARKER.format(stack=stack)]
+    # Room for each section: findings first (they fail the check), then the swaps, then the diff.
+    room = max_chars - len(lines[0]) - len("\n".join(tail)) - 400
     swapped = swaps(preview)
     kept = [f"{s.workload} {s.old}" for s in swapped
             if s.old and s.strategy in ("blue-green", "blue-green, kept", "new group", "kept group")]
-    gone = retired(preview)
+    gone = [f"{w} {r}" for w, r in retired(preview)]
     extras = []
     if kept:
         extras.append("swapped out (kept for rollback): " + ", ".join(kept))
     if gone:
-        extras.append("retired: " + ", ".join(f"{w} {r}" for w, r in gone))
-    if extras:
-        lines += [" · ".join(extras), ""]
+        extras.append("retired: " + ", ".join(gone))
     if findings:
+        items = [f"- `{f.name}` ({f.rule}): {f.message}" for f in findings]
         lines.append("**In-place changes to running compute (the guard fails):**")
-        lines += [f"- `{f.name}` ({f.rule}): {f.message}" for f in findings]
-        lines.append("")
+        if len(items) <= INLINE_FINDINGS and sum(len(i) + 1 for i in items) <= room // 2:
+            lines += items
+            lines.append("")
+        else:
+            lines += ["", *_fold(f"{len(items)} in-place changes", items, room // 2,
+                                 more="run `immutable-ops guard` for all of them")]
+    if len(swapped) > INLINE_SWAPS or sum(len(e) for e in extras) > INLINE_EXTRAS_CHARS:
+        items = [f"- {s.text()}" for s in swapped] + [f"- swapped out, kept: {k}" for k in kept]
+        items += [f"- retired: {g}" for g in gone]
+        used = len("\n".join(lines))
+        lines += _fold(f"Releases: {len(swapped)} swapped, {len(kept)} kept, {len(gone)} retired", items,
+                       (room - used) // 2, more="see the preview JSON in the workflow's artifacts")
+    elif extras:
+        lines += [" · ".join(extras), ""]
     rows = sorted(iter_custom(preview.changing()),
                   key=lambda s: (OP_ORDER.get(s.op, 9), s.name, s.type))
     lines += [f"<details><summary>Full diff: {_summary_counts(preview.change_summary)}</summary>", ""]
-    tail = ["", "</details>", "", MARKER.format(stack=stack)]
     if rows:
         lines += ["| | resource | type | changes |", "|---|---|---|---|"]
         budget = max_chars - len("\n".join(lines + tail)) - 200

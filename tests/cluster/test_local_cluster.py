@@ -186,7 +186,7 @@ def test_5_exec_cp_and_debug_are_refused_by_our_policy(cluster: Cluster, ws: Wor
         proc = cluster.kubectl(*args, check=False, timeout=60)
         assert proc.returncode != 0, f"kubectl {verb} was allowed:\n{proc.stdout}"
         assert LOCK_PREFIX in proc.stderr, f"kubectl {verb}: {proc.stderr}"
-        assert "ValidatingAdmissionPolicy 'apps-api-exec-lock'" in proc.stderr, proc.stderr
+        assert "ValidatingAdmissionPolicy 'apps.exec-lock'" in proc.stderr, proc.stderr
     assert not cluster.get("pod", name, "-n", NS)["spec"].get("ephemeralContainers")
 
     # The refusal is the policy's, not kwok's: with the break-glass group the same exec gets past

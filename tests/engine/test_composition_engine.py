@@ -173,7 +173,7 @@ UPGRADE_MAIN = textwrap.dedent('''
             "ports": [{"name": "http", "container_port": 8080, "service_port": 80}],
             "config_files": [{"name": "app.conf", "content": "mode=prod\\n"}],
             "secrets": [{"name": "token", "value": "upgrade-test-token", "version": "1"}]}
-    ns = ServiceNamespace("apps", {"name": "apps"}, opts=pulumi.ResourceOptions(providers=[render]))
+    ns = ServiceNamespace("apps", {"spec": {"name": "apps"}}, opts=pulumi.ResourceOptions(providers=[render]))
     opts = pulumi.ResourceOptions(providers=[render], depends_on=[ns])
     web = {"name": "web", "image": "registry.example.com/acme/web@" + DIGEST_B, "strategy": "blue-green", **BASE}
     # Component and service named differently: the objects ade8425 renamed.

@@ -73,3 +73,54 @@ def test_a_new_artifact_for_a_workload_deployed_nowhere_here_is_still_named() ->
     old = preview.stack_step().old_outputs["legacy_release"]  # type: ignore[union-attr]
     line = comment.first_line("dev", preview, [])
     assert f"legacy: {old} → ami-0123456789abcdef0 (new artifact, nothing deployed here)" in line
+
+
+def _thousand_service_swap(n: int = 1000, findings: int = 0) -> dict[str, object]:
+    """A preview where every one of ``n`` blue-green services swaps release (a base-image bump),
+    shaped like the engine's JSON: a new active Deployment, the old one kept at 0 replicas, the
+    Service moved; ``findings`` of them also patch their immutable ConfigMap in place."""
+    urn = "urn:pulumi:dev::p::{}::{}"
+    outputs = {f"svc{i:04d}_release": f"old{i:05d}" for i in range(n)}
+    steps: list[dict[str, object]] = [{"op": "same", "urn": urn.format("pulumi:pulumi:Stack", "p-dev"),
+                                       "oldState": {"outputs": outputs, "custom": False}, "newState": {"custom": False}}]
+
+    def deployment(i: int, release: str, role: str, replicas: int) -> dict[str, object]:
+        labels = {"app.kubernetes.io/name": f"svc{i:04d}", "immutable.dev/release": release, "immutable.dev/role": role}
+        return {"metadata": {"name": f"svc{i:04d}-{release}", "namespace": "apps", "labels": labels},
+                "spec": {"replicas": replicas, "template": {"metadata": {"labels": labels}}}}
+
+    for i in range(n):
+        dep = "kubernetes:apps/v1:Deployment"
+        steps.append({"op": "create", "urn": urn.format(dep, f"svc{i:04d}-new{i:05d}"),
+                      "newState": {"inputs": deployment(i, f"new{i:05d}", "active", 2)}})
+        steps.append({"op": "update", "urn": urn.format(dep, f"svc{i:04d}-old{i:05d}"),
+                      "oldState": {"inputs": deployment(i, f"old{i:05d}", "active", 2)},
+                      "newState": {"inputs": deployment(i, f"old{i:05d}", "kept", 0)},
+                      "detailedDiff": {"spec.replicas": {"kind": "update"},
+                                       'metadata.labels["immutable.dev/role"]': {"kind": "update"}}})
+        if i < findings:
+            cm = {"metadata": {"name": f"svc{i:04d}-config", "namespace": "apps"}, "immutable": True}
+            steps.append({"op": "update", "urn": urn.format("kubernetes:core/v1:ConfigMap", f"svc{i:04d}-config"),
+                          "oldState": {"inputs": {**cm, "data": {"a": "1"}}},
+                          "newState": {"inputs": {**cm, "data": {"a": "2"}}},
+                          "detailedDiff": {'data["a"]': {"kind": "update"}}})
+    return {"steps": steps, "changeSummary": {"create": n, "update": n + findings, "same": 1}}
+
+
+@pytest.mark.parametrize("findings", [0, 1000])
+def test_a_thousand_services_fit_githubs_limit_summarised_then_folded(findings: int) -> None:
+    preview = parse_preview(_thousand_service_swap(1000, findings))
+    found = guard.check(preview)
+    assert len(found) == findings
+    text = comment.render("dev", preview, found)
+    assert len(text) <= 65_536 and len(text) <= comment.MAX_CHARS
+    first = text.splitlines()[0]
+    assert first.startswith("`dev` · 1000 releases swapped (1000 blue-green), ") and len(first) < 200
+    assert first.endswith(f"{findings} in-place compute changes" + (" (guard fails)" if findings else ""))
+    assert "<details><summary>Releases: 1000 swapped, 1000 kept, 0 retired</summary>" in text
+    assert "- svc0000: old00000 → new00000 (blue-green)" in text
+    assert text.count("<details>") == text.count("</details>") == (3 if findings else 2)
+    if findings:
+        assert "<details><summary>1000 in-place changes</summary>" in text
+        assert "`svc0000-config` (config-patched)" in text and "run `immutable-ops guard` for all of them" in text
+    assert text.rstrip().endswith("<!-- immutable-ops:preview:dev -->")

@@ -72,12 +72,12 @@ def test_kubernetes_outputs_come_from_the_children_and_carry_them_as_dependencie
     assert out["endpoint_deps"] == ["web-svc"]
     assert out["namespace_deps"] == ["web-sa"]
     assert out["selector_deps"] == [f"web-{rid}"]
-    # The namespace Output reached every namespaced child and the exec lock.
+    # The namespace Output reached every namespaced child; the namespace's own exec lock covers it.
     namespaced = [r for r in result.resources if r.type.startswith("kubernetes:") and "namespace" in
                   r.inputs.get("metadata", {})]
     assert {r.inputs["metadata"]["namespace"] for r in namespaced if r.name != "apps-default-deny"} == {"shop"}
-    lock = result.named("web-exec-lock").inputs
-    assert lock["metadata"]["name"] == "shop-web-exec-lock"
+    lock = result.named("apps-exec-lock").inputs
+    assert lock["metadata"]["name"] == "shop.exec-lock"
     assert lock["spec"]["matchConstraints"]["namespaceSelector"]["matchLabels"] == {
         "kubernetes.io/metadata.name": "shop"}
 

@@ -59,9 +59,7 @@ def test_children_are_exactly_these() -> None:
         (SERVICE, "web-svc"),
         ("kubernetes:policy/v1:PodDisruptionBudget", "web-pdb"),
         ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "web-netpol"),
-        (VAP, "web-exec-lock"),
-        (VAP_BINDING, "web-exec-lock-binding"),
-    ])
+    ])  # no exec lock of its own: the namespace's covers it (tests/unit/test_namespace_exec_lock.py)
     assert all(x.parent == "web" for x in result.resources if x.type != "immutable:kubernetes:ContainerService")
 
 
@@ -193,6 +191,22 @@ def test_warm_kept_release_keeps_its_replicas() -> None:
     result = deploy(service(strategy="blue-green", keep_mode="warm", replicas=3),
                     kept=[service(strategy="blue-green", image=IMAGE_B)])
     assert sorted(d.inputs["spec"]["replicas"] for d in result.of_type(DEPLOYMENT)) == [3, 3]
+    assert not any(m.SKIP_AWAIT in str(d.inputs["metadata"]) for d in result.of_type(DEPLOYMENT))
+
+
+def test_only_a_kept_release_scaled_to_zero_skips_the_providers_await() -> None:
+    spec, kept = service(strategy="blue-green"), service(strategy="blue-green", image=IMAGE_B)
+    result = deploy(spec, kept=[kept])
+    old = result.named(f"web-{rid(kept)}")
+    assert old.inputs["spec"]["replicas"] == 0
+    assert old.inputs["metadata"]["annotations"][m.SKIP_AWAIT] == "true"
+    assert m.SKIP_AWAIT not in old.inputs["spec"]["template"]["metadata"]["annotations"]  # no pod roll
+    active = result.named(f"web-{rid(spec)}")
+    assert m.SKIP_AWAIT not in active.inputs["metadata"].get("annotations", {})
+    # Rolling back: the kept release becomes active again and is awaited before the Service moves.
+    back = deploy(kept, kept=[spec])
+    assert m.SKIP_AWAIT not in back.named(f"web-{rid(kept)}").inputs["metadata"].get("annotations", {})
+    assert back.named(f"web-{rid(kept)}").inputs["spec"]["template"] == old.inputs["spec"]["template"]
 
 
 def test_keep_previous_bounds_the_kept_releases() -> None:
@@ -274,20 +288,6 @@ def test_opt_outs_are_visible_as_labels_annotations_and_outputs() -> None:
 
 
 # --- 7. exec lock --------------------------------------------------------------------------------
-
-
-def test_exec_lock_refuses_exec_attach_portforward_and_ephemeral_containers() -> None:
-    result = deploy(service())
-    policy = result.named("web-exec-lock").inputs["spec"]
-    rules = policy["matchConstraints"]["resourceRules"]
-    assert {"CONNECT"} == set(rules[0]["operations"])
-    assert set(rules[0]["resources"]) == {"pods/exec", "pods/attach", "pods/portforward"}
-    assert rules[1]["resources"] == ["pods/ephemeralcontainers"] and rules[1]["operations"] == ["UPDATE"]
-    assert policy["failurePolicy"] == "Fail"
-    assert "immutable:break-glass" in policy["validations"][0]["expression"]
-    binding = result.named("web-exec-lock-binding")
-    assert binding.inputs["spec"]["validationActions"] == ["Deny"]
-    assert binding.depends_on == ["web-exec-lock"]
 
 
 @pytest.mark.parametrize("how", ["spec", "environment"])

@@ -46,9 +46,10 @@ if any(c.unrecorded for c in chosen.values()) and not pulumi.runtime.is_dry_run(
     raise pulumi.RunError("releases not recorded yet: run immutable-ops record")
 
 provider = k8s.Provider("render", render_yaml_to_directory=os.path.join(HERE, "build", pulumi.get_stack()))
-namespace = ServiceNamespace("apps", {"name": "apps"}, opts=pulumi.ResourceOptions(providers=[provider]))
+namespace = ServiceNamespace("apps", {"spec": {"name": "apps"}, "services": [c.active for c in chosen.values()]},
+                             opts=pulumi.ResourceOptions(providers=[provider]))
 for name, releases in chosen.items():
-    service = ContainerService(name, releases.active, kept=releases.kept,
+    service = ContainerService(name, {"spec": releases.active, "previous": releases.kept},
                                opts=pulumi.ResourceOptions(providers=[provider], depends_on=[namespace]))
     pulumi.export(f"{name}_release", service.release)
     pulumi.export(f"{name}_kept_releases", service.kept_releases)

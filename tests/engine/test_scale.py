@@ -1,0 +1,51 @@
+"""bench/bench_scale.py at CI size (N=100, render mode) on the real engine: correctness only.
+
+Every service is rendered (its Deployment, Service, ConfigMap, PDB, NetworkPolicy and
+ServiceAccount manifests exist, with the namespace's one exec lock), and a second ``pulumi up``
+changes nothing. Times and memory are printed by the benchmark, never asserted here.
+PULUMI_SKIP_CHECKPOINTS keeps it short (the file backend's per-step state rewrite costs
+~75 s of CLI CPU at this size and does not change what is deployed).
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections import Counter
+
+import pytest
+import yaml
+
+from bench import bench_scale
+from tests.engine.harness import toolchain_missing
+
+pytestmark = [pytest.mark.engine, pytest.mark.slow,
+              pytest.mark.skipif(toolchain_missing() is not None, reason=toolchain_missing() or "")]
+
+N = 100
+
+
+def test_a_hundred_services_all_rendered_and_a_no_op_is_a_no_op(tmp_path: pathlib.Path) -> None:
+    results, project = bench_scale.run_size(tmp_path, "render", N, kubeconfig=None, parallel=None, keep=True,
+                                            json_previews=False, skip_checkpoints=True)
+    by_step = {r.step: r for r in results}
+    kinds: Counter[str] = Counter()
+    services: dict[str, set[str]] = {}
+    for path in (project.dir / "build" / "manifests").rglob("*.yaml"):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc:
+                continue
+            kinds[doc["kind"]] += 1
+            name = doc["metadata"].get("labels", {}).get("app.kubernetes.io/name")
+            if name:
+                services.setdefault(name, set()).add(doc["kind"])
+    assert set(services) == {f"svc{i}" for i in range(N)}
+    wanted = {"Deployment", "Service", "ConfigMap", "PodDisruptionBudget", "NetworkPolicy", "ServiceAccount"}
+    assert all(kinds_of == wanted for kinds_of in services.values()), \
+        {s: wanted - k for s, k in services.items() if k != wanted}
+    assert kinds["ValidatingAdmissionPolicy"] == kinds["ValidatingAdmissionPolicyBinding"] == 1
+    assert kinds["Deployment"] == N
+    # first up: everything created; no-op up: nothing but "same" (one component + 6 objects per
+    # service, the namespace component with its 4 children, the provider and the stack).
+    created = by_step["first up"].resources
+    assert set(created) == {"create"} and created["create"] == 7 * N + 5 + 2, created
+    assert by_step["no-op up"].resources == {"same": created["create"]}, by_step["no-op up"].resources

@@ -159,6 +159,22 @@ def _model_at(model: type[BaseModel] | None, loc: Sequence[str | int]) -> type[B
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
+def _value_at(data: Any, field: Any) -> Any:
+    """For a cross-field rule that blames ``field``, the value of that field (not the whole model's
+    input, whose key order depends on who built it)."""
+    if not field or not isinstance(data, Mapping):
+        return data
+    current: Any = data
+    for part in str(field).split("."):
+        if isinstance(current, Mapping) and part in current:
+            current = current[part]
+        elif isinstance(current, BaseModel) and hasattr(current, part):
+            current = getattr(current, part)
+        else:
+            return data
+    return current
+
+
 def problems_from_validation(
     error: ValidationError,
     *,
@@ -184,7 +200,7 @@ def problems_from_validation(
         elif item["type"] == "missing":
             value = "nothing"
         else:
-            value = show_value(item.get("input"), loc)
+            value = show_value(_value_at(item.get("input"), ctx.get("field")), loc)
         path = path_formatter(loc) if path_formatter else format_path(loc)
         out.append(Problem(path=path, value=value, message=message, fix=fix))
     return out

@@ -134,7 +134,7 @@ def _build_docker_service(self: DockerContainerService, name: str, args: Mapping
 
 
 def _facades() -> list[FacadeSpec]:
-    k8s, ns, aws, dk, net = (_params(c) for c in (ContainerService, ServiceNamespace, ServerGroup,
+    k8s, _ns, aws, dk, net = (_params(c) for c in (ContainerService, ServiceNamespace, ServerGroup,
                                                     DockerContainerService, StackNetwork))
     spec_doc = "The active release's spec (validated before anything registers)."
     return [

@@ -196,11 +196,11 @@ class _Writer:
         if origin in (typing.Union, types.UnionType):
             members = [a for a in args if a is not type(None)]
             rendered = [self.type_of(a, prefix) for a in members]
-            kinds = {t for t, _ in rendered}
+            type_names = {t for t, _ in rendered}
             notes = [n for _, ns in rendered for n in ns]
-            if len(kinds) == 1:
+            if len(type_names) == 1:
                 return rendered[0][0], notes
-            if kinds <= {"int", "str", "float"}:
+            if type_names <= {"int", "str", "float"}:
                 return "str", ["a number or a name" + (f" (as a number: {', '.join(notes)})" if notes else "")]
             return "Any", notes
         if origin in (list, Sequence, tuple) or annotation in (list, tuple):
@@ -285,5 +285,5 @@ def load_facades(facades: Sequence[FacadeSpec]) -> types.ModuleType:
     # mtime None: linecache.checkcache keeps the entry although no such file exists on disk.
     linecache.cache[SOURCE_NAME] = (len(source), None, source.splitlines(True), SOURCE_NAME)
     sys.modules[MODULE_NAME] = module
-    exec(compile(source, SOURCE_NAME, "exec", dont_inherit=True), module.__dict__)  # noqa: S102 - our own generated source
+    exec(compile(source, SOURCE_NAME, "exec", dont_inherit=True), module.__dict__)
     return module

@@ -29,11 +29,12 @@ from pulumi.provider.provider import ConstructResult
 from pulumi.provider.server import ComponentInitError
 from pulumi.runtime import rpc
 
-from ..errors import SpecError
+from ..errors import MASK, SpecError
 from .catalog import FACADES, NAME
 from .facades import FacadeSpec, load_facades
 
 VERSION = "0.1.0"
+MASKED_SUFFIX = " (value masked)"
 
 
 class NotKnown(Exception):
@@ -43,7 +44,7 @@ class NotKnown(Exception):
 
 
 def settle(value: Any, path: str) -> Any:
-    """``value`` with resolved Outputs and secret markers replaced by plain values.
+    """``value`` with resolved Outputs and secret markers replaced by plain values, whole numbers as ints.
 
     The Outputs the provider server builds from Construct inputs hold an already-completed
     future (``Output._data``, pulumi 3.259), so this needs no event loop turn.
@@ -64,6 +65,10 @@ def settle(value: Any, path: str) -> Any:
         return {k: settle(v, f"{path}.{k}") for k, v in value.items()}
     if isinstance(value, list):
         return [settle(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, float) and value.is_integer():
+        # Numbers travel as floats; the SDK's own int conversion is overwritten right after it
+        # (3.259), so `70000` would be reported as `70000.0`. pydantic takes ints for floats.
+        return int(value)
     return value
 
 
@@ -79,8 +84,12 @@ def property_errors(facade: FacadeSpec, error: SpecError) -> InputPropertiesErro
     details: list[InputPropertyErrorDetails] = []
     for p in error.problems:
         head = re.split(r"[.\[ ]", p.path, maxsplit=1)[0]
-        path = p.path if head in arg_names or not prefix else prefix + p.path
-        details.append({"property_path": camel_path(path.split(" ", 1)[0]),
+        path = camel_path((p.path if head in arg_names or not prefix else prefix + p.path).split(" ", 1)[0])
+        if p.value == MASK:
+            # The engine prints the value found at a property path it can resolve: one it cannot
+            # resolve keeps a value we masked (a password in plain env) off the console.
+            path += MASKED_SUFFIX
+        details.append({"property_path": path,
                         "reason": f"{p.message} (got {p.value}); fix: {p.fix}"})
     return InputPropertiesError(str(error), details)
 

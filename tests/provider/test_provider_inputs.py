@@ -78,9 +78,9 @@ def test_bad_input_is_reported_as_python_reports_it(provider: ImmutableComponent
     assert error.message == str(python)  # same paths, masked values and fixes, line for line
     assert "hunter2" not in error.message
     paths = {e["property_path"] for e in error.errors or []}
-    assert paths == {"spec.ports[0].containerPort", "spec.env"}
+    assert paths == {"spec.ports[0].containerPort", "spec.env (value masked)"}
     reasons = {e["property_path"]: e["reason"] for e in error.errors or []}
-    assert "(got ***)" in reasons["spec.env"]
+    assert "(got ***)" in reasons["spec.env (value masked)"]
 
 
 def test_cross_field_rule_is_reported_at_its_field(provider: ImmutableComponentProvider) -> None:
@@ -117,3 +117,7 @@ def test_settle_unwraps_nested_secrets_and_outputs() -> None:
 
 def test_camel_path() -> None:
     assert camel_path("kept[0].security.run_as_user") == "kept[0].security.runAsUser"
+
+
+def test_whole_numbers_arrive_as_ints() -> None:
+    assert settle({"port": 70000.0, "ratio": 0.5}, "spec") == {"port": 70000, "ratio": 0.5}

@@ -121,3 +121,29 @@ def test_camel_path() -> None:
 
 def test_whole_numbers_arrive_as_ints() -> None:
     assert settle({"port": 70000.0, "ratio": 0.5}, "spec") == {"port": 70000, "ratio": 0.5}
+
+
+def test_each_facade_registers_the_python_components_resources(provider: ImmutableComponentProvider) -> None:
+    """Through the provider (camelCase inputs) and directly in Python (snake_case): the same resources."""
+    from tests.unit.k8s_harness import run_program
+
+    spec = {**SPEC_CAMEL, "strategy": "blue-green", "secrets": [{"name": "db-password", "value": "pw-value-1"}]}
+    kept_image = "registry.example.com/acme/web@sha256:" + "b" * 64
+
+    def via_provider() -> dict[str, Any]:
+        provider.construct("apps", "immutable:index:ServiceNamespace", {"name": "apps"})
+        result = provider.construct("web", "immutable:index:ContainerService",
+                                    {"spec": _resolved_output(spec, secret=True), "keptImages": [kept_image]})
+        return {"release": result.state["release"], "kept": result.state["keptReleases"]}
+
+    def in_python() -> dict[str, Any]:
+        from immutable_infra.kubernetes import ServiceNamespace
+
+        ServiceNamespace("apps", {"name": "apps"})
+        web = ContainerService("web", _snake(spec), kept=[{**_snake(spec), "image": kept_image}])
+        return {"release": web.release, "kept": web.kept_releases}
+
+    yaml_side, python_side = run_program(via_provider), run_program(in_python)
+    assert sorted((r.type, r.name) for r in yaml_side.resources) == sorted((r.type, r.name) for r in python_side.resources)
+    assert yaml_side.outputs == python_side.outputs
+    assert len(yaml_side.outputs["kept"]) == 1

@@ -43,8 +43,14 @@ VERSIONS = TOOLCHAIN_DIR / "versions.json"
 sys.path.insert(0, str(TOOLCHAIN_DIR))
 from pulumi_env import pulumi_env  # noqa: E402
 
-# Order matters: the CLI is needed to install the plugins.
+# Order matters: the CLI is needed to install the plugins. Further entries of versions.json
+# "binaries" (e.g. pulumi-language-yaml) are built after these, in file order.
 BUILD_ORDER = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes")
+HEARTBEAT_SECONDS = 30  # a long `go build` prints "still running" this often (CI wants progress)
+
+
+def build_order(versions: dict) -> list[str]:
+    return [*BUILD_ORDER, *(n for n in versions.get("binaries", {}) if n not in BUILD_ORDER)]
 
 
 class StepFailed(Exception):
@@ -97,7 +103,7 @@ def run(cmd: list[str], *, step_name: str, cwd: Path, env: dict[str, str], log_f
             with open(log_file, "w") as fh:
                 fh.write(f"$ (cd {cwd} && {shlex.join(cmd)})\n")
                 fh.flush()
-                proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True)
+                proc = run_with_heartbeat(cmd, cwd=cwd, env=env, out=fh, what=step_name)
             result = output = log_file.read_text(errors="replace")
         else:
             proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
@@ -109,6 +115,20 @@ def run(cmd: list[str], *, step_name: str, cwd: Path, env: dict[str, str], log_f
         where = f" (full log: {log_file})" if log_file else ""
         raise StepFailed(step_name, f"`{shlex.join(cmd)}` exited with {proc.returncode}{where}:\n{tail}")
     return result
+
+
+def run_with_heartbeat(cmd: list[str], *, cwd: Path, env: dict[str, str], out, what: str):
+    """subprocess.run into a file, printing a line every HEARTBEAT_SECONDS while it runs: a cold
+    `go build` is silent for many minutes, and CI wants to see progress."""
+    start = time.monotonic()
+    with subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True) as proc:
+        while True:
+            try:
+                proc.wait(timeout=HEARTBEAT_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                log(f"    ... {what}: still running ({fmt_secs(time.monotonic() - start)})")
+    return proc
 
 
 # --- inputs and cache keys ---------------------------------------------------------------------
@@ -329,10 +349,10 @@ def install_plugins(entries: dict[str, Path], versions: dict, pulumi_home: Path 
 
 def prune(keep: set[str] | None, versions: dict) -> None:
     if keep is None:
-        keep = {cache_key(n, versions["binaries"][n]) for n in BUILD_ORDER}
+        keep = {cache_key(n, versions["binaries"][n]) for n in build_order(versions)}
     for path in sorted(CACHE.iterdir()) if CACHE.is_dir() else []:
         if path.name.startswith(".tmp-") or (path.is_dir() and path.name not in keep
-                                             and path.name.startswith(BUILD_ORDER)):
+                                             and path.name.startswith(tuple(build_order(versions)))):
             shutil.rmtree(path)
             log(f"--- pruned {path.relative_to(ROOT)}")
 
@@ -356,8 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--adopt", action="store_true",
                     help="move binaries already in .toolchain/bin (built from the current wrapper modules by hand) "
                          "into the cache instead of rebuilding them")
-    ap.add_argument("--only", choices=BUILD_ORDER, action="append",
-                    help="build only this binary (repeatable); skips linking of others and plugin install")
+    ap.add_argument("--only", action="append", metavar="NAME",
+                    help="build only this binary of versions.json (repeatable); skips linking of others and "
+                         "plugin install")
     ap.add_argument("--no-plugin-install", action="store_true", help="do not install plugins into PULUMI_HOME")
     ap.add_argument("--prune", action="store_true",
                     help="delete cache entries that versions.json and the wrapper modules no longer select")
@@ -376,10 +397,14 @@ def main(argv: list[str] | None = None) -> int:
             f"pulumi-kubernetes {versions['pulumi_kubernetes']['version']} (toolchain/versions.json)")
         if shutil.which("go") is None and not all(
                 entry_complete(CACHE / cache_key(n, versions["binaries"][n]), n, versions["binaries"][n])
-                for n in BUILD_ORDER):
+                for n in build_order(versions)):
             raise StepFailed("find go", "`go` is not on PATH and some binaries are not cached")
         check_python_pins(versions)
-        names = args.only or list(BUILD_ORDER)
+        order = build_order(versions)
+        unknown = sorted(set(args.only or ()) - set(order))
+        if unknown:
+            raise StepFailed("read versions.json", f"--only {', '.join(unknown)}: not in versions.json binaries")
+        names = args.only or order
         entries = {n: ensure_entry(n, versions["binaries"][n], args.adopt, timings) for n in names}
         link_into_bin(entries, versions, timings)
         if not args.only and not args.no_plugin_install:

@@ -382,6 +382,12 @@ func (h *host) InstallDependencies(
 	if req.IsPlugin && opts.Virtualenv == "" && usesPip(opts) {
 		opts.Virtualenv = "venv" // plugins never install into the ambient Python
 	}
+	if req.IsPlugin && pluginHasNothingToInstall(opts) {
+		// A plugin that names an existing virtualenv (e.g. the project's own, for a component
+		// provider in the same repository) and lists no requirements: the CLI asks for an install
+		// before every run, and pip would upgrade pip/setuptools/wheel in someone else's venv.
+		return nil
+	}
 	tc, err := toolchain.ResolveToolchain(opts)
 	if err != nil {
 		return err
@@ -528,6 +534,27 @@ func (h *host) RunPlugin(
 
 // usesPip tells whether ResolveToolchain will pick pip: asked for, or
 // auto-detected because no uv.lock or poetry.lock is found above the program.
+// pluginHasNothingToInstall: pip toolchain, an existing virtualenv, and no requirements file in
+// the plugin directory.
+func pluginHasNothingToInstall(opts toolchain.PythonOptions) bool {
+	if opts.Virtualenv == "" || !usesPip(opts) {
+		return false
+	}
+	venv := opts.Virtualenv
+	if !filepath.IsAbs(venv) {
+		venv = filepath.Join(opts.Root, venv)
+	}
+	if _, err := os.Stat(filepath.Join(venv, "bin", "python")); err != nil {
+		return false
+	}
+	for _, name := range []string{"requirements.txt", "pyproject.toml", "setup.py"} {
+		if _, err := os.Stat(filepath.Join(opts.ProgramDir, name)); err == nil {
+			return false
+		}
+	}
+	return true
+}
+
 func usesPip(opts toolchain.PythonOptions) bool {
 	if opts.Toolchain != toolchain.Auto {
 		return opts.Toolchain == toolchain.Pip

@@ -41,8 +41,9 @@ ensure_checkov() {
 }
 
 # Debian packages a real node needs (issue #21): containerd + runc run the pods, the CNI
-# plugins wire them to the project's bridge, iptables is kube-proxy's and kubelet's backend.
-NODE_PACKAGES=(containerd runc containernetworking-plugins iptables)
+# plugins wire them to the project's bridge, iptables is kube-proxy's and kubelet's backend,
+# busybox-static is the shell of the break-glass debug image (registry/local.py push-images).
+NODE_PACKAGES=(containerd runc containernetworking-plugins iptables busybox-static)
 
 ensure_node_packages() {
   # Idempotent: only missing packages are installed, through apt-get from Debian's archive.
@@ -62,6 +63,7 @@ ensure_node_packages() {
 }
 
 ensure_cluster_binaries() {
+  ensure_node_packages
   step "local Kubernetes control plane binaries (built from source, cached by version)"
   python3 "$PROJECT_DIR/cluster/build.py" || fail "cluster build" "cluster/build.py failed (see its output above)"
 }

@@ -383,9 +383,14 @@ def start_real_node(ports: dict[str, int], timeout: float) -> tuple[str, ...]:
     addr = registry.start()
     if not reg_running:
         (node_dir / "started-registry").write_text(str(registry.STATE) + "\n")
-    if not (registry.STATE / "images.json").is_file():
+    try:
+        pushed_to = json.loads((registry.STATE / "images.json").read_text())["address"]
+    except (OSError, ValueError, KeyError):
+        pushed_to = None
+    if pushed_to != addr:  # first start, or the registry came back on another port: refs name the address
         registry.push_images(addr)
     node.ensure_bridge()
+    node.ensure_cgroup_root()
     config = node.containerd_config(node_dir, addr)
     sock = node_dir / "containerd" / "containerd.sock"
     spawn("containerd", ["--config", str(config), "--log-level", "warn"], binary=shutil.which("containerd"))

@@ -179,6 +179,20 @@ def _remove_new_chains(cmd: str, before: dict[str, list[str]]) -> list[str]:
     return removed
 
 
+def ensure_cgroup_root() -> None:
+    """kubelet needs its cgroupRoot to exist in every v1 hierarchy; a new cpuset cgroup starts
+    with no CPUs and no memory nodes, so it gets its parent's."""
+    base = Path("/sys/fs/cgroup")
+    for ctrl in sorted(base.iterdir()):
+        if ctrl.is_symlink() or not ctrl.is_dir() or not (ctrl / "cgroup.procs").exists():
+            continue
+        root = ctrl / CGROUP_ROOT
+        root.mkdir(exist_ok=True)
+        for knob in ("cpuset.cpus", "cpuset.mems"):
+            if (root / knob).exists() and not (root / knob).read_text().strip():
+                (root / knob).write_text((ctrl / knob).read_text())
+
+
 def _remove_cgroups() -> int:
     count = 0
     base = Path("/sys/fs/cgroup")

@@ -125,8 +125,9 @@ def push_images(addr: str | None = None) -> dict[str, dict[str, str]]:
     busybox = shutil.which("busybox")
     if busybox:
         # The break-glass debug image: a real shell (Debian's static busybox) for `kubectl debug`.
-        out["debug:busybox"] = _imagetool(["build", "--file", f"/bin/busybox={busybox}:0755", "--symlink",
-                                           "/bin/sh=busybox", "--entrypoint", "/bin/sh", "--user", user,
+        links = [a for tool in ("sh", "sleep", "echo", "cat", "ls", "id") for a in ("--symlink", f"/bin/{tool}=busybox")]
+        out["debug:busybox"] = _imagetool(["build", "--file", f"/bin/busybox={busybox}:0755", *links,
+                                           "--entrypoint", "/bin/sh", "--user", user,
                                            "--push", f"{addr}/debug:busybox"])
     out["pause:local"] = _imagetool(["build", "--file", f"/pause={BIN / 'pause'}:0755", "--entrypoint", "/pause",
                                      "--push", f"{addr}/pause:local"])

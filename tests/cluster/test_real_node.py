@@ -134,6 +134,7 @@ def ws(real: Cluster, netns: str, tmp_path_factory: pytest.TempPathFactory) -> I
     for svc in ("web", "api", "worker"):
         ledger[svc] = {"releases": [{"artifact": _digest_ref(real, "1.0.0"), "note": f"{svc} testapp 1.0.0"}]}
     w.write_config(data)
+    w.env["PULUMI_DEBUG_COMMANDS"] = "true"  # enables `up --event-log` (per-step timings)
     w.init_stack("dev")
     try:
         yield w
@@ -230,6 +231,11 @@ class Load:
                 "failures": [f"{r.get('status')} {r.get('error', '')}"[:120] for r in self.failed[:5]]}
 
 
+def _wall(monotonic: float) -> float:
+    """A watch event's time (time.monotonic) on the load generator's clock (time.time)."""
+    return monotonic + (time.time() - time.monotonic())
+
+
 def cluster_ip(real: Cluster, service: str) -> str:
     svc = real.get("service", service, "-n", NS)
     return f"http://{svc['spec']['clusterIP']}:{svc['spec']['ports'][0]['port']}/"
@@ -316,11 +322,14 @@ def _raw_rolling_update_seconds(real: Cluster, replicas: int) -> float:
 
 def test_2_blue_green_swap_loses_no_request(real: Cluster, ws: Workspace, tmp_path: pathlib.Path) -> None:
     old_release = outputs(ws)["web_release"]
+    deps = real.watch(f"/apis/apps/v1/namespaces/{NS}/deployments")
     with traffic(real, "web", "blue_green_swap", tmp_path) as load:
         t0 = time.time()
         set_web(ws, [*releases_of(ws), _digest_ref(real, "1.1.0")])
         seconds, breakdown = up_with_events(ws, tmp_path / "swap-events.jsonl")
     M["blue_green_swap_breakdown"] = breakdown
+    new_name = f"web-{outputs(ws)['web_release']}"
+    created = next(ev for ev in deps.stop() if ev.name == new_name)
     assert not load.failed, load.summary()
     assert load.versions[0] == "1.0.0" and load.versions[-1] == "1.1.0", load.summary()
     cut = load.cutover("1.0.0", "1.1.0")
@@ -331,22 +340,32 @@ def test_2_blue_green_swap_loses_no_request(real: Cluster, ws: Workspace, tmp_pa
     assert out["web_release"] != old_release and out["web_kept_releases"] == [old_release]
     raw = _raw_rolling_update_seconds(real, 2)
     M["raw_rolling_update_seconds"] = round(raw, 1)
-    M["swap_vs_raw_rolling_ratio"] = round(seconds / raw, 2)
+    M["swap_vs_raw_rolling_ratio_up"] = round(seconds / raw, 2)
+    # In the cluster: the new release's Deployment created -> first request answered by it.
+    in_cluster = (cut["first_new"] or 0) - _wall(created.t)
+    M["blue_green_swap_in_cluster_seconds"] = round(in_cluster, 2)
+    M["swap_vs_raw_rolling_ratio_in_cluster"] = round(in_cluster / raw, 2)
 
 
 # --- 3. rollback under traffic -------------------------------------------------------------------
 
 def test_3_rollback_to_the_kept_release_loses_no_request(real: Cluster, ws: Workspace, tmp_path: pathlib.Path) -> None:
     kept = outputs(ws)["web_kept_releases"][0]
+    svc = real.watch(f"/api/v1/namespaces/{NS}/services?fieldSelector=metadata.name%3Dweb")
     with traffic(real, "web", "rollback", tmp_path) as load:
         set_web(ws, releases_of(ws), active=releases_of(ws)[0])
         seconds, breakdown = up_with_events(ws, tmp_path / "rollback-events.jsonl")
     M["rollback_breakdown"] = breakdown
+    moved = next(ev for ev in svc.stop() if ev.obj["spec"]["selector"].get("immutable.dev/release") == kept)
+    # In the cluster: the Service selector moved back -> first request answered by the kept release.
+    in_cluster = (load.cutover("1.1.0", "1.0.0")["first_new"] or 0) - _wall(moved.t)
+    M["rollback_in_cluster_seconds"] = round(in_cluster, 2)
+    M["rollback_vs_fresh_deploy_ratio_in_cluster"] = round(in_cluster / M["blue_green_swap_in_cluster_seconds"], 2)
     assert not load.failed, load.summary()
     assert load.versions[0] == "1.1.0" and load.versions[-1] == "1.0.0", load.summary()
     assert outputs(ws)["web_release"] == kept
     M["rollback_up_seconds"] = round(seconds, 1)
-    M["rollback_vs_fresh_deploy_ratio"] = round(seconds / M["blue_green_swap_up_seconds"], 2)
+    M["rollback_vs_fresh_deploy_ratio_up"] = round(seconds / M["blue_green_swap_up_seconds"], 2)
     M["rollback_cutover_overlap_seconds"] = load.cutover("1.1.0", "1.0.0")["overlap_seconds"]
 
 
@@ -462,7 +481,8 @@ def test_7_exec_lock_holds_on_a_real_kubelet_and_break_glass_gets_a_shell(
     # Past the lock, a real kubelet really runs the command in the container.
     proc = real.kubectl(*glass, *attempts["exec"], check=False, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    proc = real.kubectl(*glass, *attempts["debug"], "--container=debugger", check=False, timeout=60)
+    proc = real.kubectl(*glass, "debug", name, "-n", NS, f"--image={debug_image}", "--profile=restricted",
+                        "--attach=false", "--container=debugger", "--", "sleep", "600", check=False, timeout=60)
     assert proc.returncode == 0, proc.stderr
     deadline = time.monotonic() + 90
     while True:

@@ -41,7 +41,10 @@ BIN = OUT / "bin"
 LOGS = OUT / "logs"
 VERSIONS = CLUSTER_DIR / "versions.json"
 
-BUILD_ORDER = ("etcd", "kwok", "kubernetes")
+BUILD_ORDER = ("pause", "testapp", "imagetool", "etcd", "registry", "kwok", "kubernetes", "node")
+"""Short builds first: a failure in the long one still leaves the others cached."""
+KWOK_GROUPS = ("etcd", "kwok", "kubernetes")
+"""What `--kwok` builds: the control plane and simulated nodes only (no real node, no images)."""
 
 
 def _load_toolchain_build():  # type: ignore[no-untyped-def]
@@ -55,19 +58,6 @@ def _load_toolchain_build():  # type: ignore[no-untyped-def]
 
 _tb = _load_toolchain_build()
 StepFailed, log, step, fmt_secs, go_env, run = _tb.StepFailed, _tb.log, _tb.step, _tb.fmt_secs, _tb.go_env, _tb.run
-"""Short builds first: a failure in the long one still leaves the others cached."""
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def load_versions() -> dict:
@@ -195,6 +185,8 @@ def missing_binaries() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=BUILD_ORDER, action="append", help="build only this group (repeatable)")
+    ap.add_argument("--kwok", action="store_true",
+                    help="only what a kwok-only cluster needs (control plane + kwok; no real node, registry, images)")
     ap.add_argument("--prune", action="store_true", help="delete cache entries no longer selected")
     args = ap.parse_args(argv)
     start = time.monotonic()
@@ -204,16 +196,15 @@ def main(argv: list[str] | None = None) -> int:
         missing = [n for n in BUILD_ORDER if n not in versions.get("binaries", {})]
         if missing:
             raise StepFailed("read cluster/versions.json", f"no entry for {', '.join(missing)}")
-        log(f"local control plane: kubernetes {versions['kubernetes']['version']}, "
-            f"etcd {versions['binaries']['etcd']['version']}, kwok {versions['binaries']['kwok']['version']} "
-            f"(cluster/versions.json)")
-        names = args.only or list(BUILD_ORDER)
+        log("local cluster: " + ", ".join(f"{n} {versions['binaries'][n]['version']}" for n in BUILD_ORDER)
+            + " (cluster/versions.json)")
+        names = args.only or list(KWOK_GROUPS if args.kwok else BUILD_ORDER)
         if shutil.which("go") is None and not all(
                 entry_complete(CACHE / cache_key(n, versions["binaries"][n]), versions["binaries"][n]) for n in names):
             raise StepFailed("find go", "`go` is not on PATH and some binaries are not cached")
         entries = {n: ensure_entry(n, versions["binaries"][n], timings) for n in names}
         link_into_bin(entries, versions, timings)
-        if args.prune and not args.only:
+        if args.prune and not args.only and not args.kwok:
             prune({e.name for e in entries.values()})
     except StepFailed as exc:
         print(f"\ncluster/build.py: FAILED at step '{exc.step}':\n{exc}", file=sys.stderr, flush=True)

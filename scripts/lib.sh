@@ -40,6 +40,27 @@ ensure_checkov() {
   "$CHECKOV_VENV/bin/pip" install -q "checkov==$CHECKOV_VERSION" || fail "checkov" "pip install checkov failed"
 }
 
+# Debian packages a real node needs (issue #21): containerd + runc run the pods, the CNI
+# plugins wire them to the project's bridge, iptables is kube-proxy's and kubelet's backend.
+NODE_PACKAGES=(containerd runc containernetworking-plugins iptables)
+
+ensure_node_packages() {
+  # Idempotent: only missing packages are installed, through apt-get from Debian's archive.
+  local missing=() p
+  for p in "${NODE_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  step "Debian packages for the real node: ${missing[*]}"
+  [[ $(id -u) -eq 0 ]] || fail "node packages" "installing ${missing[*]} needs root (apt-get install)"
+  # The Debian containerd package enables a systemd unit; the project never uses the system
+  # daemon (cluster/local.py runs its own containerd on private paths), so don't start one.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null \
+    || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+           --no-install-recommends "${missing[@]}" >/dev/null; } \
+    || fail "node packages" "apt-get install ${missing[*]} failed"
+}
+
 ensure_cluster_binaries() {
   step "local Kubernetes control plane binaries (built from source, cached by version)"
   python3 "$PROJECT_DIR/cluster/build.py" || fail "cluster build" "cluster/build.py failed (see its output above)"

@@ -1,0 +1,3 @@
+module immutable-infra/cluster/pause
+
+go 1.24.0

@@ -1,0 +1,3 @@
+module immutable-infra/testapp
+
+go 1.24.0

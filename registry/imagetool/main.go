@@ -32,7 +32,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -102,14 +101,6 @@ func layerTar(entries []entry) []byte {
 	return buf.Bytes()
 }
 
-func gz(data []byte) []byte {
-	var buf bytes.Buffer
-	w, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // no name, no mtime: deterministic
-	_, _ = w.Write(data)
-	_ = w.Close()
-	return buf.Bytes()
-}
-
 func main() {
 	if len(os.Args) < 2 || os.Args[1] != "build" {
 		fail("usage: imagetool build [flags] (see the source's doc comment)")
@@ -151,11 +142,17 @@ func main() {
 		entries = append(entries, entry{dest: dest, link: target})
 	}
 	raw := layerTar(entries)
-	layer := static.NewLayer(gz(raw), types.OCILayer)
+	// tarball computes the DiffID from the uncompressed tar and gzips it itself (fixed level,
+	// no name, no mtime): deterministic for the same input.
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil },
+		tarball.WithMediaType(types.OCILayer), tarball.WithCompressionLevel(gzip.BestSpeed))
+	if err != nil {
+		fail("layer: %v", err)
+	}
 
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	img, err := mutate.AppendLayers(img, layer)
+	img, err = mutate.AppendLayers(img, layer)
 	if err != nil {
 		fail("append layer: %v", err)
 	}

@@ -315,7 +315,7 @@ def start(timeout: float = 90.0) -> int:
     wait_for("containerd", containerd_ready, timeout, ("containerd",))
     spawn("dockerd", bins["dockerd"], ["--config-file", str(DAEMON_JSON), "--group", "root"])
     wait_for("dockerd /_ping", ping, timeout, ORDER)
-    code, info = api("GET", "/version")
+    _, info = api("GET", "/version")
     version = info.get("Version", "?") if isinstance(info, dict) else "?"
     log(f"docker engine {version} ready in {time.monotonic() - t0:.1f}s: {host()} (data root {DATA_ROOT})")
     print(host())

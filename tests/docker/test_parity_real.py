@@ -37,7 +37,7 @@ def spec(image: str) -> dict[str, Any]:
         "security": {"scratch_dirs": ["/tmp", "/var/cache/shop"]},
         "state": {"endpoints": [{"name": "DATABASE_URL", "url": "postgres://db.internal:5432/shop"}]},
         "network": {"ingress_from": [{"ingress_controller": True}]},
-        "expose": {"ingress": {"hostname": "shop.local.test"}},
+        "expose": {"ingress": {"hostname": "shop.local.test", "tls_secret": "shop-tls"}},
     }
 
 

@@ -44,7 +44,7 @@ def web(image: str, **overrides: Any) -> dict[str, Any]:
         "probes": {"liveness": LIVE, "readiness": READY},
         "replicas": 2, "strategy": "rolling", "keep_previous": 1,
         "network": {"ingress_from": [{"ingress_controller": True}], "egress_to": [{"service": "api", "ports": [8080]}]},
-        "expose": {"ingress": {"hostname": "web.local.test"}},
+        "expose": {"ingress": {"hostname": "web.local.test", "tls_secret": "web-tls"}},
     }
     spec.update(overrides)
     return spec

@@ -14,7 +14,8 @@ import pathlib
 import pulumi
 import pulumi_docker as docker
 import pulumi_kubernetes as k8s
-from immutable_infra import ContainerService, SpecError
+from immutable_infra import SpecError
+from immutable_infra.kubernetes import ContainerService
 from immutable_infra.docker import DockerContainerService, StackNetwork
 
 plan = json.loads((pathlib.Path(__file__).parent / "plan.json").read_text())

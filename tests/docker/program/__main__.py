@@ -15,8 +15,8 @@ import pulumi
 import pulumi_docker as docker
 import pulumi_kubernetes as k8s
 from immutable_infra import SpecError
-from immutable_infra.kubernetes import ContainerService
 from immutable_infra.docker import DockerContainerService, StackNetwork
+from immutable_infra.kubernetes import ContainerService
 
 plan = json.loads((pathlib.Path(__file__).parent / "plan.json").read_text())
 # The provider reads DOCKER_HOST itself; naming it makes a wrong engine impossible to miss.

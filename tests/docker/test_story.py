@@ -58,10 +58,14 @@ def api(image: str) -> dict[str, Any]:
 
 
 def stranger(image: str) -> dict[str, Any]:
-    """Declares nothing: on Kubernetes the default deny keeps it apart; here, separate networks."""
+    """Declares no peer service: on Kubernetes the default deny keeps it apart; here, separate
+    networks. It is published, so it sits on a bridge network of its own with a default route
+    (not only loopback): its failed connections are the engine's isolation, not a missing route."""
     return {"name": "stranger", "namespace": "apps", "image": image, "ports": [{"name": "http", "container_port": 8080}],
             "resources": {"cpu_request": "50m", "cpu_limit": "250m", "memory_request": "16Mi", "memory_limit": "32Mi"},
-            "probes": {"liveness": LIVE, "readiness": READY}, "replicas": 1}
+            "probes": {"liveness": LIVE, "readiness": READY}, "replicas": 1,
+            "network": {"ingress_from": [{"ingress_controller": True}]},
+            "expose": {"ingress": {"hostname": "stranger.local.test", "tls_secret": "stranger-tls"}}}
 
 
 def release_of(spec: dict[str, Any]) -> str:
@@ -198,6 +202,9 @@ def test_network_isolation_with_real_connections(story: Story) -> None:
         return [n["IPAddress"] for n in c["NetworkSettings"]["Networks"].values()]
 
     web_pid = int(story.web_containers()[0]["State"]["Pid"])
+    assert ips("stranger") and all(ips("stranger"))  # on a real network, with a route out of its namespace
+    route = pathlib.Path(f"/proc/{pid('stranger')}/net/route").read_text()
+    assert any(line.split()[1] == "00000000" for line in route.splitlines()[1:])  # a default route
     # Declared on both sides: web reaches api by its Kubernetes names.
     for name in ("api", "api.apps.svc.cluster.local"):
         got = connect_from(web_pid, name, 8080)

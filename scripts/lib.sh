@@ -123,10 +123,10 @@ ensure_docker_packages() {
 }
 
 start_docker_engine() {
-  # Prints `export DOCKER_HOST=...`-ready socket path on stdout (docker/engine.py start).
+  # Starts (or finds running) the project's engine and exports DOCKER_HOST for what runs next.
   ensure_docker_packages
   step "local Docker engine (.state/docker)"
-  python3 "$PROJECT_DIR/docker/engine.py" start || fail "docker engine" "docker/engine.py start failed (logs: .state/docker/logs/)"
+  python3 "$PROJECT_DIR/docker/engine.py" start >&2 || fail "docker engine" "docker/engine.py start failed (logs: .state/docker/logs/)"
   DOCKER_HOST="$(python3 "$PROJECT_DIR/docker/engine.py" host)"
   export DOCKER_HOST
 }

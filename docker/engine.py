@@ -18,7 +18,8 @@ because unix socket paths are limited to 108 bytes. dockerd reads our own daemon
 /etc/docker/daemon.json), has no default bridge (--bridge=none: a container is on a network only
 when a network was declared for it) and puts containers under the cgroup /immutable-docker.
 
-What the engine changes on the host (removed by `stop --purge` where it is ours only):
+What the engine changes on the host (removed by `stop --purge` where it is ours only; it does
+not turn on IP forwarding, so it never sets the FORWARD policy to DROP):
 bridge interfaces br-<id> of the networks (removed with the networks), iptables chains DOCKER,
 DOCKER-USER, DOCKER-ISOLATION-STAGE-1/2 and their jump rules (shared names: removed only when
 no other dockerd runs on the machine), the cgroup /immutable-docker in each hierarchy.
@@ -288,6 +289,11 @@ def _write_configs() -> None:
         "containerd": str(CONTAINERD_SOCKET),
         "bridge": "none",
         "iptables": True,
+        # Never flip the host's forwarding: when dockerd turns net.ipv4.ip_forward on itself it
+        # also sets the FORWARD policy to DROP, which breaks other bridges on this machine (the
+        # local cluster's CNI). Published ports go through docker-proxy on loopback and a
+        # bridge carries its own containers' traffic, so nothing here needs routing.
+        "ip-forward": False,
         "storage-driver": "overlay2",
         "exec-opts": ["native.cgroupdriver=cgroupfs"],
         "cgroup-parent": CGROUP_PARENT,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -23,7 +24,15 @@ def fresh(tmp_path: pathlib.Path, engine: Engine) -> Iterator[Engine]:
     e.ctl("stop", "--purge")
 
 
+def forwarding() -> tuple[str, str]:
+    """(net.ipv4.ip_forward, the FORWARD chain's policy): what dockerd would flip if allowed."""
+    policy = subprocess.run(["iptables", "-w", "-S", "FORWARD"], capture_output=True, text=True,
+                            env={"PATH": os.environ.get("PATH", "") + ":/usr/sbin:/sbin"}).stdout.splitlines()[0]
+    return pathlib.Path("/proc/sys/net/ipv4/ip_forward").read_text().strip(), policy
+
+
 def test_start_is_fast_idempotent_and_project_local(fresh: Engine, engine: Engine) -> None:
+    before = forwarding()
     t0 = time.monotonic()
     first = fresh.ctl("start")
     seconds = time.monotonic() - t0
@@ -31,6 +40,7 @@ def test_start_is_fast_idempotent_and_project_local(fresh: Engine, engine: Engin
     fresh.host = first.stdout.strip()
     print(f"engine start from an empty state dir: {seconds:.1f}s ({first.stderr.strip().splitlines()[-1]})")
     assert fresh.host == f"unix://{fresh.state / 'docker.sock'}"
+    assert forwarding() == before  # the host's forwarding and FORWARD policy are left alone
     info = json.loads(fresh.docker("info", "--format", "{{json .}}").stdout)
     assert info["DockerRootDir"] == str(fresh.state / "data")
     assert info["CgroupDriver"] == "cgroupfs" and info["Driver"] == "overlay2"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -32,6 +33,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 CLUSTER_DIR = Path(__file__).resolve().parent
 ROOT = CLUSTER_DIR.parent
@@ -43,10 +45,35 @@ PIDS = STATE / "pids"
 LOGS = STATE / "logs"
 PORTS = STATE / "ports.json"
 KWOK_STAGES = CLUSTER_DIR / "kwok-stages.yaml"
+MODE = STATE / "mode.json"
 
-ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl")
+sys.path.insert(0, str(CLUSTER_DIR))
+import node  # noqa: E402
+from supervisor import Supervisor  # noqa: E402
+
+
+def _load_registry() -> Any:
+    """registry/local.py: the local OCI registry the real node pulls from. By default the project's
+    shared one (.state/registry, 127.0.0.1:5000, also Docker's), so image references in a stack's
+    ledger stay valid across cluster restarts; tests point IMMUTABLE_REGISTRY_* at a private one."""
+    spec = importlib.util.spec_from_file_location("registry_local", ROOT / "registry" / "local.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+NODE_PROCESSES = {"kwok": ("kwok",), "real": ("containerd", "kubelet", "kube-proxy", "kwok")}
+"""In real mode kwok only publishes Ingress addresses (cluster/kwok-ingress-stage.yaml): no node, no pod."""
+ORDER = (*CONTROL_PLANE, "containerd", "kubelet", "kube-proxy", "kwok")
+"""Every process start may run, in start order (stop goes in reverse)."""
+BINARIES = {"kwok": ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl"),
+            "real": ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kubelet",
+                     "kube-proxy", "kwok", "registry", "imagetool", "testapp", "pause")}
 NODES = ("kwok-node-0", "kwok-node-1")
+DEFAULT_NODES = os.environ.get("IMMUTABLE_CLUSTER_NODES", "real")
+"""`real`: one real node (containerd, kubelet, kube-proxy; cluster/node.py); `kwok`: two
+simulated nodes (cheap, for scale tests; no container runs)."""
 SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.244.0.1/16"
 """Pod IPs are data only: nothing on this machine routes to them (no kube-proxy, no CNI)."""
@@ -60,70 +87,7 @@ class ClusterError(Exception):
     pass
 
 
-# --- processes -------------------------------------------------------------------------------
-
-def _start_time(pid: int) -> str | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22: starttime (clock ticks since boot)
-
-
-def _exe(pid: int) -> str | None:
-    try:
-        return os.readlink(f"/proc/{pid}/exe")
-    except OSError:
-        return None
-
-
-def _record(name: str) -> dict | None:
-    try:
-        return json.loads((PIDS / f"{name}.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def alive(name: str) -> int | None:
-    """The pid of our process ``name`` if it is still the process we started, else None."""
-    rec = _record(name)
-    if not rec:
-        return None
-    pid = rec["pid"]
-    if _start_time(pid) != rec["start_time"]:
-        return None
-    exe = _exe(pid)
-    if exe is not None and os.path.basename(exe.removesuffix(" (deleted)")) != os.path.basename(rec["binary"]):
-        return None
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            if any(line.startswith("State:") and "Z" in line.split()[1] for line in fh):
-                return None  # a zombie is not running
-    except OSError:
-        return None
-    return pid
-
-
-def spawn(name: str, args: list[str]) -> int:
-    LOGS.mkdir(parents=True, exist_ok=True)
-    PIDS.mkdir(parents=True, exist_ok=True)
-    binary = str(BIN / name)
-    with open(LOGS / f"{name}.log", "ab") as out:
-        out.write(f"\n--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join([binary, *args])}\n".encode())
-        out.flush()
-        proc = subprocess.Popen([binary, *args], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, cwd=STATE, env=_child_env())
-    start = None
-    for _ in range(50):
-        start = _start_time(proc.pid)
-        if start:
-            break
-        time.sleep(0.01)
-    rec = {"pid": proc.pid, "start_time": start, "binary": binary, "args": args}
-    (PIDS / f"{name}.json").write_text(json.dumps(rec, indent=1) + "\n")
-    proc.returncode = 0  # detached on purpose: do not warn that it still runs when this object goes
-    return proc.pid
-
+# --- processes (cluster/supervisor.py: pid + start time + binary, nothing killed by name) ------
 
 def _child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ")}
@@ -131,26 +95,23 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+SUP = Supervisor(STATE, env=_child_env())
+
+
+def alive(name: str) -> int | None:
+    return SUP.alive(name)
+
+
+def spawn(name: str, args: list[str], binary: str | None = None) -> int:
+    return SUP.spawn(name, binary or str(BIN / name), args)
+
+
 def terminate(name: str, timeout: float = 15.0) -> bool:
-    pid = alive(name)
-    if pid is None:
-        return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and alive(name) is not None:
-        _reap(pid)
-        time.sleep(0.1)
-    if alive(name) is not None:
-        os.kill(pid, signal.SIGKILL)
-        while alive(name) is not None:
-            _reap(pid)
-            time.sleep(0.05)
-    return True
+    return SUP.terminate(name, timeout)
 
 
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
+def _tail(name: str, lines: int = 15) -> str:
+    return SUP.tail(name, lines)
 
 
 # --- files ----------------------------------------------------------------------------------
@@ -185,13 +146,33 @@ def make_pki() -> None:
             (PKI / f"{name}.ext").write_text(ext + "\n")
         openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
                 "-out", f"{name}.crt", "-days", "3650", *extra)
+    _node_certs()
     openssl("genrsa", "-out", "sa.key", "2048")
     openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub")
     for f in PKI.iterdir():
         f.chmod(0o600)
 
 
-def write_kubeconfig(port: int) -> None:
+def _cert(name: str, subj: str, ext: str | None = None) -> None:
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subj)
+    extra = []
+    if ext:
+        (PKI / f"{name}.ext").write_text(ext + "\n")
+        extra = ["-extfile", f"{name}.ext"]
+    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", f"{name}.crt", "-days", "3650", *extra)
+
+
+def _node_certs() -> None:
+    """Certificates of a real node: the API server's client cert towards kubelets (logs, exec),
+    the kubelet's client (Node authorizer) and serving certs, kube-proxy's client cert."""
+    _cert("apiserver-kubelet-client", "/O=system:masters/CN=kube-apiserver-kubelet-client")
+    _cert("kubelet", f"/O=system:nodes/CN=system:node:{node.NODE_NAME}")
+    _cert("kubelet-serving", f"/CN={node.NODE_NAME}", f"subjectAltName=IP:{node.NODE_IP},DNS:{node.NODE_NAME}")
+    _cert("kube-proxy", "/CN=system:kube-proxy")
+
+
+def write_kubeconfig(port: int, path: Path = KUBECONFIG, cert: str = "admin") -> None:
     def b64(name: str) -> str:
         return base64.b64encode((PKI / name).read_bytes()).decode()
     config = {
@@ -199,14 +180,14 @@ def write_kubeconfig(port: int) -> None:
         "clusters": [{"name": "immutable-local", "cluster": {
             "server": f"https://127.0.0.1:{port}", "certificate-authority-data": b64("ca.crt")}}],
         "users": [{"name": "immutable-admin", "user": {
-            "client-certificate-data": b64("admin.crt"), "client-key-data": b64("admin.key")}}],
+            "client-certificate-data": b64(f"{cert}.crt"), "client-key-data": b64(f"{cert}.key")}}],
         "contexts": [{"name": "immutable-local", "context": {
             "cluster": "immutable-local", "user": "immutable-admin", "namespace": "default"}}],
     }
-    tmp = KUBECONFIG.with_suffix(".tmp")
+    tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(config, indent=1) + "\n")  # JSON is YAML
     tmp.chmod(0o600)
-    os.replace(tmp, KUBECONFIG)
+    os.replace(tmp, path)
 
 
 # --- health ---------------------------------------------------------------------------------
@@ -250,14 +231,6 @@ def wait_for(what: str, check, timeout: float, names: tuple[str, ...]) -> None:
                        + "\n".join(_tail(n) for n in names))
 
 
-def _tail(name: str, lines: int = 15) -> str:
-    try:
-        text = (LOGS / f"{name}.log").read_text(errors="replace").splitlines()[-lines:]
-    except OSError:
-        text = ["(no log)"]
-    return f"== {LOGS / (name + '.log')}\n" + "\n".join(text)
-
-
 def kubectl(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run([str(BIN / "kubectl"), "--kubeconfig", str(KUBECONFIG), *args], input=input,
                           capture_output=True, text=True, env=_child_env(), timeout=120)
@@ -268,12 +241,23 @@ def kubectl(*args: str, input: str | None = None, check: bool = True) -> subproc
 
 # --- commands -------------------------------------------------------------------------------
 
-def missing_binaries() -> list[str]:
-    return [b for b in BINARIES if not (BIN / b).is_file()]
+def mode() -> str:
+    try:
+        return str(json.loads(MODE.read_text())["nodes"])
+    except (OSError, ValueError, KeyError):
+        return DEFAULT_NODES
 
 
-def running() -> dict[str, int | None]:
-    return {name: alive(name) for name in ORDER}
+def processes(nodes: str) -> tuple[str, ...]:
+    return (*CONTROL_PLANE, *NODE_PROCESSES[nodes])
+
+
+def missing_binaries(nodes: str = "kwok") -> list[str]:
+    return [b for b in BINARIES[nodes] if not (BIN / b).is_file()]
+
+
+def running(nodes: str | None = None) -> dict[str, int | None]:
+    return {name: alive(name) for name in processes(nodes or mode())}
 
 
 def healthy() -> bool:
@@ -284,21 +268,37 @@ def healthy() -> bool:
     return all(running().values()) and api_get(ports["apiserver"], "/readyz")[0] == 200 and KUBECONFIG.is_file()
 
 
-def start(timeout: float = 120.0) -> int:
+def _cluster_alive(state: Path) -> bool:
+    """Whether the cluster in ``state`` still runs (its kubelet record matches a live process)."""
+    return Supervisor(state).alive("kubelet") is not None
+
+
+def start(timeout: float = 120.0, nodes: str | None = None) -> int:
     t0 = time.monotonic()
-    if healthy():
-        log(f"local cluster already running; kubeconfig: {KUBECONFIG}")
+    nodes = nodes or DEFAULT_NODES
+    if nodes not in NODE_PROCESSES:
+        raise ClusterError(f"--nodes {nodes!r}: want one of {', '.join(NODE_PROCESSES)}")
+    if healthy() and mode() == nodes:
+        log(f"local cluster already running ({nodes} nodes); kubeconfig: {KUBECONFIG}")
         return 0
-    missing = missing_binaries()
+    missing = missing_binaries(nodes)
     if missing:
-        raise ClusterError(f"missing {', '.join(missing)} in {BIN}: run python3 cluster/build.py")
-    if any(running().values()):
-        log("local cluster partly running or unhealthy: stopping it first")
+        raise ClusterError(f"missing {', '.join(missing)} in {BIN}: run python3 cluster/build.py"
+                           + (" (or start --nodes kwok: needs only python3 cluster/build.py --kwok)"
+                              if nodes == "real" else ""))
+    if nodes == "real":
+        node.preflight()
+    if any(alive(n) for n in ORDER) or MODE.exists():
+        log("local cluster partly running, unhealthy or in another mode: stopping it first")
         stop(quiet=True)
     STATE.mkdir(parents=True, exist_ok=True)
+    MODE.write_text(json.dumps({"nodes": nodes}) + "\n")
     make_pki()
-    ports = {"etcd": free_port(), "etcd_peer": free_port(), "apiserver": free_port(), "kwok_node": free_port()}
+    ports = {"etcd": free_port(), "etcd_peer": free_port(), "apiserver": free_port(), "kwok_node": free_port(),
+             "kubelet": free_port(), "kubelet_healthz": free_port(), "kube_proxy_healthz": free_port(),
+             "kube_proxy_metrics": free_port()}
     PORTS.write_text(json.dumps(ports) + "\n")
+    names = processes(nodes)
 
     etcd_url = f"http://127.0.0.1:{ports['etcd']}"
     peer_url = f"http://127.0.0.1:{ports['etcd_peer']}"
@@ -316,10 +316,16 @@ def start(timeout: float = 120.0) -> int:
         f"--service-account-key-file={PKI / 'sa.pub'}", f"--service-account-signing-key-file={PKI / 'sa.key'}",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
-        "--authorization-mode=RBAC",
+        # Node: a kubelet may only touch its own node and pods (with NodeRestriction admission).
+        "--authorization-mode=Node,RBAC",
         # Default plugins plus, explicitly, the two this project relies on: ValidatingAdmissionPolicy
         # (the exec lock, CONNECT pods/exec|attach|portforward and pods/ephemeralcontainers) and PodSecurity.
-        "--enable-admission-plugins=ValidatingAdmissionPolicy,PodSecurity",
+        "--enable-admission-plugins=ValidatingAdmissionPolicy,PodSecurity,NodeRestriction",
+        # logs/exec reach a real kubelet by its InternalIP (its hostname does not resolve), as a client
+        # the kubelet's webhook authorizer accepts.
+        "--kubelet-preferred-address-types=InternalIP",
+        f"--kubelet-client-certificate={PKI / 'apiserver-kubelet-client.crt'}",
+        f"--kubelet-client-key={PKI / 'apiserver-kubelet-client.key'}",
         "--endpoint-reconciler-type=none",  # no master Endpoints for a loopback address
         "--allow-privileged=false", "--profiling=false", "--v=1",
     ])
@@ -334,32 +340,77 @@ def start(timeout: float = 120.0) -> int:
         "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route", "--v=1",
     ])
     spawn("kube-scheduler", [f"--kubeconfig={KUBECONFIG}", "--leader-elect=false", "--secure-port=0", "--v=1"])
-    spawn("kwok", [
-        f"--kubeconfig={KUBECONFIG}", f"--config={KWOK_STAGES}", "--manage-all-nodes=false",
-        "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-        "--node-ip=127.0.0.1", f"--node-port={ports['kwok_node']}", f"--cidr={POD_CIDR}",
-        "--node-lease-duration-seconds=40", "-v=INFO",
-    ])
-    names = ORDER
-    nodes = "\n---\n".join(json.dumps(_node(n)) for n in NODES)
-    kubectl("apply", "-f", "-", input=nodes)
+    node_names = start_kwok(ports) if nodes == "kwok" else start_real_node(ports, timeout)
 
     def nodes_ready() -> bool:
         proc = kubectl("get", "nodes", "-o", "json", check=False)
         if proc.returncode != 0:
             return False
         items = json.loads(proc.stdout)["items"]
-        return len(items) == len(NODES) and all(
+        return len(items) == len(node_names) and all(
             any(c["type"] == "Ready" and c["status"] == "True" for c in i.get("status", {}).get("conditions", []))
             for i in items)
-    wait_for("kwok nodes Ready", nodes_ready, timeout, names)
+    wait_for(f"{nodes} nodes Ready", nodes_ready, timeout, names)
     # The controller manager must have created the default ServiceAccount before workloads come.
     wait_for("default ServiceAccount", lambda: kubectl("get", "serviceaccount", "default", "-n", "default",
                                                           check=False).returncode == 0, timeout, names)
     log(f"local cluster ready in {time.monotonic() - t0:.1f}s: https://127.0.0.1:{ports['apiserver']} "
-        f"(Kubernetes {_server_version()}, nodes {', '.join(NODES)})")
+        f"(Kubernetes {_server_version()}, {nodes} nodes: {', '.join(node_names)})")
     log(f"kubeconfig: {KUBECONFIG}")
     return 0
+
+
+def start_kwok(ports: dict[str, int]) -> tuple[str, ...]:
+    spawn("kwok", [
+        f"--kubeconfig={KUBECONFIG}", f"--config={KWOK_STAGES}", "--manage-all-nodes=false",
+        "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+        "--node-ip=127.0.0.1", f"--node-port={ports['kwok_node']}", f"--cidr={POD_CIDR}",
+        "--node-lease-duration-seconds=40", "-v=INFO",
+    ])
+    nodes = "\n---\n".join(json.dumps(_node(n)) for n in NODES)
+    kubectl("apply", "-f", "-", input=nodes)
+    return NODES
+
+
+def start_real_node(ports: dict[str, int], timeout: float) -> tuple[str, ...]:
+    """containerd, kubelet and kube-proxy on the project's bridge; images from the local registry."""
+    t0 = time.monotonic()
+    node.take_lock(STATE, _cluster_alive)
+    node_dir = STATE / "node"
+    node.record_host(node_dir)
+    registry = _load_registry()
+    reg_running = registry.SUP.alive("registry") is not None and registry.serving(registry.address())
+    addr = registry.start()
+    if not reg_running:
+        (node_dir / "started-registry").write_text(str(registry.STATE) + "\n")
+    try:
+        pushed_to = json.loads((registry.STATE / "images.json").read_text())["address"]
+    except (OSError, ValueError, KeyError):
+        pushed_to = None
+    if pushed_to != addr:  # first start, or the registry came back on another port: refs name the address
+        registry.push_images(addr)
+    node.ensure_bridge()
+    node.ensure_cgroup_root()
+    config = node.containerd_config(node_dir, addr)
+    sock = node_dir / "containerd" / "containerd.sock"
+    spawn("containerd", ["--config", str(config), "--log-level", "warn"], binary=shutil.which("containerd"))
+    wait_for("containerd socket", sock.exists, timeout, ("containerd",))
+    api = ports["apiserver"]
+    write_kubeconfig(api, node_dir / "kubelet.kubeconfig", "kubelet")
+    write_kubeconfig(api, node_dir / "kube-proxy.kubeconfig", "kube-proxy")
+    kubelet_config = node.kubelet_config(node_dir, PKI, ports["kubelet"], ports["kubelet_healthz"])
+    spawn("kubelet", [f"--config={kubelet_config}", f"--kubeconfig={node_dir / 'kubelet.kubeconfig'}",
+                      f"--root-dir={node_dir / 'kubelet'}", f"--cert-dir={node_dir / 'kubelet-pki'}",
+                      f"--hostname-override={node.NODE_NAME}", f"--node-ip={node.NODE_IP}",
+                      "--node-labels=type=real", "--v=1"])
+    proxy_config = node.kube_proxy_config(node_dir, node_dir / "kube-proxy.kubeconfig", ports["kube_proxy_healthz"],
+                                          ports["kube_proxy_metrics"])
+    spawn("kube-proxy", [f"--config={proxy_config}", "--v=1"])
+    spawn("kwok", [f"--kubeconfig={KUBECONFIG}", f"--config={CLUSTER_DIR / 'kwok-ingress-stage.yaml'}",
+                   "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                   "--node-ip=127.0.0.1", f"--node-port={ports['kwok_node']}", "-v=INFO"])
+    log(f"real node processes started in {time.monotonic() - t0:.1f}s (registry {addr})")
+    return (node.NODE_NAME,)
 
 
 def _server_version() -> str:
@@ -382,12 +433,48 @@ def _node(name: str) -> dict:
     }
 
 
+def _kill_containers() -> None:
+    """Containers outlive kubelet and containerd (each has its own shim): kill them through our
+    containerd, then end the shims that still name our containerd's socket, by pid."""
+    sock = STATE / "node" / "containerd" / "containerd.sock"
+    ctr = shutil.which("ctr")
+    if alive("containerd") and ctr and sock.exists():
+        base = [ctr, "--address", str(sock), "-n", "k8s.io"]
+        tasks = subprocess.run([*base, "tasks", "ls", "-q"], capture_output=True, text=True, timeout=60).stdout.split()
+        for task in tasks:
+            subprocess.run([*base, "tasks", "kill", "-s", "SIGKILL", task], capture_output=True, timeout=30)
+        for task in tasks:
+            subprocess.run([*base, "tasks", "delete", "-f", task], capture_output=True, timeout=30)
+    needle = str(sock).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"containerd-shim" in cmdline.split(b"\0")[0] and needle in cmdline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGKILL)
+
+
 def stop(quiet: bool = False) -> int:
     stopped = []
     for name in reversed(ORDER):
+        if name == "containerd":
+            _kill_containers()
         if terminate(name):
             stopped.append(name)
+    node_dir = STATE / "node"
+    if node_dir.exists():
+        node.undo_host_changes(STATE, BIN / "kube-proxy", log)
+        started = node_dir / "started-registry"
+        if started.is_file():
+            os.environ["IMMUTABLE_REGISTRY_STATE"] = started.read_text().strip()
+            _load_registry().stop()
+        node.release_lock(STATE)
     if STATE.exists():
+        node.unmount_below(str(STATE))
         shutil.rmtree(STATE)
     if not quiet:
         log(f"local cluster stopped ({', '.join(stopped) or 'nothing was running'}); removed {STATE}")
@@ -402,7 +489,7 @@ def status() -> int:
         log("local cluster: not running (python3 cluster/local.py start)")
         return 3
     ok = healthy()
-    log(f"API server: {'ready' if ok else 'NOT ready'}; kubeconfig: {KUBECONFIG}")
+    log(f"nodes: {mode()}; API server: {'ready' if ok else 'NOT ready'}; kubeconfig: {KUBECONFIG}")
     return 0 if ok else 1
 
 
@@ -410,17 +497,20 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("command", choices=("start", "stop", "status", "env"))
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for each component (start)")
+    ap.add_argument("--nodes", choices=tuple(NODE_PROCESSES), default=None,
+                    help=f"start: a real node or kwok's simulated ones (default {DEFAULT_NODES}; "
+                         "env IMMUTABLE_CLUSTER_NODES)")
     args = ap.parse_args(argv)
     try:
         if args.command == "start":
-            return start(args.timeout)
+            return start(args.timeout, args.nodes)
         if args.command == "stop":
             return stop()
         if args.command == "env":
             print(f"export KUBECONFIG={KUBECONFIG}")
             return 0
         return status()
-    except ClusterError as exc:
+    except (ClusterError, node.NodeError) as exc:
         print(f"\ncluster/local.py {args.command}: FAILED: {exc}", file=sys.stderr, flush=True)
         return 1
 

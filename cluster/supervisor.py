@@ -15,6 +15,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 
 class Supervisor:
@@ -39,7 +40,7 @@ class Supervisor:
         except OSError:
             return None
 
-    def record(self, name: str) -> dict | None:
+    def record(self, name: str) -> dict[str, Any] | None:
         try:
             return json.loads((self.pids / f"{name}.json").read_text())  # type: ignore[no-any-return]
         except (OSError, ValueError):

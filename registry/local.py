@@ -122,6 +122,12 @@ def push_images(addr: str | None = None) -> dict[str, dict[str, str]]:
                 *[a for k, val in sorted(env.items()) for a in ("--env", f"{k}={val}")],
                 "--push", f"{addr}/{repo}:{version}"]
         out[f"{repo}:{version}"] = _imagetool(args)
+    busybox = shutil.which("busybox")
+    if busybox:
+        # The break-glass debug image: a real shell (Debian's static busybox) for `kubectl debug`.
+        out["debug:busybox"] = _imagetool(["build", "--file", f"/bin/busybox={busybox}:0755", "--symlink",
+                                           "/bin/sh=busybox", "--entrypoint", "/bin/sh", "--user", user,
+                                           "--push", f"{addr}/debug:busybox"])
     out["pause:local"] = _imagetool(["build", "--file", f"/pause={BIN / 'pause'}:0755", "--entrypoint", "/pause",
                                      "--push", f"{addr}/pause:local"])
     seconds = time.monotonic() - t0

@@ -41,8 +41,9 @@ ensure_checkov() {
 }
 
 # Debian packages a real node needs (issue #21): containerd + runc run the pods, the CNI
-# plugins wire them to the project's bridge, iptables is kube-proxy's and kubelet's backend.
-NODE_PACKAGES=(containerd runc containernetworking-plugins iptables)
+# plugins wire them to the project's bridge, iptables is kube-proxy's and kubelet's backend,
+# busybox-static is the shell of the break-glass debug image (registry/local.py push-images).
+NODE_PACKAGES=(containerd runc containernetworking-plugins iptables busybox-static)
 
 ensure_node_packages() {
   # Idempotent: only missing packages are installed, through apt-get from Debian's archive.
@@ -62,13 +63,32 @@ ensure_node_packages() {
 }
 
 ensure_cluster_binaries() {
+  ensure_node_packages
   step "local Kubernetes control plane binaries (built from source, cached by version)"
   python3 "$PROJECT_DIR/cluster/build.py" || fail "cluster build" "cluster/build.py failed (see its output above)"
 }
 
+stack_nodes() {
+  # `real` when every container image in the stack's ledger is in the project's local registry
+  # (127.0.0.1:5000, registry/local.py: the real node can pull them), else `kwok` (made-up images
+  # run only as simulated pods). IMMUTABLE_CLUSTER_NODES overrides.
+  if [[ -n "${IMMUTABLE_CLUSTER_NODES:-}" ]]; then echo "$IMMUTABLE_CLUSTER_NODES"; return 0; fi
+  "$VENV/bin/python" - "$PROJECT_DIR/Pulumi.$1.yaml" <<'PY'
+import sys, yaml
+config = (yaml.safe_load(open(sys.argv[1])) or {}).get("config", {})
+arts = [r.get("artifact", "") for e in (config.get("immutable:ledger") or {}).values() for r in e.get("releases", [])]
+images = [a for a in arts if "@sha256:" in a or ":" in a.split("/")[-1]]
+print("real" if images and all(a.startswith("127.0.0.1:5000/") for a in images) else "kwok")
+PY
+}
+
 start_cluster() {
-  step "local cluster (.state/cluster)"
-  python3 "$PROJECT_DIR/cluster/local.py" start || fail "cluster" "cluster/local.py start failed (logs: .state/cluster/logs/)"
+  local nodes
+  nodes="$(stack_nodes "${STACK:-dev}")"
+  if [[ "$nodes" == "real" ]]; then ensure_node_packages; fi
+  step "local cluster (.state/cluster, $nodes nodes)"
+  python3 "$PROJECT_DIR/cluster/local.py" start --nodes "$nodes" \
+    || fail "cluster" "cluster/local.py start --nodes $nodes failed (logs: .state/cluster/logs/)"
 }
 
 stack_target() {

@@ -15,7 +15,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         pytest.skip(reason)
     c = Cluster(tmp_path_factory.mktemp("cluster") / "state")
     start = time.monotonic()
-    proc = c.local("start")
+    proc = c.local("start", "--nodes", "kwok")  # these tests use made-up images: simulated pods
     c.start_seconds = time.monotonic() - start
     assert proc.returncode == 0, f"cluster/local.py start failed:\n{proc.stdout}\n{proc.stderr}"
     assert str(c.kubeconfig) in proc.stdout

@@ -25,12 +25,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = ROOT / ".toolchain" / "cluster" / "bin"
 LOCAL = ROOT / "cluster" / "local.py"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl")
+NODE_BINARIES = ("kubelet", "kube-proxy", "registry", "imagetool", "testapp", "pause")
 
 
-def cluster_missing() -> str | None:
-    missing = [b for b in BINARIES if not (BIN / b).is_file()]
+def cluster_missing(real: bool = False) -> str | None:
+    missing = [b for b in (*BINARIES, *(NODE_BINARIES if real else ())) if not (BIN / b).is_file()]
     if missing:
-        return f"local control plane not built ({', '.join(missing)} missing in {BIN}): run python3 cluster/build.py"
+        return f"local cluster not built ({', '.join(missing)} missing in {BIN}): run python3 cluster/build.py"
     return None
 
 
@@ -44,11 +45,17 @@ class Cluster:
         return self.state / "kubeconfig"
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "IMMUTABLE_CLUSTER_STATE": str(self.state)}
+        # A private registry (free port) next to the private cluster.
+        return {**os.environ, "IMMUTABLE_CLUSTER_STATE": str(self.state),
+                "IMMUTABLE_REGISTRY_STATE": str(self.state.parent / "registry"), "IMMUTABLE_REGISTRY_PORT": "0"}
 
-    def local(self, command: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, str(LOCAL), command], env=self.env(), capture_output=True,
-                              text=True, timeout=300)
+    def local(self, command: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(LOCAL), command, *args], env=self.env(), capture_output=True,
+                              text=True, timeout=600)
+
+    def images(self) -> dict[str, Any]:
+        """The local registry's images (registry/local.py push-images): address and tag -> digest."""
+        return json.loads((self.state.parent / "registry" / "images.json").read_text())  # type: ignore[no-any-return]
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None,
                 timeout: int = 120) -> subprocess.CompletedProcess[str]:

@@ -43,12 +43,14 @@ VERSIONS = TOOLCHAIN_DIR / "versions.json"
 sys.path.insert(0, str(TOOLCHAIN_DIR))
 from pulumi_env import pulumi_env  # noqa: E402
 
-# Order matters: the CLI is needed to install the plugins.
-BUILD_ORDER = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes", "pulumi-resource-docker")
+# Order matters: the CLI is needed to install the plugins. Further entries of versions.json
+# "binaries" (e.g. pulumi-language-yaml) are built after these, in file order.
+BUILD_ORDER = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes")
+HEARTBEAT_SECONDS = 30  # a long `go build` prints "still running" this often (CI wants progress)
 
-# A long step with no output of its own prints a line at least this often (CI logs and people
-# watching need to see that a 3-10 minute `go build` is alive).
-HEARTBEAT_SECS = 30.0
+
+def build_order(versions: dict) -> list[str]:
+    return [*BUILD_ORDER, *(n for n in versions.get("binaries", {}) if n not in BUILD_ORDER)]
 
 
 class StepFailed(Exception):
@@ -101,8 +103,7 @@ def run(cmd: list[str], *, step_name: str, cwd: Path, env: dict[str, str], log_f
             with open(log_file, "w") as fh:
                 fh.write(f"$ (cd {cwd} && {shlex.join(cmd)})\n")
                 fh.flush()
-                proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True)
-                wait_with_heartbeat(proc, step_name, log_file)
+                proc = run_with_heartbeat(cmd, cwd=cwd, env=env, out=fh, what=step_name)
             result = output = log_file.read_text(errors="replace")
         else:
             proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
@@ -116,25 +117,18 @@ def run(cmd: list[str], *, step_name: str, cwd: Path, env: dict[str, str], log_f
     return result
 
 
-def wait_with_heartbeat(proc: subprocess.Popen, step_name: str, log_file: Path) -> None:
-    """Wait for proc, printing every HEARTBEAT_SECS what is still running, for how long, and the
-    last line of its log (go build is silent for minutes)."""
+def run_with_heartbeat(cmd: list[str], *, cwd: Path, env: dict[str, str], out, what: str):
+    """subprocess.run into a file, printing a line every HEARTBEAT_SECONDS while it runs: a cold
+    `go build` is silent for many minutes, and CI wants to see progress."""
     start = time.monotonic()
-    while True:
-        try:
-            proc.wait(timeout=HEARTBEAT_SECS)
-            return
-        except subprocess.TimeoutExpired:
-            last = ""
-            with contextlib.suppress(OSError):
-                lines = log_file.read_text(errors="replace").strip().splitlines()
-                last = lines[-1][:120] if len(lines) > 1 else ""
-            log(f"    ... {step_name}: still running ({fmt_secs(time.monotonic() - start)})"
-                + (f"; log: {last}" if last else ""))
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
+    with subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True) as proc:
+        while True:
+            try:
+                proc.wait(timeout=HEARTBEAT_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                log(f"    ... {what}: still running ({fmt_secs(time.monotonic() - start)})")
+    return proc
 
 
 # --- inputs and cache keys ---------------------------------------------------------------------
@@ -371,10 +365,10 @@ def install_plugins(entries: dict[str, Path], versions: dict, pulumi_home: Path 
 
 def prune(keep: set[str] | None, versions: dict) -> None:
     if keep is None:
-        keep = {cache_key(n, versions["binaries"][n]) for n in BUILD_ORDER}
+        keep = {cache_key(n, versions["binaries"][n]) for n in build_order(versions)}
     for path in sorted(CACHE.iterdir()) if CACHE.is_dir() else []:
         if path.name.startswith(".tmp-") or (path.is_dir() and path.name not in keep
-                                             and path.name.startswith(BUILD_ORDER)):
+                                             and path.name.startswith(tuple(build_order(versions)))):
             shutil.rmtree(path)
             log(f"--- pruned {path.relative_to(ROOT)}")
 
@@ -398,8 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--adopt", action="store_true",
                     help="move binaries already in .toolchain/bin (built from the current wrapper modules by hand) "
                          "into the cache instead of rebuilding them")
-    ap.add_argument("--only", choices=BUILD_ORDER, action="append",
-                    help="build only this binary (repeatable); skips linking of others and plugin install")
+    ap.add_argument("--only", action="append", metavar="NAME",
+                    help="build only this binary of versions.json (repeatable); skips linking of others and "
+                         "plugin install")
     ap.add_argument("--no-plugin-install", action="store_true", help="do not install plugins into PULUMI_HOME")
     ap.add_argument("--prune", action="store_true",
                     help="delete cache entries that versions.json and the wrapper modules no longer select")
@@ -418,10 +413,14 @@ def main(argv: list[str] | None = None) -> int:
             f"pulumi-kubernetes {versions['pulumi_kubernetes']['version']} (toolchain/versions.json)")
         if shutil.which("go") is None and not all(
                 entry_complete(CACHE / cache_key(n, versions["binaries"][n]), n, versions["binaries"][n])
-                for n in BUILD_ORDER):
+                for n in build_order(versions)):
             raise StepFailed("find go", "`go` is not on PATH and some binaries are not cached")
         check_python_pins(versions)
-        names = args.only or list(BUILD_ORDER)
+        order = build_order(versions)
+        unknown = sorted(set(args.only or ()) - set(order))
+        if unknown:
+            raise StepFailed("read versions.json", f"--only {', '.join(unknown)}: not in versions.json binaries")
+        names = args.only or order
         entries = {n: ensure_entry(n, versions["binaries"][n], args.adopt, timings) for n in names}
         link_into_bin(entries, versions, timings)
         if not args.only and not args.no_plugin_install:

@@ -14,6 +14,9 @@ if [[ "$(stack_target "$STACK")" == "local-cluster" ]]; then
   ensure_cluster_binaries
   start_cluster
 fi
+if [[ "$(stack_target "$STACK")" == "local-docker" ]]; then
+  start_docker_engine   # the project's own engine; exports DOCKER_HOST (stop: python3 docker/engine.py stop)
+fi
 
 if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}" && -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]]; then
   if [[ "$STACK" == "dev" ]]; then

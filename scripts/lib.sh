@@ -133,3 +133,44 @@ require_shared_backend() {
       return 1 ;;
   esac
 }
+
+# --- local Docker engine (docker/engine.py supervises it; packages from Debian) ---------------
+
+DOCKER_PACKAGES=(docker.io containerd runc iptables tini)
+
+ensure_docker_packages() {
+  # dockerd, containerd and runc come from Debian (docker.io 20.10 in bookworm). Installing only
+  # when a binary is missing keeps a warm machine at zero apt calls.
+  if command -v dockerd >/dev/null && command -v containerd >/dev/null && command -v runc >/dev/null \
+     && [[ -x /usr/bin/docker ]] && command -v iptables >/dev/null; then
+    return 0
+  fi
+  step "Docker engine packages from Debian (${DOCKER_PACKAGES[*]})"
+  command -v apt-get >/dev/null || fail "docker packages" "apt-get not found: install ${DOCKER_PACKAGES[*]} yourself"
+  local made_policy=""
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    # The package's maintainer scripts would start a system-wide dockerd (/var/lib/docker):
+    # exit code 101 tells invoke-rc.d not to; the project starts its own engine instead.
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  local rc=0
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${DOCKER_PACKAGES[@]}" >&2 || {
+    apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      "${DOCKER_PACKAGES[@]}" >&2; } || rc=$?
+  [[ -n "$made_policy" ]] && rm -f /usr/sbin/policy-rc.d
+  [[ $rc -eq 0 ]] || fail "docker packages" "apt-get install ${DOCKER_PACKAGES[*]} failed"
+}
+
+start_docker_engine() {
+  # Starts (or finds running) the project's engine and exports DOCKER_HOST for what runs next.
+  ensure_docker_packages
+  step "local Docker engine (.state/docker)"
+  python3 "$PROJECT_DIR/docker/engine.py" start >&2 || fail "docker engine" "docker/engine.py start failed (logs: .state/docker/logs/)"
+  DOCKER_HOST="$(python3 "$PROJECT_DIR/docker/engine.py" host)"
+  export DOCKER_HOST
+}
+
+stop_docker_engine() {
+  python3 "$PROJECT_DIR/docker/engine.py" stop || fail "docker engine" "docker/engine.py stop failed"
+}

@@ -6,6 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_venv
 ensure_toolchain
 ensure_cluster_binaries
+ensure_docker_packages   # the docker-marked tests start their own engine (docker/engine.py)
 ensure_checkov
 python3 "$PROJECT_DIR/toolchain/build_actionlint.py" || fail "actionlint" "toolchain/build_actionlint.py failed"
 export IMMUTABLE_CHECKOV="$CHECKOV_VENV/bin/checkov"

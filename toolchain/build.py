@@ -141,7 +141,7 @@ def load_versions() -> dict:
 
 
 def generated_files(spec: dict) -> set[str]:
-    return set(spec.get("generate", {}).get("files", {}))
+    return set(spec.get("generate", {}).get("files", {})) | set(spec.get("generate_cmd", {}).get("outputs", []))
 
 
 def cache_key(name: str, spec: dict) -> str:
@@ -151,9 +151,12 @@ def cache_key(name: str, spec: dict) -> str:
     h.update(json.dumps({k: v for k, v in spec.items() if not k.startswith("_")}, sort_keys=True).encode())
     h.update(f"{sys.platform}-{platform.machine()}|cgo=0|trimpath".encode())
     skip = generated_files(spec)
-    for path in sorted(module_dir.iterdir()):
-        if path.is_file() and path.name not in skip and (path.suffix == ".go" or path.name in ("go.mod", "go.sum")):
-            h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    # Sub-folders (packages and local modules of a wrapper) count too, under their relative path;
+    # a wrapper without sub-folders hashes exactly as before.
+    for path in sorted(module_dir.rglob("*")):
+        rel = path.relative_to(module_dir).as_posix()
+        if path.is_file() and rel not in skip and (path.suffix == ".go" or path.name in ("go.mod", "go.sum")):
+            h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
     return f"{name}-{spec['version']}-{h.hexdigest()[:12]}"
 
 
@@ -201,6 +204,17 @@ def generate(spec: dict, step_name: str) -> None:
         if not target.is_file() or target.read_text() != text:
             target.write_text(text)
             log(f"    wrote {target.relative_to(ROOT)} ({len(text)} bytes)")
+
+
+def generate_with_command(spec: dict, key: str, step_name: str) -> None:
+    """Run the wrapper's own generator (e.g. a bridged provider's schema, which the binary embeds)."""
+    gen = spec["generate_cmd"]
+    module_dir = ROOT / spec["module_dir"]
+    log(f"    $ {shlex.join(gen['command'])}   (in {spec['module_dir']}; log {LOGS.relative_to(ROOT)}/{key}-generate.log)")
+    run(gen["command"], step_name=step_name, cwd=module_dir, env=go_env(), log_file=LOGS / f"{key}-generate.log")
+    for out_name in gen.get("outputs", []):
+        if not (module_dir / out_name).is_file():
+            raise StepFailed(step_name, f"{shlex.join(gen['command'])} did not write {spec['module_dir']}/{out_name}")
 
 
 def build_binary(name: str, spec: dict, key: str, step_name: str) -> dict:
@@ -270,6 +284,8 @@ def ensure_entry(name: str, spec: dict, adopt: bool, timings) -> Path:
         gv = go_version(step_name)
         if "generate" in spec:
             generate(spec, step_name)
+        if "generate_cmd" in spec:
+            generate_with_command(spec, key, step_name)
         result = build_binary(name, spec, key, step_name)
         tmp = Path(result["tmp"])
         if "scripts" in spec:

@@ -23,11 +23,11 @@ plan = json.loads((pathlib.Path(__file__).parent / "plan.json").read_text())
 engine = docker.Provider("engine", host=os.environ["DOCKER_HOST"])
 opts = pulumi.ResourceOptions(providers=[engine])
 try:
-    network = StackNetwork("apps", [s["spec"] for s in plan["services"]], opts=opts)
+    network = StackNetwork("apps", {"services": [s["spec"] for s in plan["services"]]}, opts=opts)
     for entry in plan["services"]:
         name = entry["spec"]["name"]
-        svc = DockerContainerService(name, entry["spec"], kept=entry.get("kept", []), network=network,
-                                     exec_break_glass=True, opts=opts)
+        svc = DockerContainerService(name, {"spec": entry["spec"], "previous": entry.get("kept", []),
+                                            "network": network, "exec_break_glass": True}, opts=opts)
         pulumi.export(f"{name}_release", svc.release)
         pulumi.export(f"{name}_kept_releases", svc.kept_releases)
         pulumi.export(f"{name}_published_endpoint", svc.published_endpoint)
@@ -37,7 +37,8 @@ try:
     if plan.get("kubernetes_render_dir"):
         render = k8s.Provider("render", render_yaml_to_directory=plan["kubernetes_render_dir"])
         for entry in plan["services"]:
-            ContainerService(entry["spec"]["name"], entry["spec"], kept=entry.get("kept", []), exec_break_glass=True,
+            ContainerService(entry["spec"]["name"], {"spec": entry["spec"], "previous": entry.get("kept", []),
+                                                     "exec_break_glass": True},
                              opts=pulumi.ResourceOptions(providers=[render]))
 except SpecError as error:
     raise pulumi.RunError(str(error)) from None

@@ -29,6 +29,7 @@ from immutable_infra.records import (
     publish_unrecorded,
     resolve_releases,
 )
+from immutable_infra.stack import read_immutable_config
 
 from . import topology
 
@@ -58,19 +59,7 @@ class Plan:
 
 def read_raw_config(stack: str) -> dict[str, Any]:
     """The stack's ``immutable:*`` config objects, keys without the namespace."""
-    import json
-
-    all_config = pulumi.runtime.get_config_env()
-    raw: dict[str, Any] = {}
-    for full_key, value in all_config.items():
-        namespace, _, key = full_key.partition(":")
-        if namespace != CONFIG_NAMESPACE:
-            continue
-        try:
-            raw[key] = json.loads(value)
-        except (TypeError, ValueError):
-            raw[key] = value
-    return raw
+    return read_immutable_config()
 
 
 def read_secrets(stack: str, raw: Mapping[str, Any] | None = None) -> SecretStore:

@@ -419,6 +419,7 @@ def _release_deployments(cluster: Cluster) -> set[str]:
 def test_6b_killed_up_converges_on_the_next_run(cluster: Cluster, ws: Workspace) -> None:
     add_release(ws, "web", "registry.example.com/acme/web@" + digest("web-1.7.0"))
     before = _release_deployments(cluster)
+    ws.record()  # what `up` through the harness does first
     proc = subprocess.Popen([str(PULUMI), "up", "--yes", "--skip-preview", "-s", "dev", "--non-interactive"],
                             cwd=ws.dir, env=ws.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)

@@ -425,6 +425,7 @@ def test_6_killed_up_mid_swap_loses_no_request_and_the_next_up_converges(
     before = {d["metadata"]["name"] for d in real.get("deployments", "-n", NS)["items"]}
     with traffic(real, "web", "killed_up", tmp_path) as load:
         set_web(ws, [*releases_of(ws), _digest_ref(real, "2.0.0")])
+        ws.record()  # what `up` through the harness does first
         proc = subprocess.Popen([str(PULUMI), "up", "--yes", "--skip-preview", "-s", "dev", "--non-interactive"],
                                 cwd=ws.dir, env=ws.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 start_new_session=True)

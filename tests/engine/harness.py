@@ -38,6 +38,9 @@ def toolchain_missing() -> str | None:
 class Workspace:
     dir: pathlib.Path
     env: dict[str, str]
+    auto_record: bool = True
+    """Record the releases to run before every ``up`` (what scripts/deploy.sh does): tests edit
+    ledgers and topology like a developer, and an update runs only recorded releases."""
 
     @classmethod
     def create(cls, tmp: pathlib.Path, *, target: str = "render") -> Workspace:
@@ -64,7 +67,17 @@ class Workspace:
         env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
         return cls(project, env)
 
+    def record(self, stack: str = "dev") -> None:
+        """``immutable-ops record <stack>``: the releases the program would run go into the ledger."""
+        proc = subprocess.run([sys.executable, "-m", "immutable_infra.ops", "-C", str(self.dir), "record", stack],
+                              env=self.env, capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0:
+            raise AssertionError(f"immutable-ops record {stack} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+
     def pulumi(self, *args: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+        if self.auto_record and args and args[0] == "up":
+            stack = args[args.index("-s") + 1] if "-s" in args else "dev"
+            self.record(stack)
         proc = subprocess.run([str(PULUMI), *args, "--non-interactive"], cwd=self.dir, env=self.env,
                               capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:

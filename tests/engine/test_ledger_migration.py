@@ -47,6 +47,7 @@ def test_upgrade_from_the_previous_version_replaces_no_running_compute(tmp_path:
     old = tmp_path / "old"
     _previous_version(old)
     ws = Workspace.create(tmp_path)
+    ws.auto_record = False  # this test runs `immutable-ops record` itself, after the refused update
     # The workspace runs the *previous* code and config first.
     for name in ("components", "stacks"):
         shutil.rmtree(ws.dir / name, ignore_errors=True)

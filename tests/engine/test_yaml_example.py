@@ -117,7 +117,7 @@ def test_yaml_example_deploys_a_namespace_and_two_services(deployed: tuple[Works
     files = {p.name for p in (ws.dir / "build" / "manifests").rglob("*.yaml")}
     assert any(f"deployment-apps-web-{web}" in f for f in files), files
     assert any(f"deployment-apps-web-{kept}" in f for f in files), files  # the kept release, beside it
-    assert any("namespace-apps" in f for f in files), files
+    assert any(f.startswith("v1-namespace-") and f.endswith("-apps.yaml") for f in files), files
 
 
 def test_secret_from_config_stays_secret(deployed: tuple[Workspace, str]) -> None:

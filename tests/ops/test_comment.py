@@ -47,8 +47,8 @@ def test_rollback_is_a_kept_release_taking_the_traffic_back() -> None:
 def test_long_diffs_are_cut_to_fit() -> None:
     preview = parse_preview(fixture("preview-dev-initial"))
     full = comment.render("dev", preview, [])
-    short = comment.render("dev", preview, [], max_chars=1200)
-    assert len(short) <= 1200 < len(full)
+    short = comment.render("dev", preview, [], max_chars=800)
+    assert len(short) <= 800 < len(full)
     assert "more | | see the preview JSON in the workflow's artifacts |" in short
     assert short.splitlines()[0] == full.splitlines()[0]
     assert short.rstrip().endswith("<!-- immutable-ops:preview:dev -->")

@@ -153,15 +153,6 @@ class ReleaseArchive:
         known[record.release] = record
         return True
 
-    def prune(self, keep: Mapping[str, Sequence[str]]) -> list[tuple[str, str]]:
-        """Drop records no ledger entry names; returns what was dropped."""
-        dropped = []
-        for workload, releases in self.records.items():
-            for rid in list(releases):
-                if rid not in keep.get(workload, ()):
-                    del releases[rid]
-                    dropped.append((workload, rid))
-        return dropped
 
     def as_data(self) -> dict[str, Any]:
         return {w: {rid: r.as_dict() for rid, r in sorted(rs.items())} for w, rs in sorted(self.records.items()) if rs}

@@ -221,9 +221,9 @@ def record(
         with output.progress(f"pulumi preview {stack} (collecting releases to record)") as update:
             published = project.unrecorded(stack, on_output=update)
         plan = rec.plan(stack, project.ledger(stack), archive, published)
-        rows = [[w, rid, kind] for w, rid, kind in plan.recorded] + [[w, rid, "pruned"] for w, rid in plan.pruned]
+        rows = [[w, rid, kind] for w, rid, kind in plan.recorded]
         data = {"stack": stack, "recorded": [{"workload": w, "release": r, "kind": k} for w, r, k in plan.recorded],
-                "pruned": [{"workload": w, "release": r} for w, r in plan.pruned], "check": check}
+                "check": check}
         if check:
             output.emit(fmt, f"Unrecorded releases of {stack}", ["workload", "release", "kind"], rows, data)
             if plan.recorded:
@@ -238,7 +238,7 @@ def record(
                 project.save_archive(stack, plan.archive)
         output.emit(fmt, f"Recorded releases of {stack}", ["workload", "release", "kind"], rows, data)
         if fmt is not Format.json:
-            output.say(f"{len(plan.recorded)} recorded, {len(plan.pruned)} pruned; review and commit "
+            output.say(f"{len(plan.recorded)} recorded; review and commit "
                        f"Pulumi.{stack}.yaml and releases/{stack}.yaml" if plan.changed else "every release is recorded")
 
     _run(body)

@@ -28,11 +28,10 @@ class RecordPlan:
     archive: ReleaseArchive
     recorded: list[tuple[str, str, str]] = field(default_factory=list)
     """(workload, release id, ``legacy`` or ``new``)."""
-    pruned: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return bool(self.recorded or self.pruned)
+        return bool(self.recorded)
 
 
 def _record(raw: Mapping[str, Any]) -> ReleaseRecord:
@@ -67,6 +66,6 @@ def plan(stack: str, ledgers: Mapping[str, WorkloadLedger], archive: ReleaseArch
             archive.add(workload, record)
             result.recorded.append((workload, record.release, "new"))
         after[workload] = ledger
-    keep = {w: [e.release for e in ledger.releases if e.release] for w, ledger in after.items()}
-    result.pruned = archive.prune(keep)
+    # Records are never pruned: a ledger restored from git (or an older release) can always be
+    # registered exactly again; the archive is the stack's whole release history.
     return result

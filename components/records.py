@@ -18,7 +18,7 @@ settings makes exactly one new release and leaves the kept ones untouched.
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -226,8 +226,6 @@ class SecretStore:
                 return value
         return None
 
-    def used_versions(self, fingerprints: Sequence[str]) -> set[str]:
-        return {f[len(VERSION_PREFIX):] for f in fingerprints if f.startswith(VERSION_PREFIX)}
 
 
 def _version_order(version: str) -> tuple[int, str]:
@@ -236,9 +234,6 @@ def _version_order(version: str) -> tuple[int, str]:
 
 
 # --- records -> specs ------------------------------------------------------------------------
-
-SecretResolver = Callable[[str], "str | None"]
-
 
 def spec_from_record(model: type[S], record: ReleaseRecord, base: S, secrets: SecretStore, *,
                      subject: str) -> S:
@@ -327,16 +322,6 @@ class Releases(Generic[S]):
     def unrecorded(self) -> list[ReleaseRecord]:
         return [*self.legacy, *([self.new] if self.new else [])]
 
-    def records(self) -> list[ReleaseRecord]:
-        return [ReleaseRecord.of(s, _artifact(s)) for s in [self.active, *self.kept]]
-
-
-def _artifact(spec: BaseModel) -> str:
-    for attr in ("image", "ami_id"):
-        value = getattr(spec, attr, None)
-        if isinstance(value, str):
-            return value
-    raise TypeError(f"{type(spec).__name__} has no artifact field")
 
 
 def resolve_releases(model: type[S], workload: str, ledger: WorkloadLedger, archive: ReleaseArchive,

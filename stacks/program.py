@@ -6,8 +6,9 @@ resource is registered, so a bad config deploys nothing.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,38 +92,26 @@ def plan(stack: str, raw: Mapping[str, Any], secrets: SecretStore | Mapping[str,
     archive = archive if archive is not None else ReleaseArchive.load(archive_path(PROJECT_DIR, stack))
     problems: list[Problem] = []
     chosen_all: dict[str, Releases[Any]] = {}
-    services: dict[str, tuple[ContainerServiceSpec, list[ContainerServiceSpec]]] = {}
-    for name in topology.SERVICES:
+    templates: dict[str, tuple[type[Any], Callable[[str], Any]]] = {
+        **{n: (ContainerServiceSpec, functools.partial(topology.service_spec, n, env=config.environment, secrets=secrets))
+           for n in topology.SERVICES},
+        **{n: (ServerGroupSpec, functools.partial(topology.server_group_spec, n, env=config.environment))
+           for n in topology.SERVER_GROUPS},
+    }
+    for name, (model, template) in templates.items():
         ledger = config.ledger.get(name)
         if ledger is None:
             problems.append(_missing_ledger(stack, name))
             continue
         try:
-            chosen = resolve_releases(
-                ContainerServiceSpec, name, ledger, archive,
-                lambda artifact, n=name: topology.service_spec(n, artifact, config.environment, secrets),
-                secrets, keep=lambda spec: spec.keep_previous, subject=f"Pulumi.{stack}.yaml: immutable:ledger.{name}")
+            chosen_all[name] = resolve_releases(
+                model, name, ledger, archive, template, secrets, keep=lambda spec: int(spec.keep_previous),
+                subject=f"Pulumi.{stack}.yaml: immutable:ledger.{name}")
         except SpecError as exc:
+            # Problems of a record or a ledger entry carry their file path; the template's are the service's.
             problems += exc.nested(name) if not exc.problems[0].path.startswith(("Pulumi.", "releases/")) else exc.problems
-            continue
-        services[name] = (chosen.active, chosen.kept)
-        chosen_all[name] = chosen
-    server_groups: dict[str, tuple[ServerGroupSpec, list[ServerGroupSpec]]] = {}
-    for name in topology.SERVER_GROUPS:
-        ledger = config.ledger.get(name)
-        if ledger is None:
-            problems.append(_missing_ledger(stack, name))
-            continue
-        try:
-            groups = resolve_releases(
-                ServerGroupSpec, name, ledger, archive,
-                lambda artifact, n=name: topology.server_group_spec(n, artifact, config.environment),
-                secrets, keep=lambda spec: spec.keep_previous, subject=f"Pulumi.{stack}.yaml: immutable:ledger.{name}")
-        except SpecError as exc:
-            problems += exc.nested(name) if not exc.problems[0].path.startswith(("Pulumi.", "releases/")) else exc.problems
-            continue
-        server_groups[name] = (groups.active, groups.kept)
-        chosen_all[name] = groups
+    services = {n: (c.active, c.kept) for n, c in chosen_all.items() if n in topology.SERVICES}
+    server_groups = {n: (c.active, c.kept) for n, c in chosen_all.items() if n in topology.SERVER_GROUPS}
     if problems:
         raise SpecError(f"stack {stack!r}", problems)
     return Plan(config=config, services=services, server_groups=server_groups, chosen=chosen_all)

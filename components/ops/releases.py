@@ -69,6 +69,7 @@ def flatten(settings: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def diff(old: ReleaseRecord, new: ReleaseRecord) -> list[tuple[str, Any, Any]]:
-    """(setting, value in ``old``, value in ``new``) for every setting that differs."""
+    """(setting, value in ``old``, value in ``new``) for every setting that differs
+    (which ones: ``ReleaseRecord.changes_from``, the same rule ``history`` uses)."""
     a, b = flatten(dict(old.settings)), flatten(dict(new.settings))
-    return [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    return [(k, a.get(k), b.get(k)) for k in new.changes_from(old)]

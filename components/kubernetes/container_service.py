@@ -138,7 +138,7 @@ class ContainerService(pulumi.ComponentResource):
         if active.expose.service and active.ports:
             self.service = k8s.core.v1.Service(
                 f"{name}-svc",
-                metadata=self._meta(active.name),
+                metadata=self._meta(active.name, annotations=m.SERVICE_AWAIT_ANNOTATIONS),
                 spec={"type": "ClusterIP", "selector": m.service_selector(active, ids[0]),
                       "ports": m.service_ports(active)},
                 opts=after_active,

@@ -218,6 +218,14 @@ def await_annotations(*, is_active: bool, replicas: int) -> dict[str, str]:
     return {SKIP_AWAIT: "true"} if not is_active and replicas == 0 else {}
 
 
+SERVICE_AWAIT_ANNOTATIONS = {SKIP_AWAIT: "true"}
+"""On the Service: the provider's Service await only re-checks what the component already
+guarantees (the selector moves after the Deployment it points at is ready, by dependency), and
+it ends with a fixed 10 s settle sleep per update (pulumi-kubernetes ``pkg/await/service.go``):
+measured on a real node, 10 of the 15 s of a rollback and of the 18 s of a swap. Skipping it
+moves no traffic earlier; readiness is still awaited on the Deployment."""
+
+
 def service_ports(spec: ContainerServiceSpec) -> list[Manifest]:
     return [{"name": p.name, "port": p.service_port or p.container_port, "targetPort": p.name,
              "protocol": p.protocol} for p in spec.ports]

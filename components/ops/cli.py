@@ -363,16 +363,22 @@ def rollback(
                                            "default: the newest kept release")] = None,
     service: Annotated[str | None, typer.Option("--service", help="Workload to roll back")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; change nothing")] = False,
+    traffic_with_update: Annotated[bool, typer.Option(
+        "--traffic-with-update", help="Never move a warm kept release's traffic before the update")] = False,
     fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
 ) -> None:
-    """Point the ledger at a kept release and deploy; reports how long it took."""
+    """Point the ledger at a kept release and deploy; reports how long it took.
+
+    A warm kept release gets the traffic before the update starts; the update then records it."""
     from . import history as hist
     from . import output
     from . import rollback as rb
+    from .records import workloads_from_deployment
 
     def body() -> None:
         project = _ctx(ctx).project
-        state = project.workloads(stack)
+        deployment = project.export(stack)
+        state = workloads_from_deployment(deployment)
         known = hist.releases_seen(project.history(stack)) if to else {}
         plan = rb.plan(stack, state, project.ledger(stack), to=to, workload=service, known=known)
         if dry_run:
@@ -385,15 +391,18 @@ def rollback(
                            f"({plan.artifact})")
             return
         with output.progress(f"rollback {stack} {plan.workload} {plan.from_release} → {plan.to_release}") as update:
-            result = rb.run(project, plan, on_output=update)
+            result = rb.run(project, plan, deployment=deployment, traffic_first=not traffic_with_update,
+                            on_output=update)
         if fmt is Format.json:
             output.print_json(result.as_dict())
         else:
             done = {"create": "created", "update": "updated", "delete": "deleted", "replace": "replaced"}
             changes = ", ".join(f"{n} {done.get(op, op)}" for op, n in result.summary.items() if op != "same" and n) \
                 or "no resource changes"
+            traffic = f"traffic moved in {result.traffic_seconds:.1f}s, before the update" \
+                if result.traffic_seconds is not None else f"traffic moved with the update: {result.traffic_note}"
             output.say(f"rolled back {plan.workload} in {stack}: {plan.from_release} → {plan.to_release} in "
-                       f"{result.seconds:.1f}s (pulumi up {result.up_seconds:.1f}s; {changes})")
+                       f"{result.seconds:.1f}s ({traffic}; pulumi up {result.up_seconds:.1f}s; {changes})")
 
     _run(body)
 

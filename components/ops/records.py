@@ -143,7 +143,7 @@ class RefreshRecord:
 COMPONENT_TYPES = ("immutable:kubernetes:ContainerService", "immutable:docker:ContainerService",
                    "immutable:docker:DockerContainerService", "immutable:aws:ServerGroup")
 """Type tokens of the components whose releases the ops commands read from state."""
-_RELEASE_LABEL = "immutable.dev/release"
+RELEASE_LABEL = "immutable.dev/release"
 _ROLE_LABEL = "immutable.dev/role"
 
 
@@ -194,12 +194,12 @@ def _active_from_children(children: Sequence[Mapping[str, Any]]) -> str | None:
     for child in children:
         if child.get("type") == "kubernetes:core/v1:Service":
             selector = ((child.get("outputs") or {}).get("spec") or {}).get("selector") or {}
-            if isinstance(selector, Mapping) and isinstance(selector.get(_RELEASE_LABEL), str):
-                return str(selector[_RELEASE_LABEL])
+            if isinstance(selector, Mapping) and isinstance(selector.get(RELEASE_LABEL), str):
+                return str(selector[RELEASE_LABEL])
     for child in children:
         if child.get("type") == "kubernetes:apps/v1:Deployment":
             outs = child.get("outputs") or {}
             labels = ((outs.get("metadata") or {}).get("labels")) or {}
-            if labels.get(_ROLE_LABEL) == "active" and isinstance(labels.get(_RELEASE_LABEL), str):
-                return str(labels[_RELEASE_LABEL])
+            if labels.get(_ROLE_LABEL) == "active" and isinstance(labels.get(RELEASE_LABEL), str):
+                return str(labels[RELEASE_LABEL])
     return None

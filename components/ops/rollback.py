@@ -6,6 +6,9 @@ objects alive, registered from its record), so a rollback creates nothing: the s
 env and secret versions. Only kept releases qualify; an older one would have to be rebuilt,
 which is a deploy. What is active afterwards is read from the resources in state.
 
+A *warm* kept release (``keep_mode: warm``) gets its traffic back before the update starts
+(``cutover.py``): the engine's fixed cost is then spent after the traffic moved, not before.
+
 :func:`plan` is pure (outputs + ledger -> the edit); :func:`run` applies it.
 """
 
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ledger import WorkloadLedger
+from . import cutover
 from .errors import ExitCode, OpsError
 from .records import ROLLBACK_MESSAGE, WorkloadState
 from .workspace import OnOutput, Project
@@ -44,11 +48,17 @@ class RollbackResult:
     """Wall clock from the ledger edit to the verified outputs."""
     up_seconds: float
     summary: Mapping[str, int]
+    traffic_seconds: float | None = None
+    """From the start to the traffic moved, when it moved before the update (warm kept release)."""
+    traffic_note: str | None = None
+    """Why the traffic moved with the update instead (``None`` when it moved first)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {"stack": self.plan.stack, "workload": self.plan.workload, "from": self.plan.from_release,
                 "to": self.plan.to_release, "artifact": self.plan.artifact, "seconds": round(self.seconds, 2),
-                "up_seconds": round(self.up_seconds, 2), "changes": dict(self.summary)}
+                "up_seconds": round(self.up_seconds, 2), "changes": dict(self.summary),
+                "traffic_seconds": None if self.traffic_seconds is None else round(self.traffic_seconds, 2),
+                "traffic_first": self.traffic_seconds is not None, "traffic_note": self.traffic_note}
 
 
 def _matches(query: str, release: str, artifact: str | None) -> bool:
@@ -128,15 +138,51 @@ def plan(stack: str, workloads: Mapping[str, WorkloadState], ledgers: Mapping[st
     return RollbackPlan(stack, state.name, state.release, target, artifact, before, before.pointed_at(entry.key))
 
 
-def run(project: Project, rollback: RollbackPlan, *, on_output: OnOutput | None = None) -> RollbackResult:
-    """Edit the ledger and ``pulumi up``; the ledger is restored if the update fails."""
+def run(project: Project, rollback: RollbackPlan, *, deployment: Mapping[str, Any] | None = None,
+        traffic_first: bool = True, on_output: OnOutput | None = None) -> RollbackResult:
+    """Move the traffic first when the kept release is warm, edit the ledger, ``pulumi up``.
+
+    If anything fails, the ledger is restored and the traffic moved back: nothing changed.
+    ``deployment`` is the stack's state as the plan read it (exported again when absent)."""
     start = time.monotonic()
+    moved: cutover.CutoverPlan | None = None
+    traffic_seconds: float | None = None
+    note: str | None = "traffic first is off (--traffic-with-update)"
     with project.ledger_edit(rollback.stack):
-        project.write_ledger(rollback.stack, rollback.workload, rollback.before, rollback.after)
-        outcome = project.up(rollback.stack, rollback.message, on_output=on_output)
-        live = project.workloads(rollback.stack).get(rollback.workload)
-        now = live.release if live else outcome.outputs.get(f"{rollback.workload}_release")
-        if now != rollback.to_release:
-            raise OpsError(f"after the update {rollback.workload} runs {now}, not {rollback.to_release}",
-                           ExitCode.PULUMI_FAILED)
-    return RollbackResult(rollback, time.monotonic() - start, outcome.seconds, outcome.summary)
+        try:
+            if traffic_first:
+                cut = cutover.plan(project.export(rollback.stack) if deployment is None else deployment,
+                                   rollback.workload, rollback.from_release, rollback.to_release,
+                                   project_dir=project.dir, env=project.env)
+                note = cut if isinstance(cut, str) else cut.check()
+                if isinstance(cut, cutover.CutoverPlan) and note is None:
+                    cut.move()
+                    moved, traffic_seconds = cut, time.monotonic() - start
+                    if on_output is not None:
+                        on_output(f"traffic moved to {rollback.to_release} in {traffic_seconds:.1f}s; "
+                                  "the update now records it\n")
+            project.write_ledger(rollback.stack, rollback.workload, rollback.before, rollback.after)
+            outcome = project.up(rollback.stack, rollback.message, on_output=on_output)
+            live = project.workloads(rollback.stack).get(rollback.workload)
+            now = live.release if live else outcome.outputs.get(f"{rollback.workload}_release")
+            if now != rollback.to_release:
+                raise OpsError(f"after the update {rollback.workload} runs {now}, not {rollback.to_release}",
+                               ExitCode.PULUMI_FAILED)
+        except BaseException as exc:
+            if moved is not None:
+                _move_back(moved, exc)
+            raise
+    return RollbackResult(rollback, time.monotonic() - start, outcome.seconds, outcome.summary, traffic_seconds, note)
+
+
+def _move_back(moved: cutover.CutoverPlan, failure: BaseException) -> None:
+    """A failed rollback leaves the traffic where state has it; say so on the error."""
+    try:
+        moved.undo()
+    except OpsError as undo:
+        if isinstance(failure, OpsError):
+            failure.details = "\n".join(filter(None, [failure.details, f"and moving the traffic back failed: "
+                                                                        f"{undo.message} {undo.details or ''}"]))
+        return
+    if isinstance(failure, OpsError):
+        failure.details = "\n".join(filter(None, [failure.details, f"the traffic was moved back to {moved.from_release}"]))

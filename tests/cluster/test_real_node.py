@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.kube import Cluster, cluster_missing
+from tests.cluster.kube import BIN, Cluster, cluster_missing
 from tests.engine.harness import PULUMI, Workspace, toolchain_missing
 
 pytestmark = [pytest.mark.engine, pytest.mark.cluster, pytest.mark.slow,
@@ -284,9 +284,20 @@ def test_1_dev_stack_runs_real_containers_from_the_local_registry(real: Cluster,
         assert s["ready"] and s["containerID"].startswith("containerd://"), s
         assert s["imageID"].endswith(digest_100), s  # the digest the ledger names is the digest that runs
     # The api pod reports its release: version, its config file, masked secret-looking env.
+    # The Services are new: `up` returns once the pods are ready and the Service exists (its own
+    # await, a fixed 10 s sleep, is skipped), and kube-proxy programs a new address within moments.
     api = cluster_ip(real, "api")
-    body = _sh("ip", "netns", "exec", NETNS, sys.executable, "-c",
-               f"import urllib.request; print(urllib.request.urlopen({api!r}, timeout=5).read().decode())").stdout
+    t0 = time.monotonic()
+    while True:
+        answer = _sh("ip", "netns", "exec", NETNS, sys.executable, "-c",
+                     f"import urllib.request; print(urllib.request.urlopen({api!r}, timeout=5).read().decode())",
+                     check=False)
+        if answer.returncode == 0 or time.monotonic() - t0 > 30:
+            break
+        time.sleep(0.1)
+    assert answer.returncode == 0, answer.stderr
+    M["first_up_new_service_answers_after_seconds"] = round(time.monotonic() - t0, 2)
+    body = answer.stdout
     report = json.loads(body)
     assert report["version"] == "1.0.0"
     assert "max_body_kb = 512" in report["config"]["api.toml"]
@@ -349,24 +360,88 @@ def test_2_blue_green_swap_loses_no_request(real: Cluster, ws: Workspace, tmp_pa
 
 # --- 3. rollback under traffic -------------------------------------------------------------------
 
+def ops(ws: Workspace, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    """``immutable-ops`` as a user runs it, with the cluster's kubectl (for the traffic-first move)."""
+    env = {**ws.env, "IMMUTABLE_KUBECTL": str(BIN / "kubectl")}
+    return subprocess.run([sys.executable, "-m", "immutable_infra.ops", "-C", str(ws.dir), *args], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
 def test_3_rollback_to_the_kept_release_loses_no_request(real: Cluster, ws: Workspace, tmp_path: pathlib.Path) -> None:
     kept = outputs(ws)["web_kept_releases"][0]
     svc = real.watch(f"/api/v1/namespaces/{NS}/services?fieldSelector=metadata.name%3Dweb")
     with traffic(real, "web", "rollback", tmp_path) as load:
-        set_web(ws, releases_of(ws), active=releases_of(ws)[0])
-        seconds, breakdown = up_with_events(ws, tmp_path / "rollback-events.jsonl")
-    M["rollback_breakdown"] = breakdown
+        t0 = time.time()
+        proc = ops(ws, "rollback", "dev", "--service", "web", "--format", "json")
+        seconds = time.time() - t0
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)
+    # The kept release is warm: the traffic moved before the update, which then recorded it.
+    assert result["traffic_first"] is True, result
     moved = next(ev for ev in svc.stop() if ev.obj["spec"]["selector"].get("immutable.dev/release") == kept)
+    cut = load.cutover("1.1.0", "1.0.0")
     # In the cluster: the Service selector moved back -> first request answered by the kept release.
-    in_cluster = (load.cutover("1.1.0", "1.0.0")["first_new"] or 0) - _wall(moved.t)
+    in_cluster = (cut["first_new"] or 0) - _wall(moved.t)
     M["rollback_in_cluster_seconds"] = round(in_cluster, 2)
     M["rollback_vs_fresh_deploy_ratio_in_cluster"] = round(in_cluster / M["blue_green_swap_in_cluster_seconds"], 2)
     assert not load.failed, load.summary()
     assert load.versions[0] == "1.1.0" and load.versions[-1] == "1.0.0", load.summary()
     assert outputs(ws)["web_release"] == kept
-    M["rollback_up_seconds"] = round(seconds, 1)
-    M["rollback_vs_fresh_deploy_ratio_up"] = round(seconds / M["blue_green_swap_up_seconds"], 2)
-    M["rollback_cutover_overlap_seconds"] = load.cutover("1.1.0", "1.0.0")["overlap_seconds"]
+    assert ws.config()["config"]["immutable:ledger"]["web"]["active"] == kept
+    # The update that followed owns the selector again (pulumi-kubernetes reclaims kubectl's field).
+    managers = {f["manager"] for f in real.get("service", "web", "-n", NS, "--show-managed-fields")["metadata"]["managedFields"]
+                if "f:selector" in json.dumps(f.get("fieldsV1", {}))}
+    assert managers and all(m.startswith("pulumi-kubernetes") for m in managers), managers
+    M["rollback_command_seconds"] = round(seconds, 1)
+    M["rollback_up_seconds"] = result["up_seconds"]
+    M["rollback_traffic_moved_seconds"] = result["traffic_seconds"]
+    M["rollback_cutover_after_command_start_seconds"] = round((cut["first_new"] or t0) - t0, 1)
+    M["rollback_cutover_overlap_seconds"] = cut["overlap_seconds"]
+    # Rollback vs a fresh deploy (the swap: record + up of a new release), both from the command's
+    # start to the first request answered by the release that takes over, and whole commands.
+    M["rollback_vs_fresh_deploy_ratio_cutover"] = round(
+        M["rollback_cutover_after_command_start_seconds"] / M["blue_green_swap_cutover_after_up_start_seconds"], 2)
+    M["rollback_vs_fresh_deploy_ratio_command"] = round(seconds / M["blue_green_swap_up_seconds"], 2)
+
+
+def test_3b_a_failed_rollback_moves_the_traffic_back(real: Cluster, ws: Workspace, tmp_path: pathlib.Path) -> None:
+    """The traffic moved first, then the update failed (here: a bad knob elsewhere in the stack):
+    the Service goes back to the release state has, and the ledger is restored byte for byte."""
+    serving = outputs(ws)["web_release"]
+    config = ws.dir / "Pulumi.dev.yaml"
+    good = config.read_text()
+    data = ws.config()
+    data["config"]["immutable:environment"]["services"]["worker"]["replicas"] = -1
+    ws.write_config(data)
+    broken = config.read_text()
+    svc = real.watch(f"/api/v1/namespaces/{NS}/services?fieldSelector=metadata.name%3Dweb")
+    try:
+        with traffic(real, "web", "failed_rollback", tmp_path) as load:
+            proc = ops(ws, "rollback", "dev", "--service", "web")
+        selectors = [ev.obj["spec"]["selector"].get("immutable.dev/release") for ev in svc.stop()]
+        assert proc.returncode != 0, proc.stdout
+        assert f"the traffic was moved back to {serving}" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+        assert "worker" in proc.stdout + proc.stderr  # the engine's own error names the bad knob
+        assert config.read_text() == broken  # the ledger edit was undone
+        assert real.get("service", "web", "-n", NS)["spec"]["selector"]["immutable.dev/release"] == serving
+        assert serving in selectors and len(set(selectors)) == 2, selectors  # it did move, and came back
+        assert not load.failed, load.summary()
+        assert load.versions[-1] == load.versions[0], load.summary()
+    finally:
+        config.write_text(good)
+    # The stack is as it was: a no-op update.
+    _, result = up(ws)
+    assert "update" not in json.dumps(_summary(result.stdout)), result.stdout
+
+
+def _summary(stdout: str) -> dict[str, int]:
+    """``Resources:`` lines of a ``pulumi up`` (``N updated``...)."""
+    counts: dict[str, int] = {}
+    for line in stdout.splitlines():
+        match = re.match(r"\s+(\d+) (created|updated|deleted|replaced)", line)
+        if match:
+            counts[match.group(2)] = int(match.group(1))
+    return counts
 
 
 # --- 4. rolling update under traffic -------------------------------------------------------------

@@ -212,10 +212,8 @@ class ContainerService(pulumi.ComponentResource):
             labels[m.LABEL_RELEASE] = release
         if role:
             labels[m.LABEL_ROLE] = role
-        meta: dict[str, Any] = {"name": name, "namespace": self._namespace, "labels": labels}
-        if annotations:
-            meta["annotations"] = dict(annotations)
-        return meta
+        return {"name": name, "namespace": self._namespace, "labels": labels,
+                "annotations": {**m.PATCH_FORCE, **(annotations or {})}}
 
     def _child_name(self, spec: ContainerServiceSpec, object_name: str) -> str:
         """Pulumi name of a release object: the component's name, not the service's, leads, so two

@@ -203,6 +203,13 @@ def deployment_spec(spec: ContainerServiceSpec, release: str, replicas: int, *,
 
 
 SKIP_AWAIT = "pulumi.com/skipAwait"
+PATCH_FORCE = {"pulumi.com/patchForce": "true"}
+"""On every object the components create: the program is the only writer of its objects, so on
+a server-side-apply field conflict its value wins. Needed after a killed ``pulumi up``: an
+object whose create was interrupted keeps the field manager of that run (a random name never
+saved in state), so without this every later change to it fails with a field conflict until
+someone edits managedFields by hand (seen on a real node: tests/cluster test_6b). Metadata only:
+no pod restarts, no release id changes."""
 
 
 def await_annotations(*, is_active: bool, replicas: int) -> dict[str, str]:

@@ -86,13 +86,13 @@ class ServiceNamespace(pulumi.ComponentResource):
         super().__init__(TYPE_TOKEN, name, None, opts)
         namespace = k8s.core.v1.Namespace(
             f"{name}-ns",
-            metadata={"name": valid.name, "labels": m.namespace_labels()},
+            metadata={"name": valid.name, "labels": m.namespace_labels(), "annotations": m.PATCH_FORCE},
             opts=pulumi.ResourceOptions(parent=self),
         )
         k8s.networking.v1.NetworkPolicy(
             f"{name}-default-deny",
             metadata={"name": "default-deny", "namespace": valid.name,
-                      "labels": {m.LABEL_MANAGED_BY: m.MANAGED_BY}},
+                      "labels": {m.LABEL_MANAGED_BY: m.MANAGED_BY}, "annotations": m.PATCH_FORCE},
             spec=m.DEFAULT_DENY_SPEC,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
         )
@@ -107,11 +107,10 @@ def exec_lock(name: str, namespace: str, services: list[ContainerServiceSpec], *
     existing locks are never deleted before it exists (an upgrade from per-service locks deletes
     those only at the end of the update, after this one was created)."""
     lock_name = m.exec_lock_name(namespace)
-    meta = {"name": lock_name, "labels": {m.LABEL_MANAGED_BY: m.MANAGED_BY}}
-    annotations = m.exec_lock_annotations(services)
+    meta = {"name": lock_name, "labels": {m.LABEL_MANAGED_BY: m.MANAGED_BY}, "annotations": m.PATCH_FORCE}
     policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
         f"{name}-exec-lock",
-        metadata={**meta, "annotations": annotations} if annotations else meta,
+        metadata={**meta, "annotations": {**m.PATCH_FORCE, **m.exec_lock_annotations(services)}},
         spec=m.exec_lock_policy_spec(namespace, services),
         opts=pulumi.ResourceOptions(parent=parent),
     )

@@ -11,12 +11,16 @@ for a warm kept release only:
 2. check in the cluster that the Service still selects the release state names, and that the
    kept Deployment is ready: every replica ready and updated, current generation, its pods
    labelled with the release;
-3. merge-patch the selector's release label, as field manager ``kubectl``: pulumi-kubernetes
-   takes fields of that manager back on its next apply (``fixCSAFieldManagers``), and it applies
-   the same value, so the update that follows owns the field again and nothing conflicts;
+3. merge-patch the selector's release label as field manager ``pulumi-kubernetes``: the name
+   the provider used before server-side apply, which it still treats as its own. Its previews
+   force past that manager's fields, and its next apply takes them back
+   (``fixCSAFieldManagers`` in pulumi-kubernetes ``pkg/await/await.go``); it applies the same
+   value, so the update that follows owns the field again and nothing conflicts, even when the
+   update fails before it reaches the Service (any other manager name would make every later
+   preview that moves the selector fail with a field conflict);
 4. the caller runs the update, which writes the same selector (and the role labels) into state;
-   if it fails, :func:`CutoverPlan.undo` moves the selector back, so a failed rollback changes
-   nothing (the ledger is restored by the caller).
+   if it fails before moving the Service in state, :func:`CutoverPlan.undo` moves the selector
+   back, so a failed rollback changes nothing (the ledger is restored by the caller).
 
 Anything else (a kept release scaled to zero, whose pods must start first; a rolling service;
 no Service; render mode; no ``kubectl``; a kubeconfig held only as a secret in state) is left
@@ -44,8 +48,8 @@ from .records import RELEASE_LABEL
 SERVICE_TYPE = "kubernetes:core/v1:Service"
 DEPLOYMENT_TYPE = "kubernetes:apps/v1:Deployment"
 K8S_COMPONENT = "immutable:kubernetes:ContainerService"
-FIELD_MANAGER = "kubectl"
-"""A manager pulumi-kubernetes reclaims on its next server-side apply (see the module doc)."""
+FIELD_MANAGER = "pulumi-kubernetes"
+"""The provider's client-side-apply name, which it reclaims on its next apply (see the module doc)."""
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"
 _TIMEOUT = 20
 
@@ -152,11 +156,9 @@ def plan(deployment: Mapping[str, Any], workload: str, from_release: str, to_rel
          project_dir: Path, env: Mapping[str, str]) -> CutoverPlan | str:
     """The cutover for ``workload`` from a stack's state (``pulumi stack export``), or why none."""
     resources: Sequence[Mapping[str, Any]] = list(deployment.get("resources") or [])
-    component = next((r for r in resources if r.get("type") == K8S_COMPONENT
-                      and str(r.get("urn", "")).rsplit("::", 1)[-1] == workload), None)
-    if component is None:
+    children = _children(resources, workload)
+    if children is None:
         return f"{workload} is not a Kubernetes ContainerService"
-    children = [r for r in resources if r.get("parent") == component.get("urn")]
     service = next((r for r in children if r.get("type") == SERVICE_TYPE), None)
     if service is None:
         return f"{workload} has no Service"
@@ -175,6 +177,24 @@ def plan(deployment: Mapping[str, Any], workload: str, from_release: str, to_rel
     return CutoverPlan(workload, str(svc_meta.get("namespace") or "default"), str(svc_meta.get("name")),
                        str(((kept.get("outputs") or {}).get("metadata") or {}).get("name")), from_release, to_release,
                        connection)
+
+
+def state_release(deployment: Mapping[str, Any], workload: str) -> str | None:
+    """The release a workload's blue-green Service selects in state (what the engine last did)."""
+    for r in _children(list(deployment.get("resources") or []), workload) or []:
+        if r.get("type") == SERVICE_TYPE:
+            selector = ((r.get("outputs") or {}).get("spec") or {}).get("selector") or {}
+            return str(selector[RELEASE_LABEL]) if RELEASE_LABEL in selector else None
+    return None
+
+
+def _children(resources: Sequence[Mapping[str, Any]], workload: str) -> list[Mapping[str, Any]] | None:
+    """The state's children of the workload's Kubernetes ContainerService (``None``: no such component)."""
+    component = next((r for r in resources if r.get("type") == K8S_COMPONENT
+                      and str(r.get("urn", "")).rsplit("::", 1)[-1] == workload), None)
+    if component is None:
+        return None
+    return [r for r in resources if r.get("parent") == component.get("urn")]
 
 
 def _connection(resources: Sequence[Mapping[str, Any]], provider_ref: str, project_dir: Path,

@@ -170,19 +170,28 @@ def run(project: Project, rollback: RollbackPlan, *, deployment: Mapping[str, An
                                ExitCode.PULUMI_FAILED)
         except BaseException as exc:
             if moved is not None:
-                _move_back(moved, exc)
+                _move_back(project, rollback.stack, moved, exc)
             raise
     return RollbackResult(rollback, time.monotonic() - start, outcome.seconds, outcome.summary, traffic_seconds, note)
 
 
-def _move_back(moved: cutover.CutoverPlan, failure: BaseException) -> None:
-    """A failed rollback leaves the traffic where state has it; say so on the error."""
+def _move_back(project: Project, stack: str, moved: cutover.CutoverPlan, failure: BaseException) -> None:
+    """A failed rollback leaves the traffic where state has it; say so on the error.
+
+    If the update moved the Service in state before it failed, cluster and state already agree
+    (and the next update, with the restored ledger, moves it back like any other change)."""
+    note: str | None = None
     try:
-        moved.undo()
+        if cutover.state_release(project.export(stack), moved.workload) == moved.to_release:
+            note = (f"the update had moved the Service to {moved.to_release} in state before it failed; "
+                    "the next update moves it back")
+        else:
+            moved.undo()
     except OpsError as undo:
         if isinstance(failure, OpsError):
             failure.details = "\n".join(filter(None, [failure.details, f"and moving the traffic back failed: "
                                                                         f"{undo.message} {undo.details or ''}"]))
         return
     if isinstance(failure, OpsError):
-        failure.details = "\n".join(filter(None, [failure.details, f"the traffic was moved back to {moved.from_release}"]))
+        said = note or f"the traffic was moved back to {moved.from_release}"
+        failure.details = "\n".join(filter(None, [failure.details, said]))

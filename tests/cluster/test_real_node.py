@@ -388,10 +388,9 @@ def test_3_rollback_to_the_kept_release_loses_no_request(real: Cluster, ws: Work
     assert load.versions[0] == "1.1.0" and load.versions[-1] == "1.0.0", load.summary()
     assert outputs(ws)["web_release"] == kept
     assert ws.config()["config"]["immutable:ledger"]["web"]["active"] == kept
-    # The update that followed owns the selector again (pulumi-kubernetes reclaims kubectl's field).
-    managers = {f["manager"] for f in real.get("service", "web", "-n", NS, "--show-managed-fields")["metadata"]["managedFields"]
-                if "f:selector" in json.dumps(f.get("fieldsV1", {}))}
-    assert managers and all(m.startswith("pulumi-kubernetes") for m in managers), managers
+    # The update that followed owns the selector again, by server-side apply (the provider took
+    # back the field the move wrote under its client-side-apply name).
+    assert _selector_owners(real) == {("Apply", True)}, _selector_owners(real)
     M["rollback_command_seconds"] = round(seconds, 1)
     M["rollback_up_seconds"] = result["up_seconds"]
     M["rollback_traffic_moved_seconds"] = result["traffic_seconds"]
@@ -402,6 +401,13 @@ def test_3_rollback_to_the_kept_release_loses_no_request(real: Cluster, ws: Work
     M["rollback_vs_fresh_deploy_ratio_cutover"] = round(
         M["rollback_cutover_after_command_start_seconds"] / M["blue_green_swap_cutover_after_up_start_seconds"], 2)
     M["rollback_vs_fresh_deploy_ratio_command"] = round(seconds / M["blue_green_swap_up_seconds"], 2)
+
+
+def _selector_owners(real: Cluster) -> set[tuple[str, bool]]:
+    """(operation, is a pulumi-kubernetes server-side-apply manager) of whoever owns the web Service's selector."""
+    fields = real.get("service", "web", "-n", NS, "--show-managed-fields")["metadata"]["managedFields"]
+    return {(f["operation"], f["manager"].startswith("pulumi-kubernetes-")) for f in fields
+            if "f:selector" in f.get("fieldsV1", {}).get("f:spec", {})}  # an atomic map: owned whole
 
 
 def test_3b_a_failed_rollback_moves_the_traffic_back(real: Cluster, ws: Workspace, tmp_path: pathlib.Path) -> None:
@@ -429,7 +435,9 @@ def test_3b_a_failed_rollback_moves_the_traffic_back(real: Cluster, ws: Workspac
         assert load.versions[-1] == load.versions[0], load.summary()
     finally:
         config.write_text(good)
-    # The stack is as it was: a no-op update.
+    # The stack is as it was: a no-op update. And the selector's field is one the provider treats
+    # as its own (its client-side-apply name), so the next swap's preview does not conflict (test 6).
+    assert _selector_owners(real) == {("Update", False)}, _selector_owners(real)
     _, result = up(ws)
     assert "update" not in json.dumps(_summary(result.stdout)), result.stdout
 
@@ -532,6 +540,24 @@ def test_6_killed_up_mid_swap_loses_no_request_and_the_next_up_converges(
         M["converge_after_killed_up_seconds"] = round(time.monotonic() - t0, 1)
     assert not load.failed, load.summary()
     assert load.versions[-1] == "2.0.0", load.summary()
+
+
+def test_6b_swap_with_the_old_release_scaled_to_zero_loses_no_request(
+        real: Cluster, ws: Workspace, tmp_path: pathlib.Path) -> None:
+    """The default retention: the old release stops right after the Service moves (no provider
+    settle sleep in between: the Service skips its await). Its pods drain (the test app answers
+    2 s after SIGTERM) while kube-proxy follows the new endpoints: no request fails."""
+    topology = ws.dir / "stacks" / "topology.py"
+    topology.write_text(topology.read_text().replace('"keep_mode": "warm"', '"keep_mode": "scaled-to-zero"', 1))
+    serving = outputs(ws)["web_release"]
+    with traffic(real, "web", "swap_scaled_to_zero", tmp_path) as load:
+        set_web(ws, [*releases_of(ws), _digest_ref(real, "2.1.0")])
+        seconds, _ = up(ws)
+    assert not load.failed, load.summary()
+    assert load.versions[0] == "2.0.0" and load.versions[-1] == "2.1.0", load.summary()
+    assert outputs(ws)["web_kept_releases"][0] == serving
+    assert real.get("deployment", f"web-{serving}", "-n", NS)["spec"]["replicas"] == 0
+    M["swap_scaled_to_zero_up_seconds"] = round(seconds, 1)
 
 
 # --- 7. exec lock against the real kubelet -------------------------------------------------------

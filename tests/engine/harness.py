@@ -67,21 +67,25 @@ class Workspace:
         env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
         return cls(project, env)
 
-    def record(self, stack: str = "dev", *, check: bool = True) -> None:
-        """``immutable-ops record <stack>``: the releases the program would run go into the ledger."""
+    def record(self, stack: str = "dev", *, check: bool = True) -> str:
+        """``immutable-ops record <stack>``: the releases the program would run go into the ledger.
+        Returns what a failed record printed ("" when it passed)."""
         proc = subprocess.run([sys.executable, "-m", "immutable_infra.ops", "-C", str(self.dir), "record", stack],
                               env=self.env, capture_output=True, text=True, timeout=600)
         if check and proc.returncode != 0:
             raise AssertionError(f"immutable-ops record {stack} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return "" if proc.returncode == 0 else f"(the record before it failed too:\n{proc.stdout}\n{proc.stderr})"
 
     def pulumi(self, *args: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+        recorded = ""
         if self.auto_record and args and args[0] == "up":
             stack = args[args.index("-s") + 1] if "-s" in args else "dev"
-            self.record(stack, check=False)  # a program that fails here fails the `up` too, with the same error
+            recorded = self.record(stack, check=False)  # a program that fails here fails the `up` too
         proc = subprocess.run([str(PULUMI), *args, "--non-interactive"], cwd=self.dir, env=self.env,
                               capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
-            raise AssertionError(f"pulumi {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(f"pulumi {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}\n"
+                                 f"{recorded}")
         return proc
 
     def init_stack(self, stack: str = "dev") -> None:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from immutable_infra.ops import cutover
 from immutable_infra.ops.errors import OpsError
 
@@ -151,14 +150,14 @@ def test_check_then_move_then_undo_patch_only_the_release_label(tmp_path: Path) 
     patches = [c for c in made if "patch" in c]
     assert len(patches) == 2
     for call, release in zip(patches, ("aaaa1111", "bbbb2222"), strict=True):
-        assert "--kubeconfig=/state/kubeconfig" in call and "--field-manager=kubectl" in call
+        assert "--kubeconfig=/state/kubeconfig" in call and "--field-manager=pulumi-kubernetes" in call
         assert call[call.index("patch"):call.index("patch") + 7] == ["patch", "service", "web", "-n", "apps",
                                                                     "--type", "merge"]
         assert json.loads(call[-1]) == {"spec": {"selector": {REL: release}}}
 
 
 def test_a_service_moved_outside_pulumi_is_left_alone(tmp_path: Path) -> None:
-    kubectl, log = fake_kubectl(tmp_path, {"service": {"web": live_service("dddd4444")},
+    kubectl, _ = fake_kubectl(tmp_path, {"service": {"web": live_service("dddd4444")},
                                            "deployment": {"web-aaaa1111": deployment()}})
     plan = plan_of(state(), tmp_path, IMMUTABLE_KUBECTL=str(kubectl))
     assert isinstance(plan, cutover.CutoverPlan)
@@ -179,6 +178,12 @@ def test_a_refused_patch_is_an_error_naming_the_service(tmp_path: Path) -> None:
     assert isinstance(plan, cutover.CutoverPlan)
     with pytest.raises(OpsError, match="could not move Service apps/web to release aaaa1111"):
         plan.move()
+
+
+def test_state_release_is_what_the_engine_last_did() -> None:
+    assert cutover.state_release(state(), "web") == "bbbb2222"
+    assert cutover.state_release(state(selector={"app": "web"}), "web") is None
+    assert cutover.state_release(state(), "api") is None
 
 
 def test_kubeconfig_content_goes_through_a_private_file_that_is_removed(tmp_path: Path) -> None:

@@ -181,7 +181,7 @@ def test_blue_green_service_selects_active_release_after_it_is_ready() -> None:
     assert svc.depends_on == [f"web-{active}"]
     # Readiness is awaited on the active Deployment (no skipAwait there), so the Service's own
     # await (a fixed 10 s settle sleep) is skipped: the dependency above is the gate.
-    assert svc.inputs["metadata"]["annotations"] == {m.SKIP_AWAIT: "true"}
+    assert svc.inputs["metadata"]["annotations"] == {m.SKIP_AWAIT: "true", **m.PATCH_FORCE}
     assert m.SKIP_AWAIT not in result.named(f"web-{active}").inputs["metadata"].get("annotations", {})
     assert result.named(f"web-{old}").inputs["spec"]["replicas"] == 0  # scaled to zero by default
     # ... and only after the Service has moved: no moment without ready endpoints.

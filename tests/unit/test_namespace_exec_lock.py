@@ -69,7 +69,7 @@ def test_an_opt_out_is_visible_on_the_lock_with_its_reason() -> None:
     result = deploy([service(name="api", security={"opt_outs": {"exec_lock": {"reason": reason}}}),
                      service(name="web")])
     (policy,) = result.of_type(VAP)
-    assert policy.inputs["metadata"]["annotations"] == {"exec-lock-exempt.immutable.dev/api": reason}
+    assert policy.inputs["metadata"]["annotations"] == {"exec-lock-exempt.immutable.dev/api": reason, **m.PATCH_FORCE}
 
 
 def test_services_of_another_namespace_are_refused_by_field() -> None:
@@ -144,3 +144,15 @@ def test_a_service_with_its_own_break_glass_group_needs_that_group() -> None:
     assert not admits(lock, pod="pay-5d4f7c9b8-x2x7z", groups=[DEFAULT])
     assert admits(lock, pod="web-5d4f7c9b8-x2x7z", groups=[DEFAULT])
     assert not admits(lock, pod="web-5d4f7c9b8-x2x7z", groups=["pay:oncall"])
+
+
+def test_every_object_of_the_components_is_owned_by_the_program() -> None:
+    """``pulumi.com/patchForce`` on everything: after a killed `up`, an object whose create was
+    interrupted keeps an unknown field manager; without it every later change conflicts."""
+    result = deploy([service(name="api", strategy="blue-green"), service(name="web")])
+    objects = [r for r in result.resources if r.type.startswith("kubernetes:")]
+    assert {r.type.rsplit(":", 1)[-1] for r in objects} >= {
+        "Namespace", "NetworkPolicy", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+    missing = [r.name for r in objects if (r.inputs["metadata"].get("annotations") or {}).get(
+        "pulumi.com/patchForce") != "true"]
+    assert not missing, missing

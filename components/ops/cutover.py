@@ -215,6 +215,9 @@ def _connection(resources: Sequence[Mapping[str, Any]], provider_ref: str, proje
         return "kubectl is not on PATH (or IMMUTABLE_KUBECTL)"
     if kubeconfig is None and env.get("KUBECONFIG"):
         kubeconfig = env["KUBECONFIG"]
+    if isinstance(kubeconfig, str) and _is_path(kubeconfig):
+        # The program ran in the project directory; this tool may run anywhere (-C).
+        kubeconfig = str(project_dir / Path(kubeconfig).expanduser())
     return Connection(kubectl, str(kubeconfig) if kubeconfig else None, str(context) if context else None)
 
 

@@ -80,6 +80,12 @@ def test_no_kubectl_means_the_update_moves_the_traffic(tmp_path: Path) -> None:
     assert plan == "kubectl is not on PATH (or IMMUTABLE_KUBECTL)"
 
 
+def test_a_relative_kubeconfig_is_the_projects(tmp_path: Path) -> None:
+    plan = plan_of(state(provider_inputs={"kubeconfig": ".state/cluster/kubeconfig"}), tmp_path)
+    assert isinstance(plan, cutover.CutoverPlan)
+    assert plan.connection.kubeconfig == str(tmp_path / ".state/cluster/kubeconfig")
+
+
 def test_the_default_kubeconfig_and_context_follow_the_provider(tmp_path: Path) -> None:
     plan = plan_of(state(provider_inputs={"context": "kind-dev"}), tmp_path, KUBECONFIG="/home/me/.kube/config")
     assert isinstance(plan, cutover.CutoverPlan)

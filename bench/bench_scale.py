@@ -306,8 +306,9 @@ def _add_nodes(kubeconfig: pathlib.Path, count: int) -> None:
 def local_cluster(tmp: pathlib.Path) -> Iterator[pathlib.Path]:
     state = tmp / "cluster-state"
     env = {**os.environ, "IMMUTABLE_CLUSTER_STATE": str(state)}
-    start = subprocess.run([sys.executable, str(CLUSTER_LOCAL), "start"], env=env, capture_output=True, text=True,
-                           timeout=600)
+    # kwok nodes: 2,000 pods are scheduled and marked Ready, none runs (a real node would try).
+    start = subprocess.run([sys.executable, str(CLUSTER_LOCAL), "start", "--nodes", "kwok"], env=env,
+                           capture_output=True, text=True, timeout=600)
     if start.returncode != 0:
         raise RuntimeError(f"cluster/local.py start failed:\n{start.stdout}\n{start.stderr}")
     try:

@@ -11,6 +11,7 @@ taken; on a shared, loaded machine the CPU-time ratio is the steadier of the two
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 from collections.abc import Callable
@@ -48,6 +49,14 @@ def run_timed(program: Callable[[], None]) -> tuple[float, float, int]:
     return time.perf_counter() - start, time.process_time() - cpu, mocks.count
 
 
+def _collected(program: Callable[[], None]) -> Callable[[], None]:
+    """``program`` after a full collection (outside the clock): every run starts from the same collector
+    state, otherwise whether a run pays one more full collection (~5% of it here) depends on what
+    the runs before it left behind."""
+    gc.collect()
+    return program
+
+
 def compare(title: str, component: Callable[[int], Callable[[], None]], raw: Callable[[int], Callable[[], None]],
             sizes: tuple[int, ...] = (50, 200), rounds: int = 5) -> dict[int, float]:
     """Print the median component/raw ratios (wall and CPU) for each size; return the CPU ones."""
@@ -62,9 +71,9 @@ def compare(title: str, component: Callable[[int], Callable[[], None]], raw: Cal
         hand: list[tuple[float, float]] = []
         counts = (0, 0)
         for _ in range(rounds):
-            t, c_cpu, c = run_timed(component(n))
+            t, c_cpu, c = run_timed(_collected(component(n)))
             comp.append((t, c_cpu))
-            t2, r_cpu, r = run_timed(raw(n))
+            t2, r_cpu, r = run_timed(_collected(raw(n)))
             hand.append((t2, r_cpu))
             counts = (c, r)
         wall_c, wall_r = statistics.median(x[0] for x in comp), statistics.median(x[0] for x in hand)

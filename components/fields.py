@@ -186,18 +186,16 @@ class Spec(BaseModel):
     # --- cross-field rules ---------------------------------------------------------------
 
     @classmethod
-    def _rules(cls) -> list[Callable[[Any, Problems], None]]:
-        seen: dict[str, Callable[[Any, Problems], None]] = {}
-        for klass in reversed(cls.__mro__):
-            for name, member in vars(klass).items():
-                if callable(member) and getattr(member, _RULE, False):
-                    seen[name] = member
-        return list(seen.values())
+    def _rules(cls) -> tuple[Callable[[Any, Problems], None], ...]:
+        return _rules_of(cls)
 
     @model_validator(mode="after")
     def _run_rules(self) -> Self:
+        rules = _rules_of(type(self))
+        if not rules:
+            return self
         problems = Problems(type(self).__name__, owner=_owner(type(self)))
-        for check in type(self)._rules():
+        for check in rules:
             check(self, problems)
         problems.raise_if_any()
         return self
@@ -246,6 +244,18 @@ class Spec(BaseModel):
                 continue  # the rule reads a field that failed: its own error is already reported
             found += problems.details
         return found
+
+
+@functools.cache
+def _rules_of(model: type[Spec]) -> tuple[Callable[[Any, Problems], None], ...]:
+    """A spec class's rules (its own and inherited, overrides replacing), once per class: every
+    validation of every nested spec asks (21 times per ContainerServiceSpec)."""
+    seen: dict[str, Callable[[Any, Problems], None]] = {}
+    for klass in reversed(model.__mro__):
+        for name, member in vars(klass).items():
+            if callable(member) and getattr(member, _RULE, False):
+                seen[name] = member
+    return tuple(seen.values())
 
 
 def _owner(model: type[BaseModel]) -> str:

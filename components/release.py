@@ -37,9 +37,8 @@ def release_fields(model: BaseModel) -> dict[str, Any]:
     A model may define ``release_fingerprint()`` to say what stands for it (a secret's
     version label instead of its value, for example).
     """
-    fingerprint = getattr(model, "release_fingerprint", None)
-    if callable(fingerprint):
-        return {str(k): _canonical(v) for k, v in fingerprint().items()}
+    if _has_fingerprint(type(model)):
+        return {str(k): _canonical(v) for k, v in model.release_fingerprint().items()}  # type: ignore[attr-defined]
     out: dict[str, Any] = {}
     for name, added_later in _release_field_names(type(model)):
         value = getattr(model, name)
@@ -47,6 +46,12 @@ def release_fields(model: BaseModel) -> dict[str, Any]:
             continue  # a newer field at its default: the release id of every older release is kept
         out[name] = _canonical(value)
     return out
+
+
+@functools.cache
+def _has_fingerprint(model: type[BaseModel]) -> bool:
+    """Per class (a missing attribute on a pydantic instance goes through its slow ``__getattr__``)."""
+    return callable(getattr(model, "release_fingerprint", None))
 
 
 @functools.cache
@@ -82,15 +87,19 @@ def _canonical(value: Any) -> Any:
 
 def canonical_json(data: Any) -> str:
     """Stable serialisation: sorted keys, compact separators, integral floats as ints."""
-    return json.dumps(_canonical(data), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+    return _dumps(_canonical(data))
+
+
+def _dumps(canonical: Any) -> str:
+    """``canonical_json`` of data that is canonical already (``_canonical`` of it is itself)."""
+    return json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def release_id(data: BaseModel | Mapping[str, Any]) -> str:
     """The short content hash naming a release (8 hex characters)."""
-    canonical = release_fields(data) if isinstance(data, BaseModel) else data
-    digest = hashlib.sha256(canonical_json(canonical).encode()).hexdigest()
-    return digest[:RELEASE_ID_LENGTH]
+    # release_fields is canonical already: not walked a second time (1,000 services hash 1,000 specs).
+    text = _dumps(release_fields(data)) if isinstance(data, BaseModel) else canonical_json(data)
+    return hashlib.sha256(text.encode()).hexdigest()[:RELEASE_ID_LENGTH]
 
 
 def release_name(base: str, release: str, *, max_length: int = 63) -> str:

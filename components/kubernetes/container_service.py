@@ -11,7 +11,7 @@ of the update (or kept): the whole release is swapped as one unit without relyin
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -26,6 +26,7 @@ from . import manifests as m
 TYPE_TOKEN = f"{PACKAGE}:kubernetes:ContainerService"
 
 SpecInput = ContainerServiceSpec | Mapping[str, Any]
+T = TypeVar("T")
 
 
 class _ContainerServiceArgsRequired(TypedDict):
@@ -172,9 +173,9 @@ class ContainerService(pulumi.ComponentResource):
             opt_outs = sorted([*opt_outs, "exec_lock"])
         self.release = pulumi.Output.from_input(ids[0])
         self.active_release = self.release
-        self.kept_releases = pulumi.Output.from_input(ids[1:])
-        self.images = pulumi.Output.from_input({r.release: r.image for r in releases})
-        self.opt_outs = pulumi.Output.from_input(opt_outs)
+        self.kept_releases = _known(ids[1:])
+        self.images = _known({r.release: r.image for r in releases})
+        self.opt_outs = _known(opt_outs)
         # Composition outputs come from the children, so whatever uses them waits for them.
         self.namespace = self.service_account.metadata.apply(lambda meta: str(field(meta, "namespace")))
         self.selector_labels = active_deployment.spec.apply(
@@ -183,8 +184,11 @@ class ContainerService(pulumi.ComponentResource):
             service = self.service
             self.service_name = service.metadata.apply(lambda meta: str(field(meta, "name")))
             self.ports = service.spec.apply(service_ports)
-            self.endpoint = pulumi.Output.all(service.metadata, service.spec).apply(
-                lambda parts: service_url(field(parts[0], "name"), field(parts[0], "namespace"), service_ports(parts[1])))
+            # Nested applies, not Output.all(metadata, spec): that lifts every value of both (the whole
+            # Service) into an Output of its own first, some 20 Outputs and tasks per service.
+            ports = self.ports
+            self.endpoint = service.metadata.apply(lambda meta: ports.apply(
+                lambda by_name: service_url(field(meta, "name"), field(meta, "namespace"), by_name)))
         else:
             self.service_name = pulumi.Output.from_input(None)
             self.ports = pulumi.Output.from_input({})
@@ -305,6 +309,14 @@ class ContainerService(pulumi.ComponentResource):
             spec=body,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.service]),
         )
+def _known(value: T) -> pulumi.Output[T]:
+    """``Output.from_input`` of a known value, without lifting each item of a non-empty list or dict
+    into an Output of its own and gathering them back (several Outputs and tasks per item)."""
+    if not value:
+        return pulumi.Output.from_input(value)
+    return pulumi.Output.from_input(None).apply(lambda _: value)
+
+
 def field(obj: Any, name: str) -> Any:
     """An output property by its Python name: typed output objects from the engine, plain
     mappings (camelCase keys) where the SDK does not translate them (mocks)."""

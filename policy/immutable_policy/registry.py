@@ -115,8 +115,9 @@ POLICIES: tuple[PolicyDef, ...] = (
        "Every namespace the stack creates or deploys into is default deny (Ingress and Egress), and no "
        "NetworkPolicy there allows all traffic."),
     _s("k8s-exec-lock-present", "advisory", "medium", stack.check_exec_lock_present,
-       "Workloads run under an exec lock (a bound '<service>-exec-lock' ValidatingAdmissionPolicy) "
-       "unless they record an exec_lock opt-out with a reason."),
+       "Workloads run under an exec lock (a ValidatingAdmissionPolicy named '*exec-lock*' that covers their "
+       "namespace, bound with Deny: a ServiceNamespace's '<namespace>.exec-lock') unless they record an "
+       "exec_lock opt-out with a reason."),
     # --- AWS ------------------------------------------------------------------------
     _r("aws-imdsv2", "mandatory", "high", aws.check_imdsv2,
        "Instances require IMDSv2 tokens with a response hop limit of 1.",

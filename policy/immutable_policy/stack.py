@@ -379,6 +379,7 @@ def _why_no_lock(namespace: str, covering: list[str], locks: Mapping[str, tuple[
         shown = ", ".join(f"{name!r} ({', '.join(sorted(ns or []))})" for name, (ns, _) in sorted(locks.items()))
         return (f"the exec locks of this stack cover other namespaces only: {shown}; add {namespace!r} to a lock's "
                 "namespaceSelector (kubernetes.io/metadata.name)")
-    return ("no ValidatingAdmissionPolicy named '<service>-exec-lock' refuses exec, attach, port-forward and "
-            "ephemeral containers there; add one bound with validationActions: [Deny] (or record an exec_lock "
-            "opt-out with a reason)")
+    return (f"the stack has no exec lock; add a ValidatingAdmissionPolicy named '{namespace}.exec-lock' (what a "
+            "ServiceNamespace creates: one for the whole namespace) that refuses exec, attach, port-forward and "
+            "ephemeral containers there, bound with validationActions: [Deny] (or record an exec_lock opt-out "
+            "with a reason)")

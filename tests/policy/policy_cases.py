@@ -298,7 +298,7 @@ CASES: list[Case] = [
     good("k8s-namespace-pod-security", "namespace-patch-other-label", NAMESPACE_PATCH,
          {"metadata": {"name": "apps", "labels": {"team": "shop"}}}),
     bad("k8s-exec-lock-complete", "binding-patch-to-audit", VAP_BINDING_PATCH,
-        {"metadata": {"name": "apps-web-exec-lock"}, "spec": {"validationActions": ["Audit"]}},
+        {"metadata": {"name": "apps.exec-lock"}, "spec": {"validationActions": ["Audit"]}},
         "records each exec in the audit log but lets it through; set validationActions: [Deny]"),
     # --- k8s-no-in-place-patch ---------------------------------------------------------------------
     good("k8s-no-in-place-patch", "declared-deployment", DEPLOYMENT, D),

@@ -209,7 +209,7 @@ def network_policy(ns: str = "apps") -> dict[str, Any]:
 
 def exec_lock(ns: str = "apps") -> dict[str, Any]:
     return {
-        "metadata": {"name": f"{ns}-web-exec-lock"},
+        "metadata": {"name": f"{ns}.exec-lock"},  # as ServiceNamespace names it: one per namespace
         "spec": {
             "failurePolicy": "Fail",
             "matchConstraints": {
@@ -227,8 +227,8 @@ def exec_lock(ns: str = "apps") -> dict[str, Any]:
 
 
 def exec_lock_binding(ns: str = "apps") -> dict[str, Any]:
-    return {"metadata": {"name": f"{ns}-web-exec-lock"},
-            "spec": {"policyName": f"{ns}-web-exec-lock", "validationActions": ["Deny"]}}
+    return {"metadata": {"name": f"{ns}.exec-lock"},
+            "spec": {"policyName": f"{ns}.exec-lock", "validationActions": ["Deny"]}}
 
 
 # --- AWS ---------------------------------------------------------------------------------

@@ -201,6 +201,8 @@ def test_workload_without_exec_lock() -> None:
     stack = [r for r in good_stack() if r["type"] not in (VAP, VAP_BINDING)]
     findings = run("k8s-exec-lock-present", stack)
     assert len(findings) == 2 and all("runs without an exec lock" in f.message for f in findings)
+    # The advice is the namespace's one lock (ServiceNamespace's), not a lock per service.
+    assert all("add a ValidatingAdmissionPolicy named 'apps.exec-lock'" in f.message for f in findings)
 
 
 def test_exec_lock_must_be_bound_with_deny_and_cover_the_namespace() -> None:
@@ -287,7 +289,7 @@ def test_unbound_and_incomplete_locks_say_so() -> None:
     assert all("is incomplete (spec.failurePolicy is Ignore" in f.message for f in run("k8s-exec-lock-present", stack))
     elsewhere = [*good_stack(), res(DEPLOYMENT, deployment(namespace="payments"), "payments")]
     (finding,) = run("k8s-exec-lock-present", elsewhere)
-    assert "cover other namespaces only: 'apps-web-exec-lock' (apps); add 'payments'" in finding.message
+    assert "cover other namespaces only: 'apps.exec-lock' (apps); add 'payments'" in finding.message
 
 
 # --- k8s-no-workload-admin ------------------------------------------------------------------------

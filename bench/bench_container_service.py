@@ -71,21 +71,25 @@ def hand_written_source(n: int, *, service_accounts: bool = True) -> str:
         "",
         "",
         "def program():",
-        f"    ns = k8s.core.v1.Namespace('apps-ns', metadata={{'name': 'apps', 'labels': {m.namespace_labels()!r}}})",
+        f"    ns = k8s.core.v1.Namespace('apps-ns', metadata="
+        f"{ {'name': 'apps', 'labels': m.namespace_labels(), 'annotations': m.PATCH_FORCE}!r})",
         f"    k8s.networking.v1.NetworkPolicy('apps-default-deny', metadata="
-        f"{ {'name': 'default-deny', 'namespace': 'apps', 'labels': managed}!r}, spec={m.DEFAULT_DENY_SPEC!r}, "
+        f"{ {'name': 'default-deny', 'namespace': 'apps', 'labels': managed, 'annotations': m.PATCH_FORCE}!r}, "
+        f"spec={m.DEFAULT_DENY_SPEC!r}, "
         "opts=pulumi.ResourceOptions(depends_on=[ns]))",
         f"    lock = k8s.admissionregistration.v1.ValidatingAdmissionPolicy('apps-exec-lock', metadata="
-        f"{ {'name': 'apps.exec-lock', 'labels': managed}!r}, spec={m.exec_lock_policy_spec('apps', [])!r})",
+        f"{ {'name': 'apps.exec-lock', 'labels': managed, 'annotations': m.PATCH_FORCE}!r}, "
+        f"spec={m.exec_lock_policy_spec('apps', [])!r})",
         f"    k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding('apps-exec-lock-binding', metadata="
-        f"{ {'name': 'apps.exec-lock', 'labels': managed}!r}, "
+        f"{ {'name': 'apps.exec-lock', 'labels': managed, 'annotations': m.PATCH_FORCE}!r}, "
         "spec={'policyName': 'apps.exec-lock', 'validationActions': ['Deny']}, "
         "opts=pulumi.ResourceOptions(depends_on=[lock]))",
     ]
     for i in range(n):
         s = ContainerServiceSpec.model_validate(spec_dict(i))
         rid = s.release
-        meta = {"name": s.name, "namespace": "apps", "labels": {m.LABEL_NAME: s.name, **managed}}
+        meta = {"name": s.name, "namespace": "apps", "labels": {m.LABEL_NAME: s.name, **managed},
+                "annotations": m.PATCH_FORCE}
         owned = {**meta["labels"], m.LABEL_RELEASE: rid}
         cm = m.config_map_name(s)
         timeout = f"{s.rollout_timeout_seconds}s"
@@ -100,7 +104,8 @@ def hand_written_source(n: int, *, service_accounts: bool = True) -> str:
             f"spec={m.deployment_spec(s, rid, s.replicas, progress_deadline_seconds=s.rollout_timeout_seconds)!r}, "
             "opts=pulumi.ResourceOptions(depends_on=[cm], "
             f"custom_timeouts=pulumi.CustomTimeouts(create={timeout!r}, update={timeout!r})))",
-            f"    k8s.core.v1.Service('svc{i}-svc', metadata={meta!r}, spec="
+            f"    k8s.core.v1.Service('svc{i}-svc', metadata="
+            f"{ {**meta, 'annotations': {**m.PATCH_FORCE, **m.SERVICE_AWAIT_ANNOTATIONS}}!r}, spec="
             f"{ {'type': 'ClusterIP', 'selector': m.service_selector(s, rid), 'ports': m.service_ports(s)}!r}, "
             "opts=pulumi.ResourceOptions(depends_on=[d]))",
             f"    k8s.policy.v1.PodDisruptionBudget('svc{i}-pdb', metadata={meta!r}, spec="

@@ -264,6 +264,7 @@ def run_size(tmp: pathlib.Path, mode: str, n: int, *, kubeconfig: pathlib.Path |
                 "--show-sames": ["preview", "--json", "--show-sames", *extra]}
     out = []
     for step in STEPS if json_previews else STEPS[:3]:
+        _settle()
         load_before = os.getloadavg()[0]
         print(f"  {mode} N={n} {step} ... (load {load_before:.1f})", flush=True)
         seconds, sampler, proc = project.pulumi(*commands[step], "-s", "bench")
@@ -283,6 +284,19 @@ def run_size(tmp: pathlib.Path, mode: str, n: int, *, kubeconfig: pathlib.Path |
     if not keep:  # on a cluster the objects stay (their namespace is per size) until it stops
         shutil.rmtree(project.dir / "build", ignore_errors=True)
     return out, project
+
+
+def _settle(below: float = 1.5, limit: float = 180.0) -> None:
+    """Start each step on a settled machine: after a first `up` against a cluster the control
+    plane is still busy with the pods it just created (load ~11 on two cores), and the next step
+    would measure that instead of itself. Waits until the 1-minute load is below ``below``, at
+    most ``limit`` seconds, and says so."""
+    start = time.monotonic()
+    while os.getloadavg()[0] >= below and time.monotonic() - start < limit:
+        time.sleep(5)
+    waited = time.monotonic() - start
+    if waited >= 5:
+        print(f"    (waited {waited:.0f}s for the load to settle: {os.getloadavg()[0]:.1f})", flush=True)
 
 
 def _add_nodes(kubeconfig: pathlib.Path, count: int) -> None:

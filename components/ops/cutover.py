@@ -43,9 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ExitCode, OpsError
-from .records import RELEASE_LABEL
+from .records import RELEASE_LABEL, SERVICE_TYPE, selected_release
 
-SERVICE_TYPE = "kubernetes:core/v1:Service"
 DEPLOYMENT_TYPE = "kubernetes:apps/v1:Deployment"
 K8S_COMPONENT = "immutable:kubernetes:ContainerService"
 FIELD_MANAGER = "pulumi-kubernetes"
@@ -181,11 +180,7 @@ def plan(deployment: Mapping[str, Any], workload: str, from_release: str, to_rel
 
 def state_release(deployment: Mapping[str, Any], workload: str) -> str | None:
     """The release a workload's blue-green Service selects in state (what the engine last did)."""
-    for r in _children(list(deployment.get("resources") or []), workload) or []:
-        if r.get("type") == SERVICE_TYPE:
-            selector = ((r.get("outputs") or {}).get("spec") or {}).get("selector") or {}
-            return str(selector[RELEASE_LABEL]) if RELEASE_LABEL in selector else None
-    return None
+    return selected_release(_children(list(deployment.get("resources") or []), workload) or [])
 
 
 def _children(resources: Sequence[Mapping[str, Any]], workload: str) -> list[Mapping[str, Any]] | None:

@@ -145,6 +145,7 @@ COMPONENT_TYPES = ("immutable:kubernetes:ContainerService", "immutable:docker:Co
 """Type tokens of the components whose releases the ops commands read from state."""
 RELEASE_LABEL = "immutable.dev/release"
 _ROLE_LABEL = "immutable.dev/role"
+SERVICE_TYPE = "kubernetes:core/v1:Service"
 
 
 def workloads_from_deployment(deployment: Mapping[str, Any]) -> dict[str, WorkloadState]:
@@ -190,12 +191,21 @@ def workloads_from_deployment(deployment: Mapping[str, Any]) -> dict[str, Worklo
     return dict(sorted(found.items()))
 
 
-def _active_from_children(children: Sequence[Mapping[str, Any]]) -> str | None:
+def selected_release(children: Sequence[Mapping[str, Any]]) -> str | None:
+    """The release a workload's blue-green Service selects in state (what the engine last did)."""
     for child in children:
-        if child.get("type") == "kubernetes:core/v1:Service":
+        if child.get("type") == SERVICE_TYPE:
             selector = ((child.get("outputs") or {}).get("spec") or {}).get("selector") or {}
             if isinstance(selector, Mapping) and isinstance(selector.get(RELEASE_LABEL), str):
                 return str(selector[RELEASE_LABEL])
+            return None
+    return None
+
+
+def _active_from_children(children: Sequence[Mapping[str, Any]]) -> str | None:
+    selected = selected_release(children)
+    if selected is not None:
+        return selected
     for child in children:
         if child.get("type") == "kubernetes:apps/v1:Deployment":
             outs = child.get("outputs") or {}

@@ -9,9 +9,11 @@ events are seen as the API server emits them, each with its etcd resourceVersion
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import pathlib
+import signal
 import ssl
 import subprocess
 import sys
@@ -187,3 +189,19 @@ def ready_endpoint_timeline(events: list[Event]) -> list[tuple[float, int, int]]
                     if (e.get("conditions") or {}).get("ready"))
         out.append((ev.t, ev.rv, ready))
     return out
+
+
+def kill_plugins_left_in(project: pathlib.Path) -> None:
+    """A killed CLI's plugins (language host, provider) run in process groups of their own and
+    outlive it: end those a test started, recognised by their working directory (the test's own
+    workspace), by pid."""
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if cwd == str(project) and int(entry.name) != os.getpid():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGKILL)

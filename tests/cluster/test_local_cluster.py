@@ -9,7 +9,6 @@ and printed (run with -s to see them).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 import json
@@ -25,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.kube import Cluster, Event, ready_endpoint_timeline
+from tests.cluster.kube import Cluster, Event, kill_plugins_left_in, ready_endpoint_timeline
 from tests.engine.harness import PULUMI, Workspace, changed, resource_type, toolchain_missing
 
 pytestmark = [pytest.mark.engine, pytest.mark.cluster, pytest.mark.slow,
@@ -396,22 +395,6 @@ def test_6a_never_ready_release_fails_the_update_and_old_keeps_serving(cluster: 
     assert outputs(ws)["web_release"] == serving and all_ready(cluster) == []
 
 
-def _kill_plugins_left_in(project: pathlib.Path) -> None:
-    """The killed CLI's plugins (language host, provider) run in process groups of their own and
-    outlive it: end those this test started, recognised by their working directory (the test's
-    own workspace), by pid."""
-    for entry in pathlib.Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cwd = os.readlink(entry / "cwd")
-        except OSError:
-            continue
-        if cwd == str(project) and int(entry.name) != os.getpid():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(entry.name), signal.SIGKILL)
-
-
 def _release_deployments(cluster: Cluster) -> set[str]:
     return {n for n in deployments(cluster) if n.startswith("web-")}
 
@@ -434,7 +417,7 @@ def test_6b_killed_up_converges_on_the_next_run(cluster: Cluster, ws: Workspace)
             os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its plugins: our own process group
         proc.wait(30)
     assert proc.returncode == -signal.SIGKILL, "".join(output)
-    _kill_plugins_left_in(ws.dir)
+    kill_plugins_left_in(ws.dir)
     # The next run converges. A killed CLI leaves its lock file in the file backend; the lock names
     # the pid that took it, and a lock whose process is gone is stale: cancel it (what
     # scripts/deploy.sh should do before `up`), then up.

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.kube import BIN, Cluster, cluster_missing
+from tests.cluster.kube import BIN, Cluster, cluster_missing, kill_plugins_left_in
 from tests.engine.harness import PULUMI, Workspace, toolchain_missing
 
 pytestmark = [pytest.mark.engine, pytest.mark.cluster, pytest.mark.slow,
@@ -489,19 +489,6 @@ def test_5_never_ready_release_fails_the_update_and_the_old_one_keeps_answering(
 
 # --- 6. `pulumi up` killed mid-swap --------------------------------------------------------------
 
-def _kill_plugins_left_in(project: pathlib.Path) -> None:
-    """The killed CLI's plugins run in process groups of their own: end those of this workspace, by pid."""
-    for entry in pathlib.Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cwd = os.readlink(entry / "cwd")
-        except OSError:
-            continue
-        if cwd == str(project) and int(entry.name) != os.getpid():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(entry.name), signal.SIGKILL)
-
 
 def test_6_killed_up_mid_swap_loses_no_request_and_the_next_up_converges(
         real: Cluster, ws: Workspace, tmp_path: pathlib.Path) -> None:
@@ -526,7 +513,7 @@ def test_6_killed_up_mid_swap_loses_no_request_and_the_next_up_converges(
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(30)
         assert proc.returncode == -signal.SIGKILL, "".join(output)
-        _kill_plugins_left_in(ws.dir)
+        kill_plugins_left_in(ws.dir)
         time.sleep(5)  # traffic while the swap is left half done
         t0 = time.monotonic()
         _, result = up(ws, check=False)

@@ -15,18 +15,21 @@ file backend `.state/backend` (written to PULUMI_HOME/credentials.json, so a lat
 `pulumi login` replaces it). The Pulumi Cloud is contacted only when the chosen
 backend is an http(s) URL: otherwise PULUMI_ACCESS_TOKEN and PULUMI_API are dropped.
 `toolchain/env.sh` gives the same environment to a shell.
+
+The CLI's automatic logs are off in the homes made here: see `automatic_logs`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
-__all__ = ["BACKEND_SCHEMES", "PROJECT_ROOT", "apply_pulumi_env", "check_backend", "current_backend", "is_cloud",
-           "pulumi_env", "toolchain_bin"]
+__all__ = ["AUTOMATIC_LOGS_VAR", "BACKEND_SCHEMES", "PROJECT_ROOT", "apply_pulumi_env", "automatic_logs",
+           "check_backend", "current_backend", "is_cloud", "pulumi_env", "toolchain_bin"]
 
 #: The repository root (the directory holding toolchain/).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +38,49 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _CLOUD_VARS = ("PULUMI_ACCESS_TOKEN", "PULUMI_API")
 #: Backends the pinned CLI opens: DIY ones (file, the object stores, postgres) and Pulumi Cloud (http[s]).
 BACKEND_SCHEMES = ("file", "s3", "gs", "azblob", "postgres", "https", "http")
+
+
+#: Set to ``on`` to keep the CLI's automatic logs (see `automatic_logs`).
+AUTOMATIC_LOGS_VAR = "IMMUTABLE_PULUMI_AUTOMATIC_LOGS"
+_LOGS_PLACEHOLDER = (
+    "A file, not a directory, on purpose: the Pulumi CLI cannot create its automatic-log directory\n"
+    "here and runs without those logs. Set IMMUTABLE_PULUMI_AUTOMATIC_LOGS=on to keep them\n"
+    "(toolchain/pulumi_env.py, automatic_logs).\n"
+)
+# The names the CLI gives its automatic logs (the same timestamp its own rotation reads).
+_AUTOMATIC_LOG_NAME = re.compile(r"^.*\d{8}T\d{6}.*\.log$")
+
+
+def automatic_logs(home: Path, keep: bool = False) -> bool:
+    """Turn the CLI's automatic logs off in PULUMI_HOME ``home`` (the default), or back on
+    (``keep``); return whether the CLI will write them.
+
+    The pinned CLI writes a debug-level log of every command, each resource's properties
+    included, to PULUMI_HOME/logs (up to 500 MB, rotated after 7 days), for `pulumi logs
+    share` with Pulumi support. At 300 services on the local cluster that was 61% of the
+    CLI's CPU in a no-op `up`, which took 1.5x as long (bench/bench_scale.py, README
+    "Measurements"). The CLI has no switch for it: when `logs` is a regular file it cannot
+    create the directory and goes on without the logs (it says so only at -v).
+
+    An existing directory is removed when it holds only the CLI's own logs (the files its
+    rotation would delete); anything else in it is left, and the logs stay on.
+    """
+    logs = home / "logs"
+    if keep:
+        if logs.is_file() and logs.read_text(encoding="utf-8", errors="replace") == _LOGS_PLACEHOLDER:
+            logs.unlink()
+        return not logs.is_file()
+    if logs.is_dir():
+        entries = list(logs.iterdir())
+        if any(not (e.is_file() and _AUTOMATIC_LOG_NAME.match(e.name)) for e in entries):
+            return True
+        for entry in entries:
+            entry.unlink()
+        logs.rmdir()
+    if not logs.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        logs.write_text(_LOGS_PLACEHOLDER, encoding="utf-8")
+    return False
 
 
 def toolchain_bin(project_root: os.PathLike[str] | str | None = None) -> Path:
@@ -149,6 +195,7 @@ def pulumi_env(
 
     if create_dirs:
         home.mkdir(parents=True, exist_ok=True)
+        automatic_logs(home, keep=env.get(AUTOMATIC_LOGS_VAR, "").lower() in ("on", "1", "true"))
         if url.startswith("file://") and not url.startswith("file://~"):
             path = url[len("file://"):].split("?", 1)[0]
             if path:

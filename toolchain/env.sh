@@ -37,21 +37,23 @@ export PULUMI_HOME
 mkdir -p "$PULUMI_HOME"
 # The CLI's automatic logs: off (a file where their directory would be) unless
 # IMMUTABLE_PULUMI_AUTOMATIC_LOGS=on; why, and how an old directory is handled: pulumi_env.py automatic_logs.
+_tc_logs_placeholder='A file, not a directory, on purpose: the Pulumi CLI cannot create its automatic-log directory
+here and runs without those logs. Set IMMUTABLE_PULUMI_AUTOMATIC_LOGS=on to keep them
+(toolchain/pulumi_env.py, automatic_logs).'
 case "${IMMUTABLE_PULUMI_AUTOMATIC_LOGS:-}" in
     on | 1 | true)
-        if [ -f "$PULUMI_HOME/logs" ] && grep -q "IMMUTABLE_PULUMI_AUTOMATIC_LOGS" "$PULUMI_HOME/logs"; then
+        # Only our placeholder goes, as in pulumi_env.py: a file of somebody else's stays.
+        if [ -f "$PULUMI_HOME/logs" ] && [ "$(cat "$PULUMI_HOME/logs")" = "$_tc_logs_placeholder" ]; then
             rm -f "$PULUMI_HOME/logs"
         fi
         ;;
     *)
         if [ ! -e "$PULUMI_HOME/logs" ]; then
-            printf '%s\n' \
-                "A file, not a directory, on purpose: the Pulumi CLI cannot create its automatic-log directory" \
-                "here and runs without those logs. Set IMMUTABLE_PULUMI_AUTOMATIC_LOGS=on to keep them" \
-                "(toolchain/pulumi_env.py, automatic_logs)." > "$PULUMI_HOME/logs"
+            printf '%s\n' "$_tc_logs_placeholder" > "$PULUMI_HOME/logs"
         fi
         ;;
 esac
+unset _tc_logs_placeholder
 if [ -n "${PULUMI_BACKEND_URL:-}" ]; then
     case "$PULUMI_BACKEND_URL" in
         file://* | s3://* | gs://* | azblob://* | postgres://* | https://* | http://*) ;;

@@ -96,3 +96,7 @@ def test_env_sh_writes_the_same_placeholder_and_honours_on(tmp_path: pathlib.Pat
     assert (home / "logs").read_text() == (python_home / "logs").read_text()
     subprocess.run(sh, env={"PATH": "/usr/bin:/bin", AUTOMATIC_LOGS_VAR: "on"}, check=True, capture_output=True)
     assert not (home / "logs").exists()
+    # As in Python, `on` removes only the placeholder: a user's file naming the variable stays.
+    (home / "logs").write_text("mine; IMMUTABLE_PULUMI_AUTOMATIC_LOGS noted here\n")
+    subprocess.run(sh, env={"PATH": "/usr/bin:/bin", AUTOMATIC_LOGS_VAR: "on"}, check=True, capture_output=True)
+    assert (home / "logs").read_text() == "mine; IMMUTABLE_PULUMI_AUTOMATIC_LOGS noted here\n"

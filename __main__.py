@@ -4,7 +4,7 @@ import gc
 import os
 
 import pulumi
-from immutable_infra import SpecError
+from immutable_infra import SpecError, start_registrations
 
 from stacks.program import deploy, read_raw_config, read_secrets
 
@@ -22,3 +22,5 @@ try:
 except SpecError as error:
     # One readable list of every bad input (secrets masked), not a traceback; nothing was registered.
     raise pulumi.RunError(str(error)) from None
+# The SDK then waits for the registrations one by one, not by rescanning every pending output.
+start_registrations()

@@ -51,7 +51,7 @@ PROGRAM = '''
 import gc
 import pulumi
 import pulumi_kubernetes as k8s
-from immutable_infra import ContainerServiceSpec
+from immutable_infra import ContainerServiceSpec, start_registrations
 from immutable_infra.kubernetes import ContainerService, ServiceNamespace
 
 config = pulumi.Config()
@@ -88,6 +88,8 @@ ns = ServiceNamespace(namespace, {"spec": {"name": namespace}, "services": specs
 after = pulumi.ResourceOptions(providers=[provider], depends_on=[ns])
 releases = {s.name: ContainerService(s.name, {"spec": s}, opts=after).release for s in specs}
 pulumi.export("services", len(releases))
+if config.get_bool("start_registrations", True):  # as the README's "Scale" says; off for an A/B
+    start_registrations()
 '''
 
 

@@ -11,6 +11,7 @@ rollback. Platform components live in subpackages::
 
 from .container_spec import ContainerServiceSpec
 from .errors import ImmutableInfraError, Problem, SpecError, validate_spec
+from .registrations import start_registrations
 from .release import canonical_json, release_id
 
 PACKAGE = "immutable"
@@ -29,5 +30,6 @@ __all__ = [
     "SpecError",
     "canonical_json",
     "release_id",
+    "start_registrations",
     "validate_spec",
 ]

@@ -4,7 +4,7 @@
     python scripts/gen_api.py --check  # exit 1 when README.md is out of date
 
 The args rows come from each component's args ``TypedDict`` and the output rows from the
-``pulumi.Output`` annotations of the component class, each with the docstring written under
+``pulumi.Output`` annotations of the component class and its outputs base class, each with the docstring written under
 it (first sentence), so documenting a new arg or output in the code is what updates the README.
 """
 
@@ -21,6 +21,7 @@ from typing import Any
 from immutable_infra.aws import ServerGroup, ServerGroupArgs
 from immutable_infra.docker import DockerContainerService, DockerContainerServiceArgs, StackNetwork, StackNetworkArgs
 from immutable_infra.kubernetes import ContainerService, ContainerServiceArgs, ServiceNamespace, ServiceNamespaceArgs
+from immutable_infra.outputs import output_classes
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- BEGIN GENERATED API -->", "<!-- END GENERATED API -->"
@@ -77,7 +78,7 @@ def section(module: str, component: type, args: Any) -> list[str]:
     for name, annotation, doc in typed_dict_fields(args):
         out.append(f"| `{name}` | `{cell(annotation)}` | {'yes' if name in required else 'no'} | {cell(doc)} |")
     out += ["", "| output | type | description |", "|---|---|---|"]
-    for name, annotation, doc in annotated_fields(component):
+    for name, annotation, doc in (row for klass in output_classes(component) for row in annotated_fields(klass)):
         if annotation.startswith("pulumi.Output["):
             out.append(f"| `{name}` | `{cell(annotation)}` | {cell(doc)} |")
     out.append("")

@@ -194,13 +194,8 @@ def validate_server_group(
 # --- the component -----------------------------------------------------------------------------
 
 
-class ServerGroup(pulumi.ComponentResource):
-    """Immutable VMs from one AMI, one auto scaling group per release, health-gated cutover.
-
-    ``ServerGroup(name, args: ServerGroupArgs, *, opts=None)``.
-    """
-
-    TYPE_TOKEN = TYPE_TOKEN
+class _ServerGroupOutputs:
+    """The outputs of ``ServerGroup`` (declared apart from it: see ``immutable_infra.outputs``)."""
 
     release: pulumi.Output[str]
     """Id of the active release (the group in service)."""
@@ -236,6 +231,15 @@ class ServerGroup(pulumi.ComponentResource):
     """Names of the secure defaults the active release opts out of, sorted."""
     opt_out_reasons: pulumi.Output[dict[str, str]]
     """Opt-out name -> its reason."""
+
+
+class ServerGroup(pulumi.ComponentResource, _ServerGroupOutputs):
+    """Immutable VMs from one AMI, one auto scaling group per release, health-gated cutover.
+
+    ``ServerGroup(name, args: ServerGroupArgs, *, opts=None)``.
+    """
+
+    TYPE_TOKEN = TYPE_TOKEN
 
     @raises_input_errors
     def __init__(

@@ -61,14 +61,8 @@ class DockerContainerServiceArgs(_DockerContainerServiceArgsRequired, total=Fals
     ``unfiltered_egress``); without it they are refused. Default ``False``."""
 
 
-class DockerContainerService(pulumi.ComponentResource):
-    """A service deployed as immutable releases on a Docker engine.
-
-    ``DockerContainerService(name, args: DockerContainerServiceArgs, *, opts=None)``; children
-    are ``<name>-<role>``.
-    """
-
-    TYPE_TOKEN = TYPE_TOKEN
+class _DockerContainerServiceOutputs:
+    """The outputs of ``DockerContainerService`` (declared apart from it: see ``immutable_infra.outputs``)."""
 
     release: pulumi.Output[str]
     """Id of the active release (8 hex characters)."""
@@ -97,6 +91,16 @@ class DockerContainerService(pulumi.ComponentResource):
     """Docker networks the containers join, from the networks."""
     adaptations: pulumi.Output[dict[str, str]]
     """Where Docker honours a field differently, and how."""
+
+
+class DockerContainerService(pulumi.ComponentResource, _DockerContainerServiceOutputs):
+    """A service deployed as immutable releases on a Docker engine.
+
+    ``DockerContainerService(name, args: DockerContainerServiceArgs, *, opts=None)``; children
+    are ``<name>-<role>``.
+    """
+
+    TYPE_TOKEN = TYPE_TOKEN
 
     @raises_input_errors
     def __init__(

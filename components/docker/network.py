@@ -88,7 +88,18 @@ class StackNetworkArgs(_StackNetworkArgsRequired, total=False):
     """Prefix of the Docker names. Default ``<project>-<stack>``."""
 
 
-class StackNetwork(pulumi.ComponentResource):
+class _StackNetworkOutputs:
+    """The outputs of ``StackNetwork`` (declared apart from it: see ``immutable_infra.outputs``)."""
+
+    networks: pulumi.Output[dict[str, str]]
+    """``<client>-to-<server>`` -> Docker network name, from the networks."""
+    links: pulumi.Output[list[str]]
+    """``client->server`` of every connected pair."""
+    half_declared: pulumi.Output[list[str]]
+    """Pairs declared on one side only (so not connected), explained."""
+
+
+class StackNetwork(pulumi.ComponentResource, _StackNetworkOutputs):
     """One internal Docker network per declared pair of services of one namespace.
 
     :param name: Pulumi name (children are ``<name>-<client>-to-<server>``).
@@ -101,13 +112,6 @@ class StackNetwork(pulumi.ComponentResource):
     """
 
     TYPE_TOKEN = TYPE_TOKEN
-
-    networks: pulumi.Output[dict[str, str]]
-    """``<client>-to-<server>`` -> Docker network name, from the networks."""
-    links: pulumi.Output[list[str]]
-    """``client->server`` of every connected pair."""
-    half_declared: pulumi.Output[list[str]]
-    """Pairs declared on one side only (so not connected), explained."""
 
     @raises_input_errors
     def __init__(

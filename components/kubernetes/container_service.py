@@ -61,14 +61,8 @@ def _namespace(subject: str, spec: ContainerServiceSpec, given: pulumi.Input[str
     return given
 
 
-class ContainerService(pulumi.ComponentResource):
-    """A service deployed as immutable releases on Kubernetes.
-
-    ``ContainerService(name, args: ContainerServiceArgs, *, opts=None)``; children are
-    ``<name>-<role>``.
-    """
-
-    TYPE_TOKEN = TYPE_TOKEN
+class _ContainerServiceOutputs:
+    """The outputs of ``ContainerService`` (declared apart from it: see ``immutable_infra.outputs``)."""
 
     release: pulumi.Output[str]
     """Id of the active release (8 hex characters)."""
@@ -91,6 +85,16 @@ class ContainerService(pulumi.ComponentResource):
     active Deployment's selector."""
     ports: pulumi.Output[dict[str, int]]
     """Port name -> port peers connect to (the Service port; empty without a Service)."""
+
+
+class ContainerService(pulumi.ComponentResource, _ContainerServiceOutputs):
+    """A service deployed as immutable releases on Kubernetes.
+
+    ``ContainerService(name, args: ContainerServiceArgs, *, opts=None)``; children are
+    ``<name>-<role>``.
+    """
+
+    TYPE_TOKEN = TYPE_TOKEN
 
     @raises_input_errors
     def __init__(

@@ -57,17 +57,20 @@ class ServiceNamespaceArgs(_ServiceNamespaceArgsRequired, total=False):
     """Environment-wide opt-out of the exec lock (never in prod): no lock. Default false."""
 
 
+class _ServiceNamespaceOutputs:
+    """The outputs of ``ServiceNamespace`` (declared apart from it: see ``immutable_infra.outputs``)."""
 
-class ServiceNamespace(pulumi.ComponentResource):
+    name: pulumi.Output[str]
+    """The namespace's name, from the Namespace (pass it as ``ContainerServiceArgs.namespace``)."""
+
+
+class ServiceNamespace(pulumi.ComponentResource, _ServiceNamespaceOutputs):
     """A namespace with Pod Security "restricted", default-deny networking and an exec lock.
 
     ``ServiceNamespace(name, args: ServiceNamespaceArgs, *, opts=None)``.
     """
 
     TYPE_TOKEN = TYPE_TOKEN
-
-    name: pulumi.Output[str]
-    """The namespace's name, from the Namespace (pass it as ``ContainerServiceArgs.namespace``)."""
 
     @raises_input_errors
     def __init__(self, name: str, args: ServiceNamespaceArgs | NamespaceSpec | Mapping[str, str],

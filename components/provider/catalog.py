@@ -8,7 +8,6 @@ place that knows the constructors' signatures (one adapter per component).
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
@@ -22,6 +21,7 @@ from ..docker.network import StackNetwork
 from ..errors import Problem, SpecError
 from ..kubernetes.container_service import ContainerService
 from ..kubernetes.namespace import NamespaceSpec, ServiceNamespace
+from ..outputs import declared_outputs
 from .facades import Arg, FacadeSpec, Output, attribute_docs, output_docs, param_docs
 
 NAME = "immutable"
@@ -33,14 +33,9 @@ KEPT_IMAGES_DOC = ("Previous artifacts to keep for rollback, newest first: each 
 
 
 def _outputs(component: type) -> list[Output]:
-    docs = output_docs(component)
-    out = []
-    for name, annotation in inspect.get_annotations(component).items():
-        text = str(annotation)
-        if name.startswith("_") or not text.startswith("pulumi.Output["):
-            continue
-        out.append(Output(name, text.removeprefix("pulumi.Output[").removesuffix("]"), docs.get(name, "")))
-    return out
+    # The docstring under each declaration; the component's own docstring may say more.
+    docs = {**attribute_docs(component), **output_docs(component)}
+    return [Output(name, type_text, docs.get(name, "")) for name, type_text in declared_outputs(component).items()]
 
 
 def _params(component: type) -> dict[str, str]:

@@ -231,7 +231,7 @@ class Project:
 
 
 def make_project(tmp: pathlib.Path, n: int, kubeconfig: pathlib.Path | None, *,
-                 skip_checkpoints: bool = False, tune_gc: bool = False) -> Project:
+                 skip_checkpoints: bool = False, tune_gc: bool = False, start_registrations: bool = True) -> Project:
     project = pathlib.Path(tempfile.mkdtemp(prefix=f"scale-{n}-", dir=tmp))  # one per mode and size
     (project / "__main__.py").write_text(PROGRAM)
     meta = {"name": "bench-scale", "runtime": {"name": "python",
@@ -253,13 +253,17 @@ def make_project(tmp: pathlib.Path, n: int, kubeconfig: pathlib.Path | None, *,
         p.pulumi("config", "set", "kubeconfig", str(kubeconfig), "-s", "bench")
     if tune_gc:
         p.pulumi("config", "set", "tune_gc", "true", "-s", "bench")
+    if not start_registrations:
+        p.pulumi("config", "set", "start_registrations", "false", "-s", "bench")
     return p
 
 
 def run_size(tmp: pathlib.Path, mode: str, n: int, *, kubeconfig: pathlib.Path | None,
              parallel: int | None, keep: bool = False, json_previews: bool = True, skip_checkpoints: bool = False,
-             record: pathlib.Path | None = None, tune_gc: bool = False) -> tuple[list[StepResult], Project]:
-    project = make_project(tmp, n, kubeconfig, skip_checkpoints=skip_checkpoints, tune_gc=tune_gc)
+             record: pathlib.Path | None = None, tune_gc: bool = False,
+             start_registrations: bool = True) -> tuple[list[StepResult], Project]:
+    project = make_project(tmp, n, kubeconfig, skip_checkpoints=skip_checkpoints, tune_gc=tune_gc,
+                           start_registrations=start_registrations)
     extra = [f"--parallel={parallel}"] if parallel else []
     commands = {"preview": ["preview", *extra], "first up": ["up", "--yes", "--skip-preview", *extra],
                 "no-op up": ["up", "--yes", "--skip-preview", *extra], "preview --json": ["preview", "--json", *extra],
@@ -282,7 +286,8 @@ def run_size(tmp: pathlib.Path, mode: str, n: int, *, kubeconfig: pathlib.Path |
         out.append(result)
         if record is not None:  # one JSON line per step, as it happens (a long run may be cut short)
             with record.open("a", encoding="utf-8") as f:
-                f.write(json.dumps({**asdict(result), "skip_checkpoints": skip_checkpoints, "tune_gc": tune_gc}) + "\n")
+                f.write(json.dumps({**asdict(result), "skip_checkpoints": skip_checkpoints, "tune_gc": tune_gc,
+                                    "start_registrations": start_registrations}) + "\n")
     if not keep:  # on a cluster the objects stay (their namespace is per size) until it stops
         shutil.rmtree(project.dir / "build", ignore_errors=True)
     return out, project
@@ -382,6 +387,9 @@ def main(argv: list[str] | None = None) -> list[StepResult]:
                         "collects less often (as the example's __main__.py does)")
     parser.add_argument("--skip-checkpoints", action="store_true",
                         help="PULUMI_SKIP_CHECKPOINTS=true: state saved once at the end of an update, not after each step")
+    parser.add_argument("--no-start-registrations", action="store_true",
+                        help="leave out the program's last line, start_registrations() (for an A/B: the SDK then "
+                             "rescans every pending output each time one resolves)")
     args = parser.parse_args(argv)
     if not PULUMI.exists():
         raise SystemExit(f"{PULUMI} is missing: run python3 toolchain/build.py")
@@ -397,12 +405,14 @@ def main(argv: list[str] | None = None) -> list[StepResult]:
                     for n in sizes:
                         results += run_size(tmp, mode, n, kubeconfig=kubeconfig, parallel=args.parallel,
                                             skip_checkpoints=args.skip_checkpoints, record=args.record,
-                                            tune_gc=args.tune_gc, json_previews=not args.no_json_previews)[0]
+                                            tune_gc=args.tune_gc, json_previews=not args.no_json_previews,
+                                            start_registrations=not args.no_start_registrations)[0]
             else:
                 for n in sizes:
                     results += run_size(tmp, mode, n, kubeconfig=None, parallel=args.parallel,
                                         skip_checkpoints=args.skip_checkpoints, record=args.record,
-                                        tune_gc=args.tune_gc, json_previews=not args.no_json_previews)[0]
+                                        tune_gc=args.tune_gc, json_previews=not args.no_json_previews,
+                                        start_registrations=not args.no_start_registrations)[0]
     print()
     print(table(results))
     rs = ratios(results)

@@ -16,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import pulumi
-
 
 async def _yield_once() -> None:
     await asyncio.sleep(0)
@@ -31,6 +29,8 @@ def start_registrations() -> None:
     awaits something: it is skipped there, and under unit-test mocks, where there is no
     Pulumi program to run.
     """
+    import pulumi  # here: the package is also imported by `immutable-ops`, which must start without the SDK
+
     # RunError: an entry point of the program's own, or no program (mocks): nothing to add.
     with contextlib.suppress(pulumi.RunError):
         pulumi.run(_yield_once)

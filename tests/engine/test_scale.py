@@ -9,6 +9,7 @@ PULUMI_SKIP_CHECKPOINTS keeps it short (the file backend's per-step state rewrit
 
 from __future__ import annotations
 
+import json
 import pathlib
 from collections import Counter
 
@@ -54,7 +55,7 @@ def test_a_hundred_services_all_rendered_and_a_no_op_is_a_no_op(tmp_path: pathli
 # Appended to the benchmark's program: counts the outputs the SDK's end-of-program wait rescans
 # (``asyncio.wait(pending outputs, FIRST_COMPLETED)``, once per completion) and writes the total.
 _COUNT_RESCANS = '''
-import asyncio, atexit, os
+import asyncio, atexit, os, pathlib
 _rescanned = [0]
 _wait = asyncio.wait
 async def _counting_wait(fs, *args, **kwargs):
@@ -62,8 +63,15 @@ async def _counting_wait(fs, *args, **kwargs):
     return await _wait(fs, *args, **kwargs)
 asyncio.wait = _counting_wait
 atexit.register(lambda: pathlib.Path(os.environ["RESCANS_FILE"]).write_text(str(_rescanned[0])))
-import pathlib
 '''
+
+# Put before the program's last lines: an entry point of the user's own, which awaits something.
+_USERS_ENTRY_POINT = '''
+async def _users_main():
+    return {"users_entry_point": await pulumi.Output.from_input("ran").future()}
+pulumi.run(_users_main)
+'''
+_LAST_LINES = 'if config.get_bool("start_registrations", True):'
 
 
 def test_start_registrations_spares_the_sdk_rescanning_every_pending_output(tmp_path: pathlib.Path) -> None:
@@ -84,3 +92,11 @@ def test_start_registrations_spares_the_sdk_rescanning_every_pending_output(tmp_
     # Without it, every output of the 7 resources per service is rescanned at least once.
     assert counted["false"] > 7 * n * 5, counted
     assert counted["true"] * 10 < counted["false"], counted
+    # A program with an entry point of its own: start_registrations() adds none (pulumi.run may be
+    # called once), the program runs, and the user's entry point is what runs.
+    assert bench_scale.PROGRAM.count(_LAST_LINES) == 1
+    program = bench_scale.PROGRAM.replace(_LAST_LINES, _USERS_ENTRY_POINT + _LAST_LINES)
+    (project.dir / "__main__.py").write_text(program + _COUNT_RESCANS)
+    project.pulumi("up", "--yes", "--skip-preview", "-s", "bench")
+    _, _, proc = project.pulumi("stack", "output", "--json", "-s", "bench")
+    assert json.loads(proc.stdout)["users_entry_point"] == "ran"

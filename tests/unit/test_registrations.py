@@ -1,6 +1,7 @@
 """``start_registrations()`` is safe wherever a program may call it: under unit-test mocks (no
 Pulumi program to run) it does nothing, and the program still registers its resources. What
-it changes on the real engine is tested in ``tests/engine/test_scale.py``."""
+it changes on the real engine, and a program with an entry point of its own, are tested in
+``tests/engine/test_scale.py``."""
 
 from __future__ import annotations
 
@@ -8,30 +9,17 @@ from typing import Any
 
 import pulumi
 from immutable_infra import start_registrations
-from pulumi.runtime import mocks as runtime_mocks
 
-
-class _Mocks(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.names.append(args.name)
-        return f"{args.name}-id", dict(args.inputs)
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
-        return {}, None
+from .k8s_harness import run_program
 
 
 def test_under_mocks_it_does_nothing_and_the_program_runs() -> None:
-    mocks = _Mocks()
-    pulumi.runtime.settings.set_root_resource(None)
-    runtime_mocks.set_mocks(mocks, project="registrations", stack="test", preview=False)
-
-    def program() -> None:
-        pulumi.CustomResource("test:index:Thing", "thing", {})
+    def program() -> dict[str, Any]:
+        thing = pulumi.CustomResource("test:index:Thing", "thing", {})
         start_registrations()
         start_registrations()  # twice: still nothing to add
+        return {"urn": thing.urn}
 
-    pulumi.runtime.test(program)()
-    assert mocks.names == ["thing"]
+    result = run_program(program)
+    assert [r.name for r in result.resources] == ["thing"]
+    assert result.outputs["urn"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import inspect
-import itertools
 import pathlib
 import sys
 import typing
@@ -22,6 +21,7 @@ from immutable_infra.aws import ServerGroup, ServerGroupArgs
 from immutable_infra.docker import DockerContainerService, DockerContainerServiceArgs, StackNetwork, StackNetworkArgs
 from immutable_infra.kubernetes import ContainerService, ContainerServiceArgs, ServiceNamespace, ServiceNamespaceArgs
 from immutable_infra.outputs import output_classes
+from immutable_infra.source_docs import own_attributes
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- BEGIN GENERATED API -->", "<!-- END GENERATED API -->"
@@ -37,18 +37,7 @@ COMPONENTS: list[tuple[str, type, Any]] = [
 
 def annotated_fields(klass: type) -> list[tuple[str, str, str]]:
     """``(name, annotation as written, first sentence of its docstring)`` in source order."""
-    tree = ast.parse(inspect.getsource(klass))
-    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-    rows: list[tuple[str, str, str]] = []
-    for node, nxt in itertools.pairwise([*body, ast.Pass()]):
-        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
-            continue
-        doc = ""
-        if isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str):
-            text = " ".join(nxt.value.value.split())
-            doc = text.split(". ")[0].rstrip(".") + "."
-        rows.append((node.target.id, ast.unparse(node.annotation), doc))
-    return rows
+    return [(a.name, a.annotation, a.summary) for a in own_attributes(klass)]
 
 
 def typed_dict_fields(args: Any) -> list[tuple[str, str, str]]:

@@ -22,7 +22,8 @@ from ..errors import Problem, SpecError
 from ..kubernetes.container_service import ContainerService
 from ..kubernetes.namespace import NamespaceSpec, ServiceNamespace
 from ..outputs import declared_outputs
-from .facades import Arg, FacadeSpec, Output, attribute_docs, output_docs, param_docs
+from ..source_docs import attribute_docs
+from .facades import Arg, FacadeSpec, Output, output_docs, param_docs
 
 NAME = "immutable"
 """The provider's package name: YAML tokens are ``immutable:index:<Component>``."""

@@ -19,12 +19,10 @@ plain dicts and validate them as before.
 
 from __future__ import annotations
 
-import ast
 import inspect
 import linecache
 import re
 import sys
-import textwrap
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -37,6 +35,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from ..fields import NotInRelease
+from ..source_docs import attribute_docs
 
 MODULE_NAME = "immutable_infra.provider._facades"
 SOURCE_NAME = "<immutable_infra.provider facades (generated from the pydantic specs)>"
@@ -75,24 +74,6 @@ class FacadeSpec:
 
 
 # --- docs taken from the models' source ---------------------------------------------------------------
-
-
-def attribute_docs(cls: type) -> dict[str, str]:
-    """The string literal under each annotated attribute, over the class and its bases."""
-    docs: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
-        if klass is object or klass.__module__.startswith(("pydantic", "typing", "pulumi")):
-            continue
-        try:
-            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
-        except (OSError, TypeError, SyntaxError):
-            continue
-        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-        for node, after in zip(body, [*body[1:], None], strict=True):
-            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(after, ast.Expr)
-                    and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str)):
-                docs[node.target.id] = inspect.cleandoc(after.value.value)
-    return docs
 
 
 def param_docs(*callables: Any) -> dict[str, str]:

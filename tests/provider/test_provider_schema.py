@@ -15,7 +15,8 @@ from immutable_infra import ContainerServiceSpec
 from immutable_infra.aws import ServerGroupSpec
 from immutable_infra.provider import schema
 from immutable_infra.provider.catalog import FACADES
-from immutable_infra.provider.facades import attribute_docs, facade_source
+from immutable_infra.provider.facades import facade_source
+from immutable_infra.source_docs import attribute_docs
 from pydantic import BaseModel
 
 GOLDEN = pathlib.Path(__file__).parent / "golden" / "schema.json"

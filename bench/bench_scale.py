@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.bench_scale                      # N = 100, 300, 1000; render mode
     .venv/bin/python -m bench.bench_scale --sizes 100 --modes render,cluster --json out.json
+    .venv/bin/python -m bench.bench_scale --modes cluster --provider /path/to/pulumi-resource-kubernetes  # A/B
 
 For each mode (``render``: the provider writes manifests; ``cluster``: a local control plane
 started by cluster/local.py, kwok nodes) and each N, on a fresh stack: ``pulumi preview``, the
@@ -39,6 +40,8 @@ sys.path.insert(0, str(ROOT / "toolchain"))
 from pulumi_env import pulumi_env  # noqa: E402
 
 PULUMI = ROOT / ".toolchain" / "bin" / "pulumi"
+KUBERNETES_PLUGIN = ROOT / ".toolchain" / "bin" / "pulumi-resource-kubernetes"
+"""The toolchain's build of the plugin (the CLI runs the copy installed in PULUMI_HOME from it)."""
 CLUSTER_LOCAL = ROOT / "cluster" / "local.py"
 PASSPHRASE = "immutable-bench-only-passphrase"
 STEPS = ("preview", "first up", "no-op up", "preview --json", "--show-sames")
@@ -230,8 +233,17 @@ class Project:
         return dict(history[0].get("resourceChanges") or {})
 
 
+def use_provider_from(env: dict[str, str], bin_dir: pathlib.Path) -> None:
+    """Make the CLI run the Kubernetes plugin in ``bin_dir`` instead of the one installed in
+    PULUMI_HOME (an A/B against another build of it): a plugin on PATH is an "ambient" plugin,
+    which the project's environment otherwise ignores."""
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    env["PULUMI_IGNORE_AMBIENT_PLUGINS"] = "false"
+
+
 def make_project(tmp: pathlib.Path, n: int, kubeconfig: pathlib.Path | None, *,
-                 skip_checkpoints: bool = False, tune_gc: bool = False, start_registrations: bool = True) -> Project:
+                 skip_checkpoints: bool = False, tune_gc: bool = False, start_registrations: bool = True,
+                 provider: pathlib.Path | None = None) -> Project:
     project = pathlib.Path(tempfile.mkdtemp(prefix=f"scale-{n}-", dir=tmp))  # one per mode and size
     (project / "__main__.py").write_text(PROGRAM)
     meta = {"name": "bench-scale", "runtime": {"name": "python",
@@ -246,6 +258,11 @@ def make_project(tmp: pathlib.Path, n: int, kubeconfig: pathlib.Path | None, *,
         # The file backend rewrites the whole state after every step of an update: O(N) per
         # step, O(N^2) per update. This saves it once at the end (lost if the CLI dies mid-way).
         env["PULUMI_SKIP_CHECKPOINTS"] = "true"
+    if provider is not None:
+        bin_dir = project / ".provider-bin"
+        bin_dir.mkdir()
+        (bin_dir / "pulumi-resource-kubernetes").symlink_to(provider.resolve())
+        use_provider_from(env, bin_dir)
     p = Project(project, env)
     p.pulumi("stack", "init", "bench", "--secrets-provider", "passphrase")
     p.pulumi("config", "set", "services", str(n), "-s", "bench")
@@ -261,9 +278,10 @@ def make_project(tmp: pathlib.Path, n: int, kubeconfig: pathlib.Path | None, *,
 def run_size(tmp: pathlib.Path, mode: str, n: int, *, kubeconfig: pathlib.Path | None,
              parallel: int | None, keep: bool = False, json_previews: bool = True, skip_checkpoints: bool = False,
              record: pathlib.Path | None = None, tune_gc: bool = False,
-             start_registrations: bool = True) -> tuple[list[StepResult], Project]:
+             start_registrations: bool = True, provider: pathlib.Path | None = None,
+             ) -> tuple[list[StepResult], Project]:
     project = make_project(tmp, n, kubeconfig, skip_checkpoints=skip_checkpoints, tune_gc=tune_gc,
-                           start_registrations=start_registrations)
+                           start_registrations=start_registrations, provider=provider)
     extra = [f"--parallel={parallel}"] if parallel else []
     commands = {"preview": ["preview", *extra], "first up": ["up", "--yes", "--skip-preview", *extra],
                 "no-op up": ["up", "--yes", "--skip-preview", *extra], "preview --json": ["preview", "--json", *extra],
@@ -287,7 +305,8 @@ def run_size(tmp: pathlib.Path, mode: str, n: int, *, kubeconfig: pathlib.Path |
         if record is not None:  # one JSON line per step, as it happens (a long run may be cut short)
             with record.open("a", encoding="utf-8") as f:
                 f.write(json.dumps({**asdict(result), "skip_checkpoints": skip_checkpoints, "tune_gc": tune_gc,
-                                    "start_registrations": start_registrations}) + "\n")
+                                    "start_registrations": start_registrations,
+                                    "provider": str(provider or "installed")}) + "\n")
     if not keep:  # on a cluster the objects stay (their namespace is per size) until it stops
         shutil.rmtree(project.dir / "build", ignore_errors=True)
     return out, project
@@ -390,7 +409,12 @@ def main(argv: list[str] | None = None) -> list[StepResult]:
     parser.add_argument("--no-start-registrations", action="store_true",
                         help="leave out the program's last line, start_registrations() (for an A/B: the SDK then "
                              "rescans every pending output each time one resolves)")
+    parser.add_argument("--provider", type=pathlib.Path, default=None,
+                        help="run this pulumi-resource-kubernetes binary instead of the installed one (an A/B "
+                        "against another build, e.g. with a fix meant for upstream: bench/UPSTREAM.md)")
     args = parser.parse_args(argv)
+    if args.provider is not None and not args.provider.is_file():
+        raise SystemExit(f"--provider {args.provider}: no such file")
     if not PULUMI.exists():
         raise SystemExit(f"{PULUMI} is missing: run python3 toolchain/build.py")
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -406,13 +430,15 @@ def main(argv: list[str] | None = None) -> list[StepResult]:
                         results += run_size(tmp, mode, n, kubeconfig=kubeconfig, parallel=args.parallel,
                                             skip_checkpoints=args.skip_checkpoints, record=args.record,
                                             tune_gc=args.tune_gc, json_previews=not args.no_json_previews,
-                                            start_registrations=not args.no_start_registrations)[0]
+                                            start_registrations=not args.no_start_registrations,
+                                            provider=args.provider)[0]
             else:
                 for n in sizes:
                     results += run_size(tmp, mode, n, kubeconfig=None, parallel=args.parallel,
                                         skip_checkpoints=args.skip_checkpoints, record=args.record,
                                         tune_gc=args.tune_gc, json_previews=not args.no_json_previews,
-                                        start_registrations=not args.no_start_registrations)[0]
+                                        start_registrations=not args.no_start_registrations,
+                                        provider=args.provider)[0]
     print()
     print(table(results))
     rs = ratios(results)
@@ -420,7 +446,8 @@ def main(argv: list[str] | None = None) -> list[StepResult]:
         print(f"{r['mode']:<8} {r['step']:<14} N {r['sizes']}: time x{r['time_ratio']}, memory x{r['memory_ratio']} "
               f"(by role {r['memory_ratio_by_role']})")
     if args.json:
-        args.json.write_text(json.dumps({"results": [asdict(r) for r in results], "ratios": rs}, indent=1) + "\n")
+        args.json.write_text(json.dumps({"provider": str(args.provider or "installed"),
+                                         "results": [asdict(r) for r in results], "ratios": rs}, indent=1) + "\n")
     return results
 
 

@@ -100,3 +100,19 @@ def test_start_registrations_spares_the_sdk_rescanning_every_pending_output(tmp_
     project.pulumi("up", "--yes", "--skip-preview", "-s", "bench")
     _, _, proc = project.pulumi("stack", "output", "--json", "-s", "bench")
     assert json.loads(proc.stdout)["users_entry_point"] == "ran"
+
+
+def test_provider_option_runs_the_given_plugin_binary(tmp_path: pathlib.Path) -> None:
+    """``bench_scale --provider PATH`` (the A/B against a build with a fix meant for upstream,
+    bench/UPSTREAM.md) runs that binary, not the plugin installed in PULUMI_HOME."""
+    marker = tmp_path / "ran"
+    other = tmp_path / "other-build"
+    other.write_text(f'#!/bin/sh\necho "$@" >> "{marker}"\nexec "{bench_scale.KUBERNETES_PLUGIN}" "$@"\n')
+    other.chmod(0o755)
+    project = bench_scale.make_project(tmp_path, 2, None, skip_checkpoints=True, provider=other)
+    project.pulumi("preview", "-s", "bench")
+    assert marker.is_file(), "the CLI ran the installed plugin, not --provider's"
+    without = bench_scale.make_project(tmp_path, 2, None, skip_checkpoints=True)
+    marker.unlink()
+    without.pulumi("preview", "-s", "bench")
+    assert not marker.exists()

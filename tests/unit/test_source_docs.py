@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
 from immutable_infra.source_docs import Attribute, attribute_docs, own_attributes
+from pydantic import BaseModel
 
 
 class _Base(BaseModel):

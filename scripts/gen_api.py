@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import inspect
-import pathlib
 import sys
 import typing
 from typing import Any
@@ -22,8 +21,8 @@ from immutable_infra.docker import DockerContainerService, DockerContainerServic
 from immutable_infra.kubernetes import ContainerService, ContainerServiceArgs, ServiceNamespace, ServiceNamespaceArgs
 from immutable_infra.outputs import output_classes
 from immutable_infra.source_docs import own_attributes
+from readme_section import sync_readme
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- BEGIN GENERATED API -->", "<!-- END GENERATED API -->"
 
 COMPONENTS: list[tuple[str, type, Any]] = [
@@ -84,17 +83,7 @@ def generate() -> str:
 
 
 def main() -> int:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    start, stop = text.index(BEGIN), text.index(END) + len(END)
-    new = text[:start] + generate() + text[stop:]
-    if "--check" in sys.argv:
-        if new != text:
-            print("README.md public API is out of date: run python scripts/gen_api.py", file=sys.stderr)
-            return 1
-        return 0
-    readme.write_text(new)
-    return 0
+    return sync_readme(BEGIN, END, generate(), "public API", "scripts/gen_api.py")
 
 
 if __name__ == "__main__":

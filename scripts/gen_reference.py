@@ -6,11 +6,7 @@
 
 from __future__ import annotations
 
-import ast
 import inspect
-import itertools
-import pathlib
-import sys
 import types
 import typing
 from typing import Any
@@ -19,29 +15,17 @@ from immutable_infra import ContainerServiceSpec
 from immutable_infra.aws import ServerGroupSpec
 from immutable_infra.environment import EnvironmentConfig
 from immutable_infra.fields import NotInRelease
+from immutable_infra.source_docs import attribute_docs
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
+from readme_section import sync_readme
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- BEGIN GENERATED REFERENCE -->", "<!-- END GENERATED REFERENCE -->"
 
 
 def field_docs(model: type[BaseModel]) -> dict[str, str]:
-    """Attribute docstrings (the string right after a field), first line only."""
-    docs: dict[str, str] = {}
-    for klass in reversed(model.__mro__):
-        if not (isinstance(klass, type) and issubclass(klass, BaseModel)) or klass is BaseModel:
-            continue
-        try:
-            tree = ast.parse(inspect.getsource(klass))
-        except (OSError, TypeError):
-            continue
-        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-        for node, nxt in itertools.pairwise(body):
-            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr) \
-                    and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str):
-                docs[node.target.id] = " ".join(nxt.value.value.split())
-    return docs
+    """Each field's attribute docstring, on one line."""
+    return {name: " ".join(doc.split()) for name, doc in attribute_docs(model).items()}
 
 
 def type_name(annotation: Any) -> str:
@@ -146,17 +130,7 @@ def generate() -> str:
 
 
 def main() -> int:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    start, stop = text.index(BEGIN), text.index(END) + len(END)
-    new = text[:start] + generate() + text[stop:]
-    if "--check" in sys.argv:
-        if new != text:
-            print("README.md reference is out of date: run python scripts/gen_reference.py", file=sys.stderr)
-            return 1
-        return 0
-    readme.write_text(new)
-    return 0
+    return sync_readme(BEGIN, END, generate(), "reference", "scripts/gen_reference.py")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -141,6 +141,17 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
+def process_tree(root: int) -> list[int]:
+    """``root`` and its descendants, as they are now."""
+    children = _children()
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
 def _hwm_kb(pid: int) -> int:
     try:
         for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -164,11 +175,7 @@ class TreeSampler(threading.Thread):
 
     def run(self) -> None:
         while not self.done.is_set():
-            children = _children()
-            todo = [self.root]
-            while todo:
-                pid = todo.pop()
-                todo += children.get(pid, [])
+            for pid in process_tree(self.root):
                 role = _role(pid)
                 kb = _hwm_kb(pid)
                 if role and kb:
@@ -421,24 +428,16 @@ def main(argv: list[str] | None = None) -> list[StepResult]:
     results: list[StepResult] = []
     print(f"machine: {os.cpu_count()} CPUs, load {os.getloadavg()}, "
           f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.1f} GiB RAM", flush=True)
+    options: dict[str, Any] = {
+        "parallel": args.parallel, "skip_checkpoints": args.skip_checkpoints, "record": args.record,
+        "tune_gc": args.tune_gc, "json_previews": not args.no_json_previews,
+        "start_registrations": not args.no_start_registrations, "provider": args.provider}
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as name:
         tmp = pathlib.Path(name)
         for mode in args.modes.split(","):
-            if mode == "cluster":
-                with local_cluster(tmp) as kubeconfig:
-                    for n in sizes:
-                        results += run_size(tmp, mode, n, kubeconfig=kubeconfig, parallel=args.parallel,
-                                            skip_checkpoints=args.skip_checkpoints, record=args.record,
-                                            tune_gc=args.tune_gc, json_previews=not args.no_json_previews,
-                                            start_registrations=not args.no_start_registrations,
-                                            provider=args.provider)[0]
-            else:
+            with local_cluster(tmp) if mode == "cluster" else nullcontext() as kubeconfig:
                 for n in sizes:
-                    results += run_size(tmp, mode, n, kubeconfig=None, parallel=args.parallel,
-                                        skip_checkpoints=args.skip_checkpoints, record=args.record,
-                                        tune_gc=args.tune_gc, json_previews=not args.no_json_previews,
-                                        start_registrations=not args.no_start_registrations,
-                                        provider=args.provider)[0]
+                    results += run_size(tmp, mode, n, kubeconfig=kubeconfig, **options)[0]
     print()
     print(table(results))
     rs = ratios(results)

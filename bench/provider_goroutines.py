@@ -66,13 +66,6 @@ def _wrapper(tmp: pathlib.Path, real: pathlib.Path, stderr: pathlib.Path) -> pat
     return bin_dir
 
 
-def _peak_rss_mb(pid: int) -> float:
-    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def run(services: int, at: float, provider: pathlib.Path, dump_to: pathlib.Path | None) -> str:
     with tempfile.TemporaryDirectory(prefix="provider-goroutines-") as name:
         tmp = pathlib.Path(name)
@@ -93,11 +86,11 @@ def run(services: int, at: float, provider: pathlib.Path, dump_to: pathlib.Path 
             for line in proc.stdout:
                 created += " created" in line
                 if not signalled and created >= at * total:
-                    pids = subprocess.run(["pgrep", "-f", str(provider)], capture_output=True,
-                                          text=True).stdout.split()
-                    for pid in pids:
-                        signalled += f"provider {pid}: peak RSS {_peak_rss_mb(int(pid)):.0f} MB, "
-                        os.kill(int(pid), signal.SIGQUIT)
+                    # Only this `up`'s provider: the CLI's own process tree, as the benchmark samples it.
+                    for pid in bench_scale.process_tree(proc.pid):
+                        if bench_scale._role(pid) == "provider":
+                            signalled += f"provider {pid}: peak RSS {bench_scale._hwm_kb(pid) / 1024:.0f} MB, "
+                            os.kill(pid, signal.SIGQUIT)
                     signalled += f"{created} of {total} resources created"
             proc.wait(timeout=600)
         dump = stderr.read_text(errors="replace") if stderr.exists() else ""

@@ -12,7 +12,6 @@ once; the tests run in file order on the state the previous one left. Measuremen
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pathlib
@@ -24,84 +23,19 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from tests.cluster.kube import BIN, Cluster, cluster_missing, kill_plugins_left_in
+from tests.cluster.kube import BIN, Cluster, kill_plugins_left_in
+from tests.cluster.realnode import NETNS, NS, M, cluster_ip, sh, traffic, wall
 from tests.engine.harness import PULUMI, Workspace, toolchain_missing
 
 pytestmark = [pytest.mark.engine, pytest.mark.cluster, pytest.mark.slow,
               pytest.mark.skipif(toolchain_missing() is not None, reason=toolchain_missing() or "")]
 
-NS = "apps"
-NETNS = "immlg0"
-LOAD = pathlib.Path(__file__).with_name("load.py")
 LOCK_PREFIX = "immutable-infra exec lock:"
 BREAK_GLASS_GROUPS = ["system:masters", "immutable:break-glass"]
-SYSCTLS = ("vm.overcommit_memory", "kernel.panic", "kernel.panic_on_oops", "net.ipv4.ip_forward",
-           "net.ipv4.conf.all.route_localnet")
-M: dict[str, Any] = {}
-
-
-def _sysctls() -> dict[str, str]:
-    return {k: pathlib.Path("/proc/sys", k.replace(".", "/")).read_text().strip() for k in SYSCTLS}
-
-
-def _sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(list(args), capture_output=True, text=True, timeout=60)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(args)}: {proc.stderr}")
-    return proc
-
-
-@pytest.fixture(scope="module")
-def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    reason = cluster_missing(real=True)
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(reason)  # never a silent skip in CI: scripts/test.sh builds everything first
-        pytest.skip(reason)
-    before = _sysctls()
-    c = Cluster(tmp_path_factory.mktemp("real") / "state")
-    t0 = time.monotonic()
-    proc = c.local("start", "--nodes", "real")
-    M["real_cluster_start_seconds"] = round(time.monotonic() - t0, 1)
-    assert proc.returncode == 0, f"cluster/local.py start --nodes real failed:\n{proc.stdout}\n{proc.stderr}"
-    M["image_build_push_seconds"] = c.images()["build_push_seconds"]
-    try:
-        yield c
-    finally:
-        stop = c.local("stop")
-        assert stop.returncode == 0, stop.stdout + stop.stderr
-        assert not c.state.exists()
-        # Host changes are undone: sysctls as before, no bridge, no kubelet cgroups, no lock.
-        assert _sysctls() == before, (before, _sysctls())
-        assert not pathlib.Path("/sys/class/net/immnode0").exists()
-        assert not list(pathlib.Path("/sys/fs/cgroup").glob("*/immutable-node"))
-        assert not pathlib.Path("/run/immutable-infra-node.json").exists()
-        assert "KUBE-" not in _sh("iptables-save").stdout
-
-
-@pytest.fixture(scope="module")
-def netns(real: Cluster) -> Iterator[str]:
-    """A network namespace of our own for the load generator: veth to the host, routed to the cluster."""
-    _sh("ip", "netns", "add", NETNS)
-    try:
-        _sh("ip", "link", "add", "immlg-host", "type", "veth", "peer", "name", "immlg-ns")
-        _sh("ip", "link", "set", "immlg-ns", "netns", NETNS)
-        _sh("ip", "addr", "add", "10.90.0.1/30", "dev", "immlg-host")
-        _sh("ip", "link", "set", "immlg-host", "up")
-        for cmd in (["ip", "addr", "add", "10.90.0.2/30", "dev", "immlg-ns"], ["ip", "link", "set", "immlg-ns", "up"],
-                    ["ip", "link", "set", "lo", "up"], ["ip", "route", "add", "default", "via", "10.90.0.1"]):
-            _sh("ip", "netns", "exec", NETNS, *cmd)
-        # Routing from the namespace to the Service addresses (recorded and restored by cluster stop).
-        pathlib.Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
-        yield NETNS
-    finally:
-        _sh("ip", "link", "del", "immlg-host", check=False)
-        _sh("ip", "netns", "del", NETNS, check=False)
 
 
 def _digest_ref(real: Cluster, tag: str) -> str:
@@ -196,76 +130,6 @@ def releases_of(ws: Workspace, service: str = "web") -> list[str]:
     return [r["artifact"] for r in ws.config()["config"]["immutable:ledger"][service]["releases"]]
 
 
-# --- traffic -------------------------------------------------------------------------------------
-
-@dataclass
-class Load:
-    name: str
-    out: pathlib.Path
-    records: list[dict[str, Any]] = field(default_factory=list)
-
-    def read(self) -> list[dict[str, Any]]:
-        recs = [json.loads(line) for line in self.out.read_text().splitlines() if line.strip()]
-        return sorted(recs, key=lambda r: r["t"])
-
-    @property
-    def failed(self) -> list[dict[str, Any]]:
-        return [r for r in self.records if r.get("error") or r.get("status") != 200]
-
-    @property
-    def versions(self) -> list[str]:
-        return [str(r.get("version")) for r in self.records if not (r.get("error") or r.get("status") != 200)]
-
-    def cutover(self, old: str, new: str) -> dict[str, float | None]:
-        """First answer of ``new``, last answer of ``old`` (Unix seconds) and how long both answered."""
-        first_new = next((r["t"] for r in self.records if r.get("version") == new), None)
-        last_old = max((r["t"] for r in self.records if r.get("version") == old), default=None)
-        overlap = round(last_old - first_new, 2) if first_new and last_old and last_old > first_new else 0.0
-        return {"first_new": first_new, "last_old": last_old, "overlap_seconds": overlap}
-
-    def summary(self) -> dict[str, Any]:
-        counts: dict[str, int] = {}
-        for v in self.versions:
-            counts[v] = counts.get(v, 0) + 1
-        return {"requests": len(self.records), "failed": len(self.failed), "answers_by_version": counts,
-                "failures": [f"{r.get('status')} {r.get('error', '')}"[:120] for r in self.failed[:5]]}
-
-
-def _wall(monotonic: float) -> float:
-    """A watch event's time (time.monotonic) on the load generator's clock (time.time)."""
-    return monotonic + (time.time() - time.monotonic())
-
-
-def cluster_ip(real: Cluster, service: str) -> str:
-    svc = real.get("service", service, "-n", NS)
-    return f"http://{svc['spec']['clusterIP']}:{svc['spec']['ports'][0]['port']}/"
-
-
-@contextlib.contextmanager
-def traffic(real: Cluster, service: str, name: str, tmp: pathlib.Path, rate: float = 40) -> Iterator[Load]:
-    out, stop = tmp / f"{name}.jsonl", tmp / f"{name}.stop"
-    out.unlink(missing_ok=True)
-    stop.unlink(missing_ok=True)
-    proc = subprocess.Popen(["ip", "netns", "exec", NETNS, sys.executable, str(LOAD), "--url", cluster_ip(real, service),
-                             "--out", str(out), "--stop-file", str(stop), "--rate", str(rate), "--max-seconds", "600"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    load = Load(name, out)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 20):
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            time.sleep(0.2)
-        load.records = load.read()
-        assert len(load.records) >= 20 and not load.failed, f"{name}: no clean traffic before the change: {load.summary()}"
-        yield load
-        time.sleep(2)  # answers after the change settles
-    finally:
-        stop.touch()
-        proc.wait(30)
-        load.records = load.read()
-        M[f"traffic_{name}"] = load.summary()
-
-
 # --- 1. deploy -----------------------------------------------------------------------------------
 
 def _containers(real: Cluster) -> list[dict[str, Any]]:
@@ -289,7 +153,7 @@ def test_1_dev_stack_runs_real_containers_from_the_local_registry(real: Cluster,
     api = cluster_ip(real, "api")
     t0 = time.monotonic()
     while True:
-        answer = _sh("ip", "netns", "exec", NETNS, sys.executable, "-c",
+        answer = sh("ip", "netns", "exec", NETNS, sys.executable, "-c",
                      f"import urllib.request; print(urllib.request.urlopen({api!r}, timeout=5).read().decode())",
                      check=False)
         if answer.returncode == 0 or time.monotonic() - t0 > 30:
@@ -353,7 +217,7 @@ def test_2_blue_green_swap_loses_no_request(real: Cluster, ws: Workspace, tmp_pa
     M["raw_rolling_update_seconds"] = round(raw, 1)
     M["swap_vs_raw_rolling_ratio_up"] = round(seconds / raw, 2)
     # In the cluster: the new release's Deployment created -> first request answered by it.
-    in_cluster = (cut["first_new"] or 0) - _wall(created.t)
+    in_cluster = (cut["first_new"] or 0) - wall(created.t)
     M["blue_green_swap_in_cluster_seconds"] = round(in_cluster, 2)
     M["swap_vs_raw_rolling_ratio_in_cluster"] = round(in_cluster / raw, 2)
 
@@ -381,7 +245,7 @@ def test_3_rollback_to_the_kept_release_loses_no_request(real: Cluster, ws: Work
     moved = next(ev for ev in svc.stop() if ev.obj["spec"]["selector"].get("immutable.dev/release") == kept)
     cut = load.cutover("1.1.0", "1.0.0")
     # In the cluster: the Service selector moved back -> first request answered by the kept release.
-    in_cluster = (cut["first_new"] or 0) - _wall(moved.t)
+    in_cluster = (cut["first_new"] or 0) - wall(moved.t)
     M["rollback_in_cluster_seconds"] = round(in_cluster, 2)
     M["rollback_vs_fresh_deploy_ratio_in_cluster"] = round(in_cluster / M["blue_green_swap_in_cluster_seconds"], 2)
     assert not load.failed, load.summary()

@@ -1,4 +1,5 @@
-"""Process records shared by cluster/local.py and registry/local.py (python3 stdlib only).
+"""The one process supervisor: every process the project runs (the control plane, the real
+node, the registry, the Docker engine) is started and stopped here (python3 stdlib only).
 
 Every process we start is recorded in ``<state>/pids/<name>.json`` with its pid, its /proc
 start time and its binary; ``alive`` and ``terminate`` act only on a pid whose start time
@@ -14,6 +15,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +76,7 @@ class Supervisor:
             proc = subprocess.Popen([binary, *args], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True, cwd=self.state, env=env or self.env)
         start = None
-        for _ in range(50):
+        for _ in range(100):
             start = self.start_time(proc.pid)
             if start:
                 break
@@ -84,7 +86,8 @@ class Supervisor:
         proc.returncode = 0  # detached on purpose: do not warn that it still runs when this object goes
         return proc.pid
 
-    def terminate(self, name: str, timeout: float = 15.0) -> bool:
+    def terminate(self, name: str, timeout: float = 15.0, log: Callable[[str], None] | None = None) -> bool:
+        """SIGTERM, then SIGKILL after ``timeout`` (said through ``log`` when given)."""
         pid = self.alive(name)
         if pid is None:
             return False
@@ -94,6 +97,8 @@ class Supervisor:
             self._reap(pid)
             time.sleep(0.1)
         if self.alive(name) is not None:
+            if log is not None:
+                log(f"{name} (pid {pid}) did not stop in {timeout:.0f}s: SIGKILL")
             os.kill(pid, signal.SIGKILL)
             while self.alive(name) is not None:
                 self._reap(pid)

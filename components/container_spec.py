@@ -722,3 +722,11 @@ def validate_kept_releases(subject: str, active: ContainerServiceSpec,
     if problems:
         raise SpecError(subject, problems)
     return out[: active.keep_previous]
+
+
+def port_number(spec: ContainerServiceSpec, port: int | str) -> int:
+    """A port given by number or by name (a probe's or the monitoring port), as the container
+    port it names: what the kubelet does with a named port, and what Docker needs spelt out."""
+    if isinstance(port, int):
+        return port
+    return next(p.container_port for p in spec.ports if p.name == port)

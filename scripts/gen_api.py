@@ -16,12 +16,12 @@ import sys
 import typing
 from typing import Any
 
+from doc_section import sync_section
 from immutable_infra.aws import ServerGroup, ServerGroupArgs
 from immutable_infra.docker import DockerContainerService, DockerContainerServiceArgs, StackNetwork, StackNetworkArgs
 from immutable_infra.kubernetes import ContainerService, ContainerServiceArgs, ServiceNamespace, ServiceNamespaceArgs
 from immutable_infra.outputs import output_classes
 from immutable_infra.source_docs import own_attributes
-from doc_section import sync_section
 
 BEGIN, END = "<!-- BEGIN GENERATED API -->", "<!-- END GENERATED API -->"
 

@@ -11,6 +11,7 @@ import types
 import typing
 from typing import Any
 
+from doc_section import sync_section
 from immutable_infra import ContainerServiceSpec
 from immutable_infra.aws import ServerGroupSpec
 from immutable_infra.environment import EnvironmentConfig
@@ -18,7 +19,6 @@ from immutable_infra.fields import NotInRelease
 from immutable_infra.source_docs import attribute_docs
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
-from doc_section import sync_section
 
 BEGIN, END = "<!-- BEGIN GENERATED REFERENCE -->", "<!-- END GENERATED REFERENCE -->"
 

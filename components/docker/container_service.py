@@ -20,10 +20,11 @@ import pulumi
 import pulumi_docker as docker
 
 from .. import PACKAGE
-from ..container_spec import ContainerServiceSpec, validate_kept_releases
-from ..errors import Problem, SpecError, validate_spec
+from ..container_spec import ContainerServiceSpec
+from ..errors import Problem, SpecError
 from ..input_errors import raises_input_errors
-from ..inputs import is_output, normalize_args, output_problems, take_previous, unknown_args
+from ..inputs import is_output
+from ..release_inputs import container_service_inputs
 from . import run_options as ro
 from .network import StackNetwork, default_scope
 
@@ -115,20 +116,14 @@ class DockerContainerService(pulumi.ComponentResource, _DockerContainerServiceOu
         allow_unfiltered_egress: bool | None = None,
     ) -> None:
         subject = f"DockerContainerService {name!r}"
-        given = normalize_args(subject, args, ContainerServiceSpec, {
-            "kept": kept, "network": network, "exec_break_glass": exec_break_glass,
-            "allow_unfiltered_egress": allow_unfiltered_egress})
-        unknown_args(subject, given, lambda: list(DockerContainerServiceArgs.__annotations__))
+        # Validate everything before registering anything: nothing is half-deployed.
+        given, active, previous = container_service_inputs(
+            subject, args, lambda: list(DockerContainerServiceArgs.__annotations__),
+            {"kept": kept, "network": network, "exec_break_glass": exec_break_glass,
+             "allow_unfiltered_egress": allow_unfiltered_egress})
         network = given.get("network")
         exec_break_glass = bool(given.get("exec_break_glass", False))
         allow_unfiltered_egress = bool(given.get("allow_unfiltered_egress", False))
-        # Validate everything before registering anything: nothing is half-deployed.
-        problems = output_problems(given["spec"])
-        if problems:
-            raise SpecError(subject, problems)
-        active = validate_spec(ContainerServiceSpec, given["spec"], subject=subject)
-        previous = validate_kept_releases(subject, active, take_previous(subject, given, old="kept", old_value=kept),
-                                          "previous")
         problems = ro.docker_problems(active, exec_break_glass=exec_break_glass,
                                       allow_unfiltered_egress=allow_unfiltered_egress)
         problems += _network_problems(active, network)

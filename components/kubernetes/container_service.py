@@ -17,10 +17,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import PACKAGE
-from ..container_spec import ContainerServiceSpec, validate_kept_releases
-from ..errors import Problem, SpecError, validate_spec
+from ..container_spec import ContainerServiceSpec
+from ..errors import Problem, SpecError
 from ..input_errors import raises_input_errors
-from ..inputs import is_output, normalize_args, output_problems, secret_output, take_previous, unknown_args
+from ..inputs import is_output, secret_output
+from ..release_inputs import container_service_inputs
 from . import manifests as m
 
 TYPE_TOKEN = f"{PACKAGE}:kubernetes:ContainerService"
@@ -107,15 +108,10 @@ class ContainerService(pulumi.ComponentResource, _ContainerServiceOutputs):
         exec_break_glass: bool | None = None,
     ) -> None:
         subject = f"ContainerService {name!r}"
-        given = normalize_args(subject, args, ContainerServiceSpec, {"kept": kept, "exec_break_glass": exec_break_glass})
-        unknown_args(subject, given, lambda: list(ContainerServiceArgs.__annotations__))
         # Validate everything before registering anything: nothing is half-deployed.
-        problems = output_problems(given["spec"])
-        if problems:
-            raise SpecError(subject, problems)
-        active = validate_spec(ContainerServiceSpec, given["spec"], subject=subject)
-        previous = validate_kept_releases(subject, active, take_previous(subject, given, old="kept", old_value=kept),
-                                          "previous")
+        given, active, previous = container_service_inputs(
+            subject, args, lambda: list(ContainerServiceArgs.__annotations__),
+            {"kept": kept, "exec_break_glass": exec_break_glass})
         namespace = _namespace(subject, active, given.get("namespace"))
         exec_break_glass = bool(given.get("exec_break_glass", False))
         super().__init__(TYPE_TOKEN, name, None, opts)

@@ -630,6 +630,62 @@ def _git_changed(project_dir: Path, base: str) -> list[str]:
     return [n[len(prefix) + 1:] for n in names if n.startswith(prefix + "/")]
 
 
+# --- hidden commands: what scripts/lib.sh and scripts/deploy.sh ask ----------------------------
+
+@app.command("check-ledger", hidden=True)
+def check_ledger(
+    ctx: typer.Context,
+    stack: Annotated[str, typer.Argument(help="Stack whose ledger must name every release it runs")],
+) -> None:
+    """Exit 3 with the error when the ledger lacks a release the stack runs (scripts/deploy.sh, before `up`)."""
+
+    def body() -> None:
+        project = _ctx(ctx).project
+        if project.has_state(stack):
+            project.check_ledger(stack)
+
+    _run(body)
+
+
+@app.command("stale-lock", hidden=True)
+def stale_lock(
+    ctx: typer.Context,
+    stack: Annotated[str, typer.Argument(help="Stack whose locks to look at")],
+) -> None:
+    """Exit 0 naming the locks when every lock of STACK is a killed update's on this host (safe to
+    `pulumi cancel`); exit 1 when there is none or one may be live (scripts/lib.sh)."""
+    import os
+
+    import yaml
+
+    from .backend import stale_locks
+    from .pulumi_login import effective_backend
+    from .workspace import find_project_dir
+
+    try:  # the project in the working directory (the one `pulumi cancel` would act on)
+        directory = find_project_dir(_ctx(ctx).cwd or Path.cwd())
+        meta = yaml.safe_load((directory / "Pulumi.yaml").read_text(encoding="utf-8")) or {}
+        project: str | None = str(meta.get("name") or directory.name)
+    except (OpsError, OSError, ValueError):
+        project = None
+    locks = stale_locks(os.environ, effective_backend(os.environ), stack, project)
+    if not locks:
+        raise typer.Exit(1)
+    for lock in locks:
+        sys.stdout.write(f"{lock.key}: pid {lock.pid} on {lock.hostname} (gone), since {lock.timestamp}\n")
+
+
+@app.command("backend-url", hidden=True)
+def backend_url() -> None:
+    """The backend the CLI uses (``none`` when none is chosen), its password masked (scripts/lib.sh)."""
+    import os
+    import re
+
+    from .pulumi_login import effective_backend
+
+    sys.stdout.write(re.sub(r"(://[^:/@]+):[^@/]+@", r"\1:****@", effective_backend(os.environ) or "none") + "\n")
+
+
 def main() -> None:
     """Console-script entry point (``immutable-ops``; also ``python -m immutable_infra.ops``)."""
     app(prog_name="immutable-ops")

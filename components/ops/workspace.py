@@ -34,6 +34,7 @@ from ..environment import CONFIG_NAMESPACE, LEDGER_KEY
 from ..ledger import WorkloadLedger
 from .backend import HISTORY, open_store
 from .errors import ExitCode, OpsError
+from .pulumi_login import effective_backend as effective_backend
 from .records import (
     RefreshRecord,
     UpdateRecord,
@@ -98,20 +99,6 @@ def project_env(project_dir: Path, base: Mapping[str, str] | None = None) -> dic
         env.pop("PULUMI_API", None)
     env.setdefault("PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK", "true")
     return env
-
-
-def effective_backend(env: Mapping[str, str]) -> str | None:
-    """The backend the CLI will use with ``env``: ``PULUMI_BACKEND_URL``, else the current
-    ``pulumi login`` in PULUMI_HOME (default ``~/.pulumi``); ``None`` when neither is set."""
-    if env.get("PULUMI_BACKEND_URL"):
-        return env["PULUMI_BACKEND_URL"]
-    home = Path(env["PULUMI_HOME"]) if env.get("PULUMI_HOME") else Path.home() / ".pulumi"
-    try:
-        data = json.loads((home / "credentials.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    current = data.get("current") if isinstance(data, dict) else None
-    return current if isinstance(current, str) and current else None
 
 
 def _pulumi_root(env: Mapping[str, str]) -> str | None:

@@ -116,3 +116,19 @@ class Supervisor:
         except OSError:
             text = ["(no log)"]
         return f"== {self.logs / (name + '.log')}\n" + "\n".join(text)
+
+    def wait_for(self, what: str, check: Callable[[], bool], timeout: float, names: tuple[str, ...],
+                 error: type[Exception] = RuntimeError) -> None:
+        """Poll ``check`` until it holds; raise ``error`` with the last log lines when one of
+        ``names`` exits first or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check():
+                return
+            dead = [n for n in names if self.alive(n) is None]
+            if dead:
+                raise error(f"{', '.join(dead)} exited while waiting for {what}; last log lines:\n"
+                            + "\n".join(self.tail(n) for n in dead))
+            time.sleep(0.2)
+        raise error(f"timed out after {timeout:.0f}s waiting for {what}; last log lines:\n"
+                    + "\n".join(self.tail(n) for n in names))

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import inspect
 
+import pulumi  # at run time: readers evaluate the annotations (inspect.get_annotations(eval_str=True))
+
 
 def output_classes(component: type) -> list[type]:
     """The classes of ``component``'s MRO that are ours (not Pulumi's), bases first."""
@@ -28,3 +30,16 @@ def declared_outputs(component: type) -> dict[str, str]:
             if not name.startswith("_") and text.startswith("pulumi.Output["):
                 out[name] = text.removeprefix("pulumi.Output[").removesuffix("]")
     return out
+
+
+class ContainerReleaseOutputs:
+    """The release outputs both ``ContainerService``s declare (Kubernetes and Docker), first."""
+
+    release: pulumi.Output[str]
+    """Id of the active release (8 hex characters)."""
+    active_release: pulumi.Output[str]
+    """Same as ``release``."""
+    kept_releases: pulumi.Output[list[str]]
+    """Ids of the kept previous releases, newest first."""
+    images: pulumi.Output[dict[str, str]]
+    """Release id -> image, for the active and the kept releases."""

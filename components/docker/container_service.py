@@ -24,6 +24,7 @@ from ..container_spec import ContainerServiceSpec
 from ..errors import Problem, SpecError
 from ..input_errors import raises_input_errors
 from ..inputs import is_output
+from ..outputs import ContainerReleaseOutputs
 from ..release_inputs import container_service_inputs
 from . import run_options as ro
 from .network import StackNetwork, default_scope
@@ -62,17 +63,9 @@ class DockerContainerServiceArgs(_DockerContainerServiceArgsRequired, total=Fals
     ``unfiltered_egress``); without it they are refused. Default ``False``."""
 
 
-class _DockerContainerServiceOutputs:
+class _DockerContainerServiceOutputs(ContainerReleaseOutputs):
     """The outputs of ``DockerContainerService`` (declared apart from it: see ``immutable_infra.outputs``)."""
 
-    release: pulumi.Output[str]
-    """Id of the active release (8 hex characters)."""
-    active_release: pulumi.Output[str]
-    """Same as ``release``."""
-    kept_releases: pulumi.Output[list[str]]
-    """Ids of the kept previous releases, newest first."""
-    images: pulumi.Output[dict[str, str]]
-    """Release id -> image, for the active and the kept releases."""
     endpoint: pulumi.Output[str | None]
     """URL peers use (Kubernetes-style name, first port; ``None`` when not exposed); resolves
     once the first container exists."""

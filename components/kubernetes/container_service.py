@@ -21,6 +21,7 @@ from ..container_spec import ContainerServiceSpec
 from ..errors import Problem, SpecError
 from ..input_errors import raises_input_errors
 from ..inputs import is_output, secret_output
+from ..outputs import ContainerReleaseOutputs
 from ..release_inputs import container_service_inputs
 from . import manifests as m
 
@@ -62,17 +63,9 @@ def _namespace(subject: str, spec: ContainerServiceSpec, given: pulumi.Input[str
     return given
 
 
-class _ContainerServiceOutputs:
+class _ContainerServiceOutputs(ContainerReleaseOutputs):
     """The outputs of ``ContainerService`` (declared apart from it: see ``immutable_infra.outputs``)."""
 
-    release: pulumi.Output[str]
-    """Id of the active release (8 hex characters)."""
-    active_release: pulumi.Output[str]
-    """Same as ``release``."""
-    kept_releases: pulumi.Output[list[str]]
-    """Ids of the kept previous releases, newest first."""
-    images: pulumi.Output[dict[str, str]]
-    """Release id -> image, for the active and the kept releases."""
     endpoint: pulumi.Output[str | None]
     """In-cluster URL of the Service's first port (``None`` without a Service); from the Service."""
     opt_outs: pulumi.Output[list[str]]

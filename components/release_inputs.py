@@ -8,7 +8,7 @@ releases are validated. One function, so the two platforms cannot drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .container_spec import ContainerServiceSpec, validate_kept_releases
@@ -16,18 +16,15 @@ from .errors import SpecError, validate_spec
 from .inputs import normalize_args, output_problems, take_previous, unknown_args
 
 
-def container_service_inputs(subject: str, args: Any, known: Callable[[], Sequence[str]],
-                             legacy: Mapping[str, Any]) -> tuple[dict[str, Any], ContainerServiceSpec,
-                                                                 list[ContainerServiceSpec]]:
+def container_service_inputs(subject: str, args: Any, known: Callable[[], Sequence[str]]
+                             ) -> tuple[dict[str, Any], ContainerServiceSpec, list[ContainerServiceSpec]]:
     """``(args mapping, active spec, kept specs newest first)``, or a ``SpecError`` listing every
     problem (``TypeError`` for a malformed args object)."""
-    given = normalize_args(subject, args, ContainerServiceSpec, legacy)
+    given = normalize_args(subject, args)
     unknown_args(subject, given, known)
     problems = output_problems(given["spec"])
     if problems:
         raise SpecError(subject, problems)
     active = validate_spec(ContainerServiceSpec, given["spec"], subject=subject)
-    kept = legacy.get("kept")
-    previous = validate_kept_releases(subject, active, take_previous(subject, given, old="kept", old_value=kept),
-                                      "previous")
+    previous = validate_kept_releases(subject, active, take_previous(given), "previous")
     return given, active, previous

@@ -100,21 +100,15 @@ class DockerContainerService(pulumi.ComponentResource, _DockerContainerServiceOu
     def __init__(
         self,
         name: str,
-        args: DockerContainerServiceArgs | SpecInput,
+        args: DockerContainerServiceArgs,
         *,
         opts: pulumi.ResourceOptions | None = None,
-        kept: Sequence[SpecInput] | None = None,
-        network: StackNetwork | None = None,
-        exec_break_glass: bool | None = None,
-        allow_unfiltered_egress: bool | None = None,
     ) -> None:
         subject = f"DockerContainerService {name!r}"
         # Validate everything before registering anything: nothing is half-deployed.
         given, active, previous = container_service_inputs(
-            subject, args, lambda: list(DockerContainerServiceArgs.__annotations__),
-            {"kept": kept, "network": network, "exec_break_glass": exec_break_glass,
-             "allow_unfiltered_egress": allow_unfiltered_egress})
-        network = given.get("network")
+            subject, args, lambda: list(DockerContainerServiceArgs.__annotations__))
+        network: StackNetwork | None = given.get("network")
         exec_break_glass = bool(given.get("exec_break_glass", False))
         allow_unfiltered_egress = bool(given.get("allow_unfiltered_egress", False))
         problems = ro.docker_problems(active, exec_break_glass=exec_break_glass,

@@ -94,17 +94,14 @@ class ContainerService(pulumi.ComponentResource, _ContainerServiceOutputs):
     def __init__(
         self,
         name: str,
-        args: ContainerServiceArgs | SpecInput,
+        args: ContainerServiceArgs,
         *,
         opts: pulumi.ResourceOptions | None = None,
-        kept: Sequence[SpecInput] | None = None,
-        exec_break_glass: bool | None = None,
     ) -> None:
         subject = f"ContainerService {name!r}"
         # Validate everything before registering anything: nothing is half-deployed.
         given, active, previous = container_service_inputs(
-            subject, args, lambda: list(ContainerServiceArgs.__annotations__),
-            {"kept": kept, "exec_break_glass": exec_break_glass})
+            subject, args, lambda: list(ContainerServiceArgs.__annotations__))
         namespace = _namespace(subject, active, given.get("namespace"))
         exec_break_glass = bool(given.get("exec_break_glass", False))
         super().__init__(TYPE_TOKEN, name, None, opts)

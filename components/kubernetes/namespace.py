@@ -20,7 +20,7 @@ from ..container_spec import RESERVED_NAMESPACES, ContainerServiceSpec
 from ..errors import Problem, SpecError, validate_spec
 from ..fields import DnsLabel, Spec, invalid
 from ..input_errors import raises_input_errors
-from ..inputs import deprecated, normalize_args, unknown_args
+from ..inputs import normalize_args, unknown_args
 from . import manifests as m
 
 TYPE_TOKEN = f"{PACKAGE}:kubernetes:ServiceNamespace"
@@ -73,15 +73,9 @@ class ServiceNamespace(pulumi.ComponentResource, _ServiceNamespaceOutputs):
     TYPE_TOKEN = TYPE_TOKEN
 
     @raises_input_errors
-    def __init__(self, name: str, args: ServiceNamespaceArgs | NamespaceSpec | Mapping[str, str],
-                 *legacy_opts: pulumi.ResourceOptions | None, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: ServiceNamespaceArgs, *, opts: pulumi.ResourceOptions | None = None) -> None:
         subject = f"ServiceNamespace {name!r}"
-        if legacy_opts:
-            deprecated(f"{subject}: `opts` is keyword-only (ServiceNamespace(name, args, opts=...))")
-            if opts is not None or len(legacy_opts) > 1:
-                raise TypeError(f"{subject}: opts given twice")
-            opts = legacy_opts[0]
-        given = normalize_args(subject, args, NamespaceSpec, {})
+        given = normalize_args(subject, args)
         unknown_args(subject, given, lambda: list(ServiceNamespaceArgs.__annotations__))
         valid = validate_spec(NamespaceSpec, given["spec"], subject=subject)
         residents = _residents(name, valid.name, given.get("services") or ())

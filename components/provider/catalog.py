@@ -16,7 +16,7 @@ import pulumi
 from ..aws.server_group import ServerGroup
 from ..aws.server_group_spec import ServerGroupSpec
 from ..container_spec import ContainerServiceSpec
-from ..docker.container_service import DockerContainerService
+from ..docker.container_service import DockerContainerService, DockerContainerServiceArgs
 from ..docker.network import StackNetwork
 from ..errors import Problem, SpecError
 from ..kubernetes.container_service import ContainerService
@@ -129,7 +129,7 @@ def _build_docker_service(self: DockerContainerService, name: str, args: Mapping
                 "declare the StackNetwork in the same program and pass its urn (`${net.urn}`)")])
     kept, from_images = _kept(args)
     try:
-        docker_args: dict[str, Any] = {
+        docker_args: DockerContainerServiceArgs = {
             "spec": args.get("spec") or {}, "previous": kept,
             "exec_break_glass": bool(args.get("exec_break_glass", False)),
             "allow_unfiltered_egress": bool(args.get("allow_unfiltered_egress", False))}

@@ -16,7 +16,7 @@ from immutable_infra.docker import run_options as ro
 from immutable_infra.kubernetes import ContainerService, ServiceNamespace
 from immutable_infra.kubernetes import manifests as m
 
-from .k8s_harness import Result, run_program
+from .k8s_harness import run_program
 from .test_docker_container_service import engine_outputs
 
 IMAGE = "registry.example.com/acme/web@sha256:" + "a" * 64
@@ -257,67 +257,54 @@ def test_previous_is_newest_first_on_every_platform() -> None:
     assert out == {"k8s": [old_id], "docker": [old_id]}
 
 
-# --- old spellings: one version with a DeprecationWarning --------------------------------------
+# --- old spellings: removed in 0.2.0 (CHANGELOG.md), each refused with a clear error --------------
 
 
-def _warned(fn: Any) -> tuple[Result, list[str]]:
-    with pytest.warns(DeprecationWarning) as record:
-        result = run_program(fn)
-    return result, [str(w.message) for w in record]
-
-
-def test_old_kubernetes_spellings_still_work_with_a_deprecation_warning() -> None:
+def test_old_kubernetes_spellings_are_removed() -> None:
     old, new = service(strategy="blue-green", image=IMAGE), service(strategy="blue-green", image=IMAGE_B)
-
-    def program() -> dict[str, Any]:
-        ns = ServiceNamespace("apps", {"name": "apps"}, None)  # spec as args, opts positional
-        svc = ContainerService("web", new, kept=[old], exec_break_glass=True,  # type: ignore[arg-type]
-                               opts=pulumi.ResourceOptions(depends_on=[ns]))
-        return {"kept": svc.kept_releases, "opt_outs": svc.opt_outs}
-
-    result, messages = _warned(program)
-    assert result.outputs == {"kept": [ContainerServiceSpec.model_validate(old).release], "opt_outs": ["exec_lock"]}
-    assert any("opts` is keyword-only" in w for w in messages)
-    assert any("`kept=` is replaced by args['previous']" in w for w in messages)
-    assert any("`exec_break_glass=` moved into the args object" in w for w in messages)
+    with pytest.raises(TypeError, match=r"has no 'spec'.*no longer takes the spec itself"):
+        run_program(lambda: ContainerService("web", new) and None)
+    with pytest.raises(TypeError, match="kept"):
+        run_program(lambda: ContainerService("web", {"spec": new}, kept=[old]) and None)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="exec_break_glass"):
+        run_program(lambda: ContainerService("web", {"spec": new}, exec_break_glass=True) and None)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="positional"):
+        run_program(lambda: ServiceNamespace("apps", {"spec": {"name": "apps"}}, None) and None)  # type: ignore[misc]
+    with pytest.raises(TypeError, match="no longer takes the spec itself"):
+        run_program(lambda: ContainerService("web", ContainerServiceSpec.model_validate(new)) and None)  # type: ignore[arg-type]
 
 
-def test_old_docker_spellings_still_work_with_a_deprecation_warning() -> None:
-    def program() -> dict[str, Any]:
-        net = StackNetwork("apps", [service()])  # type: ignore[arg-type]
-        svc = DockerContainerService("web", service(), network=net, exec_break_glass=True)  # type: ignore[arg-type]
-        return {"release": svc.release}
-
-    result, messages = _warned(program)
-    assert result.outputs["release"] == ContainerServiceSpec.model_validate(service()).release
-    assert any("StackNetwork 'apps': pass the args object" in w for w in messages)
+def test_old_docker_spellings_are_removed() -> None:
+    with pytest.raises(TypeError, match="no longer takes the list of specs"):
+        run_program(lambda: StackNetwork("apps", [service()]) and None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="scope"):
+        run_program(lambda: StackNetwork("apps", {"services": [service()]}, scope="x") and None)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="network"):
+        run_program(lambda: DockerContainerService("web", {"spec": service()}, network=None) and None)  # type: ignore[call-arg]
 
 
-def test_old_aws_history_is_oldest_first_and_becomes_previous_newest_first() -> None:
-    from immutable_infra.aws import ServerGroup
+def test_old_aws_history_is_removed_and_previous_is_newest_first() -> None:
+    from immutable_infra.aws import ServerGroup, ServerGroupSpec
 
     from .aws_mocks import AMI_A, AMI_B, AMI_C, WIRING, run, server_group_spec
 
     a, b, c = (server_group_spec(ami_id=ami, keep_previous=2) for ami in (AMI_A, AMI_B, AMI_C))
-    with pytest.warns(DeprecationWarning) as record:
-        old_shape = run(lambda: ServerGroup("web", c, history=[a, b], **WIRING), outputs=("kept_releases",))
+    with pytest.raises(TypeError, match="history"):
+        run(lambda: ServerGroup("web", {"spec": c, **WIRING}, history=[a, b]), outputs=("kept_releases",))  # type: ignore[call-arg]
     new_shape = run(lambda: ServerGroup("web", {"spec": c, "previous": [b, a], **WIRING}), outputs=("kept_releases",))
-    assert old_shape.outputs == new_shape.outputs
-    assert len(new_shape.outputs["kept_releases"]) == 2
-    assert any("`history=` is replaced by args['previous'] (newest first)" in str(w.message) for w in record)
+    ids = [ServerGroupSpec.model_validate(spec).release for spec in (b, a)]
+    assert new_shape.outputs["kept_releases"] == ids
 
 
-def test_old_type_token_constants_warn() -> None:
+def test_old_type_token_constants_are_removed() -> None:
     import immutable_infra.aws as aws_pkg
     import immutable_infra.aws.server_group as sg_module
     import immutable_infra.docker as docker_pkg
 
-    with pytest.warns(DeprecationWarning):
-        assert aws_pkg.SERVER_GROUP_TYPE == "immutable:aws:ServerGroup"
-    with pytest.warns(DeprecationWarning):
-        assert sg_module.TYPE == "immutable:aws:ServerGroup"
-    with pytest.warns(DeprecationWarning):
-        assert docker_pkg.NETWORK_TYPE_TOKEN == "immutable:docker:StackNetwork"
+    for module, name in ((aws_pkg, "SERVER_GROUP_TYPE"), (sg_module, "TYPE"), (docker_pkg, "NETWORK_TYPE_TOKEN")):
+        assert not hasattr(module, name), name
+    assert aws_pkg.TYPE_TOKEN == sg_module.TYPE_TOKEN == "immutable:aws:ServerGroup"
+    assert docker_pkg.StackNetwork.TYPE_TOKEN == "immutable:docker:StackNetwork"
 
 
 def test_args_without_spec_are_refused_clearly() -> None:

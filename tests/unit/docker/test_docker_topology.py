@@ -15,9 +15,9 @@ from immutable_infra.docker import run_options as ro
 
 from stacks import program, topology
 
-from .k8s_harness import Result, run_program
+from ..k8s_harness import Result, run_program
+from ..spec.test_stack_config import SECRETS, stack_config
 from .test_docker_container_service import CONTAINER, IMAGE, NETWORK, containers, engine_outputs, labels
-from .test_stack_config import SECRETS, stack_config
 
 
 def local_docker_plan() -> program.Plan:

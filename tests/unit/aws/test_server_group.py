@@ -10,7 +10,7 @@ import pulumi
 import pytest
 from immutable_infra.aws import ServerGroup, ServerGroupSpec
 
-from .aws_mocks import (
+from ..aws_mocks import (
     ALARM,
     AMI_A,
     AMI_B,

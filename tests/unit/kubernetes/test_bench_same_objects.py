@@ -10,7 +10,7 @@ import pulumi
 
 from bench.bench_container_service import component, raw
 
-from .k8s_harness import Result, run_program
+from ..k8s_harness import Result, run_program
 
 COMPONENT_TYPES = {"immutable:kubernetes:ContainerService", "immutable:kubernetes:ServiceNamespace"}
 

@@ -9,7 +9,7 @@ import pytest
 from immutable_infra import SpecError
 from immutable_infra.aws import ServerGroup, ServerGroupSpec
 
-from .aws_mocks import AMI_A, AMI_B, CERT, LB_SG, SUBNETS, TG_ARN, VPC, WIRING, Harness, server_group_spec
+from ..aws_mocks import AMI_A, AMI_B, CERT, LB_SG, SUBNETS, TG_ARN, VPC, WIRING, Harness, server_group_spec
 
 OPT = {"reason": "reviewed exception, ticket SEC-42"}
 LB = {"allowed_cidrs": ["10.0.0.0/8"]}

@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 from immutable_infra import start_registrations
 
-from .k8s_harness import run_program
+from ..k8s_harness import run_program
 
 
 def test_under_mocks_it_does_nothing_and_the_program_runs() -> None:

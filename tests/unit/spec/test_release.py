@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from immutable_infra import ContainerServiceSpec, canonical_json, release_id
 from immutable_infra.release import release_name, secret_digest
 
-from .fixtures import IMAGE_B, SECRET_VALUE, service
+from ..fixtures import IMAGE_B, SECRET_VALUE, service
 
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**9, 10**9),
                          st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8))

@@ -13,8 +13,8 @@ from immutable_infra.docker import DockerContainerService, Link, StackNetwork
 from immutable_infra.docker import network as dn
 from immutable_infra.docker import run_options as ro
 
-from .fixtures import service
-from .k8s_harness import Result, run_program
+from ..fixtures import service
+from ..k8s_harness import Result, run_program
 from .test_docker_container_service import CONTAINER, NETWORK, SCOPE, containers, deploy, labels
 
 API = service(name="api", ports=[{"name": "http", "container_port": 8080}],

@@ -16,8 +16,8 @@ from immutable_infra.docker import run_options as ro
 from immutable_infra.kubernetes import ContainerService, ServiceNamespace
 from immutable_infra.kubernetes import manifests as m
 
-from .k8s_harness import run_program
-from .test_docker_container_service import engine_outputs
+from ..docker.test_docker_container_service import engine_outputs
+from ..k8s_harness import run_program
 
 IMAGE = "registry.example.com/acme/web@sha256:" + "a" * 64
 IMAGE_B = "registry.example.com/acme/web@sha256:" + "b" * 64
@@ -286,7 +286,7 @@ def test_old_docker_spellings_are_removed() -> None:
 def test_old_aws_history_is_removed_and_previous_is_newest_first() -> None:
     from immutable_infra.aws import ServerGroup, ServerGroupSpec
 
-    from .aws_mocks import AMI_A, AMI_B, AMI_C, WIRING, run, server_group_spec
+    from ..aws_mocks import AMI_A, AMI_B, AMI_C, WIRING, run, server_group_spec
 
     a, b, c = (server_group_spec(ami_id=ami, keep_previous=2) for ami in (AMI_A, AMI_B, AMI_C))
     with pytest.raises(TypeError, match="history"):
@@ -317,7 +317,7 @@ def test_args_without_spec_are_refused_clearly() -> None:
 def test_the_instance_security_group_output_is_stable_across_releases() -> None:
     from immutable_infra.aws import ServerGroup
 
-    from .aws_mocks import AMI_A, AMI_B, WIRING, run, server_group_spec
+    from ..aws_mocks import AMI_A, AMI_B, WIRING, run, server_group_spec
 
     outputs = ("instance_security_group_id", "release")
     first = run(lambda: ServerGroup("web", {"spec": server_group_spec(ami_id=AMI_A), **WIRING}), outputs=outputs)

@@ -13,7 +13,7 @@ from immutable_infra.aws.tags import check_tags, release_tags, shared_tags, tag_
 from immutable_infra.aws.user_data import BOUNDARY, combine, content_type, encode
 from immutable_infra.release import release_fields
 
-from .aws_mocks import AMI_A, AMI_B, AMI_C, server_group_spec
+from ..aws_mocks import AMI_A, AMI_B, AMI_C, server_group_spec
 
 
 def spec(**overrides: object) -> ServerGroupSpec:

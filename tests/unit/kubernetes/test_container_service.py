@@ -10,8 +10,8 @@ from immutable_infra import ContainerServiceSpec
 from immutable_infra.kubernetes import ContainerService
 from immutable_infra.kubernetes import manifests as m
 
-from .fixtures import IMAGE_A, IMAGE_B, IMAGE_C, SECRET_VALUE, service
-from .k8s_harness import Registered, Result, run_program
+from ..fixtures import IMAGE_A, IMAGE_B, IMAGE_C, SECRET_VALUE, service
+from ..k8s_harness import Registered, Result, run_program
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
@@ -59,7 +59,7 @@ def test_children_are_exactly_these() -> None:
         (SERVICE, "web-svc"),
         ("kubernetes:policy/v1:PodDisruptionBudget", "web-pdb"),
         ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "web-netpol"),
-    ])  # no exec lock of its own: the namespace's covers it (tests/unit/test_namespace_exec_lock.py)
+    ])  # no exec lock of its own: the namespace's covers it (tests/unit/kubernetes/test_namespace_exec_lock.py)
     assert all(x.parent == "web" for x in result.resources if x.type != "immutable:kubernetes:ContainerService")
 
 

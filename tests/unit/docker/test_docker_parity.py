@@ -13,8 +13,8 @@ from immutable_infra.fields import cpu_millicores, memory_bytes
 from immutable_infra.kubernetes import ContainerService
 from immutable_infra.kubernetes import manifests as m
 
-from .fixtures import service
-from .k8s_harness import Registered, Result, run_program
+from ..fixtures import service
+from ..k8s_harness import Registered, Result, run_program
 from .test_docker_container_service import IMAGE, SECRET_SIG, containers, deploy, image_id, labels
 
 PEER = service(name="api", ports=[{"name": "http", "container_port": 9090}],

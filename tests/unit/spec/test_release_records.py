@@ -17,7 +17,7 @@ from immutable_infra.aws import ServerGroupSpec
 from immutable_infra.ledger import WorkloadLedger
 from immutable_infra.records import ReleaseArchive, ReleaseRecord, Releases, SecretStore, resolve_releases
 
-from .fixtures import IMAGE_A, IMAGE_B, service
+from ..fixtures import IMAGE_A, IMAGE_B, service
 
 V1, V2 = "first-secret-value-1", "rotated-secret-value-2"
 

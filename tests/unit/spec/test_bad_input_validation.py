@@ -20,10 +20,10 @@ from immutable_infra.aws import ServerGroup, ServerGroupSpec
 from immutable_infra.environment import EnvironmentConfig, load_stack_config
 from immutable_infra.kubernetes import ContainerService
 
-from .aws_mocks import AMI_A, WIRING, server_group_spec
-from .aws_mocks import run as run_aws
-from .fixtures import SECRET_VALUE, service
-from .k8s_harness import run_program
+from ..aws_mocks import AMI_A, WIRING, server_group_spec
+from ..aws_mocks import run as run_aws
+from ..fixtures import SECRET_VALUE, service
+from ..k8s_harness import run_program
 
 AWS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

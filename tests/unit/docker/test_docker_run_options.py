@@ -11,7 +11,7 @@ from immutable_infra import ContainerServiceSpec
 from immutable_infra.docker import run_options as ro
 from immutable_infra.kubernetes import manifests as m
 
-from .fixtures import service
+from ..fixtures import service
 
 
 def spec(**overrides: Any) -> ContainerServiceSpec:

@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .fixtures import service
+from ..fixtures import service
 from .test_docker_container_service import CONTAINER, deploy
 from .test_docker_topology import run as run_topology
 
-POLICY_DIR = Path(__file__).resolve().parents[2] / "policy"
+POLICY_DIR = Path(__file__).resolve().parents[3] / "policy"
 if str(POLICY_DIR) not in sys.path:
     sys.path.insert(0, str(POLICY_DIR))
 # The project's own policy pack: a broken import must fail these tests, never skip them.

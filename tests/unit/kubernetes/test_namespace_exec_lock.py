@@ -17,8 +17,8 @@ from immutable_infra import ContainerServiceSpec, SpecError
 from immutable_infra.kubernetes import ContainerService, ServiceNamespace
 from immutable_infra.kubernetes import manifests as m
 
-from .fixtures import service
-from .k8s_harness import Result, run_program
+from ..fixtures import service
+from ..k8s_harness import Result, run_program
 
 VAP = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
 VAP_BINDING = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"

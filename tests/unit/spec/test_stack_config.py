@@ -16,9 +16,9 @@ from immutable_infra.records import SecretStore
 
 from stacks import program, topology
 
-from .k8s_harness import run_program
+from ..k8s_harness import run_program
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 SECRETS = SecretStore(versions={"api-db-password": {"v1": "example-db-password"}})
 
 

@@ -18,8 +18,8 @@ from immutable_infra import ContainerServiceSpec, SpecError
 from immutable_infra.docker import DockerContainerService, StackNetwork
 from immutable_infra.docker import run_options as ro
 
-from .fixtures import IMAGE_A, IMAGE_B, IMAGE_C, SECRET_VALUE, service
-from .k8s_harness import Recorder, Registered, Result, run_program
+from ..fixtures import IMAGE_A, IMAGE_B, IMAGE_C, SECRET_VALUE, service
+from ..k8s_harness import Recorder, Registered, Result, run_program
 
 CONTAINER = "docker:index/container:Container"
 IMAGE = "docker:index/remoteImage:RemoteImage"

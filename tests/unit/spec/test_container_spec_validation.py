@@ -9,8 +9,8 @@ import pytest
 from immutable_infra import ContainerServiceSpec, SpecError, validate_spec
 from immutable_infra.kubernetes import ContainerService
 
-from .fixtures import SECRET_VALUE, service
-from .k8s_harness import run_program
+from ..fixtures import SECRET_VALUE, service
+from ..k8s_harness import run_program
 
 _OK_PROBES = {"liveness": {"http_get": {"path": "/healthz"}}, "readiness": {"http_get": {"path": "/ready"}}}
 _RES = {"cpu_request": "100m", "cpu_limit": "500m", "memory_request": "64Mi", "memory_limit": "128Mi"}

@@ -14,8 +14,8 @@ from immutable_infra import ContainerServiceSpec, SpecError
 from immutable_infra.aws import ServerGroupSpec
 from immutable_infra.environment import EnvironmentConfig
 
-from .aws_mocks import server_group_spec
-from .fixtures import SECRET_VALUE, service
+from ..aws_mocks import server_group_spec
+from ..fixtures import SECRET_VALUE, service
 
 Path = tuple[str | int, ...]
 

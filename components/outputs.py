@@ -4,7 +4,7 @@ Each component declares its outputs (``name: pulumi.Output[T]`` and a docstring 
 plain base class, ``_<Component>Outputs``, not on the component class itself. The Python SDK
 re-reads a resource class's *own* annotations with ``typing.get_type_hints`` on every
 registration, to type outputs from the engine; a component receives none, and with a dozen
-outputs that reading cost 0.26 ms per service, about 1% of registering one (README, "Scale").
+outputs that reading cost 0.26 ms per service, about 1% of registering one (docs/measurements.md, "Scale").
 Type checkers and these readers see the base class's annotations just the same.
 """
 

@@ -128,7 +128,7 @@ require_shared_backend() {
     *)
       echo "::error::set the repository variable PULUMI_BACKEND_URL to a shared backend" \
         "(s3://<bucket>?region=<region>, gs://, azblob://, postgres://, or your Pulumi Cloud URL); got '${url%%\?*}'." \
-        "A runner's file:// backend is lost with the runner. See README, section State." >&2
+        "A runner's file:// backend is lost with the runner. See docs/state.md." >&2
       return 1 ;;
   esac
 }

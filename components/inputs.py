@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidatorFunctionWrapHandler, WrapValidator
 
 from .errors import Problem, format_path
-from .fields import invalid
+from .fields import Spec, invalid
 
 # Dotted spec paths (list indices as ``[]``) where a ``pulumi.Output`` is accepted.
 OUTPUT_FIELDS: frozenset[str] = frozenset({
@@ -94,6 +94,31 @@ def output_problems(data: Any, *, allowed: frozenset[str] = OUTPUT_FIELDS, prefi
     if isinstance(data, Mapping):
         walk(data, ())
     return problems
+
+
+def args_model(component: str, fields: Mapping[str, Any]) -> type[Spec]:
+    """A spec model of an args object's plain values (``namespace``, flags, AWS ids): the same
+    types, rules and messages as spec fields. Put ``OutputAllowed`` into a type (or its items)
+    where an Output is accepted."""
+    from pydantic import create_model
+
+    model: type[Spec] = create_model(  # type: ignore[call-overload]
+        f"{component}Args", __base__=Spec, **{name: (type_ | None, None) for name, type_ in fields.items()})
+    return model
+
+
+def args_problems(model: type[Spec], args: Mapping[str, Any]) -> list[Problem]:
+    """Every problem of the args object's values validated as ``model``, each at its key (the
+    user's entry point: ``namespace``, ``subnet_ids[1]``). A key left out or ``None`` is not
+    given; keys the model does not know are left to the component."""
+    from .errors import SpecError, validate_spec
+
+    given = {k: v for k, v in args.items() if k in model.model_fields and v is not None}
+    try:
+        validate_spec(model, given)
+    except SpecError as error:
+        return list(error.problems)
+    return []
 
 
 def secret_output(value: Any) -> pulumi.Output[str]:

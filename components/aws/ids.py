@@ -21,7 +21,8 @@ _ACCOUNT = r"\d{12}"
 
 
 def _pattern_type(pattern: str, what: str, fix: str) -> AfterValidator:
-    compiled = re.compile(pattern)
+    # ASCII: AWS ids and ARNs are ASCII, and ``\\d`` would otherwise take any script's digits.
+    compiled = re.compile(pattern, re.ASCII)
 
     def check(value: str) -> str:
         if not compiled.fullmatch(value):

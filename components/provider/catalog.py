@@ -81,8 +81,9 @@ def _build_container_service(self: ContainerService, name: str, args: Mapping[st
                              opts: pulumi.ResourceOptions | None) -> None:
     kept, from_images = _kept(args)
     try:
+        # Flags go as given: the component refuses anything but true/false (never bool("false")).
         ContainerService.__init__(self, name, {"spec": args.get("spec") or {}, "previous": kept,
-                                               "exec_break_glass": bool(args.get("exec_break_glass", False))}, opts=opts)
+                                               "exec_break_glass": args.get("exec_break_glass")}, opts=opts)
     except SpecError as exc:
         raise _kept_images_paths(exc) if from_images else exc from None
 
@@ -131,8 +132,9 @@ def _build_docker_service(self: DockerContainerService, name: str, args: Mapping
     try:
         docker_args: dict[str, Any] = {
             "spec": args.get("spec") or {}, "previous": kept,
-            "exec_break_glass": bool(args.get("exec_break_glass", False)),
-            "allow_unfiltered_egress": bool(args.get("allow_unfiltered_egress", False))}
+            # As given: the component refuses anything but true/false (never bool("no")).
+            "exec_break_glass": args.get("exec_break_glass"),
+            "allow_unfiltered_egress": args.get("allow_unfiltered_egress")}
         if network is not None:
             docker_args["network"] = network
         DockerContainerService.__init__(self, name, docker_args, opts=opts)

@@ -718,23 +718,25 @@ def validate_kept_releases(subject: str, active: ContainerServiceSpec,
 
 
 def _kept_releases(active: ContainerServiceSpec | None, kept: Sequence[ContainerServiceSpec | Mapping[str, Any]],
-                   field: str) -> tuple[list[ContainerServiceSpec], list[Problem]]:
-    """The kept releases and every problem of them (each validated even when ``active`` is not)."""
+                   field: str, identity: tuple[Any, Any] | None = None) -> tuple[list[ContainerServiceSpec], list[Problem]]:
+    """The kept releases and every problem of them (each validated even when ``active`` is not:
+    ``identity`` is then the active spec's name and namespace where those validated)."""
     out: list[ContainerServiceSpec] = []
     problems: list[Problem] = []
     seen = {active.release} if active else set()
+    name, namespace = (active.name, active.namespace) if active else (identity or (None, None))
     for index, item in enumerate(kept):
         try:
             spec = validate_spec(ContainerServiceSpec, item, subject=f"{field}[{index}]")
         except SpecError as exc:
             problems += exc.nested(f"{field}[{index}]")
             continue
-        if active is None:
-            continue
-        if spec.name != active.name or spec.namespace != active.namespace:
+        if (name is not None and spec.name != name) or (namespace is not None and spec.namespace != namespace):
             problems.append(Problem(f"{field}[{index}].name", repr(spec.name),
                                     "a kept release must be the same service in the same namespace",
-                                    f"use name {active.name!r} and namespace {active.namespace!r}"))
+                                    f"use name {name!r} and namespace {namespace!r}"))
+            continue
+        if active is None:
             continue
         if spec.release not in seen:
             seen.add(spec.release)
@@ -758,7 +760,11 @@ def validate_service_inputs(subject: str, spec: ContainerServiceSpec | Mapping[s
         active = validate_spec(ContainerServiceSpec, spec, subject=subject)
     except SpecError as exc:  # an Output where none is accepted is reported once, with its own message
         found += [p for p in exc.problems if p.path not in at_outputs]
-    previous, kept_problems = _kept_releases(active, kept, field)
+    identity = None
+    if active is None and isinstance(spec, Mapping):
+        partial = ContainerServiceSpec.partial(spec)
+        identity = (getattr(partial, "name", None), getattr(partial, "namespace", None))
+    previous, kept_problems = _kept_releases(active, kept, field, identity)
     found += kept_problems
     if found or active is None:
         raise SpecError(subject, found)

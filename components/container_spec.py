@@ -44,6 +44,7 @@ from .fields import (
     PortName,
     Problems,
     Spec,
+    VersionLabel,
     cpu_millicores,
     invalid,
     memory_bytes,
@@ -119,9 +120,9 @@ class SecretFile(Spec):
     """File name inside ``secrets_dir``."""
     value: Annotated[SecretStr, OutputAllowed]
     """The secret value (masked in every error and log), or a secret ``pulumi.Output``."""
-    version: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    version: VersionLabel | None = None
     """Optional version label; when set it stands for the value in the release id. Required
-    when ``value`` is a ``pulumi.Output``."""
+    when ``value`` is a ``pulumi.Output``. Up to 64 letters, digits and ``._+:/@=-``."""
 
     @rule
     def _output_needs_version(self, problems: Problems) -> None:
@@ -332,9 +333,19 @@ class ExternalEndpoint(Spec):
     url: Annotated[str, AfterValidator(_endpoint_url), NoCredential, OutputAllowed]
     """The endpoint; must not carry credentials (put them in ``secrets``). May be a
     ``pulumi.Output`` (another resource's endpoint): see ``version``."""
-    version: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    """For an Output ``url``: stands for the value in the release id (bump it to make a new URL
-    a new release). Without it the release records only that the variable is wired."""
+    version: VersionLabel | None = None
+    """Required for an Output ``url``: stands for the value in the release id, so a new URL is a new
+    release when (and only when) it comes with a new version. A version label: up to 64 letters,
+    digits and ``._+:/@=-``."""
+
+    @rule
+    def _output_needs_version(self, problems: Problems) -> None:
+        if is_output(self.url) and not self.version:
+            problems.add(("version",), None, "an endpoint given as a pulumi.Output needs `version`: its value is not "
+                         "known when the release id is computed, and without a version a new value would change "
+                         "the running release in place",
+                         "set version (for example the other stack's release id or 'v1', and bump it whenever the "
+                         "endpoint changes)")
 
     def release_fingerprint(self) -> dict[str, str]:
         """A plain URL enters the release id as before; an Output by reference (and ``version``)."""

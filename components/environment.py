@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError
 
 from . import rules
 from .errors import Problem, SpecError, problems_from_validation
-from .fields import DnsLabel, Flag, Hostname, Int, Problems, Spec, pattern, rule
+from .fields import DnsLabel, Flag, Hostname, Int, LocalPath, Problems, Spec, pattern, rule
 from .ledger import WorkloadLedger
 from .records import SecretStore
 
@@ -98,9 +98,9 @@ class EnvironmentConfig(Spec):
     """Environment name; ``prod``/``production`` are production (stricter rules)."""
     target: Target = "render"
     """Where services deploy: ``render`` (default), ``local-cluster``, ``kubernetes`` or ``local-docker``."""
-    kubeconfig: Annotated[str, Field(min_length=1)] | None = None
+    kubeconfig: LocalPath | None = None
     """Path of the kubeconfig for ``kubernetes``/``local-cluster`` targets."""
-    render_dir: Annotated[str, Field(min_length=1)] | None = None
+    render_dir: LocalPath | None = None
     """Where ``render`` writes manifests; default ``build/manifests/<name>``."""
     services: dict[DnsLabel, ServiceKnobs] = Field(default_factory=dict)
     """Knobs per service of the topology, by name."""

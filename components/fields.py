@@ -437,6 +437,14 @@ def _no_credential(value: str) -> str:
     return value
 
 
+VersionLabel = Annotated[str, pattern(r"[A-Za-z0-9][A-Za-z0-9._+:/@=-]{0,63}", "a version label",
+                                      "use up to 64 letters, digits and '._+:/@=-', starting with a letter or digit, "
+                                      "e.g. 'v3', '2024-06-01' or a secret manager's version id")]
+"""A label that stands for a value in the release id (a secret's or an endpoint's ``version``)."""
+LocalPath = Annotated[str, Field(min_length=1), pattern(r"\S(?:[^\x00-\x1f\x7f]*\S)?", "a file path",
+                                                        "give the path without surrounding spaces, line breaks "
+                                                        "or control characters")]
+"""A path on the operator's machine (any script), without surrounding spaces or control characters."""
 OneLine = Annotated[str, _no_control("\t")]
 """Text on one line without control characters."""
 PlainText = Annotated[str, _no_control("\t\n\r")]
@@ -446,8 +454,10 @@ NoNul = Annotated[str, _no_control("".join(chr(c) for c in range(1, 32)) + "\x7f
 NoCredential = AfterValidator(_no_credential)
 """Refuses a value holding a known credential format (see :mod:`immutable_infra.rules`)."""
 
-HttpPath = Annotated[str, pattern(r"/[^\s\x00-\x1f\x7f]*", "an HTTP path",
-                                  "start it with '/' and leave out spaces, e.g. '/healthz'")]
+HttpPath = Annotated[str, pattern(r"/[\x21-\x7e]*", "an HTTP path",
+                                  "start it with '/', leave out spaces and percent-encode anything but printable "
+                                  "ASCII, e.g. '/healthz'")]
+"""A request path as sent on the wire: printable ASCII (other characters are percent-encoded)."""
 Hostname = Annotated[str, pattern(r"(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
                                   "a DNS host name", "write a lowercase host name with a dot, e.g. 'app.example.com'")]
 EnvName = Annotated[str, pattern(r"[A-Za-z_][A-Za-z0-9_]*", "a valid environment variable name",

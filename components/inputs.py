@@ -8,10 +8,11 @@ registers. Allowed (see ``OUTPUT_FIELDS``):
   ``tls_secret``, and the namespace (given as ``args["namespace"]``);
 - a secret's ``value``, provided its ``version`` label is set (the label then stands for
   the value in the release id: ``require_secret`` values stay secret end to end);
-- an external endpoint's ``url``: the release records the reference (the env var name and
-  the ``version`` label when given), the value follows the Output. A change of the value
-  without a new ``version`` rolls the pods of the same release, which ``immutable-ops
-  guard`` reports; give ``version`` when such a change must be a new release.
+- an external endpoint's ``url``, provided its ``version`` label is set (as for a secret: the
+  label stands for the value in the release id, so a new endpoint with a new version is a new
+  release). The value itself is only known at deployment: a new value under the *same*
+  version would change the running release's pods in place, which ``immutable-ops guard``
+  refuses (``release-patched``, exit 4) on the preview before the update.
 
 Refused with a clear error: an Output image (the release id *is* the image digest's
 hash: build and push first, then pass the digest as a string) and an Output anywhere else.

@@ -236,7 +236,8 @@ def _image_hint(value: str) -> str:
         if not _SHA256.fullmatch(digest):
             return "the digest is not 'sha256:' followed by 64 lowercase hex digits"
     name = value.split("@", 1)[0]
-    path = name.split("/", 1)[1] if "/" in name and re.search(r"[.:]|^localhost$", name.split("/", 1)[0]) else name
+    host = name.split("/", 1)[0]
+    path = name.split("/", 1)[1] if "/" in name and (host == "localhost" or re.search(r"[.:]", host)) else name
     if path.rsplit(":", 1)[0] != path.rsplit(":", 1)[0].lower():
         return "the repository path has upper-case letters (only the registry host may)"
     if ":" in path and not _TAG.fullmatch(path.rsplit(":", 1)[1]):

@@ -142,19 +142,19 @@ def _controller(step: Step, paths: Sequence[str]) -> list[Finding]:
                          "running pods keep the old spec", template)]
     old_release = _release_label(step.old_inputs)
     new_release = _release_label(new)
-    blue_green = _blue_green_release(step)
-    if kind == "Deployment" and blue_green:
-        # A blue-green release's own Deployment (named <service>-<release>) never changes what it
-        # runs, whatever its labels say (an Output in env that changed, a label edited by hand).
-        return [_finding(step, "release-patched",
-                         f"Deployment {_where(step)} is blue-green release {blue_green}'s own and changes its pod "
-                         f"template ({_shown(template)}) in place: the release itself would be modified; a change "
-                         "to what runs must make a new release", template)]
     if old_release and old_release == new_release:
         return [_finding(step, "release-patched",
                          f"{kind} {_where(step)} of release {new_release} changes its pod template "
                          f"({_shown(template)}) without a new release id: the release itself would be modified; "
                          "a change to what runs must make a new release", template)]
+    blue_green = _blue_green_release(step) if kind == "Deployment" else None
+    if blue_green:
+        # A blue-green release's own Deployment (named <service>-<release>) never changes what it
+        # runs, whatever its pod template's labels say (edited, or missing in the old state).
+        return [_finding(step, "release-patched",
+                         f"Deployment {_where(step)} is blue-green release {blue_green}'s own and changes its pod "
+                         f"template ({_shown(template)}) in place: the release itself would be modified; a change "
+                         "to what runs must make a new release", template)]
     return []
 
 

@@ -1,9 +1,10 @@
 """The validation preamble every release component runs before it registers anything.
 
 ``ContainerService`` (Kubernetes) and ``DockerContainerService`` take the same args shape and
-the same spec: the args mapping is normalised, unknown keys are refused, ``pulumi.Output``
-values are refused where the release id depends on them, the active spec and the kept
-releases are validated. One function, so the two platforms cannot drift apart.
+the same spec: the args mapping is checked (one shape, no unknown keys), then the args' own
+values, ``pulumi.Output`` values where the release id depends on them, the active spec and the
+kept releases are validated together, every problem at once (``validate_service_inputs``).
+One function, so the two platforms cannot drift apart.
 """
 
 from __future__ import annotations
@@ -11,20 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .container_spec import ContainerServiceSpec, validate_kept_releases
-from .errors import SpecError, validate_spec
-from .inputs import normalize_args, output_problems, take_previous, unknown_args
+from .container_spec import ContainerServiceSpec, validate_service_inputs
+from .fields import Spec
+from .inputs import args_problems, normalize_args, take_previous, unknown_args
 
 
-def container_service_inputs(subject: str, args: Any, known: Callable[[], Sequence[str]]
+def container_service_inputs(subject: str, args: Any, known: Callable[[], Sequence[str]], model: type[Spec]
                              ) -> tuple[dict[str, Any], ContainerServiceSpec, list[ContainerServiceSpec]]:
     """``(args mapping, active spec, kept specs newest first)``, or a ``SpecError`` listing every
-    problem (``TypeError`` for a malformed args object)."""
+    problem (``TypeError`` for a malformed args object); ``model`` checks the args' own values."""
     given = normalize_args(subject, args)
     unknown_args(subject, given, known)
-    problems = output_problems(given["spec"])
-    if problems:
-        raise SpecError(subject, problems)
-    active = validate_spec(ContainerServiceSpec, given["spec"], subject=subject)
-    previous = validate_kept_releases(subject, active, take_previous(given), "previous")
+    active, previous = validate_service_inputs(subject, given["spec"], take_previous(given),
+                                               problems=args_problems(model, given))
     return given, active, previous

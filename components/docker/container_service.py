@@ -14,16 +14,17 @@ and where Docker honours a field differently it is listed in the ``adaptations``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict
+from typing import Annotated, Any, TypedDict
 
 import pulumi
 import pulumi_docker as docker
 
 from .. import PACKAGE
-from ..container_spec import ContainerServiceSpec
+from ..container_spec import ContainerServiceSpec, NamespaceName
 from ..errors import Problem, SpecError
+from ..fields import Flag
 from ..input_errors import raises_input_errors
-from ..inputs import is_output
+from ..inputs import OutputAllowed, args_model, is_output
 from ..outputs import ContainerReleaseOutputs
 from ..release_inputs import container_service_inputs
 from . import run_options as ro
@@ -32,6 +33,13 @@ from .network import StackNetwork, default_scope
 TYPE_TOKEN = f"{PACKAGE}:docker:ContainerService"
 
 SpecInput = ContainerServiceSpec | Mapping[str, Any]
+
+
+_ARGS = args_model("DockerContainerService", {
+    "namespace": Annotated[NamespaceName, OutputAllowed],  # an Output is refused with its reason: _namespace_problems
+    "exec_break_glass": Flag,
+    "allow_unfiltered_egress": Flag,
+})
 
 
 class _DockerContainerServiceArgsRequired(TypedDict):
@@ -105,14 +113,21 @@ class DockerContainerService(pulumi.ComponentResource, _DockerContainerServiceOu
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         subject = f"DockerContainerService {name!r}"
-        # Validate everything before registering anything: nothing is half-deployed.
-        given, active, previous = container_service_inputs(
-            subject, args, lambda: list(DockerContainerServiceArgs.__annotations__))
+        # Validate everything before registering anything (nothing is half-deployed), and report
+        # every problem at once: the args' own values, the spec, the kept releases, Docker's limits.
+        given: dict[str, Any] = dict(args) if isinstance(args, Mapping) else {}
+        flags = {"exec_break_glass": given.get("exec_break_glass") is True,
+                 "allow_unfiltered_egress": given.get("allow_unfiltered_egress") is True}
+        try:
+            given, active, previous = container_service_inputs(
+                subject, args, lambda: list(DockerContainerServiceArgs.__annotations__), _ARGS)
+        except SpecError as exc:
+            reported = set(exc.paths)
+            raise SpecError(subject, [*exc.problems, *(p for p in _partial_docker_problems(given["spec"], flags)
+                                                       if p.path not in reported)]) from None
         network: StackNetwork | None = given.get("network")
-        exec_break_glass = bool(given.get("exec_break_glass", False))
-        allow_unfiltered_egress = bool(given.get("allow_unfiltered_egress", False))
-        problems = ro.docker_problems(active, exec_break_glass=exec_break_glass,
-                                      allow_unfiltered_egress=allow_unfiltered_egress)
+        exec_break_glass, allow_unfiltered_egress = flags["exec_break_glass"], flags["allow_unfiltered_egress"]
+        problems = ro.docker_problems(active, **flags)
         problems += _network_problems(active, network)
         problems += _namespace_problems(active, given.get("namespace"))
         if problems:
@@ -270,6 +285,19 @@ class DockerContainerService(pulumi.ComponentResource, _DockerContainerServiceOu
                 )),
             ))
         return containers
+
+
+def _partial_docker_problems(spec: Any, flags: Mapping[str, bool]) -> list[Problem]:
+    """Docker's own checks on the fields of an invalid spec that did validate (best effort: a
+    check that reads a failed field is left out, that field's own problem is reported)."""
+    if isinstance(spec, ContainerServiceSpec):
+        return ro.docker_problems(spec, **flags)
+    if not isinstance(spec, Mapping):
+        return []
+    try:
+        return ro.docker_problems(ContainerServiceSpec.partial(spec), **flags)
+    except (AttributeError, TypeError, ValueError, KeyError):
+        return []
 
 
 def _namespace_problems(spec: ContainerServiceSpec, namespace: Any) -> list[Problem]:

@@ -11,16 +11,17 @@ of the update (or kept): the whole release is swapped as one unit without relyin
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict, TypeVar
+from typing import Annotated, Any, TypedDict, TypeVar
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import PACKAGE
-from ..container_spec import ContainerServiceSpec
+from ..container_spec import ContainerServiceSpec, NamespaceName
 from ..errors import Problem, SpecError
+from ..fields import Flag
 from ..input_errors import raises_input_errors
-from ..inputs import is_output, secret_output
+from ..inputs import OutputAllowed, args_model, is_output, secret_output
 from ..outputs import ContainerReleaseOutputs
 from ..release_inputs import container_service_inputs
 from . import manifests as m
@@ -51,6 +52,13 @@ class ContainerServiceArgs(_ContainerServiceArgsRequired, total=False):
     children then wait for the namespace). Default: ``spec.namespace``. Not part of the release."""
     exec_break_glass: bool
     """Environment-wide opt-out of the exec lock (never in prod). Default ``False``."""
+
+
+_ARGS = args_model("ContainerService", {
+    # The namespace may be an Output (ServiceNamespace(...).name): its value is then checked by that component.
+    "namespace": Annotated[NamespaceName, OutputAllowed],
+    "exec_break_glass": Flag,
+})
 
 
 def _namespace(subject: str, spec: ContainerServiceSpec, given: pulumi.Input[str] | None) -> pulumi.Input[str]:
@@ -99,11 +107,12 @@ class ContainerService(pulumi.ComponentResource, _ContainerServiceOutputs):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         subject = f"ContainerService {name!r}"
-        # Validate everything before registering anything: nothing is half-deployed.
+        # Validate everything before registering anything (nothing is half-deployed), and report
+        # every problem at once: the args' own values, the spec, the kept releases.
         given, active, previous = container_service_inputs(
-            subject, args, lambda: list(ContainerServiceArgs.__annotations__))
+            subject, args, lambda: list(ContainerServiceArgs.__annotations__), _ARGS)
         namespace = _namespace(subject, active, given.get("namespace"))
-        exec_break_glass = bool(given.get("exec_break_glass", False))
+        exec_break_glass = given.get("exec_break_glass") is True
         super().__init__(TYPE_TOKEN, name, None, opts)
 
         self._name = name

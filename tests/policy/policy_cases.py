@@ -258,7 +258,14 @@ CASES: list[Case] = [
     good("k8s-exec-lock-complete", "complete", VAP, exec_lock()),
     good("k8s-exec-lock-complete", "deny-binding", VAP_BINDING, exec_lock_binding()),
     good("k8s-exec-lock-complete", "other-policy", VAP, changed(exec_lock(), ("metadata.name", "require-labels"),
-                                                                ("spec.failurePolicy", "Ignore"))),
+                                                                ("spec.failurePolicy", "Ignore"),
+                                                                ("spec.matchConstraints.resourceRules", [
+                                                                    {"apiGroups": ["apps"], "operations": ["CREATE"],
+                                                                     "resources": ["deployments"]}]))),
+    # A lock is judged by what it matches, not by its name.
+    bad("k8s-exec-lock-complete", "unnamed-lock-fails-open", VAP,
+        changed(exec_lock(), ("metadata.name", "require-labels"), ("spec.failurePolicy", "Ignore")),
+        "spec.failurePolicy is Ignore (the lock fails open)"),
     bad("k8s-exec-lock-complete", "no-attach", VAP,
         changed(exec_lock(), ("spec.matchConstraints.resourceRules[0].resources", ["pods/exec"])),
         "do not match CONNECT pods/attach, CONNECT pods/portforward"),

@@ -73,7 +73,7 @@ def test_server_group_opt_outs_with_reasons_are_honoured() -> None:
     found = violations(resources)
     reported = found.pop("stack-opt-outs")  # shown to the reviewer, with the reason, as advisory lines
     assert found == {}
-    assert any("opts out of public_ip (lifts aws-no-public-ip); reason: 'legacy agent" in m
+    assert any("opts out of public_ip (lifts aws-no-public-ip, aws-no-public-exposure); reason: 'legacy agent" in m
                for m in reported)
     assert any("opts out of imds_hop_limit (lifts aws-imdsv2)" in m for m in reported)
     # The same settings without the opt-out tags are violations.
@@ -112,12 +112,13 @@ def test_container_service_opt_outs_with_reasons_are_honoured() -> None:
     reported = found.pop("stack-opt-outs")
     assert found == {}
     assert sorted(m.split(" opts out of ")[1] for m in reported) == [
-        "exec_lock (lifts k8s-exec-lock-present); reason: 'debugging a crash loop, INC-7'",
+        "exec_lock (lifts k8s-exec-lock-present, k8s-no-extra-containers); reason: 'debugging a crash loop, INC-7'",
         "mutable_image_tag (lifts k8s-image-digest); reason: 'dev builds are tagged, never promoted'"]
 
 
 def test_container_service_break_glass_is_recorded_as_an_opt_out() -> None:
     found = violations(container_service(fixtures.service(), exec_break_glass=True))
     assert [m.split(" opts out of ")[1] for m in found.pop("stack-opt-outs")] == [
-        "exec_lock (lifts k8s-exec-lock-present); reason: 'exec_break_glass set in the environment config'"]
+        "exec_lock (lifts k8s-exec-lock-present, k8s-no-extra-containers); "
+        "reason: 'exec_break_glass set in the environment config'"]
     assert found == {}

@@ -287,8 +287,8 @@ GAPS_FIXES: dict[tuple[str, str], str] = {
                                                          "(projected.sources[0].serviceAccountToken) into the pod, "
                                                          "whatever automountServiceAccountToken says; remove that source",
     ("k8s-no-service-account-token", "sa"): "set automountServiceAccountToken: false",
-    ("k8s-namespace-network-policy", "allow-all"): "allows all ingress traffic (a rule with no peers and no ports), "
-                                                   "which undoes default deny; list the peers",
+    ("k8s-namespace-network-policy", "allow-all"): "allows all ingress traffic (a rule with no ports whose peers cover "
+                                                   "everyone: none listed",
     ("k8s-namespace-network-policy", "in-default"): "move it to a namespace of your own",
     ("k8s-no-plaintext-secret", "password-env"): "env[0] ('DB_PASSWORD') looks like a secret and has its value in "
                                                  "clear in the spec (and in the state); move it to a Secret mounted "

@@ -336,4 +336,4 @@ def test_every_valid_opt_out_is_reported_with_its_reason_and_the_rules_it_lifts(
     assert set(findings) == {"web", "vm"}  # a junk reason lifts nothing: k8s-opt-out-reason reports it instead
     assert findings["web"] == (f"{DEPLOYMENT} 'web' opts out of mutable_image_tag (lifts k8s-image-digest); "
                                f"reason: {OPT_OUT_REASON!r}")
-    assert "opts out of public_ip (lifts aws-no-public-ip)" in findings["vm"]
+    assert "opts out of public_ip (lifts aws-no-public-ip, aws-no-public-exposure)" in findings["vm"]

@@ -537,7 +537,7 @@ def check_no_public_exposure(resource_type: str, props: Mapping[str, Any], ctx: 
         public = _public_statements(props.get("policy"))
         if public:
             return [f"policy statement(s) {public} allow Principal '*' without a condition: anyone on the internet; "
-                    "name the principals (roles, accounts) that need access"]
+                    "list the principals (roles, accounts) that need access"]
     if resource_type == PUBLIC_ACCESS_BLOCK:
         off = [k for k in BLOCK_SETTINGS if not is_unknown(props.get(k)) and not truthy(props.get(k))]
         if off:

@@ -271,7 +271,7 @@ def check_no_swarm_service(resource_type: str, props: Mapping[str, Any], ctx: Co
     if resource_type != SERVICE:
         return []
     return ["a Swarm service (docker.Service) runs tasks this pack does not judge, publishes on every node through "
-            "the routing mesh and is updated in place; run the release as docker.Container resources (what "
+            "the routing mesh and is updated in place; use docker.Container resources instead (what "
             "DockerContainerService creates)"]
 
 

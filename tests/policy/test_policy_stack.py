@@ -72,7 +72,8 @@ def run(policy: str, resources: list[dict[str, Any]], config: dict[str, Any] | N
 
 
 STACK_POLICIES = ["stack-release-membership", "stack-max-kept-releases", "k8s-namespace-network-policy",
-                  "k8s-exec-lock-present", "k8s-no-workload-admin", "stack-opt-outs"]
+                  "k8s-exec-lock-present", "k8s-no-workload-admin", "stack-opt-outs", "k8s-rbac-no-escalation",
+                  "k8s-no-host-storage"]
 T_SPEC = "spec.template.spec"
 
 

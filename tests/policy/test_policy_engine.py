@@ -124,9 +124,11 @@ def run_preview(cwd: Path, env: dict[str, str], *args: str) -> Preview:
     return Preview(proc.returncode, _parse_events(proc.stdout), proc.stdout + proc.stderr)
 
 
-def preview_program(name: str, tmp: Path, config: dict[str, Any] | None = None, variant: str | None = None) -> Preview:
+def preview_program(name: str, tmp: Path, config: dict[str, Any] | None = None, variant: str | None = None,
+                    extra_env: dict[str, str] | None = None) -> Preview:
     """Copy ``programs/<name>`` to ``tmp``, make a stack on a throwaway backend, preview it
-    (``variant``: the program's ``POLICY_TEST_VARIANT``, e.g. ``bad`` or ``fixed``)."""
+    (``variant``: the program's ``POLICY_TEST_VARIANT``, e.g. ``bad`` or ``fixed``; ``extra_env``:
+    more of the program's settings)."""
     project = tmp / name
     shutil.copytree(PROGRAMS / name, project, ignore=shutil.ignore_patterns("__pycache__", "build"))
     backend = tmp / "backend"
@@ -135,6 +137,7 @@ def preview_program(name: str, tmp: Path, config: dict[str, Any] | None = None, 
     env["POLICY_TEST_RENDER_DIR"] = str(tmp / "rendered")
     if variant is not None:
         env["POLICY_TEST_VARIANT"] = variant
+    env.update(extra_env or {})
     init = subprocess.run([str(PULUMI), "stack", "init", "test", "--non-interactive"], cwd=project, env=env,
                           capture_output=True, text=True, timeout=120)
     assert init.returncode == 0, init.stdout + init.stderr

@@ -678,18 +678,23 @@ def _selector_set(selector: Any) -> bool:
                                                  for k in ("matchLabels", "matchExpressions"))
 
 
-def binding_gaps(spec: Mapping[str, Any]) -> list[str]:
-    """What a binding of an exec lock does to narrow the lock to nothing (its ``matchResources``)."""
+def _narrowing(spec: Mapping[str, Any], key: str) -> list[str]:
+    """How ``spec[key]`` (a lock's ``matchConstraints``, a binding's ``matchResources``) keeps exec out."""
     out = []
-    match = as_dict(spec.get("matchResources"))
+    match = as_dict(spec.get(key))
     if _selector_set(match.get("objectSelector")):
-        out.append("spec.matchResources.objectSelector is set: exec, attach and port-forward requests carry no "
-                   "object labels, so the bound lock never matches them; remove objectSelector")
+        out.append(f"spec.{key}.objectSelector is set: exec, attach and port-forward requests carry no object "
+                   "labels, so the lock never matches them; remove objectSelector (select pods by namespace)")
     excluded = _covered(match.get("excludeResourceRules"))
     if excluded:
         shown = ", ".join(f"{op} {res}" for op, res in EXEC_LOCK_RULES if (op, res) in excluded)
-        out.append(f"spec.matchResources.excludeResourceRules exclude {shown} from the lock; remove those rules")
+        out.append(f"spec.{key}.excludeResourceRules exclude {shown} from the lock; remove those rules")
     return out
+
+
+def binding_gaps(spec: Mapping[str, Any]) -> list[str]:
+    """What a binding of an exec lock does to narrow the lock to nothing (its ``matchResources``)."""
+    return _narrowing(spec, "matchResources")
 
 
 def binding_message(policy_name: str, actions: Any) -> str:
@@ -708,14 +713,7 @@ def exec_lock_gaps(spec: Mapping[str, Any], partial: bool = False) -> list[str]:
     out = []
     if spec.get("failurePolicy") == "Ignore":
         out.append("spec.failurePolicy is Ignore (the lock fails open); set failurePolicy: Fail")
-    match = as_dict(spec.get("matchConstraints"))
-    if _selector_set(match.get("objectSelector")):
-        out.append("spec.matchConstraints.objectSelector is set: exec, attach and port-forward requests carry no "
-                   "object labels, so the lock never matches them; remove objectSelector (select pods by namespace)")
-    excluded = _covered(match.get("excludeResourceRules"))
-    if excluded:
-        shown = ", ".join(f"{op} {res}" for op, res in EXEC_LOCK_RULES if (op, res) in excluded)
-        out.append(f"spec.matchConstraints.excludeResourceRules exclude {shown} from the lock; remove those rules")
+    out += _narrowing(spec, "matchConstraints")
     never = [str(c.get("name") or i) for i, c in iter_dicts(spec.get("matchConditions"))
              if _cel_constant(c.get("expression")) is False]
     if never:

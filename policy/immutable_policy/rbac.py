@@ -12,10 +12,10 @@ workload's footprint). Opt-out ``workload_admin`` on the binding.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from .common import as_dict, as_list, get, is_unknown, iter_dicts, k8s_target, valid_opt_outs
+from .common import K8sTarget, as_dict, as_list, get, is_unknown, iter_dicts, k8s_target, valid_opt_outs
 from .kubernetes import resolve_namespace
 from .stack import Finding, StackResource, _label, _props, _provider, _type, _urn
 
@@ -39,6 +39,14 @@ def _wildcards(rules: Any) -> str | None:
     return None
 
 
+def _rbac_objects(resources: Sequence[StackResource]) -> Iterator[tuple[StackResource, K8sTarget, dict[str, Any]]]:
+    """The RBAC objects of the stack (roles, bindings and their patches), with their kind and inputs."""
+    for resource in resources:
+        target = k8s_target(_type(resource))
+        if target is not None and target.kind.group == RBAC:
+            yield resource, target, _props(resource)
+
+
 def _workload_subjects(subjects: Any) -> list[str]:
     out = []
     for _, subject in iter_dicts(subjects):
@@ -56,11 +64,7 @@ def check_no_workload_admin(resources: Sequence[StackResource],
     """No workload subject is bound to cluster-admin, admin, edit or a wildcard role."""
     roles: dict[tuple[str, str | None, str], str] = {}
     bindings: list[StackResource] = []
-    for resource in resources:
-        target = k8s_target(_type(resource))
-        if target is None or target.kind.group != RBAC:
-            continue
-        props = _props(resource)
+    for resource, target, props in _rbac_objects(resources):
         if target.kind.kind in ("Role", "ClusterRole") and not target.patch:
             name = get(props, "metadata", "name")
             wildcard = _wildcards(props.get("rules"))
@@ -170,11 +174,7 @@ def check_no_rbac_escalation(resources: Sequence[StackResource],
     roles: dict[tuple[str, str | None, str], list[str]] = {}
     out = []
     bindings: list[StackResource] = []
-    for resource in resources:
-        target = k8s_target(_type(resource))
-        if target is None or target.kind.group != RBAC:
-            continue
-        props = _props(resource)
+    for resource, target, props in _rbac_objects(resources):
         if target.kind.kind in ("Role", "ClusterRole"):
             name = get(props, "metadata", "name")
             found = dangerous_rules(props.get("rules"))

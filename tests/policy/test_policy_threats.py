@@ -169,3 +169,16 @@ def test_no_policy_crashes_on_unknown_values(platform: str) -> None:
             runs += 1
         assert index >= 0
     assert runs > 200
+
+
+def test_the_readme_gives_the_counts_of_threats_md() -> None:
+    readme = (POLICY_DIR.parent / "README.md").read_text()
+    doc = THREATS_DOC.read_text()
+    families = len(re.findall(r"^\| \d+ \|", doc, re.M))
+    out_of_scope = len(re.findall(r"^\| [A-Z]", doc.split("## Out of scope", 1)[1].split("## Limits", 1)[0], re.M))
+    bad = sum(not c.good for c in cases.CASES)
+    good = sum(c.good for c in cases.CASES)
+    advisory = sum(c.advisory_only for c in cases.CASES)
+    paragraph = " ".join(readme.split("Threat model: [`policy/THREATS.md`]", 1)[1].split("\n\n", 1)[0].split())
+    assert f"attack ({families})" in paragraph and f"and {out_of_scope} families that cannot" in paragraph
+    assert f"Its {bad} bad and {good} good raw programs" in paragraph and f"({advisory} are let through" in paragraph

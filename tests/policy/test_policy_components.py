@@ -122,3 +122,24 @@ def test_container_service_break_glass_is_recorded_as_an_opt_out() -> None:
         "exec_lock (lifts k8s-exec-lock-present, k8s-no-extra-containers); "
         "reason: 'exec_break_glass set in the environment config'"]
     assert found == {}
+
+
+def test_container_service_ingress_passes_with_tls_and_lists_its_plain_http_opt_out() -> None:
+    """What ContainerService refuses (an ingress without TLS) the pack refuses too (k8s-ingress-tls);
+    the component's own opt-out travels on the Ingress, so the pack lists it instead of refusing it."""
+    tls = fixtures.service(expose={"ingress": {"hostname": "web.example.com", "tls_secret": "web-tls"}})
+    resources = container_service(tls)
+    assert any(r["type"].endswith(":Ingress") for r in resources)
+    assert violations(resources) == {}
+    plain = fixtures.service(expose={"ingress": {"hostname": "web.example.com"}}, security={"opt_outs": {
+        "plain_http_ingress": {"reason": "TLS ends at the corporate proxy in front, NET-9"}}})
+    found = violations(container_service(plain))
+    listed = found.pop("stack-opt-outs")
+    assert found == {}
+    assert any("opts out of plain_http_ingress (lifts k8s-ingress-tls); reason: 'TLS ends at the corporate proxy"
+               in m for m in listed), listed
+    # Without the component's record on the Ingress, the same object would be refused.
+    bare = [r for r in container_service(plain) if r["type"].endswith(":Ingress")]
+    for r in bare:
+        r["props"]["metadata"] = {k: v for k, v in r["props"]["metadata"].items() if k not in ("labels", "annotations")}
+    assert "k8s-ingress-tls" in violations(bare)

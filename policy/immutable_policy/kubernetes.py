@@ -946,10 +946,10 @@ def check_no_plaintext_secret(resource_type: str, props: Mapping[str, Any], ctx:
     return out
 
 
-SYSTEM_KEY_PREFIXES = ("immutable.dev/", "pulumi.com/", "kubernetes.io/", "k8s.io/", "app.kubernetes.io/",
-                       "helm.sh/", "meta.helm.sh/")
-"""Annotation/label keys written by tools, never by a user holding a secret (an opt-out reason
-``...-service_account_token`` is not a token)."""
+SYSTEM_DOMAINS = ("immutable.dev", "pulumi.com", "kubernetes.io", "k8s.io", "helm.sh")
+"""Annotation/label key prefixes (and their subdomains) written by tools, never by a user holding a
+secret: an opt-out reason ``...-service_account_token``, or ``exec-lock-exempt.immutable.dev/token-api``,
+is not a token."""
 
 
 def _decoded(value: Any) -> Any:
@@ -971,7 +971,8 @@ def _metadata_secrets(props: Mapping[str, Any], where: str = "metadata") -> list
         for key, value in as_dict(meta.get(section)).items():
             if not isinstance(value, str) or not value:
                 continue
-            system = key.startswith(SYSTEM_KEY_PREFIXES) or ".kubernetes.io/" in key or ".k8s.io/" in key
+            domain = key.rsplit("/", 1)[0] if "/" in key else ""
+            system = any(domain == d or domain.endswith("." + d) for d in SYSTEM_DOMAINS)
             if kind := credential_kind(value):
                 out.append(f"{where}.{section}[{key!r}] holds {kind} in clear (every reader of the object sees it); "
                            "move it to a Secret mounted as a file")

@@ -182,3 +182,16 @@ def test_the_readme_gives_the_counts_of_threats_md() -> None:
     paragraph = " ".join(readme.split("Threat model: [`policy/THREATS.md`]", 1)[1].split("\n\n", 1)[0].split())
     assert f"attack ({families})" in paragraph and f"and {out_of_scope} families that cannot" in paragraph
     assert f"Its {bad} bad and {good} good raw programs" in paragraph and f"({advisory} are let through" in paragraph
+
+
+def test_tool_annotations_are_not_taken_for_secrets() -> None:
+    """Keys of the components and of Kubernetes tools hold reasons and names, not secrets."""
+    from immutable_policy.kubernetes import check_no_plaintext_secret
+
+    props = {"metadata": {"name": "lock", "annotations": {
+        "exec-lock-exempt.immutable.dev/token-api": "debugging the token service, INC-12",
+        "immutable.dev/opt-out-reason-service_account_token": "the agent reads the API, OPS-3",
+        "kubectl.kubernetes.io/last-applied-configuration": '{"password": "x"}'}}}
+    assert check_no_plaintext_secret("kubernetes:core/v1:ConfigMap", props) == []
+    props["metadata"]["annotations"]["shop.example.com/api-token"] = "x"
+    assert check_no_plaintext_secret("kubernetes:core/v1:ConfigMap", props)

@@ -131,6 +131,9 @@ POLICIES: tuple[PolicyDef, ...] = (
     _s("k8s-namespace-network-policy", "mandatory", "high", stack.check_namespace_network_policy,
        "Every namespace the stack creates or deploys into is default deny (Ingress and Egress), and no "
        "NetworkPolicy there allows all traffic."),
+    _s("k8s-exec-lock-bound", "mandatory", "high", stack.check_exec_lock_bound,
+       "Every exec lock of the stack is bound with Deny where it applies (joins lock and binding): no lock "
+       "without a binding, bound only with Audit or Warn, or narrowed by its bindings to no pod."),
     _s("k8s-exec-lock-present", "advisory", "medium", stack.check_exec_lock_present,
        "Workloads run under an exec lock (a ValidatingAdmissionPolicy named '*exec-lock*' that covers their "
        "namespace, bound with Deny: a ServiceNamespace's '<namespace>.exec-lock') unless they record an "

@@ -23,6 +23,7 @@ from .common import (
     is_unknown,
     iter_dicts,
     k8s_kind,
+    k8s_target,
     tags_map,
     valid_opt_outs,
     valid_release,
@@ -412,3 +413,52 @@ def _why_no_lock(namespace: str, covering: list[str], locks: Mapping[str, tuple[
             "ServiceNamespace creates: one for the whole namespace) that refuses exec, attach, port-forward and "
             "ephemeral containers there, bound with validationActions: [Deny] (or record an exec_lock opt-out "
             "with a reason)")
+
+
+def check_exec_lock_bound(resources: Sequence[StackResource],
+                          config: Mapping[str, Any] | None = None) -> list[Finding]:
+    """Every exec lock of the stack is bound with Deny where it applies: joins each lock (a
+    ValidatingAdmissionPolicy that matches exec, whatever its name) to its bindings. A lock with
+    no binding, bound only with Audit or Warn, by bindings that narrow it to nothing (an
+    objectSelector, excluded exec rules) or to namespaces the lock does not select, covers no pod."""
+    locks: list[tuple[StackResource, str, set[str] | None]] = []
+    bindings: dict[str, list[Binding]] = defaultdict(list)
+    for resource in resources:
+        target = k8s_target(_type(resource))
+        if target is None or target.patch:
+            continue
+        props = _props(resource)
+        if target.kind == ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"):
+            name = get(props, "metadata", "name")
+            if is_unknown(name) or is_unknown(props.get("spec")):
+                return []
+            if isinstance(name, str) and is_exec_lock(props):
+                locks.append((resource, name, _selector_namespaces(
+                    get(props, "spec", "matchConstraints", "namespaceSelector"))))
+        elif target.kind == ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"):
+            policy = get(props, "spec", "policyName")
+            if is_unknown(policy) or is_unknown(props.get("spec")):
+                return []
+            if isinstance(policy, str):
+                spec = as_dict(props.get("spec"))
+                bindings[policy].append(Binding(spec.get("validationActions"),
+                                                _selector_namespaces(get(spec, "matchResources", "namespaceSelector")),
+                                                binding_gaps(spec)))
+    out = []
+    for resource, name, namespaces in locks:
+        own = bindings.get(name, [])
+        holding = [b for b in own if b.denies_in(None) and (
+            namespaces is None or b.namespaces is None or namespaces & b.namespaces)]
+        if holding:
+            continue
+        if not own:
+            why = "no binding in this stack names it, so it refuses nothing"
+        elif not any(b.denies_in(None) for b in own):
+            first = own[0]
+            why = first.gaps[0] if first.gaps else binding_message(name, first.actions)
+        else:
+            why = (f"its bindings apply it only to namespaces it does not select ({', '.join(sorted(namespaces or []))}); "
+                   "align the binding's matchResources.namespaceSelector with the lock's")
+        out.append(Finding(f"exec lock {name!r} covers no pod: {why}; bind it with validationActions: [Deny] "
+                           f"(a ValidatingAdmissionPolicyBinding with policyName {name!r})", _urn(resource)))
+    return out

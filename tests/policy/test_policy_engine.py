@@ -170,6 +170,7 @@ EXPECTED_BAD: dict[str, tuple[str, set[str]]] = {
     "k8s-namespace-pod-security": ("mandatory", {"team"}),
     "k8s-opt-out-reason": ("mandatory", {"web"}),
     "k8s-exec-lock-complete": ("mandatory", {"lock"}),
+    "k8s-exec-lock-bound": ("mandatory", {"lock"}),
     "k8s-secrets-as-files": ("advisory", {"web"}),
     "k8s-namespace-network-policy": ("mandatory", {"team"}),
     "k8s-exec-lock-present": ("advisory", {"web", "jobs-00000001", "jobs-00000002", "jobs-00000003"}),
@@ -277,6 +278,7 @@ EXPECTED_GAPS: dict[str, tuple[str, set[str]]] = {
     "k8s-replaced-by-rollout": ("mandatory", {"bare-pod", "on-delete", "partitioned"}),
     "k8s-opt-out-reason": ("mandatory", {"junk-opt-out"}),
     "k8s-exec-lock-complete": ("mandatory", {"audited-lock-binding"}),
+    "k8s-exec-lock-bound": ("mandatory", {"audited-lock"}),
     "k8s-exec-lock-present": ("advisory", {"audited-web", "in-default"}),
     "k8s-no-default-namespace": ("mandatory", {"in-default"}),
 }

@@ -2,7 +2,7 @@
 
 ``programs/threats`` declares every case of ``programs/threats/cases.py`` with the plain
 provider SDKs: one preview per platform (Kubernetes in render mode, Docker for a preview) and
-variant (the bad cases, then the good ones), so 87 bad and 19 good programs cost four CLI runs.
+variant (the bad cases, then the good ones), so 89 bad and 19 good programs cost four CLI runs.
 Each case is still judged on its own, by the names of its resources (``<case>`` or
 ``<case>--<part>``): a bad case must be reported by exactly the policies it names, at their
 level, and by nothing else (so it is refused for its own reason, or only advised with its

@@ -73,7 +73,7 @@ def run(policy: str, resources: list[dict[str, Any]], config: dict[str, Any] | N
 
 STACK_POLICIES = ["stack-release-membership", "stack-max-kept-releases", "k8s-namespace-network-policy",
                   "k8s-exec-lock-present", "k8s-no-workload-admin", "stack-opt-outs", "k8s-rbac-no-escalation",
-                  "k8s-no-host-storage"]
+                  "k8s-no-host-storage", "k8s-exec-lock-bound"]
 T_SPEC = "spec.template.spec"
 
 

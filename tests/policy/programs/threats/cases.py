@@ -307,8 +307,15 @@ def build() -> list[Case]:
         name = f"{id}.exec-lock"
         b.add(id, 6, lock_bad, Res(VAP, id, lock(name, **spec_extra)), Res(VAP_BINDING, f"{id}--binding",
                                                                              lock_binding(name)))
-    b.add("lock-unnamed-fails-open", 6, lock_bad, Res(VAP, "lock-unnamed-fails-open",
-                                                      lock("pod-guard-open", failurePolicy="Ignore")))
+    dead = {"k8s-exec-lock-bound": M}
+    b.add("lock-unnamed-fails-open", 6, {**lock_bad, **dead}, Res(VAP, "lock-unnamed-fails-open",
+                                                                  lock("pod-guard-open", failurePolicy="Ignore")))
+    b.add("lock-unbound", 6, dead, Res(VAP, "lock-unbound", lock("lock-unbound.exec-lock")))
+    b.add("lock-binding-other-namespace", 6, dead, Res(VAP, "lock-binding-other-namespace",
+                                                       lock("lock-binding-other-namespace.exec-lock")),
+          Res(VAP_BINDING, "lock-binding-other-namespace--binding", lock_binding(
+              "lock-binding-other-namespace.exec-lock", matchResources={"namespaceSelector": {
+                  "matchLabels": {"kubernetes.io/metadata.name": "elsewhere"}}})))
     for id, binding_extra, actions in (
         ("lock-binding-object-selector", {"matchResources": {"objectSelector": {"matchLabels": {"x": "y"}}}}, None),
         ("lock-binding-excludes", {"matchResources": {"excludeResourceRules": [
@@ -317,7 +324,7 @@ def build() -> list[Case]:
         ("lock-binding-warn", {}, ["Warn"]),
     ):
         name = f"{id}.exec-lock"
-        b.add(id, 6, lock_bad, Res(VAP, f"{id}--lock", lock(name)),
+        b.add(id, 6, {**lock_bad, **dead}, Res(VAP, f"{id}--lock", lock(name)),
               Res(VAP_BINDING, id, lock_binding(name, actions, **binding_extra)))
     b.add("good-lock-other-name", 6, None, Res(VAP, "good-lock-other-name", lock("pod-guard")),
           Res(VAP_BINDING, "good-lock-other-name--binding", lock_binding("pod-guard")))

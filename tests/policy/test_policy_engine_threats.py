@@ -37,6 +37,18 @@ def previews(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return get
 
 
+def engine_errors(preview: Preview) -> list[str]:
+    """Errors the engine reported other than the policy failure itself (a missing plugin, a
+    refused resource): a bad preview must fail because of the policies, nothing else."""
+    out = []
+    for event in preview.events:
+        diagnostic = event.get("diagnosticEvent") or {}
+        message = str(diagnostic.get("message", ""))
+        if diagnostic.get("severity") == "error" and "preview failed" not in message:
+            out.append(message)
+    return out
+
+
 def found_by_case(preview: Preview) -> dict[str, set[tuple[str, str]]]:
     found: dict[str, set[tuple[str, str]]] = {}
     for violation in preview.violations:
@@ -48,6 +60,8 @@ def found_by_case(preview: Preview) -> dict[str, set[tuple[str, str]]]:
 def test_the_bad_programs_fail_the_preview(platform: str, previews: Any) -> None:
     preview = previews(platform, "bad")
     assert preview.returncode != 0, preview.explain()
+    assert engine_errors(preview) == [], preview.explain()
+    assert any(v.level == "mandatory" for v in preview.violations), preview.explain()
     assert "base" not in found_by_case(preview), preview.explain()  # the shared baseline is clean
 
 

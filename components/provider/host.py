@@ -189,7 +189,7 @@ def serve(args: list[str]) -> None:
     async def run() -> None:
         server = grpc.aio.server(options=_GRPC_CHANNEL_OPTIONS)
         servicer = SiblingAwareServicer(ImmutableComponentProvider(), args, engine_address)
-        provider_pb2_grpc.add_ResourceProviderServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+        provider_pb2_grpc.add_ResourceProviderServicer_to_server(servicer, server)
         port = server.add_insecure_port(address="127.0.0.1:0")
         await server.start()
         sys.stdout.buffer.write(f"{port}\n".encode())

@@ -413,35 +413,38 @@ def rollback(
 def drift(
     ctx: typer.Context,
     stack: Annotated[str, typer.Argument(help="Stack to check")],
-    fix: Annotated[bool, typer.Option("--fix", help="Replace the drifted resources from the release (never patch)")] = False,
+    fix: Annotated[bool, typer.Option("--fix", help="Recreate the drifted objects from the release, traffic kept "
+                                      "(an active release gets a clean copy beside it first; never a patch of it)")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds a clean copy may take to become ready")] = 300,
     fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
 ) -> None:
-    """`refresh --preview-only --expect-no-changes`; name the drifted resources (exit 5)."""
+    """Compare what runs with what the releases declare; name each drifted field and its manager (exit 5)."""
+    from . import drift as drifting
     from . import output
-    from .records import DRIFT_FIX_MESSAGE
 
     def body() -> None:
         project = _ctx(ctx).project
-        report = _check_drift(project, stack)
+        checked = drifting.check(project, stack)
+        report = checked.report
         data: dict[str, Any] = report.as_dict()
         rows = [[d.name, d.type.rsplit(":", 1)[-1], d.state, d.describe()] for d in report.drifted]
         fixed = None
         if report.drifted and fix:
-            urns = [d.urn for d in report.drifted]
-            with output.progress(f"pulumi up {stack} --replace ({len(urns)} drifted)") as update:
-                outcome = project.up(stack, f"{DRIFT_FIX_MESSAGE}: replace {', '.join(d.name for d in report.drifted)}",
-                                     replace=urns, on_output=update)
-            fixed = _check_drift(project, stack)
-            data["fix"] = {"replaced": [d.name for d in report.drifted], "up_seconds": round(outcome.seconds, 2),
-                           "drifted_after": [d.name for d in fixed.drifted]}
+            from . import repair
+
+            outcome = repair.fix(project, stack, checked, timeout=timeout, say=output.note)
+            fixed = drifting.check(project, stack).report
+            data["fix"] = {**outcome, "drifted_after": [d.name for d in fixed.drifted]}
         if fmt is Format.json:
             output.print_json(data)
         else:
             if rows:
                 output.emit(fmt, f"Drift in {stack}", ["resource", "kind", "state", "what differs"], rows, data)
+            if field_rows := drifting.field_rows(report):
+                output.emit(fmt, "Drifted fields", ["resource", "field", "change", "manager"], field_rows, data)
             output.say(f"{stack}: {len(report.drifted)} of {report.managed} resources drifted ({report.percent:.0f}%)")
             if fixed is not None:
-                output.say(f"replaced {', '.join(d.name for d in report.drifted)}; drifted now: {len(fixed.drifted)}")
+                output.say(f"repaired {', '.join(d.name for d in report.drifted)}; drifted now: {len(fixed.drifted)}")
         still = fixed.drifted if fixed is not None else report.drifted
         if still:
             raise typer.Exit(int(ExitCode.DRIFT))
@@ -451,22 +454,8 @@ def drift(
 
 def _check_drift(project: Project, stack: str) -> DriftReport:
     from . import drift as drifting
-    from . import output
 
-    rendered = drifting.render_dirs(project.export(stack))
-    if rendered:
-        raise OpsError(f"stack {stack!r} cannot be checked for drift: its Kubernetes provider runs in render mode "
-                       f"(manifests written to {rendered[0]}), so there is no cluster to read back and refresh "
-                       "does not work", ExitCode.DRIFT_UNCHECKABLE,
-                       hint="check drift on a stack with a cluster target; for rendered manifests, diff the "
-                            "render directory against what your GitOps agent applied")
-    with output.progress(f"pulumi refresh --preview-only {stack}") as update:
-        records, error = project.refresh_preview(stack, on_output=update)
-    if error:
-        code = ExitCode.DRIFT_UNCHECKABLE if drifting.unreachable(error) else ExitCode.PULUMI_FAILED
-        raise OpsError(f"refresh of {stack!r} failed" + (": the cluster is unreachable" if code == 6 else ""), code,
-                       details=error)
-    return drifting.find(stack, records)
+    return drifting.check(project, stack).report
 
 
 # --- parity --------------------------------------------------------------------------------------

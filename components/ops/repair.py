@@ -136,8 +136,17 @@ class Repair:
     def run(self, repair: RepairPlan, services: Mapping[str, Target]) -> dict[str, Any]:
         start = time.monotonic()
         # 1. Clean copies of the serving releases, ready and behind their Service, before anything else.
-        for t in repair.active:
-            self._clean_copy(t, services.get(t.workload or ""))
+        try:
+            for t in repair.active:
+                self._clean_copy(t, services.get(t.workload or ""))
+        except OpsError as exc:
+            for c, copied in self.copies:
+                self._delete_copy(c, copied)
+            if isinstance(exc, RepairFailed):
+                raise
+            drifted = ", ".join(t.name for t in repair.active)
+            raise RepairFailed(f"drift repair of {self.stack!r} failed before anything was removed: the drifted "
+                               f"Deployment(s) {drifted} still serve", details=f"{exc.message}\n{exc.details or ''}") from None
         try:
             # 2. Shared objects set back (no pod touched), release objects deleted, state told.
             for r in repair.patch:
@@ -158,8 +167,16 @@ class Repair:
                     else "; nothing served was removed")
             raise RepairFailed(f"drift repair of {self.stack!r} failed after its clean copies were ready{note}",
                                details=f"{exc.message}\n{exc.details or ''}".strip()) from None
-        # 4. The recreated Deployments serve: the copies go.
+        # 4. The recreated Deployments serve (ready, and endpoints of their Service): the copies go.
         for connection, t in self.copies:
+            service = services.get(t.workload or "")
+            deadline = time.monotonic() + self.timeout
+            while service is not None and not self._endpoints_ready(connection, service, t.name, _replicas(t)):
+                if time.monotonic() > deadline:
+                    raise RepairFailed(f"drift repair of {self.stack!r}: {t.name} was recreated but its pods are not "
+                                       f"endpoints of {service.name}; the clean copy {t.name}-repair keeps serving")
+                time.sleep(1)
+            time.sleep(2)  # kube-proxy programs them
             self._delete_copy(connection, t)
         return {"seconds": round(time.monotonic() - start, 1), "up_seconds": round(outcome.seconds, 1),
                 "copies": [f"{t.name}-repair" for _, t in self.copies],
@@ -182,28 +199,26 @@ class Repair:
         while time.monotonic() < deadline:
             live = _get(connection, "deployment", name, t.namespace)
             reason = deployment_not_ready(live, t.release or "") if live else f"Deployment {name} is not there"
-            if reason is None and (service is None or self._endpoints_ready(connection, service, name)):
+            if reason is None and (service is None or self._endpoints_ready(connection, service, name, _replicas(t))):
                 break
             if time.monotonic() - last_said > 10:
                 self.say(f"  waiting for {name}: {reason or 'its pods to be endpoints of ' + (service.name if service else '')}")
                 last_said = time.monotonic()
             time.sleep(1)
         else:
-            for c, copied in self.copies:
-                self._delete_copy(c, copied)
-            self.copies.clear()
             raise RepairFailed(f"drift repair of {self.stack!r} failed: the clean copy {name} of release {t.release} "
                                f"was not ready within {self.timeout:.0f}s, so nothing was removed: the drifted "
                                f"Deployment {t.name} still serves", details=reason)
         time.sleep(2)  # kube-proxy programs the new endpoints (its sync period is 1 s)
 
-    def _endpoints_ready(self, connection: Connection, service: Target, copy_name: str) -> bool:
+    def _endpoints_ready(self, connection: Connection, service: Target, deployment: str, replicas: int) -> bool:
+        """Whether ``replicas`` pods of ``deployment`` (not of its copy) are ready endpoints of ``service``."""
         data = _kubectl(connection, ["get", "endpointslices", "-n", service.namespace or "default", "-l",
                                      f"kubernetes.io/service-name={service.name}", "-o", "json"])
         ready = [e for s in json.loads(data).get("items") or [] for e in s.get("endpoints") or []
                  if (e.get("conditions") or {}).get("ready")
-                 and str((e.get("targetRef") or {}).get("name", "")).startswith(f"{copy_name}-")]
-        return bool(ready)
+                 and _pod_of(str((e.get("targetRef") or {}).get("name", "")), deployment)]
+        return len(ready) >= replicas
 
     def _patch_back(self, r: LiveResult) -> None:
         ops = json_patch(r)
@@ -236,6 +251,17 @@ class Repair:
                            details=(stderr or stdout)[-2000:])
 
 
+def _replicas(t: Target) -> int:
+    return max(int((t.declared.get("spec") or {}).get("replicas") or 1), 1)
+
+
+def _pod_of(pod: str, deployment: str) -> bool:
+    """A pod of ``deployment`` is ``<deployment>-<replicaset hash>-<suffix>``: a copy's pods
+    (``<deployment>-repair-...``) are not the original's."""
+    rest = pod.removeprefix(f"{deployment}-")
+    return rest != pod and rest.count("-") == 1
+
+
 def clean_copy(t: Target) -> dict[str, Any]:
     """The clean copy of an active release's Deployment: its declared spec, under its own name and
     one more selector label, so it is a Deployment of its own whose pods the Service selects (pure)."""
@@ -244,7 +270,7 @@ def clean_copy(t: Target) -> dict[str, Any]:
     spec.setdefault("selector", {}).setdefault("matchLabels", {})[REPAIR_LABEL] = release
     template = spec.setdefault("template", {})
     template.setdefault("metadata", {}).setdefault("labels", {})[REPAIR_LABEL] = release
-    spec["replicas"] = max(int(spec.get("replicas") or 1), 1)
+    spec["replicas"] = _replicas(t)
     labels = dict((t.declared.get("metadata") or {}).get("labels") or {})
     labels.pop("immutable.dev/role", None)
     labels[REPAIR_LABEL] = release

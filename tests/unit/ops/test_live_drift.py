@@ -184,3 +184,12 @@ def test_shared_objects_are_set_back_by_a_json_patch() -> None:
     ops = json_patch(compare(_target(declared), live))
     assert ops == [{"op": "remove", "path": "/spec/template/spec/containers/0/env/2"},
                    {"op": "replace", "path": "/spec/template/spec/containers/0/env/0/value", "value": "json"}]
+
+
+def test_a_copy_s_pods_are_not_counted_as_the_original_s() -> None:
+    from components.ops.repair import _pod_of
+
+    assert _pod_of("web-1a2b3c4d-5d8f7c9b4-abcde", "web-1a2b3c4d")
+    assert not _pod_of("web-1a2b3c4d-repair-6f7d9c8b5-xyzab", "web-1a2b3c4d")
+    assert _pod_of("web-1a2b3c4d-repair-6f7d9c8b5-xyzab", "web-1a2b3c4d-repair")
+    assert not _pod_of("api-5d8f7c9b4-abcde", "web-1a2b3c4d")

@@ -181,7 +181,8 @@ class Repair:
         return {"seconds": round(time.monotonic() - start, 1), "up_seconds": round(outcome.seconds, 1),
                 "copies": [f"{t.name}-repair" for _, t in self.copies],
                 "recreated": [t.name for t in (*repair.active, *repair.recreate, *repair.gone)],
-                "patched": [r.target.name for r in repair.patch], "replaced": list(repair.others)}
+                "patched": [r.target.name for r in repair.patch],
+                "replaced": [urn.rsplit("::", 1)[-1] for urn in repair.others]}
 
     # --- steps ---
 

@@ -158,9 +158,12 @@ class Repair:
             if urns:
                 self._refresh(urns)
             # 3. One update recreates them from the release (the provider awaits the Deployments' readiness).
-            what = ", ".join(t.name for t in (*deleted, *repair.gone)) or "set back"
-            self.say(f"pulumi up {self.stack}: recreate {what}")
-            outcome = self.project.up(self.stack, f"{DRIFT_FIX_MESSAGE}: recreate {what}", replace=repair.others)
+            parts = [f"recreate {', '.join(t.name for t in (*deleted, *repair.gone))}" if urns else "",
+                     f"replace {', '.join(u.rsplit('::', 1)[-1] for u in repair.others)}" if repair.others else "",
+                     f"set back {', '.join(r.target.name for r in repair.patch)}" if repair.patch else ""]
+            what = "; ".join(p for p in parts if p)
+            self.say(f"pulumi up {self.stack}: {what}")
+            outcome = self.project.up(self.stack, f"{DRIFT_FIX_MESSAGE}: {what}", replace=repair.others)
         except OpsError as exc:
             serving = ", ".join(f"{c.name}-repair" for _, c in self.copies)
             note = (f"; the clean copies {serving} keep serving the same release(s)" if serving

@@ -240,7 +240,7 @@ class Repair:
 
     def _delete_copy(self, connection: Connection, t: Target) -> None:
         self.say(f"delete the clean copy {t.name}-repair")
-        _kubectl(connection, ["delete", "deployment", f"{t.name}-repair", "--cascade=foreground", "--wait=true",
+        _kubectl(connection, ["delete", f"deployment/{t.name}-repair", "--cascade=foreground", "--wait=true",
                               "--ignore-not-found", "-n", t.namespace or "default"], timeout=self.timeout)
 
     def _refresh(self, urns: Sequence[str]) -> None:

@@ -67,7 +67,10 @@ def _present(connection: Connection, namespace: str | None, group: Sequence[Targ
 def before(project: Project, stack: str) -> int:
     if not project.has_state(stack):
         return 0
-    gone, notes = missing(project.export(stack), project.dir, project.env)
+    deployment = project.export(stack)
+    if not targets(deployment):
+        return 0  # no Kubernetes objects (a Docker or AWS stack, or a first deploy)
+    gone, notes = missing(deployment, project.dir, project.env)
     for note in notes:
         print(f"cluster check: {note}", file=sys.stderr)
     if not gone:
@@ -88,6 +91,8 @@ def before(project: Project, stack: str) -> int:
 
 def after(project: Project, stack: str) -> int:
     deployment = project.export(stack)
+    if not targets(deployment):
+        return 0
     gone, notes = missing(deployment, project.dir, project.env)
     for note in notes:
         print(f"cluster check: {note}", file=sys.stderr)

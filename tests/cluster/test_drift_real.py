@@ -58,6 +58,9 @@ def ws(real: Cluster, netns: str, tmp_path_factory: pytest.TempPathFactory) -> I
     finally:
         real.kubectl("delete", "resourcequota", "no-more-pods", "-n", NS, "--ignore-not-found", check=False)
         w.pulumi("destroy", "--yes", "-s", "dev", check=False, timeout=600)
+        out = tmp_path_factory.getbasetemp() / "real-node-measurements.json"
+        out.write_text(json.dumps(M, indent=2) + "\n")
+        print(f"\nreal node measurements ({out}):\n{json.dumps(M, indent=2)}")
 
 
 def ops(ws: Workspace, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:

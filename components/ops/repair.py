@@ -108,12 +108,13 @@ def plan(results: Sequence[LiveResult], other_urns: Sequence[str] = ()) -> Repai
 
 
 def _serves(deployment: Target, service: LiveResult | None) -> bool:
-    """Whether the live Service sends this Deployment traffic (no Service, or a rolling one: yes)."""
+    """Whether the Service sends this Deployment traffic now (its live selector) or will once its
+    drifted fields are set back (its declared selector): either way it must not lose its pods.
+    No Service, or a rolling one (no release in the selector): yes."""
     if service is None or service.live is None:
         return True
-    selector = (service.live.get("spec") or {}).get("selector") or {}
-    wanted = selector.get(RELEASE_LABEL)
-    return wanted is None or wanted == deployment.release
+    selectors = [(obj.get("spec") or {}).get("selector") or {} for obj in (service.live, service.target.declared)]
+    return any(s.get(RELEASE_LABEL) in (None, deployment.release) for s in selectors)
 
 
 # --- running it ----------------------------------------------------------------------------------

@@ -160,6 +160,14 @@ def test_the_repair_plan_copies_the_serving_release_and_recreates_the_kept_one()
     assert repair.others == ("urn:other",)
     # The Service selecting the other release turns the roles round.
     assert [t.name for t in plan([*drifted, _service("0f0f0f0f")]).active] == ["web-0f0f0f0f"]
+    # A selector moved by hand: the release it selects now and the one it is set back to both keep
+    # their pods until their copies serve (recreating either in place would empty the Service).
+    moved = _service("1a2b3c4d")
+    live = copy.deepcopy(dict(moved.live or {}))
+    live["spec"]["selector"]["immutable.dev/release"] = "0f0f0f0f"
+    moved = compare(moved.target, live)
+    assert [t.name for t in plan([*drifted, moved]).active] == ["web-1a2b3c4d", "web-0f0f0f0f"]
+    assert plan([*drifted, moved]).recreate == ()
 
 
 def test_the_clean_copy_is_the_declared_release_under_its_own_name_and_selector() -> None:

@@ -11,7 +11,7 @@ plain ``pulumi up`` then diffs the program against that state, finds nothing to 
 the ``pulumi up`` that follows creates them. ``after``: the same lookup must find every object,
 or the main job fails instead of printing success.
 
-    python -m immutable_infra.ops.converge STACK before|after [PROJECT_DIR]
+    immutable-ops -C PROJECT_DIR converge STACK before|after     (hidden; scripts/lib.sh)
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cutover import Connection, connection_for
 from .errors import OpsError
 from .live import Target, targets
-from .workspace import Project
+
+if TYPE_CHECKING:
+    from .workspace import Project
 
 _TIMEOUT = 60
 
@@ -106,18 +108,3 @@ def after(project: Project, stack: str) -> int:
               file=sys.stderr)
     return 0
 
-
-def main(argv: Sequence[str]) -> int:
-    if len(argv) not in (2, 3) or argv[1] not in ("before", "after"):
-        print(__doc__, file=sys.stderr)
-        return 2
-    project = Project.open(Path(argv[2]) if len(argv) == 3 else None)
-    try:
-        return (before if argv[1] == "before" else after)(project, argv[0])
-    except OpsError as exc:
-        print(f"cluster check: {exc}\n{exc.details or ''}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -185,8 +185,7 @@ def test_3_a_failed_repair_leaves_the_drifted_release_serving(real: Cluster, ws:
 
 def _converge(ws: Workspace, when: str) -> subprocess.CompletedProcess[str]:
     """What scripts/deploy.sh runs around `pulumi up` (lib.sh: cluster_truth)."""
-    return subprocess.run([sys.executable, "-m", "immutable_infra.ops.converge", "dev", when, str(ws.dir)],
-                          env=ws.env, capture_output=True, text=True, timeout=600)
+    return ops(ws, "converge", "dev", when)
 
 
 def test_4_the_main_job_converges_after_the_cluster_was_wiped(real: Cluster, ws: Workspace,

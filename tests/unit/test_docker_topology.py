@@ -28,7 +28,7 @@ def local_docker_plan() -> program.Plan:
 
 def deploy_on_docker(plan: program.Plan, *, accept: bool = True) -> dict[str, DockerContainerService]:
     """What program.deploy does for ``target: local-docker``."""
-    return program.deploy_on_docker(plan, accept_docker_gaps=accept)
+    return program.deploy_on_docker(plan, accept_docker_gaps=accept, with_edge=False)
 
 
 def run() -> Result:

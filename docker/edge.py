@@ -89,7 +89,8 @@ def supervisor() -> Supervisor:
 def _child_env() -> dict[str, str]:
     # Caddy keeps its autosaved config and data under XDG dirs: ours, never the user's home.
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ", "DOCKER_HOST")}
-    env.update({"IMMUTABLE_EDGE_STATE": str(STATE), "HOME": str(STATE), "XDG_CONFIG_HOME": str(STATE / "config"), "XDG_DATA_HOME": str(STATE / "data")})
+    env.update({"IMMUTABLE_EDGE_STATE": str(STATE), "HOME": str(STATE),
+                "XDG_CONFIG_HOME": str(STATE / "config"), "XDG_DATA_HOME": str(STATE / "data")})
     return env
 
 

@@ -202,10 +202,8 @@ def deploy_on_docker(validated: Plan, *, accept_docker_gaps: bool = True, with_e
     if clashes:
         raise SpecError("stack", [Problem("services", ", ".join(clashes), "these services' fixed edge ports clash",
                                           "rename one of them (the port is derived from the name)")])
-    why = docker_edge.edge_running(docker_edge.edge_state()) if edge_ports else None
-    if why:  # before the network too: nothing is registered
-        raise SpecError("stack", [Problem("edge proxy", docker_edge.edge_state().as_posix(),
-                                          f"not running: {why}; nothing was deployed", docker_edge.START_HINT)])
+    if edge_ports:  # before the network too: nothing is registered without the proxy
+        docker_edge.require_edge_proxy()
     network = StackNetwork(topology.NAMESPACE, {"services": [active for active, _ in validated.services.values()]},
                            opts=opts)
     services = {}

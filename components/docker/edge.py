@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from ..container_spec import ContainerServiceSpec
-from ..errors import Problem
+from ..errors import Problem, SpecError
 from . import run_options as ro
 
 EDGE_STATE_ENV = "IMMUTABLE_EDGE_STATE"
@@ -66,6 +66,17 @@ def edge_running(state: Path) -> str | None:
         except OSError as exc:
             return f"Caddy's admin socket {state / 'admin.sock'} does not answer ({exc.strerror or exc})"
     return None
+
+
+def require_edge_proxy(given_state: str | None = None) -> None:
+    """Raise ``SpecError`` unless the edge proxy runs: call it before registering anything of a
+    stack whose services have fixed addresses (the components check too, but a stack registers
+    other resources, its networks, before them)."""
+    state = edge_state(given_state)
+    why = edge_running(state)
+    if why:
+        raise SpecError("edge proxy", [Problem("edge proxy", state.as_posix(), f"not running: {why}; nothing was "
+                                               "deployed", START_HINT)])
 
 
 def edge_problems(spec: ContainerServiceSpec, edge_port: int | None, state: Path) -> list[Problem]:

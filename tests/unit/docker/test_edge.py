@@ -103,7 +103,7 @@ def test_edge_port_without_a_running_proxy_is_refused_naming_how_to_start_it(tmp
     # A stale heartbeat (the sync died) is not running either.
     (tmp_path / "sync.json").write_text(json.dumps({"time": time.time() - 60, "routes": {}}))
     assert "old" in (ed.edge_running(tmp_path) or "")
-    with pytest.raises(SpecError, match="docker/edge.py start"):
+    with pytest.raises(SpecError, match=r"docker/edge\.py start"):
         ed.require_edge_proxy(str(tmp_path))
 
 

@@ -35,7 +35,7 @@ def kubelet_http_success(status: int) -> bool:
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+    def do_GET(self) -> None:
         parts = self.path.split("?")[0].strip("/").split("/")
         seen_headers[self.path] = dict(self.headers)
         if parts[0] == "status":

@@ -39,7 +39,6 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import sys
 import threading
 import time
@@ -50,6 +49,8 @@ from typing import Any
 DOCKER_DIR = Path(__file__).resolve().parent
 ROOT = DOCKER_DIR.parent
 sys.path.insert(0, str(ROOT / "cluster"))
+sys.path.insert(0, str(DOCKER_DIR))
+from engine import _UnixConnection  # noqa: E402 (the engine's unix-socket HTTP client, any socket path)
 from supervisor import Supervisor  # noqa: E402
 
 STATE = Path(os.environ.get("IMMUTABLE_EDGE_STATE", ROOT / ".state" / "edge")).resolve()
@@ -95,18 +96,6 @@ def _child_env() -> dict[str, str]:
 
 
 # --- unix-socket HTTP (Caddy's admin API, the Docker Engine API) -------------------------------
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = str(path)
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._path)
-        self.sock = sock
-
 
 def call(path: Path, method: str, url: str, body: object = None, timeout: float = 10.0) -> tuple[int, Any]:
     conn = _UnixConnection(path, timeout)
@@ -315,9 +304,8 @@ def start(timeout: float = 30.0) -> int:
 
 
 def _engine_host() -> str:
-    sys.path.insert(0, str(DOCKER_DIR))
     import engine  # the default engine's socket (IMMUTABLE_DOCKER_STATE honoured)
-    return engine.host()
+    return str(engine.host())
 
 
 def _caddy_version() -> str:

@@ -286,15 +286,19 @@ def start(timeout: float = 30.0) -> int:
     if len(str(ADMIN_SOCKET)) > MAX_SOCKET_PATH:
         raise EdgeError(f"{ADMIN_SOCKET} is over the unix socket limit: set IMMUTABLE_EDGE_STATE to a shorter path")
     sup = supervisor()
+    # A Caddy that runs and answers keeps serving (no gap in the listeners): only the sync restarts.
+    keep_caddy = sup.alive("caddy") is not None and admin_answers()
     for name in reversed(ORDER):
-        sup.terminate(name)
+        if not (name == "caddy" and keep_caddy):
+            sup.terminate(name)
     STATE.mkdir(parents=True, exist_ok=True)
     STATE.chmod(0o700)  # the admin socket reconfigures the proxy: root only
     HEARTBEAT.unlink(missing_ok=True)  # "ready" must come from the sync started now
-    BOOT_CONFIG.write_text(json.dumps(boot_config(), indent=1) + "\n")
-    # --resume: a restarted Caddy serves its last routes at once (autosave.json), before any sync.
-    sup.spawn("caddy", CADDY, ["run", "--config", str(BOOT_CONFIG), "--resume"], env=_child_env())
-    _wait("Caddy's admin API", admin_answers, timeout, ("caddy",))
+    if not keep_caddy:
+        BOOT_CONFIG.write_text(json.dumps(boot_config(), indent=1) + "\n")
+        # --resume: a restarted Caddy serves its last routes at once (autosave.json), before any sync.
+        sup.spawn("caddy", CADDY, ["run", "--config", str(BOOT_CONFIG), "--resume"], env=_child_env())
+        _wait("Caddy's admin API", admin_answers, timeout, ("caddy",))
     # The real path: the supervisor compares it with /proc/<pid>/exe.
     sup.spawn("sync", os.path.realpath(sys.executable), [str(Path(__file__).resolve()), "sync"], env=_child_env())
     _wait("the route sync", lambda: heartbeat() is not None, timeout, ORDER)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import pathlib
-import socket
 import time
 from typing import Any
 
@@ -107,17 +106,14 @@ def test_edge_port_without_a_running_proxy_is_refused_naming_how_to_start_it(tmp
         ed.require_edge_proxy(str(tmp_path))
 
 
-def test_a_running_proxy_passes_the_check(tmp_path: pathlib.Path) -> None:
-    (tmp_path / "sync.json").write_text(json.dumps({"time": time.time(), "routes": {}}))
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as admin:
-        admin.bind(str(tmp_path / "admin.sock"))
-        admin.listen(1)
-        assert ed.edge_running(tmp_path) is None
-        spec = ContainerServiceSpec.model_validate(published())
-        assert ed.edge_problems(spec, 18102, tmp_path) == []
+def test_a_running_proxy_passes_the_check(edge_proxy_stand_in: pathlib.Path) -> None:
+    assert ed.edge_running(edge_proxy_stand_in) is None
+    spec = ContainerServiceSpec.model_validate(published())
+    assert ed.edge_problems(spec, 18102, edge_proxy_stand_in) == []
+    ed.require_edge_proxy(str(edge_proxy_stand_in))
     unpublished = ContainerServiceSpec.model_validate(service())
-    assert ed.edge_problems(unpublished, 18102, tmp_path)[0].message.startswith("the service is not published")
-    assert ed.edge_problems(spec, 80, tmp_path)[0].path == "edge_port"
+    assert ed.edge_problems(unpublished, 18102, edge_proxy_stand_in)[0].message.startswith("the service is not published")
+    assert ed.edge_problems(spec, 80, edge_proxy_stand_in)[0].path == "edge_port"
 
 
 def test_the_component_registers_nothing_without_the_proxy(tmp_path: pathlib.Path,

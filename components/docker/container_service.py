@@ -151,6 +151,7 @@ class DockerContainerService(pulumi.ComponentResource, _DockerContainerServiceOu
         problems += _network_problems(active, network)
         problems += _namespace_problems(active, given.get("namespace"))
         problems += ed.probe_problems(active, probe_binary)
+        problems += ed.edge_port_problems(active, edge_port)
         if not problems:  # the proxy is asked only about a spec that would deploy
             problems += ed.edge_problems(active, edge_port, ed.edge_state(given.get("edge_state")))
         if problems:

@@ -79,7 +79,8 @@ def require_edge_proxy(given_state: str | None = None) -> None:
                                                "deployed", START_HINT)])
 
 
-def edge_problems(spec: ContainerServiceSpec, edge_port: int | None, state: Path) -> list[Problem]:
+def edge_port_problems(spec: ContainerServiceSpec, edge_port: int | None) -> list[Problem]:
+    """What is wrong with ``edge_port`` itself, whatever the proxy does."""
     if edge_port is None:
         return []
     if isinstance(edge_port, bool) or not isinstance(edge_port, int) or not 1024 <= edge_port <= 65535:
@@ -90,11 +91,35 @@ def edge_problems(spec: ContainerServiceSpec, edge_port: int | None, state: Path
                         "by the ingress controller), so there is nothing to route to",
                         "remove edge_port, or expose the service (expose.ingress and network.ingress_from: "
                         "[{ingress_controller: true}])")]
+    return []
+
+
+def edge_problems(spec: ContainerServiceSpec, edge_port: int | None, state: Path) -> list[Problem]:
+    """The proxy runs, and ``edge_port`` is free or already this service's (ask only about a
+    spec with no other problem: ``edge_port_problems`` first)."""
+    if edge_port is None:
+        return []
     why = edge_running(state)
     if why:
         return [Problem("edge_port", str(edge_port), f"the edge proxy is not running: {why}; nothing was deployed",
                         START_HINT)]
+    owner = edge_routes(state).get(str(edge_port), {}).get("service")
+    if owner and owner != spec.name:
+        # Two services on one fixed port: the proxy would send one service's clients to the other.
+        return [Problem("edge_port", str(edge_port), f"the edge proxy already routes this port to service "
+                        f"{owner!r}", "give this service another edge_port (or remove the other service first)")]
     return []
+
+
+def edge_routes(state: Path) -> dict[str, dict[str, object]]:
+    """The route sync's current routes (fixed port -> service, release, upstreams), or {}."""
+    try:
+        routes: object = json.loads((state / "sync.json").read_text()).get("routes", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if not isinstance(routes, dict):
+        return {}
+    return {str(port): route for port, route in routes.items() if isinstance(route, dict)}
 
 
 def probe_binary(given: str | None = None) -> str | None:

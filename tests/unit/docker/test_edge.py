@@ -112,8 +112,31 @@ def test_a_running_proxy_passes_the_check(edge_proxy_stand_in: pathlib.Path) -> 
     assert ed.edge_problems(spec, 18102, edge_proxy_stand_in) == []
     ed.require_edge_proxy(str(edge_proxy_stand_in))
     unpublished = ContainerServiceSpec.model_validate(service())
-    assert ed.edge_problems(unpublished, 18102, edge_proxy_stand_in)[0].message.startswith("the service is not published")
-    assert ed.edge_problems(spec, 80, edge_proxy_stand_in)[0].path == "edge_port"
+    assert ed.edge_port_problems(unpublished, 18102)[0].message.startswith("the service is not published")
+    assert ed.edge_port_problems(spec, 80)[0].path == "edge_port"
+    assert ed.edge_port_problems(spec, True)[0].path == "edge_port"  # type: ignore[arg-type]
+    assert ed.edge_port_problems(spec, 18102) == []
+
+
+def test_a_port_the_proxy_routes_to_another_service_is_refused(edge_proxy_stand_in: pathlib.Path) -> None:
+    beat = {"time": time.time(), "routes": {"18102": {"service": "api", "release": "r9", "upstreams": []}}}
+    (edge_proxy_stand_in / "sync.json").write_text(json.dumps(beat))
+    web = ContainerServiceSpec.model_validate(published())
+    (problem,) = ed.edge_problems(web, 18102, edge_proxy_stand_in)
+    assert problem.path == "edge_port" and "'api'" in problem.message
+    assert ed.edge_problems(web, 18103, edge_proxy_stand_in) == []  # a free port
+    api = ContainerServiceSpec.model_validate(published(name="api"))
+    assert ed.edge_problems(api, 18102, edge_proxy_stand_in) == []  # its own port, on its next release
+
+
+def test_a_bad_edge_port_is_reported_with_the_other_problems_before_registering(
+        edge_proxy_stand_in: pathlib.Path) -> None:
+    bad = published()
+    with pytest.raises(SpecError) as caught:
+        DockerContainerService("web", {"spec": bad, "edge_port": 80, "exec_break_glass": True,
+                                       "probe_binary": "relative/probe"})
+    paths = {p.path for p in caught.value.problems}
+    assert {"edge_port", "probe_binary"} <= paths, paths
 
 
 def test_the_component_registers_nothing_without_the_proxy(tmp_path: pathlib.Path,

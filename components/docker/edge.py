@@ -84,6 +84,7 @@ def edge_port_problems(spec: ContainerServiceSpec, edge_port: int | None) -> lis
     if edge_port is None:
         return []
     if isinstance(edge_port, bool) or not isinstance(edge_port, int) or not 1024 <= edge_port <= 65535:
+        # DockerContainerService validates the value itself with its other args; kept for other callers.
         return [Problem("edge_port", repr(edge_port), "not a port the edge proxy may listen on",
                         "give an int from 1024 to 65535")]
     if not ro.publishes(spec):

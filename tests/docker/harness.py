@@ -57,7 +57,7 @@ def missing() -> str | None:
         why.append(f"{CADDY} (bash -c 'source scripts/lib.sh; ensure_edge_proxy')")
     if not PULUMI.exists() or not DOCKER_PLUGIN.exists():
         why.append(f"{PULUMI.name} / {DOCKER_PLUGIN.name} (python3 toolchain/build.py)")
-    for binary in ("registry", "imagetool", "testapp", "probe"):
+    for binary in ("registry", "imagetool", "testapp", "pause", "probe"):  # push-images packs pause too
         if not (CLUSTER_BIN / binary).exists():
             why.append(f"{binary} (python3 cluster/build.py --only {binary})")
     return "missing: " + ", ".join(why) if why else None

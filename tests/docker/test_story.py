@@ -382,7 +382,7 @@ def test_without_the_edge_proxy_nothing_is_deployed_and_the_error_says_how_to_st
         tmp_path: pathlib.Path, engine: Engine, registry: Registry) -> None:
     stack = Stack.create(tmp_path, engine, name="noproxy")  # its edge state names no running proxy
     spec = web(registry.ref("1.0.0"), name="lonely")
-    before = {c["Id"] for c in engine.containers()}
+    before = {c["ID"] for c in engine.containers()}
     proc = stack.up({"spec": spec, "edge_port": free_port()}, check=False)
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
@@ -390,4 +390,4 @@ def test_without_the_edge_proxy_nothing_is_deployed_and_the_error_says_how_to_st
     # Nothing at all was registered: no network, no image pull, no container.
     resources = stack.state()["deployment"].get("resources") or []
     assert [r["type"] for r in resources if not r["type"].startswith("pulumi:")] == [], resources
-    assert {c["Id"] for c in engine.containers()} == before
+    assert {c["ID"] for c in engine.containers()} == before

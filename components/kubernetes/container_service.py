@@ -322,9 +322,14 @@ class ContainerService(pulumi.ComponentResource, _ContainerServiceOutputs):
             body["tls"] = [{"hosts": [ingress.hostname], "secretName": ingress.tls_secret}]
         if ingress.class_name:
             body["ingressClassName"] = ingress.class_name
+        # A plain-HTTP ingress carries its opt-out itself, so the policy pack (k8s-ingress-tls) sees
+        # the reason on the object it judges and lists it, instead of refusing it.
+        plain = spec.security.opt_outs.plain_http_ingress if not ingress.tls_secret else None
+        labels = {f"{m.LABEL_OPT_OUT_PREFIX}plain-http-ingress": "true"} if plain else None
+        reasons = {f"{m.ANNOTATION_OPT_OUT_REASON_PREFIX}plain_http_ingress": plain.reason} if plain else None
         k8s.networking.v1.Ingress(
             f"{self._name}-ingress",
-            metadata=self._meta(spec.name),
+            metadata=self._meta(spec.name, extra_labels=labels, annotations=reasons),
             spec=body,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.service]),
         )

@@ -3,8 +3,8 @@ engine, through the bridged provider, which checks every input of every Docker r
 against its schema (an unknown or mistyped property fails the preview).
 
 Only a preview: the example ledger's images (registry.example.com/...) do not exist here
-(README, "Still not real"). The preview needs the edge proxy running (web has a fixed address)
-and the probe binary (web and api use http_get probes). tests/docker/test_story.py deploys.
+(docs/platforms.md, "Still not real"). The preview needs the edge proxy running (web has a fixed
+address) and the probe binary (web and api use http_get probes). tests/docker/test_story.py deploys.
 """
 
 from __future__ import annotations

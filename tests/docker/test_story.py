@@ -290,7 +290,7 @@ def test_new_release_beside_old_healthy_first_then_old_removed(story: Story, tmp
     story.traffic["swap, through the fixed address"] = {**via_proxy.summary(), **moved_at(via_proxy, "1.1.0")}
     print("traffic during the swap:", json.dumps(story.traffic, indent=1))
     # Honest: a client pinned to the old container's port is served by 1.0.0 until the old
-    # containers go, then refused (Docker has no stable Service address; see README).
+    # containers go, then refused (Docker has no stable Service address; see docs/platforms.md).
     assert result.answered() == ["1.0.0"] and result.ok > 0
     # The fixed address follows the release: the proxy moves it to 1.1.0 once both new
     # containers are healthy, before the old ones go, and no request fails.

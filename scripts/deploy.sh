@@ -3,7 +3,8 @@
 # chose (PULUMI_BACKEND_URL or `pulumi login`; default: a local file backend under .state/).
 # Installs whatever is missing first; for a stack whose
 # target is local-cluster (dev) it builds and starts the local control plane
-# (stop it with: python3 cluster/local.py stop).
+# (stop it with: python3 cluster/local.py stop); for a local-docker stack it starts the project's
+# Docker engine and the edge proxy (docs/docker.md).
 #   bash scripts/deploy.sh [dev|test|prod] [extra pulumi up args...]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 STACK="${1:-dev}"; shift || true
@@ -16,6 +17,8 @@ if [[ "$(stack_target "$STACK")" == "local-cluster" ]]; then
 fi
 if [[ "$(stack_target "$STACK")" == "local-docker" ]]; then
   start_docker_engine   # the project's own engine; exports DOCKER_HOST (stop: python3 docker/engine.py stop)
+  ensure_probe_binary   # .toolchain/cluster/bin/probe: HTTP/TCP health checks without a shell in the image
+  start_edge_proxy      # each published service's fixed 127.0.0.1 address (stop: python3 docker/edge.py stop)
 fi
 
 if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}" && -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]]; then

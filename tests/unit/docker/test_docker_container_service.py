@@ -330,7 +330,7 @@ def test_container_is_hardened_as_security_md_says() -> None:
         assert i.get("networkMode") != "host" and "pidMode" not in i and "ipcMode" not in i
         assert (i["memory"], i["memorySwap"], i["memoryReservation"], i["cpus"], i["cpuShares"]) == \
             (128, 128, 64, "0.5", 102)
-        assert i["healthcheck"]["tests"][0] == "CMD-SHELL" and "/ready" in i["healthcheck"]["tests"][1]
+        assert i["healthcheck"]["tests"][:3] == ["CMD", ro.PROBE_PATH, "http"] and "/ready" in i["healthcheck"]["tests"]
         assert "seccomp=unconfined" not in i["securityOpts"]
 
 

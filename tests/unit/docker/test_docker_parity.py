@@ -44,6 +44,10 @@ SPECS = {
             "privilege_escalation": {"reason": "uses a setuid helper binary"}}},
         probes={"liveness": {"tcp_port": 8080}, "readiness": {"exec_command": ["/bin/ready"]}},
     )),
+    "tcp-readiness": ContainerServiceSpec.model_validate(service(
+        replicas=1, probes={"liveness": {"tcp_port": 8080},
+                            "readiness": {"tcp_port": 8080, "timeout_seconds": 3, "period_seconds": 2}},
+    )),
 }
 
 
@@ -125,7 +129,8 @@ def test_same_config_and_secret_content_at_the_same_paths(both: tuple[ContainerS
     (secret,) = k8s.of_type("kubernetes:core/v1:Secret")
     assert seed_files(dock, "secret") == secret.inputs["stringData"]["value"]
     k8s_mounts = {mt["mountPath"]: mt.get("readOnly", False) for mt in k8s_container(k8s)["volumeMounts"]}
-    docker_mounts = {mt["target"]: mt["readOnly"] for mt in docker_container(dock)["mounts"]}
+    # The probe binary is Docker's own addition (the kubelet probes from outside the container).
+    docker_mounts = {mt["target"]: mt["readOnly"] for mt in docker_container(dock)["mounts"] if mt["target"] != ro.PROBE_PATH}
     assert docker_mounts == {path: ro_ for path, ro_ in k8s_mounts.items() if path not in spec.security.scratch_dirs}
     assert k8s_mounts[spec.config_dir] is True and k8s_mounts[spec.secrets_dir] is True
     # Same content, same hash in the object names on both sides.
@@ -181,7 +186,11 @@ def test_same_readiness_probe(both: tuple[ContainerServiceSpec, Result, Result])
     assert check["retries"] == probe["failureThreshold"]
     if "httpGet" in probe:
         port = ro.port_number(spec, probe["httpGet"]["port"])  # a name, resolved as the kubelet does
-        assert f"http://127.0.0.1:{port}{probe['httpGet']['path']}" in check["tests"][1]
+        assert check["tests"] == ["CMD", ro.PROBE_PATH, "http", str(port), probe["httpGet"]["path"],
+                                  str(whole(probe["timeoutSeconds"]))]
+    elif "tcpSocket" in probe:
+        assert check["tests"] == ["CMD", ro.PROBE_PATH, "tcp", str(whole(probe["tcpSocket"]["port"])),
+                                  str(whole(probe["timeoutSeconds"]))]
     elif "exec" in probe:
         assert check["tests"] == ["CMD", *probe["exec"]["command"]]
     startup = k8s_container(k8s).get("startupProbe")

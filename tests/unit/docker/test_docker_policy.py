@@ -69,3 +69,12 @@ def test_opt_outs_with_reasons_pass_and_are_needed() -> None:
 
 def test_the_example_topology_on_docker_passes_every_policy() -> None:
     assert without_seed_health_advice(violations(run_topology().resources)) == {}
+
+
+def test_the_pack_knows_where_the_probe_binary_is_mounted() -> None:
+    # The pack lets through exactly one bind mount, the read-only probe binary at this target:
+    # if the component moved it, every HTTP- or TCP-probed service would break the pack.
+    from immutable_infra.docker import run_options as ro
+    from immutable_policy import docker as policy_docker
+
+    assert policy_docker.PROBE_TARGET == ro.PROBE_PATH

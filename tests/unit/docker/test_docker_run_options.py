@@ -3,7 +3,6 @@ by content hash, and the rules of what Docker can honour. No Pulumi here."""
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
 import pytest
@@ -26,28 +25,39 @@ def test_readiness_http_probe_becomes_the_health_check() -> None:
                      "readiness": {"http_get": {"path": "/ready", "port": "http"}, "period_seconds": 5,
                                    "timeout_seconds": 2, "failure_threshold": 4, "initial_delay_seconds": 3}})
     check = ro.healthcheck(s)
+    # Exec form, our probe binary: no shell, no curl in the image.
     assert check == {
-        "tests": ["CMD-SHELL", "curl -fsS -o /dev/null --max-time 2 http://127.0.0.1:8080/ready "
-                               "|| wget -q -O /dev/null -T 2 http://127.0.0.1:8080/ready"],
+        "tests": ["CMD", ro.PROBE_PATH, "http", "8080", "/ready", "2"],
         "interval": "5s", "timeout": "2s", "retries": 4, "start_period": "3s",
     }
 
 
 def test_tcp_and_exec_probes() -> None:
     tcp = spec(probes={"liveness": {"tcp_port": 8080}, "readiness": {"tcp_port": 8080, "timeout_seconds": 3}})
-    assert ro.healthcheck(tcp)["tests"] == ["CMD-SHELL", "nc -z -w 3 127.0.0.1 8080"]
+    assert ro.healthcheck(tcp)["tests"] == ["CMD", ro.PROBE_PATH, "tcp", "8080", "3"]
     exe = spec(probes={"liveness": {"exec_command": ["/bin/app", "live"]},
                        "readiness": {"exec_command": ["/bin/app", "ready"]}})
     assert ro.healthcheck(exe)["tests"] == ["CMD", "/bin/app", "ready"]  # no shell
+    assert ro.needs_probe_binary(tcp) and not ro.needs_probe_binary(exe)
 
 
 def test_a_probe_path_is_data_never_shell_syntax() -> None:
     s = spec(probes={"liveness": {"http_get": {"path": "/x"}},
                      "readiness": {"http_get": {"path": "/ready;touch${IFS}/tmp/pwned"}}})
-    command = ro.healthcheck(s)["tests"][1]
-    words = shlex.split(command)
-    assert "http://127.0.0.1:8080/ready;touch${IFS}/tmp/pwned" in words
-    assert "touch" not in words
+    tests = ro.healthcheck(s)["tests"]
+    # One argument of an exec-form command: no shell ever reads it.
+    assert tests[0] == "CMD" and tests[4] == "/ready;touch${IFS}/tmp/pwned" and len(tests) == 6
+
+
+def test_the_probe_binary_is_mounted_read_only_only_when_a_probe_needs_it() -> None:
+    http = spec()
+    assert ro.needs_probe_binary(http)
+    args = ro.container_args(http, "r1", name="n", image="i", probe_binary="/opt/probe")
+    assert {"type": "bind", "source": "/opt/probe", "target": ro.PROBE_PATH, "read_only": True} in args["mounts"]
+    exe = spec(probes={"liveness": {"exec_command": ["/bin/app", "live"]},
+                       "readiness": {"exec_command": ["/bin/app", "ready"]}})
+    assert not any(m["target"] == ro.PROBE_PATH
+                   for m in ro.container_args(exe, "r1", name="n", image="i", probe_binary="/opt/probe")["mounts"])
 
 
 def test_startup_probe_widens_the_start_period_and_the_wait() -> None:

@@ -28,7 +28,7 @@ def local_docker_plan() -> program.Plan:
 
 def deploy_on_docker(plan: program.Plan, *, accept: bool = True) -> dict[str, DockerContainerService]:
     """What program.deploy does for ``target: local-docker``."""
-    return program.deploy_on_docker(plan, accept_docker_gaps=accept)
+    return program.deploy_on_docker(plan, accept_docker_gaps=accept, with_edge=False)
 
 
 def run() -> Result:
@@ -146,3 +146,20 @@ def test_every_docker_resource_is_a_child_and_named_in_the_stack_scope() -> None
             assert res.parent in (*topology.SERVICES, topology.NAMESPACE)
             if res.type != IMAGE:
                 assert res.inputs["name"].startswith("immutable-example-dev-apps-")
+
+
+def test_with_fixed_addresses_and_no_edge_proxy_nothing_registers(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """program.deploy on local-docker gives web its fixed address; without the proxy running
+    it stops before the network or any service registers, naming how to start the proxy."""
+    monkeypatch.setenv("IMMUTABLE_EDGE_STATE", str(tmp_path))
+    plan = local_docker_plan()
+
+    def fn() -> dict[str, Any]:
+        with pytest.raises(SpecError, match=r"docker/edge\.py start") as error:
+            program.deploy_on_docker(plan)
+        assert "nothing was deployed" in str(error.value)
+        return {}
+
+    with engine_outputs():
+        result = run_program(fn)
+    assert result.resources == [], [r.type for r in result.resources]

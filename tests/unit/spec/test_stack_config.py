@@ -157,7 +157,7 @@ def test_server_group_scale_knobs_keep_the_release() -> None:
     assert dev.release == prod.release
 
 
-def test_local_docker_target_needs_no_change_in_stacks() -> None:
+def test_local_docker_target_needs_no_change_in_stacks(edge_proxy_stand_in: pathlib.Path) -> None:
     raw = _with("dev", ["environment", "target"], "local-docker")
     result = run_program(lambda: program.deploy("dev", raw, SECRETS, str(ROOT)))
     assert {r.name for r in result.of_type("immutable:docker:ContainerService")} == set(topology.SERVICES)

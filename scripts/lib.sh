@@ -211,3 +211,14 @@ ensure_probe_binary() {
 stop_docker_engine() {
   python3 "$PROJECT_DIR/docker/engine.py" stop || fail "docker engine" "docker/engine.py stop failed"
 }
+
+stop_dev_real_node() {
+  # The cluster tier starts the machine's one real node itself (cluster/node.py allows one per
+  # machine). The dev stack's cluster, left running by the main job (`bash scripts/deploy.sh dev`),
+  # holds it: stop it first and say so. The next `deploy.sh dev` starts it again and converges
+  # (immutable-ops converge recreates what the state describes and the cluster lacks).
+  local mode="$PROJECT_DIR/.state/cluster/mode.json"
+  [[ -f "$mode" ]] && grep -q '"real"' "$mode" || return 0
+  step "stopping dev's local cluster (.state/cluster): the tests need the machine's one real node; bash scripts/deploy.sh dev brings dev back"
+  python3 "$PROJECT_DIR/cluster/local.py" stop || fail "cluster" "python3 cluster/local.py stop failed (logs: .state/cluster/logs/)"
+}

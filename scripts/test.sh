@@ -16,5 +16,6 @@ step "ruff"
 "$VENV/bin/ruff" check . || fail "ruff" "lint errors"
 step "mypy (strict on components/)"
 "$VENV/bin/mypy" components || fail "mypy" "type errors"
+stop_dev_real_node   # the cluster tier needs the machine's one real node
 step "pytest"
 "$VENV/bin/pytest" "$@"

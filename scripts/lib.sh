@@ -62,6 +62,34 @@ ensure_node_packages() {
     || fail "node packages" "apt-get install ${missing[*]} failed"
 }
 
+ensure_prometheus() {
+  # The local cluster's Prometheus (issue #33; cluster/monitoring.py), Debian's 2.42. The package
+  # ships a systemd unit and an init script for a system-wide Prometheus; the project runs its own
+  # under the cluster's supervisor, so the install must not start that one.
+  dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q "install ok installed" && return 0
+  step "Debian package prometheus (the local cluster's monitoring)"
+  [[ $(id -u) -eq 0 ]] || fail "prometheus" "installing prometheus needs root (apt-get install)"
+  apt_install_no_start "prometheus" prometheus
+}
+
+apt_install_no_start() {
+  # apt-get install <packages> without starting the daemons their maintainer scripts would start:
+  # invoke-rc.d asks /usr/sbin/policy-rc.d, and exit 101 means "do not start" (invoke-rc.d(8)).
+  # An existing policy-rc.d (a container image's) is left as it is. Tries without `apt-get
+  # update` first, so a warm package cache costs no index download.
+  local what="$1"; shift
+  local made_policy="" rc=0
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2 || {
+    apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      "$@" >&2; } || rc=$?
+  [[ -n "$made_policy" ]] && rm -f /usr/sbin/policy-rc.d
+  [[ $rc -eq 0 ]] || fail "$what" "apt-get install $* failed"
+}
+
 ensure_cluster_binaries() {
   ensure_node_packages
   step "local Kubernetes control plane binaries (built from source, cached by version)"
@@ -89,6 +117,14 @@ start_cluster() {
   step "local cluster (.state/cluster, $nodes nodes)"
   python3 "$PROJECT_DIR/cluster/local.py" start --nodes "$nodes" \
     || fail "cluster" "cluster/local.py start --nodes $nodes failed (logs: .state/cluster/logs/)"
+  if [[ "$nodes" == "real" ]]; then
+    # Per-release metrics of the pods (docs/monitoring.md); IMMUTABLE_PROMETHEUS=off skips it.
+    if [[ "${IMMUTABLE_PROMETHEUS:-on}" != "off" ]]; then
+      ensure_prometheus
+      python3 "$PROJECT_DIR/cluster/local.py" prometheus --environment "${STACK:-dev}" \
+        || fail "prometheus" "cluster/local.py prometheus failed (log: .state/cluster/logs/prometheus.log)"
+    fi
+  fi
 }
 
 stack_target() {
@@ -147,19 +183,9 @@ ensure_docker_packages() {
   fi
   step "Docker engine packages from Debian (${DOCKER_PACKAGES[*]})"
   command -v apt-get >/dev/null || fail "docker packages" "apt-get not found: install ${DOCKER_PACKAGES[*]} yourself"
-  local made_policy=""
-  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-    # The package's maintainer scripts would start a system-wide dockerd (/var/lib/docker):
-    # exit code 101 tells invoke-rc.d not to; the project starts its own engine instead.
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-    made_policy=1
-  fi
-  local rc=0
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${DOCKER_PACKAGES[@]}" >&2 || {
-    apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      "${DOCKER_PACKAGES[@]}" >&2; } || rc=$?
-  [[ -n "$made_policy" ]] && rm -f /usr/sbin/policy-rc.d
-  [[ $rc -eq 0 ]] || fail "docker packages" "apt-get install ${DOCKER_PACKAGES[*]} failed"
+  # The package's maintainer scripts would start a system-wide dockerd (/var/lib/docker); the
+  # project starts its own engine instead.
+  apt_install_no_start "docker packages" "${DOCKER_PACKAGES[@]}"
 }
 
 start_docker_engine() {

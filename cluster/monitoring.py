@@ -1,0 +1,170 @@
+"""The local cluster's Prometheus (issue #33): per-release metrics of every pod we deploy
+(python3 stdlib + openssl; the ``prometheus`` binary from Debian, 2.42).
+
+    python3 cluster/local.py prometheus    # starts it against the running cluster (idempotent)
+
+It runs under the cluster's supervisor (``<state>/pids/prometheus.json``; stopped by
+``cluster/local.py stop``), keeps its data in ``<state>/prometheus/`` and listens on
+127.0.0.1 only, on a port chosen at start and written to ``<state>/prometheus/address``.
+
+It finds pods through Kubernetes service discovery against the local API server, as a
+user of its own (client certificate ``CN=immutable-prometheus``, allowed by RBAC to list and
+watch pods, nothing else), and scrapes each pod's port named ``http`` or ``metrics`` at
+``/metrics``. Relabelling puts these labels on every series:
+
+* ``service``      the pod's ``app.kubernetes.io/name`` (the ContainerService's name)
+* ``release``      the pod's ``immutable.dev/release`` (the release id)
+* ``environment``  the pod's ``environment`` label if it has one, else this Prometheus's
+                   environment (``--environment``, default ``dev``: the local cluster is dev's target)
+* ``namespace``, ``pod``
+
+Only pods carrying ``immutable.dev/release`` are scraped (ours). Labels the app itself puts
+on a series under the same names (the test app's own ``release`` and ``pod``) are dropped:
+the target's labels, which come from the API server, are the truth.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+PROMETHEUS = "prometheus"
+"""Debian's package and binary name (scripts/lib.sh ensure_prometheus installs it)."""
+USER = "immutable-prometheus"
+SCRAPE_INTERVAL_SECONDS = 5
+"""Short, so an analysis of a few tens of seconds sees several samples; a local machine's cost."""
+PORT_NAMES = "http|metrics"
+LABEL_RELEASE = "immutable.dev/release"
+LABEL_SERVICE = "app.kubernetes.io/name"
+
+RBAC = [
+    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+     "metadata": {"name": USER, "labels": {"app.kubernetes.io/managed-by": "immutable-infra"}},
+     "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]},
+    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+     "metadata": {"name": USER, "labels": {"app.kubernetes.io/managed-by": "immutable-infra"}},
+     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": USER},
+     "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": USER}]},
+]
+"""Prometheus reads pods, nothing else: not the admin certificate."""
+
+
+def _meta(label: str) -> str:
+    """A pod label's service-discovery meta label (non-alphanumerics become ``_``)."""
+    return "__meta_kubernetes_pod_label_" + "".join(c if c.isalnum() else "_" for c in label)
+
+
+def config(api_server: str, pki: Path, environment: str,
+           interval: int = SCRAPE_INTERVAL_SECONDS) -> dict[str, Any]:
+    """prometheus.yml (as a dict; JSON is YAML) for the local cluster."""
+    tls = {"ca_file": str(pki / "ca.crt"), "cert_file": str(pki / f"{USER}.crt"), "key_file": str(pki / f"{USER}.key")}
+    relabel = [
+        # Ours only: pods of a release, running, on their http/metrics port.
+        {"source_labels": [_meta(LABEL_RELEASE)], "regex": ".+", "action": "keep"},
+        {"source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Running", "action": "keep"},
+        {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": PORT_NAMES, "action": "keep"},
+        {"source_labels": [_meta(LABEL_SERVICE)], "target_label": "service"},
+        {"source_labels": [_meta(LABEL_RELEASE)], "target_label": "release"},
+        {"target_label": "environment", "replacement": environment},
+        {"source_labels": [_meta("environment")], "regex": "(.+)", "target_label": "environment"},
+        {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+        {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+    ]
+    return {
+        "global": {"scrape_interval": f"{interval}s", "scrape_timeout": f"{max(1, interval - 1)}s",
+                   "evaluation_interval": f"{interval}s"},
+        "scrape_configs": [{
+            "job_name": "pods",
+            "metrics_path": "/metrics",
+            "kubernetes_sd_configs": [{"role": "pod", "api_server": api_server, "tls_config": tls}],
+            "relabel_configs": relabel,
+            # The app's own labels of the same names (exported_release, exported_pod after the
+            # clash) would only repeat or contradict the target's: dropped.
+            "metric_relabel_configs": [{"regex": "exported_.*", "action": "labeldrop"}],
+        }],
+    }
+
+
+def binary() -> str | None:
+    return shutil.which(PROMETHEUS)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ready(address: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{address}/-/ready", timeout=timeout) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def address(state: Path) -> str | None:
+    try:
+        return (state / "prometheus" / "address").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def client_cert(pki: Path) -> None:
+    """``CN=immutable-prometheus``, signed by the cluster's CA (once per cluster)."""
+    if (pki / f"{USER}.crt").is_file():
+        return
+    for args in (["req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{USER}.key", "-out", f"{USER}.csr",
+                  "-subj", f"/CN={USER}"],
+                 ["x509", "-req", "-in", f"{USER}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                  "-out", f"{USER}.crt", "-days", "3650"]):
+        proc = subprocess.run(["openssl", *args], capture_output=True, text=True, cwd=pki, timeout=60)
+        if proc.returncode != 0:
+            raise RuntimeError(f"openssl {' '.join(args)} failed: {proc.stderr.strip()}")
+    for name in (f"{USER}.key", f"{USER}.crt"):
+        (pki / name).chmod(0o600)
+
+
+def start(sup: Any, state: Path, api_port: int, kubectl: Any, log: Any, environment: str = "dev",
+          timeout: float = 60.0) -> str:
+    """Start Prometheus for the cluster in ``state`` (idempotent); returns its address."""
+    t0 = time.monotonic()
+    current = address(state)
+    if sup.alive(PROMETHEUS) is not None and current and ready(current):
+        log(f"prometheus already running: {current}")
+        return current
+    exe = binary()
+    if exe is None:
+        raise RuntimeError("`prometheus` is not installed: bash -c 'source scripts/lib.sh; ensure_prometheus' "
+                           "(Debian package prometheus)")
+    sup.terminate(PROMETHEUS)  # a dead or unready one from before
+    pki = state / "pki"
+    client_cert(pki)
+    kubectl("apply", "-f", "-", input="\n---\n".join(json.dumps(r) for r in RBAC))
+    home = state / "prometheus"
+    (home / "data").mkdir(parents=True, exist_ok=True)
+    cfg = home / "prometheus.yml"
+    cfg.write_text(json.dumps(config(f"https://127.0.0.1:{api_port}", pki, environment), indent=1) + "\n")
+    addr = f"http://127.0.0.1:{_free_port()}"
+    sup.spawn(PROMETHEUS, exe, [
+        f"--config.file={cfg}", f"--storage.tsdb.path={home / 'data'}",
+        f"--web.listen-address={addr.removeprefix('http://')}",
+        "--storage.tsdb.retention.time=2d",  # a local cluster's history; nothing long-lived here
+        "--log.level=warn",
+    ])
+    deadline = time.monotonic() + timeout
+    while not ready(addr):
+        if sup.alive(PROMETHEUS) is None:
+            raise RuntimeError(f"prometheus exited at start:\n{sup.tail(PROMETHEUS)}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"prometheus not ready after {timeout:.0f}s:\n{sup.tail(PROMETHEUS)}")
+        time.sleep(0.2)
+    (home / "address").write_text(addr + "\n")
+    log(f"prometheus ready in {time.monotonic() - t0:.1f}s: {addr} (scraping pods every {SCRAPE_INTERVAL_SECONDS}s)")
+    return addr

@@ -73,7 +73,7 @@ per release): over three minutes at 20 per second, longer than everything else i
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 NODE_PROCESSES = {"kwok": ("kwok",), "real": ("containerd", "kubelet", "kube-proxy", "kwok")}
 """In real mode kwok only publishes Ingress addresses (cluster/kwok-ingress-stage.yaml): no node, no pod."""
-ORDER = (*CONTROL_PLANE, "containerd", "kubelet", "kube-proxy", "kwok", monitoring.PROMETHEUS)
+ORDER = (*CONTROL_PLANE, "containerd", "kubelet", "kube-proxy", "kwok", monitoring.DISCOVERY, monitoring.PROMETHEUS)
 """Every process start may run, in start order (stop goes in reverse)."""
 BINARIES = {"kwok": ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl"),
             "real": ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kubelet",

@@ -10,7 +10,11 @@ It runs under the cluster's supervisor (``<state>/pids/prometheus.json``; stoppe
 It finds pods through Kubernetes service discovery against the local API server, as a
 user of its own (client certificate ``CN=immutable-prometheus``, allowed by RBAC to list and
 watch pods, nothing else), and scrapes each pod's port named ``http`` or ``metrics`` at
-``/metrics``. Relabelling puts these labels on every series:
+``/metrics``. Debian's build has no ``kubernetes_sd_configs`` (Debian does not package
+client-go), so the discovery is cluster/pod_sd.py, a supervised process of ours that writes a
+``file_sd`` target file with the same ``__meta_kubernetes_pod_*`` labels: the relabelling
+below is the one a Prometheus with ``kubernetes_sd_configs`` (role ``pod``) uses unchanged
+(``RELABEL``). Relabelling puts these labels on every series:
 
 * ``service``      the pod's ``app.kubernetes.io/name`` (the ContainerService's name)
 * ``release``      the pod's ``immutable.dev/release`` (the release id)
@@ -26,9 +30,11 @@ the target's labels, which come from the API server, are the truth.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -36,6 +42,8 @@ from typing import Any
 
 PROMETHEUS = "prometheus"
 """Debian's package and binary name (scripts/lib.sh ensure_prometheus installs it)."""
+DISCOVERY = "prometheus-pod-sd"
+"""The supervised name of cluster/pod_sd.py."""
 USER = "immutable-prometheus"
 SCRAPE_INTERVAL_SECONDS = 5
 """Short, so an analysis of a few tens of seconds sees several samples; a local machine's cost."""
@@ -60,11 +68,14 @@ def _meta(label: str) -> str:
     return "__meta_kubernetes_pod_label_" + "".join(c if c.isalnum() else "_" for c in label)
 
 
-def config(api_server: str, pki: Path, environment: str,
-           interval: int = SCRAPE_INTERVAL_SECONDS) -> dict[str, Any]:
-    """prometheus.yml (as a dict; JSON is YAML) for the local cluster."""
-    tls = {"ca_file": str(pki / "ca.crt"), "cert_file": str(pki / f"{USER}.crt"), "key_file": str(pki / f"{USER}.key")}
-    relabel = [
+def _meta(label: str) -> str:
+    """A pod label's service-discovery meta label (non-alphanumerics become ``_``)."""
+    return "__meta_kubernetes_pod_label_" + "".join(c if c.isalnum() else "_" for c in label)
+
+
+def relabel_configs(environment: str) -> list[dict[str, Any]]:
+    """The relabelling: the same for kubernetes_sd (role pod) and for cluster/pod_sd.py's file_sd."""
+    return [
         # Ours only: pods of a release, running, on their http/metrics port.
         {"source_labels": [_meta(LABEL_RELEASE)], "regex": ".+", "action": "keep"},
         {"source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Running", "action": "keep"},
@@ -76,14 +87,19 @@ def config(api_server: str, pki: Path, environment: str,
         {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
         {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
     ]
+
+
+def config(targets_file: Path, environment: str, interval: int = SCRAPE_INTERVAL_SECONDS) -> dict[str, Any]:
+    """prometheus.yml (as a dict; JSON is YAML) for the local cluster."""
     return {
         "global": {"scrape_interval": f"{interval}s", "scrape_timeout": f"{max(1, interval - 1)}s",
                    "evaluation_interval": f"{interval}s"},
         "scrape_configs": [{
             "job_name": "pods",
             "metrics_path": "/metrics",
-            "kubernetes_sd_configs": [{"role": "pod", "api_server": api_server, "tls_config": tls}],
-            "relabel_configs": relabel,
+            # cluster/pod_sd.py rewrites the file on every change; the refresh is a fallback.
+            "file_sd_configs": [{"files": [str(targets_file)], "refresh_interval": "5s"}],
+            "relabel_configs": relabel_configs(environment),
             # The app's own labels of the same names (exported_release, exported_pod after the
             # clash) would only repeat or contradict the target's: dropped.
             "metric_relabel_configs": [{"regex": "exported_.*", "action": "labeldrop"}],
@@ -136,7 +152,7 @@ def start(sup: Any, state: Path, api_port: int, kubectl: Any, log: Any, environm
     """Start Prometheus for the cluster in ``state`` (idempotent); returns its address."""
     t0 = time.monotonic()
     current = address(state)
-    if sup.alive(PROMETHEUS) is not None and current and ready(current):
+    if sup.alive(PROMETHEUS) is not None and sup.alive(DISCOVERY) is not None and current and ready(current):
         log(f"prometheus already running: {current}")
         return current
     exe = binary()
@@ -144,13 +160,19 @@ def start(sup: Any, state: Path, api_port: int, kubectl: Any, log: Any, environm
         raise RuntimeError("`prometheus` is not installed: bash -c 'source scripts/lib.sh; ensure_prometheus' "
                            "(Debian package prometheus)")
     sup.terminate(PROMETHEUS)  # a dead or unready one from before
+    sup.terminate(DISCOVERY)
     pki = state / "pki"
     client_cert(pki)
     kubectl("apply", "-f", "-", input="\n---\n".join(json.dumps(r) for r in RBAC))
     home = state / "prometheus"
     (home / "data").mkdir(parents=True, exist_ok=True)
+    targets = home / "targets.json"
+    # The real path of the interpreter: the supervisor matches a pid's executable by its name.
+    python = os.path.realpath(sys.executable)
+    sup.spawn(DISCOVERY, python, [str(Path(__file__).with_name("pod_sd.py")), f"--api=https://127.0.0.1:{api_port}",
+                                  f"--pki={pki}", f"--user={USER}", f"--out={targets}"])
     cfg = home / "prometheus.yml"
-    cfg.write_text(json.dumps(config(f"https://127.0.0.1:{api_port}", pki, environment), indent=1) + "\n")
+    cfg.write_text(json.dumps(config(targets, environment), indent=1) + "\n")
     addr = f"http://127.0.0.1:{_free_port()}"
     sup.spawn(PROMETHEUS, exe, [
         f"--config.file={cfg}", f"--storage.tsdb.path={home / 'data'}",
@@ -160,8 +182,9 @@ def start(sup: Any, state: Path, api_port: int, kubectl: Any, log: Any, environm
     ])
     deadline = time.monotonic() + timeout
     while not ready(addr):
-        if sup.alive(PROMETHEUS) is None:
-            raise RuntimeError(f"prometheus exited at start:\n{sup.tail(PROMETHEUS)}")
+        for name in (DISCOVERY, PROMETHEUS):
+            if sup.alive(name) is None:
+                raise RuntimeError(f"{name} exited at start:\n{sup.tail(name)}")
         if time.monotonic() > deadline:
             raise RuntimeError(f"prometheus not ready after {timeout:.0f}s:\n{sup.tail(PROMETHEUS)}")
         time.sleep(0.2)

@@ -9,8 +9,8 @@ It runs under the cluster's supervisor (``<state>/pids/prometheus.json``; stoppe
 
 It finds pods through Kubernetes service discovery against the local API server, as a
 user of its own (client certificate ``CN=immutable-prometheus``, allowed by RBAC to list and
-watch pods, nothing else), and scrapes each pod's port named ``http`` or ``metrics`` at
-``/metrics``. Debian's build has no ``kubernetes_sd_configs`` (Debian does not package
+watch pods, nothing else), and scrapes the pods the ContainerService marks for it
+(``prometheus.io/scrape``, ``/port`` and ``/path`` annotations, from the spec's ``monitoring``). Debian's build has no ``kubernetes_sd_configs`` (Debian does not package
 client-go), so the discovery is cluster/pod_sd.py, a supervised process of ours that writes a
 ``file_sd`` target file with the same ``__meta_kubernetes_pod_*`` labels: the relabelling
 below is the one a Prometheus with ``kubernetes_sd_configs`` (role ``pod``) uses unchanged
@@ -47,7 +47,6 @@ DISCOVERY = "prometheus-pod-sd"
 USER = "immutable-prometheus"
 SCRAPE_INTERVAL_SECONDS = 5
 """Short, so an analysis of a few tens of seconds sees several samples; a local machine's cost."""
-PORT_NAMES = "http|metrics"
 LABEL_RELEASE = "immutable.dev/release"
 LABEL_SERVICE = "app.kubernetes.io/name"
 
@@ -63,23 +62,23 @@ RBAC = [
 """Prometheus reads pods, nothing else: not the admin certificate."""
 
 
-def _meta(label: str) -> str:
-    """A pod label's service-discovery meta label (non-alphanumerics become ``_``)."""
-    return "__meta_kubernetes_pod_label_" + "".join(c if c.isalnum() else "_" for c in label)
-
-
-def _meta(label: str) -> str:
-    """A pod label's service-discovery meta label (non-alphanumerics become ``_``)."""
-    return "__meta_kubernetes_pod_label_" + "".join(c if c.isalnum() else "_" for c in label)
+def _meta(label: str, kind: str = "label") -> str:
+    """A pod label's (or annotation's) service-discovery meta label (non-alphanumerics become ``_``)."""
+    return f"__meta_kubernetes_pod_{kind}_" + "".join(c if c.isalnum() else "_" for c in label)
 
 
 def relabel_configs(environment: str) -> list[dict[str, Any]]:
     """The relabelling: the same for kubernetes_sd (role pod) and for cluster/pod_sd.py's file_sd."""
     return [
-        # Ours only: pods of a release, running, on their http/metrics port.
+        # Ours only: running pods of a release, marked for scraping (spec.monitoring).
         {"source_labels": [_meta(LABEL_RELEASE)], "regex": ".+", "action": "keep"},
+        {"source_labels": [_meta("prometheus.io/scrape", "annotation")], "regex": "true", "action": "keep"},
         {"source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Running", "action": "keep"},
-        {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": PORT_NAMES, "action": "keep"},
+        # The metrics port and path the spec names (one target per pod: the same labels dedupe).
+        {"source_labels": ["__meta_kubernetes_pod_ip", _meta("prometheus.io/port", "annotation")],
+         "regex": "(.+);([0-9]+)", "replacement": "$1:$2", "target_label": "__address__"},
+        {"source_labels": [_meta("prometheus.io/path", "annotation")], "regex": "(.+)",
+         "target_label": "__metrics_path__"},
         {"source_labels": [_meta(LABEL_SERVICE)], "target_label": "service"},
         {"source_labels": [_meta(LABEL_RELEASE)], "target_label": "release"},
         {"target_label": "environment", "replacement": environment},

@@ -48,9 +48,10 @@ def targets(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "__meta_kubernetes_pod_phase": status.get("phase", ""),
                 "__meta_kubernetes_pod_ready": str(ready).lower(),
                 "__meta_kubernetes_pod_node_name": spec.get("nodeName", "")}
-        for key, value in (meta.get("labels") or {}).items():
-            base[f"__meta_kubernetes_pod_label_{sanitize(key)}"] = value
-            base[f"__meta_kubernetes_pod_labelpresent_{sanitize(key)}"] = "true"
+        for kind in ("label", "annotation"):
+            for key, value in (meta.get(f"{kind}s") or {}).items():
+                base[f"__meta_kubernetes_pod_{kind}_{sanitize(key)}"] = value
+                base[f"__meta_kubernetes_pod_{kind}present_{sanitize(key)}"] = "true"
         for container in spec.get("containers", []):
             for port in container.get("ports", []):
                 labels = {**base, "__meta_kubernetes_pod_container_name": container.get("name", ""),

@@ -10,11 +10,12 @@ It runs under the cluster's supervisor (``<state>/pids/prometheus.json``; stoppe
 It finds pods through Kubernetes service discovery against the local API server, as a
 user of its own (client certificate ``CN=immutable-prometheus``, allowed by RBAC to list and
 watch pods, nothing else), and scrapes the pods the ContainerService marks for it
-(``prometheus.io/scrape``, ``/port`` and ``/path`` annotations, from the spec's ``monitoring``). Debian's build has no ``kubernetes_sd_configs`` (Debian does not package
+(``prometheus.io/scrape``, ``/port`` and ``/path`` annotations, from the spec's
+``monitoring``). Debian's build has no ``kubernetes_sd_configs`` (Debian does not package
 client-go), so the discovery is cluster/pod_sd.py, a supervised process of ours that writes a
 ``file_sd`` target file with the same ``__meta_kubernetes_pod_*`` labels: the relabelling
 below is the one a Prometheus with ``kubernetes_sd_configs`` (role ``pod``) uses unchanged
-(``RELABEL``). Relabelling puts these labels on every series:
+(``relabel_configs``). Relabelling puts these labels on every series:
 
 * ``service``      the pod's ``app.kubernetes.io/name`` (the ContainerService's name)
 * ``release``      the pod's ``immutable.dev/release`` (the release id)

@@ -100,6 +100,10 @@ class EnvironmentConfig(Spec):
     """Where services deploy: ``render`` (default), ``local-cluster``, ``kubernetes`` or ``local-docker``."""
     kubeconfig: Annotated[str, Field(min_length=1)] | None = None
     """Path of the kubeconfig for ``kubernetes``/``local-cluster`` targets."""
+    prometheus_url: Annotated[str, pattern(r"https?://[^\s/]+(/[^\s]*)?", "an http(s) URL",
+                                           "e.g. http://prometheus.monitoring:9090")] | None = None
+    """The Prometheus with this environment's per-release metrics (``immutable-ops health``, the
+    cutover analysis). Default: ``$IMMUTABLE_PROMETHEUS_URL``, else the local cluster's."""
     render_dir: Annotated[str, Field(min_length=1)] | None = None
     """Where ``render`` writes manifests; default ``build/manifests/<name>``."""
     services: dict[DnsLabel, ServiceKnobs] = Field(default_factory=dict)

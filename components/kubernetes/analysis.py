@@ -118,17 +118,20 @@ class KubeAPI:
             return str(path)
         return str(section[key]) if section.get(key) else None
 
-    def get(self, path: str, timeout: float = 5.0) -> int:
-        """GET through the API server; the HTTP status (0 when there was no answer)."""
+    def read(self, path: str, timeout: float = 5.0) -> tuple[int, str]:
+        """GET through the API server: the HTTP status (0 when there was no answer) and the body."""
         req = urllib.request.Request(self.server + path, headers=self.headers)
         try:
             with urllib.request.urlopen(req, context=self.tls, timeout=timeout) as resp:
-                resp.read()
-                return int(resp.status)
+                return int(resp.status), resp.read().decode(errors="replace")
         except urllib.error.HTTPError as exc:
-            return int(exc.code)
-        except OSError:
-            return 0
+            return int(exc.code), exc.read().decode(errors="replace")
+        except OSError as exc:
+            return 0, str(exc)
+
+    def get(self, path: str, timeout: float = 5.0) -> int:
+        """GET through the API server; the HTTP status only (a synthetic request)."""
+        return self.read(path, timeout)[0]
 
     def close(self) -> None:
         self._tmp.cleanup()

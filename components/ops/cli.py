@@ -1,6 +1,6 @@
 """``immutable-ops``: release operations on the Pulumi Automation API.
 
-Commands: guard, comment, history, promote, rollback, drift, parity, report, touched.
+Commands: guard, comment, history, promote, rollback, drift, parity, report, touched, health, logs.
 Exit codes are listed in ``errors.py`` (``ExitCode``) and in ``--help``. Importing this
 module does no work: every command imports what it needs when it runs.
 """
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 EXIT_CODES = ("Exit codes: 0 ok (nothing found) · 1 internal error (a bug) · 2 bad command line · "
               "3 bad input, nothing changed · 4 guard: in-place compute change · 5 drift found · "
               "6 drift cannot be checked on this target · 7 parity: a difference outside the knobs · "
-              "8 a Pulumi operation failed (ledger edit reverted)")
+              "8 a Pulumi operation failed (ledger edit reverted) · 9 health: Prometheus or the cluster unreachable")
 
 app = typer.Typer(
     name="immutable-ops",
@@ -292,6 +292,49 @@ def releases(
         listing: dict[str, Any] = {"stack": stack, "releases": [r.__dict__ | {"changes": list(r.changes)} for r in found]}
         output.emit(fmt, f"Recorded releases of {stack} (oldest first)",
                     ["workload", "release", "", "artifact", "note", "changed from previous"], rows, listing)
+
+    _run(body)
+
+
+# --- health and logs (components/ops/health.py) ---------------------------------------------------
+
+@app.command()
+def health(
+    ctx: typer.Context,
+    stack: Annotated[str, typer.Argument(help="Stack whose releases to show")],
+    service: Annotated[str | None, typer.Option("--service", help="Only this service")] = None,
+    prometheus: Annotated[str | None, typer.Option("--prometheus", help="Prometheus URL (default: the stack's "
+                                                   "immutable:environment.prometheus_url, $IMMUTABLE_PROMETHEUS_URL, "
+                                                   "the local cluster's)")] = None,
+    window: Annotated[str, typer.Option("--window", help="Rate window (PromQL duration)")] = "1m",
+    fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+) -> None:
+    """Request rate, error ratio and p95 latency per service and release, from Prometheus."""
+    from . import health as h
+    from . import output
+
+    def body() -> None:
+        url, found = h.health_command(_ctx(ctx).project, stack, prometheus, window, service)
+        output.emit(fmt, f"Releases of {stack} over the last {window} ({url})", h.HEADER, h.table(found),
+                    h.as_json(stack, url, window, found))
+
+    _run(body)
+
+
+@app.command()
+def logs(
+    ctx: typer.Context,
+    stack: Annotated[str, typer.Argument(help="Stack the service belongs to")],
+    service: Annotated[str, typer.Option("--service", help="The service")],
+    release: Annotated[str, typer.Option("--release", help="The release id")],
+    tail: Annotated[int, typer.Option("--tail", help="Last lines per pod")] = 100,
+) -> None:
+    """The logs of one release's pods only."""
+    from . import health as h
+
+    def body() -> None:
+        for pod, text in h.logs_command(_ctx(ctx).project, stack, service, release, tail):
+            sys.stdout.write(f"==> {pod} <==\n{text.rstrip()}\n")  # verbatim: no markup in log lines
 
     _run(body)
 

@@ -491,8 +491,12 @@ def stop(quiet: bool = False) -> int:
     return 0
 
 
-def prometheus(environment: str) -> int:
-    """Start the cluster's Prometheus (cluster/monitoring.py) against the running cluster."""
+def prometheus(environment: str, stop_it: bool = False) -> int:
+    """Start the cluster's Prometheus (cluster/monitoring.py) against the running cluster, or stop it."""
+    if stop_it:
+        stopped = [n for n in (monitoring.PROMETHEUS, monitoring.DISCOVERY) if terminate(n)]
+        log(f"prometheus stopped ({', '.join(stopped) or 'it was not running'})")
+        return 0
     if not healthy():
         raise ClusterError("the local cluster is not running: python3 cluster/local.py start")
     ports = json.loads(PORTS.read_text())
@@ -522,6 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nodes", choices=tuple(NODE_PROCESSES), default=None,
                     help=f"start: a real node or kwok's simulated ones (default {DEFAULT_NODES}; "
                          "env IMMUTABLE_CLUSTER_NODES)")
+    ap.add_argument("--stop", action="store_true", help="prometheus: stop it (the cluster keeps running)")
     ap.add_argument("--environment", default="dev",
                     help="prometheus: the `environment` label of pods that carry none (default dev)")
     args = ap.parse_args(argv)
@@ -531,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "stop":
             return stop()
         if args.command == "prometheus":
-            return prometheus(args.environment)
+            return prometheus(args.environment, args.stop)
         if args.command == "env":
             print(f"export KUBECONFIG={KUBECONFIG}")
             return 0

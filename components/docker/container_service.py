@@ -133,6 +133,10 @@ class DockerContainerService(pulumi.ComponentResource, _DockerContainerServiceOu
                                       allow_unfiltered_egress=allow_unfiltered_egress)
         problems += _network_problems(active, network)
         problems += _namespace_problems(active, given.get("namespace"))
+        if active.analysis is not None:
+            # Docker has no Service to move and no Prometheus of ours: a gate here would pass silently.
+            problems.append(Problem("analysis", "set", "the cutover analysis runs on Kubernetes only (blue-green "
+                                    "ContainerService); Docker has no Service to gate", "remove analysis for Docker"))
         if problems:
             raise SpecError(subject, problems)
         super().__init__(TYPE_TOKEN, name, None, opts)

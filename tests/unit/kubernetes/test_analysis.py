@@ -225,3 +225,22 @@ def test_prometheus_down_fails_the_analysis_closed_before_any_request() -> None:
     with pytest.raises(AnalysisFailed, match=r"failed closed: Prometheus at .* is unreachable"):
         analyse(settings(), url, get)
     assert sent == []
+
+
+def test_docker_refuses_an_analysis_it_could_not_run() -> None:
+    from immutable_infra.docker import DockerContainerService
+
+    from ..k8s_harness import run_program
+
+    caught: list[SpecError] = []
+
+    def program() -> None:
+        try:
+            DockerContainerService("web", {"spec": service(strategy="blue-green", analysis=ANALYSIS),
+                                           "exec_break_glass": True})
+        except SpecError as exc:
+            caught.append(exc)
+
+    result = run_program(program)
+    assert [p.path for p in caught[0].problems] == ["analysis"] and "Kubernetes only" in caught[0].problems[0].message
+    assert not result.resources

@@ -41,6 +41,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import pod_sd
+
 PROMETHEUS = "prometheus"
 """Debian's package and binary name (scripts/lib.sh ensure_prometheus installs it)."""
 DISCOVERY = "prometheus-pod-sd"
@@ -65,7 +68,7 @@ RBAC = [
 
 def _meta(label: str, kind: str = "label") -> str:
     """A pod label's (or annotation's) service-discovery meta label (non-alphanumerics become ``_``)."""
-    return f"__meta_kubernetes_pod_{kind}_" + "".join(c if c.isalnum() else "_" for c in label)
+    return f"__meta_kubernetes_pod_{kind}_{pod_sd.sanitize(label)}"
 
 
 def relabel_configs(environment: str) -> list[dict[str, Any]]:

@@ -29,6 +29,8 @@ import pulumi.dynamic as dynamic
 from ..prometheus import resolve_url
 from .analysis import AnalysisFailed, KubeAPI, Settings, analyse
 
+RESULT = ("analysed", "value", "evaluations", "sent", "answered", "seconds")
+"""What an analysis recorded (outputs); kept as they were by an update."""
 SETTINGS = ("query", "threshold", "compare", "duration_seconds", "interval_seconds", "requests", "request_rate",
             "path", "namespace", "service", "release", "release_service", "port")
 
@@ -63,7 +65,8 @@ class ReleaseAnalysisProvider(dynamic.ResourceProvider):
         return dynamic.CreateResult(id_=f"{props['service']}-{props['release']}", outs=outs)
 
     def update(self, _id: str, _olds: dict[str, Any], props: dict[str, Any]) -> dynamic.UpdateResult:
-        return dynamic.UpdateResult(outs={**_olds, **props})
+        # Settings changed, or a kept release became active again (a rollback): it already served.
+        return dynamic.UpdateResult(outs={**props, **{k: _olds.get(k) for k in RESULT}})
 
 
 class ReleaseAnalysis(dynamic.Resource):
@@ -73,6 +76,4 @@ class ReleaseAnalysis(dynamic.Resource):
     analysed: pulumi.Output[bool]
 
     def __init__(self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(ReleaseAnalysisProvider(), name,
-                         {**props, "value": None, "analysed": None, "evaluations": None, "sent": None,
-                          "answered": None, "seconds": None}, opts)
+        super().__init__(ReleaseAnalysisProvider(), name, {**props, **dict.fromkeys(RESULT)}, opts)

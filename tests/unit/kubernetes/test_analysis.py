@@ -20,6 +20,8 @@ from immutable_infra import ContainerServiceSpec, SpecError
 from immutable_infra import prometheus as prom
 from immutable_infra.kubernetes import manifests as m
 from immutable_infra.kubernetes.analysis import AnalysisFailed, Settings, analyse, proxy_path
+from immutable_infra.kubernetes.analysis_resource import RESULT, ReleaseAnalysisProvider
+from pulumi.dynamic.dynamic import serialize_provider
 
 from ..fixtures import IMAGE_B, service
 from ..test_container_service import SERVICE, deploy, rid
@@ -244,3 +246,32 @@ def test_docker_refuses_an_analysis_it_could_not_run() -> None:
     result = run_program(program)
     assert [p.path for p in caught[0].problems] == ["analysis"] and "Kubernetes only" in caught[0].problems[0].message
     assert not result.resources
+
+
+# --- the resource's provider (what the engine calls) --------------------------------------------
+
+def provider_props(**overrides: Any) -> dict[str, Any]:
+    s = settings(**overrides)
+    return {**s.__dict__, "gate": True, "prometheus_url": "", "kubeconfig": "", **dict.fromkeys(RESULT)}
+
+
+def test_provider_create_runs_the_gate_and_fails_with_the_analysis_message(
+        fake_prometheus: tuple[str, dict[str, Any]]) -> None:
+    url, answer = fake_prometheus
+    answer["data"]["result"] = [{"metric": {}, "value": [1, "0.5"]}]
+    props = {**provider_props(requests=0, duration_seconds=10, interval_seconds=1), "prometheus_url": url}
+    with pytest.raises(Exception, match=r"FAILED: .* measured 0\.5 \(threshold 0\.05\)"):
+        ReleaseAnalysisProvider().create(props)
+    answer["data"]["result"] = [{"metric": {}, "value": [1, "0"]}]
+    outs = ReleaseAnalysisProvider().create(props).outs or {}
+    assert outs["analysed"] is True and outs["value"] == 0.0 and len(outs["evaluations"]) == 10
+
+
+def test_provider_kept_records_and_rollbacks_run_nothing() -> None:
+    props = {**provider_props(), "gate": False, "prometheus_url": "http://127.0.0.1:9"}  # nothing listens
+    created = ReleaseAnalysisProvider().create(props)
+    assert created.id == "web-abcd1234" and (created.outs or {})["analysed"] is False
+    olds = {**props, "analysed": True, "value": 0.0, "sent": 60}
+    outs = ReleaseAnalysisProvider().update("web-abcd1234", olds, {**props, "gate": True, "threshold": 0.1}).outs or {}
+    assert outs["value"] == 0.0 and outs["sent"] == 60 and outs["analysed"] is True and outs["threshold"] == 0.1
+    assert serialize_provider(ReleaseAnalysisProvider())  # the engine can ship it to the provider process

@@ -45,7 +45,7 @@ def stub_prometheus() -> Iterator[tuple[str, dict[str, str]]]:
     answer = {"value": "0"}
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_GET(self) -> None:
             body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
                 {"metric": {}, "value": [time.time(), answer["value"]]}]}}).encode()
             self.send_response(200)

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import json
 import socket
+from pathlib import Path
 
 import pytest
 from immutable_infra import prometheus as prom
@@ -47,3 +49,48 @@ def test_prometheus_down_is_exit_9_not_empty_numbers() -> None:
     with pytest.raises(OpsError) as err:
         h.measure(url, "dev", "1m")
     assert err.value.code == ExitCode.MONITORING_UNAVAILABLE and "unreachable" in err.value.message
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+def test_health_command_table_json_and_exit_9(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+    import warnings
+
+    from immutable_infra.ops.records import WorkloadState
+    from immutable_infra.ops.workspace import Project
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        from immutable_infra.ops.cli import app
+        from typer.testing import CliRunner
+    root = Path(__file__).resolve().parents[3]
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
+        shutil.copy(root / name, tmp_path / name)
+    monkeypatch.setattr(Project, "workloads", lambda self, stack: {
+        "web": WorkloadState("web", "aaaa1111", None, ("dddd4444",))})
+    asked: list[str] = []
+
+    def query(url: str, promql: str, **_: object) -> list[prom.Sample]:
+        asked.append(url)
+        if "bucket" in promql:
+            return [s("web", "aaaa1111", 0.0031)]
+        return [s("web", "aaaa1111", 0.5 if "errors" in promql else 10.0)]
+
+    monkeypatch.setattr(prom, "query", query)
+    runner = CliRunner()
+    result = runner.invoke(app, ["-C", str(tmp_path), "health", "dev", "--prometheus", "http://p:9090", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["prometheus"] == "http://p:9090" and set(asked) == {"http://p:9090"}
+    assert [(r["release"], r["role"], r["error_ratio"]) for r in data["releases"]] == [
+        ("aaaa1111", "active", 0.05), ("dddd4444", "kept", None)]
+    table = runner.invoke(app, ["-C", str(tmp_path), "health", "dev", "--prometheus", "http://p:9090"])
+    assert "aaaa1111" in table.output and "5.0%" in table.output and "3.1" in table.output, table.output
+
+    def down(url: str, promql: str, **_: object) -> list[prom.Sample]:
+        raise prom.PrometheusUnreachable(f"Prometheus at {url} is unreachable: refused")
+
+    monkeypatch.setattr(prom, "query", down)
+    result = runner.invoke(app, ["-C", str(tmp_path), "health", "dev", "--prometheus", "http://p:9090"])
+    assert result.exit_code == 9 and "unreachable" in result.output, result.output

@@ -365,8 +365,9 @@ class Analysis(Spec):
     """PromQL giving one value; ``$service``, ``$release``, ``$namespace`` and ``$window`` (the
     duration, e.g. ``60s``) are filled in. Default: the release's error ratio
     (``http_request_errors_total`` / ``http_requests_total``)."""
-    threshold: float
-    """The value the query is compared with. No default."""
+    threshold: Annotated[float, Field(allow_inf_nan=False)]
+    """The value the query is compared with (a finite number: NaN would fail every comparison,
+    infinity pass every one). No default."""
     compare: Literal["below", "above"] = "below"
     """Pass when the value is ``below`` (default) or ``above`` the threshold."""
     duration_seconds: Annotated[int, Field(ge=10, le=1800)] = 60

@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError
 
 from . import rules
 from .errors import Problem, SpecError, problems_from_validation
-from .fields import DnsLabel, Hostname, Problems, Spec, pattern, rule
+from .fields import DnsLabel, Hostname, NoCredential, Problems, Spec, pattern, rule
 from .ledger import WorkloadLedger
 from .records import SecretStore
 
@@ -100,8 +100,9 @@ class EnvironmentConfig(Spec):
     """Where services deploy: ``render`` (default), ``local-cluster``, ``kubernetes`` or ``local-docker``."""
     kubeconfig: Annotated[str, Field(min_length=1)] | None = None
     """Path of the kubeconfig for ``kubernetes``/``local-cluster`` targets."""
-    prometheus_url: Annotated[str, pattern(r"https?://[^\s/]+(/[^\s]*)?", "an http(s) URL",
-                                           "e.g. http://prometheus.monitoring:9090")] | None = None
+    prometheus_url: Annotated[str, NoCredential, pattern(r"https?://[^\s/@]+(/[^\s]*)?", "an http(s) URL without credentials",
+                                           "e.g. http://prometheus.monitoring:9090; credentials go in "
+                                           "$IMMUTABLE_PROMETHEUS_URL, never in stack config")] | None = None
     """The Prometheus with this environment's per-release metrics (``immutable-ops health``, the
     cutover analysis). Default: ``$IMMUTABLE_PROMETHEUS_URL``, else the local cluster's."""
     render_dir: Annotated[str, Field(min_length=1)] | None = None

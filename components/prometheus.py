@@ -8,6 +8,8 @@ never an empty answer.
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
 import math
 import os
@@ -16,6 +18,8 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from . import rules
 
 ENV_URL = "IMMUTABLE_PROMETHEUS_URL"
 """The environment variable naming a Prometheus (``http(s)://host:port``)."""
@@ -29,6 +33,11 @@ class PrometheusUnreachable(PrometheusError):
     """No answer from Prometheus at all (connection refused, timeout, DNS)."""
 
 
+def shown(url: str) -> str:
+    """``url`` as messages and state may show it: its password masked (rules.mask_url)."""
+    return rules.mask_url(url)
+
+
 @dataclass(frozen=True)
 class Sample:
     labels: dict[str, str]
@@ -37,21 +46,30 @@ class Sample:
 
 def query(url: str, promql: str, *, timeout: float = 5.0) -> list[Sample]:
     """An instant query; NaN and infinite values are returned as they are (the caller decides)."""
+    where = shown(url)  # the only form of the address any message carries
+    parts = urllib.parse.urlsplit(url)
+    headers = {}
+    if parts.username is not None:
+        # Credentials in the address (a team's Prometheus behind basic auth): sent as a header,
+        # never part of the URL urllib would put into an error.
+        token = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
+        url = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
     full = f"{url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
     try:
-        with urllib.request.urlopen(full, timeout=timeout) as resp:
+        with urllib.request.urlopen(urllib.request.Request(full, headers=headers), timeout=timeout) as resp:
             body = json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         try:
             detail = json.loads(exc.read()).get("error", "")
         except ValueError:
             detail = ""
-        raise PrometheusError(f"Prometheus at {url} refused the query ({exc.code}): {detail or exc.reason}") from exc
-    except (OSError, ValueError) as exc:
+        raise PrometheusError(f"Prometheus at {where} refused the query ({exc.code}): {detail or exc.reason}") from exc
+    except (OSError, ValueError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
-        raise PrometheusUnreachable(f"Prometheus at {url} is unreachable: {reason}") from exc
+        raise PrometheusUnreachable(f"Prometheus at {where} is unreachable: {reason}") from exc
     if body.get("status") != "success":
-        raise PrometheusError(f"Prometheus at {url}: {body.get('error', 'query failed')}")
+        raise PrometheusError(f"Prometheus at {where}: {body.get('error', 'query failed')}")
     data = body.get("data", {})
     if data.get("resultType") == "scalar":
         return [Sample({}, float(data["result"][1]))]

@@ -86,27 +86,37 @@ class KubeAPI:
             config = yaml.safe_load(Path(path).read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise AnalysisFailed(f"cannot read the kubeconfig {path}: {exc}") from exc
+        if not isinstance(config, dict):
+            raise AnalysisFailed(f"kubeconfig {path} is not a kubeconfig (a YAML mapping)")
         ctx_name = config.get("current-context")
-        ctx = next((c["context"] for c in config.get("contexts", []) if c.get("name") == ctx_name), None)
-        if ctx is None:
+        ctx = next((c.get("context") for c in config.get("contexts") or [] if c.get("name") == ctx_name), None)
+        if not ctx:
             raise AnalysisFailed(f"kubeconfig {path}: no current context")
-        cluster = next(c["cluster"] for c in config.get("clusters", []) if c.get("name") == ctx["cluster"])
-        user = next((u["user"] for u in config.get("users", []) if u.get("name") == ctx.get("user")), {}) or {}
+        cluster = next((c.get("cluster") for c in config.get("clusters") or [] if c.get("name") == ctx.get("cluster")),
+                       None)
+        if not cluster or not cluster.get("server"):
+            raise AnalysisFailed(f"kubeconfig {path}: context {ctx_name!r} names no cluster with a server")
+        user = next((u.get("user") for u in config.get("users") or [] if u.get("name") == ctx.get("user")), {}) or {}
+        # Checked before any credential is written to a temporary file.
+        if user.get("exec") or user.get("auth-provider"):
+            raise AnalysisFailed(f"kubeconfig {path}: exec and auth-provider credentials are not supported by the "
+                                 "analysis's requests; use a client certificate or a token")
         self.server = str(cluster["server"]).rstrip("/")
         self.headers: dict[str, str] = {}
         self._tmp = tempfile.TemporaryDirectory(prefix="immutable-analysis-")
         tls = ssl.create_default_context()
-        ca = self._file(cluster, "certificate-authority")
-        if ca:
-            tls.load_verify_locations(cafile=ca)
-        cert, key = self._file(user, "client-certificate"), self._file(user, "client-key")
-        if cert and key:
-            tls.load_cert_chain(cert, key)
+        try:
+            ca = self._file(cluster, "certificate-authority")
+            if ca:
+                tls.load_verify_locations(cafile=ca)
+            cert, key = self._file(user, "client-certificate"), self._file(user, "client-key")
+            if cert and key:
+                tls.load_cert_chain(cert, key)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError; bad base64 a ValueError
+            self._tmp.cleanup()
+            raise AnalysisFailed(f"kubeconfig {path}: its certificates cannot be loaded ({type(exc).__name__})") from None
         if user.get("token"):
             self.headers["Authorization"] = f"Bearer {user['token']}"
-        if user.get("exec") or user.get("auth-provider"):
-            raise AnalysisFailed(f"kubeconfig {path}: exec and auth-provider credentials are not supported by the "
-                                 "analysis's requests; use a client certificate or a token")
         self.tls = tls
 
     def _file(self, section: dict[str, Any], key: str) -> str | None:

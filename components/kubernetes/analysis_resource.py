@@ -26,7 +26,7 @@ from typing import Any
 import pulumi
 import pulumi.dynamic as dynamic
 
-from ..prometheus import resolve_url
+from ..prometheus import resolve_url, shown
 from .analysis import AnalysisFailed, KubeAPI, Settings, analyse
 
 RESULT = ("analysed", "value", "evaluations", "sent", "answered", "seconds")
@@ -50,7 +50,8 @@ def run(props: dict[str, Any]) -> dict[str, Any]:
         if api is not None:
             api.close()
     return {"analysed": True, "value": result.value, "evaluations": result.evaluations, "sent": result.sent,
-            "answered": result.answered, "seconds": result.seconds, "prometheus_url": url}
+            "answered": result.answered, "seconds": result.seconds,
+            "prometheus_url": shown(url) if url else url}  # state never holds credentials
 
 
 class ReleaseAnalysisProvider(dynamic.ResourceProvider):

@@ -157,7 +157,7 @@ def health_command(project: Any, stack: str, given_url: str | None, window: str,
     workloads = project.workloads(stack)
     releases = {n: (w.release, tuple(w.kept)) for n, w in workloads.items() if service in (None, n)}
     measured = {k: v for k, v in measure(url, stack, window).items() if service in (None, k[0])}
-    return url, rows(releases, measured)
+    return prometheus.shown(url), rows(releases, measured)
 
 
 def logs_command(project: Any, stack: str, service: str, release: str, tail: int) -> list[tuple[str, str]]:

@@ -45,6 +45,8 @@ def test_analysis_is_not_part_of_the_release() -> None:
      "does not select the new release"),
     ({"analysis": {**ANALYSIS, "duration_seconds": 5}}, "analysis.duration_seconds", "greater than or equal to 10"),
     ({"analysis": {k: v for k, v in ANALYSIS.items() if k != "threshold"}}, "analysis.threshold", "required"),
+    ({"analysis": {**ANALYSIS, "threshold": float("nan")}}, "analysis.threshold", "finite number"),
+    ({"analysis": {**ANALYSIS, "threshold": float("inf")}}, "analysis.threshold", "finite number"),
     ({"analysis": ANALYSIS, "strategy": "rolling"}, "analysis", "needs the blue-green strategy"),
     ({"analysis": ANALYSIS, "monitoring": {"scrape": False}}, "analysis", "monitoring.scrape is false"),
 ])
@@ -183,6 +185,7 @@ def fake_prometheus() -> Iterator[tuple[str, dict[str, Any]]]:
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            answer["authorization"] = self.headers.get("Authorization")
             body = json.dumps(answer).encode()
             self.send_response(200 if answer.get("status") == "success" else 400)
             self.end_headers()
@@ -212,6 +215,45 @@ def test_prometheus_client_values_empty_nan_and_errors(fake_prometheus: tuple[st
     with pytest.raises(prom.PrometheusError, match="parse error") as err:
         prom.scalar(url, "x((")
     assert not isinstance(err.value, prom.PrometheusUnreachable)
+
+
+def test_prometheus_credentials_go_in_a_header_and_never_in_a_message(
+        fake_prometheus: tuple[str, dict[str, Any]]) -> None:
+    url, answer = fake_prometheus
+    with_auth = url.replace("http://", "http://team:s3cret-pw@")
+    assert prom.scalar(with_auth, "x") is None
+    assert answer["authorization"] == "Basic dGVhbTpzM2NyZXQtcHc="  # team:s3cret-pw
+    answer.update({"status": "error", "error": "bad query"})
+    with pytest.raises(prom.PrometheusError) as refused:
+        prom.scalar(with_auth, "x((")
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        down = f"http://team:s3cret-pw@127.0.0.1:{s.getsockname()[1]}"
+    with pytest.raises(prom.PrometheusUnreachable) as unreachable:
+        prom.scalar(down, "x")
+    for err in (refused, unreachable):
+        assert "s3cret-pw" not in str(err.value) and "team:***@127.0.0.1" in str(err.value)
+
+
+def test_a_kubeconfig_it_cannot_use_fails_the_analysis_with_its_reason(tmp_path: Any) -> None:
+    from immutable_infra.kubernetes.analysis import KubeAPI
+    cases = {
+        "list.yaml": ("- a\n", "not a kubeconfig"),
+        "noctx.yaml": ("current-context: x\ncontexts: []\n", "no current context"),
+        "nocluster.yaml": ("current-context: x\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n",
+                           "names no cluster with a server"),
+        "exec.yaml": ("current-context: x\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n"
+                      "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+                      "users: [{name: u, user: {exec: {command: aws}}}]\n", "exec and auth-provider"),
+        "badcert.yaml": ("current-context: x\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n"
+                         "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1', "
+                         "certificate-authority-data: bm90IGEgY2VydA==}}]\n", "cannot be loaded"),
+    }
+    for name, (text, says) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(AnalysisFailed, match=says):
+            KubeAPI(str(path))
 
 
 def test_prometheus_down_fails_the_analysis_closed_before_any_request() -> None:
@@ -275,3 +317,14 @@ def test_provider_kept_records_and_rollbacks_run_nothing() -> None:
     outs = ReleaseAnalysisProvider().update("web-abcd1234", olds, {**props, "gate": True, "threshold": 0.1}).outs or {}
     assert outs["value"] == 0.0 and outs["sent"] == 60 and outs["analysed"] is True and outs["threshold"] == 0.1
     assert serialize_provider(ReleaseAnalysisProvider())  # the engine can ship it to the provider process
+
+
+def test_stack_config_refuses_a_prometheus_url_with_credentials_without_showing_them() -> None:
+    from immutable_infra.environment import EnvironmentConfig
+    from immutable_infra.errors import validate_spec
+
+    assert validate_spec(EnvironmentConfig, {"name": "dev", "prometheus_url": "http://prom.monitoring:9090"})
+    with pytest.raises(SpecError) as err:
+        validate_spec(EnvironmentConfig, {"name": "dev", "prometheus_url": "http://team:s3cret-pw@prom:9090"})
+    assert [p.path for p in err.value.problems] == ["prometheus_url"]
+    assert "s3cret-pw" not in str(err.value)

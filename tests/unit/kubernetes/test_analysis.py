@@ -47,6 +47,8 @@ def test_analysis_is_not_part_of_the_release() -> None:
     ({"analysis": {k: v for k, v in ANALYSIS.items() if k != "threshold"}}, "analysis.threshold", "required"),
     ({"analysis": {**ANALYSIS, "threshold": float("nan")}}, "analysis.threshold", "finite number"),
     ({"analysis": {**ANALYSIS, "threshold": float("inf")}}, "analysis.threshold", "finite number"),
+    ({"analysis": {**ANALYSIS, "threshold": True}}, "analysis.threshold", "a boolean is not a number"),
+    ({"analysis": {**ANALYSIS, "requests": True}}, "analysis.requests", "a boolean is not a number"),
     ({"analysis": ANALYSIS, "strategy": "rolling"}, "analysis", "needs the blue-green strategy"),
     ({"analysis": ANALYSIS, "monitoring": {"scrape": False}}, "analysis", "monitoring.scrape is false"),
 ])

@@ -20,7 +20,7 @@ import math
 import string
 import urllib.parse
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from .. import prometheus
@@ -102,10 +102,6 @@ def table(found: list[ReleaseHealth]) -> list[list[str]]:
 HEADER = ["service", "release", "role", "req/s", "errors", "p95 ms"]
 
 
-def as_json(stack: str, url: str, window: str, found: list[ReleaseHealth]) -> dict[str, Any]:
-    return {"stack": stack, "prometheus": url, "window": window, "releases": [asdict(r) for r in found]}
-
-
 # --- logs of one release -----------------------------------------------------------------------
 
 def release_logs(kubeconfig: str | None, service: str, release: str, tail: int) -> list[tuple[str, str]]:
@@ -137,7 +133,7 @@ def release_logs(kubeconfig: str | None, service: str, release: str, tail: int) 
         api.close()
 
 
-# --- the commands (cli.py's entries call these) -------------------------------------------------
+# --- where the numbers come from -----------------------------------------------------------------
 
 def prometheus_url(project: Any, stack: str, given: str | None) -> str:
     configured = (project.immutable_config(stack).get("environment") or {}).get("prometheus_url")
@@ -147,23 +143,3 @@ def prometheus_url(project: Any, stack: str, given: str | None) -> str:
                        hint="give --prometheus, set immutable:environment.prometheus_url or $IMMUTABLE_PROMETHEUS_URL, "
                             "or start the local one: python3 cluster/local.py prometheus")
     return url
-
-
-def health_command(project: Any, stack: str, given_url: str | None, window: str, service: str | None
-                   ) -> tuple[str, list[ReleaseHealth]]:
-    """The stack's releases and their health (the URL asked, the rows)."""
-    project.require_stack(stack)
-    url = prometheus_url(project, stack, given_url)
-    workloads = project.workloads(stack)
-    releases = {n: (w.release, tuple(w.kept)) for n, w in workloads.items() if service in (None, n)}
-    measured = {k: v for k, v in measure(url, stack, window).items() if service in (None, k[0])}
-    return prometheus.shown(url), rows(releases, measured)
-
-
-def logs_command(project: Any, stack: str, service: str, release: str, tail: int) -> list[tuple[str, str]]:
-    project.require_stack(stack)
-    env = project.immutable_config(stack).get("environment") or {}
-    kubeconfig = env.get("kubeconfig")
-    if not kubeconfig and env.get("target") == "local-cluster":
-        kubeconfig = str(project.dir / ".state" / "cluster" / "kubeconfig")
-    return release_logs(kubeconfig, service, release, tail)

@@ -24,7 +24,7 @@ from immutable_infra.kubernetes.analysis_resource import RESULT, ReleaseAnalysis
 from pulumi.dynamic.dynamic import serialize_provider
 
 from ..fixtures import IMAGE_B, service
-from ..test_container_service import SERVICE, deploy, rid
+from .test_container_service import SERVICE, deploy, rid
 
 ANALYSIS = {"threshold": 0.05, "duration_seconds": 20, "interval_seconds": 5, "requests": 40, "request_rate": 4}
 

@@ -35,8 +35,16 @@ SETTINGS = ("query", "threshold", "compare", "duration_seconds", "interval_secon
             "path", "namespace", "service", "release", "release_service", "port")
 
 
+INTEGERS = ("duration_seconds", "interval_seconds", "requests")
+"""Settings that are whole numbers: the engine's wire has only doubles, so they arrive as 20.0,
+and PromQL refuses the window ``[20.0s]``."""
+
+
 def settings_of(props: dict[str, Any]) -> Settings:
-    return Settings(**{k: props[k] for k in SETTINGS})
+    values = {k: props[k] for k in SETTINGS}
+    values.update({k: int(values[k]) for k in INTEGERS})  # the spec validated them as integers
+    values.update(threshold=float(values["threshold"]), request_rate=float(values["request_rate"]))
+    return Settings(**values)
 
 
 def run(props: dict[str, Any]) -> dict[str, Any]:

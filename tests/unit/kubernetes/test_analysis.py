@@ -20,7 +20,7 @@ from immutable_infra import ContainerServiceSpec, SpecError
 from immutable_infra import prometheus as prom
 from immutable_infra.kubernetes import manifests as m
 from immutable_infra.kubernetes.analysis import AnalysisFailed, Settings, analyse, proxy_path
-from immutable_infra.kubernetes.analysis_resource import RESULT, ReleaseAnalysisProvider
+from immutable_infra.kubernetes.analysis_resource import RESULT, ReleaseAnalysisProvider, settings_of
 from pulumi.dynamic.dynamic import serialize_provider
 
 from ..fixtures import IMAGE_B, service
@@ -309,6 +309,13 @@ def test_provider_create_runs_the_gate_and_fails_with_the_analysis_message(
     answer["data"]["result"] = [{"metric": {}, "value": [1, "0"]}]
     outs = ReleaseAnalysisProvider().create(props).outs or {}
     assert outs["analysed"] is True and outs["value"] == 0.0 and len(outs["evaluations"]) == 10
+
+
+def test_provider_takes_whole_numbers_that_arrive_as_doubles() -> None:
+    """The engine's wire carries every number as a double: ``[20.0s]`` is not PromQL."""
+    props = {**provider_props(), "duration_seconds": 20.0, "interval_seconds": 5.0, "requests": 100.0}
+    s = settings_of(props)
+    assert "[20s]" in s.promql() and type(s.requests) is int and type(s.interval_seconds) is int
 
 
 def test_provider_kept_records_and_rollbacks_run_nothing() -> None:

@@ -51,6 +51,8 @@ else
 fi
 step "pulumi up -s $STACK"
 start=$(date +%s)
+cluster_truth "$STACK" before
 pulumi up --yes --skip-preview=false -s "$STACK" "$@" || fail "pulumi up" "the update failed (see above)"
+cluster_truth "$STACK" after
 echo "deployed $STACK in $(( $(date +%s) - start ))s; outputs:" >&2
 pulumi stack output -s "$STACK" >&2

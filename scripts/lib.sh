@@ -154,6 +154,16 @@ clear_stale_lock() {
   fi
 }
 
+cluster_truth() {
+  # The state must describe the cluster (components/ops/converge.py). `before` the update: objects
+  # the state lists but the cluster lacks (a local cluster stopped and started again) are refreshed
+  # out of the state, so the update creates them instead of printing "unchanged". `after`: every
+  # object must be there, or the main job fails instead of printing success.
+  local stack="$1" when="$2"
+  "$VENV/bin/immutable-ops" -C "$PROJECT_DIR" converge "$stack" "$when" >&2 \
+    || fail "cluster check" "the cluster does not hold what the state of $stack describes (see above)"
+}
+
 require_shared_backend() {
   # CI: the state must outlive the runner and be shared by every job, runner and engineer. A
   # local file:// backend (or none: the CLI's default is the Pulumi Cloud) is refused up front.

@@ -250,13 +250,15 @@ def rollback(
 def drift(
     ctx: typer.Context,
     stack: Annotated[str, typer.Argument(help="Stack to check")],
-    fix: Annotated[bool, typer.Option("--fix", help="Replace the drifted resources from the release (never patch)")] = False,
+    fix: Annotated[bool, typer.Option("--fix", help="Recreate the drifted objects from the release, traffic kept "
+                                      "(an active release gets a clean copy beside it first; never a patch of it)")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds a clean copy may take to become ready")] = 300,
     fmt: FormatOpt = Format.table,
 ) -> Result:
-    """`refresh --preview-only --expect-no-changes`; name the drifted resources (exit 5)."""
+    """Compare what runs with what the releases declare; name each drifted field and its manager (exit 5)."""
     from .commands import drift as cmd
 
-    return cmd.run(_ctx(ctx).project, stack, fix)
+    return cmd.run(_ctx(ctx).project, stack, fix, timeout)
 
 
 @command()
@@ -329,6 +331,19 @@ def stale_lock(
     from .commands import entrances
 
     return entrances.stale_lock(_ctx(ctx).cwd, stack)
+
+
+@command("converge", hidden=True)
+def converge(
+    ctx: typer.Context,
+    stack: Annotated[str, typer.Argument(help="Stack whose state must describe its cluster")],
+    when: Annotated[str, typer.Argument(help="`before` the update (drop missing objects from the state) or "
+                                        "`after` it (fail if any is still missing)")],
+) -> Result:
+    """Exit 1 when the cluster does not hold what the state of STACK describes (scripts/lib.sh, around `up`)."""
+    from .commands import entrances
+
+    return entrances.converge(_ctx(ctx).project, stack, when)
 
 
 @command("backend-url", hidden=True)

@@ -1,5 +1,5 @@
 """The hidden commands ``scripts/lib.sh`` and ``scripts/deploy.sh`` call: ``backend-url``,
-``stale-lock`` and ``check-ledger`` (they replaced ``python -m`` side entrances)."""
+``stale-lock``, ``check-ledger`` and ``converge`` (they replaced ``python -m`` side entrances)."""
 
 from __future__ import annotations
 
@@ -90,3 +90,26 @@ def check_ledger(project: Project, stack: str) -> LedgerChecked:
     return LedgerChecked(stack, deployed)
 
 
+
+
+@dataclass
+class Converged:
+    stack: str
+    when: str
+    code: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"stack": self.stack, "when": self.when, "ok": self.code == 0}
+
+    def view(self) -> View:
+        return View(raw="", exit_code=self.code)  # converge.py wrote its findings to stderr
+
+
+def converge(project: Project, stack: str, when: str) -> Converged:
+    """``before`` the update: objects the state lists but the cluster lacks leave the state;
+    ``after`` it: exit 1 if any is still missing (components/ops/converge.py)."""
+    from .. import converge as checking
+
+    if when not in ("before", "after"):
+        raise OpsError(f"converge: unknown moment {when!r}", hint="use `before` or `after`")
+    return Converged(stack, when, (checking.before if when == "before" else checking.after)(project, stack))

@@ -5,6 +5,7 @@
     python3 cluster/local.py status    # exit 0 when every process runs and the API server is ready
     python3 cluster/local.py stop      # stops what start started, removes .state/cluster/
     python3 cluster/local.py env       # `export KUBECONFIG=...` for a shell
+    python3 cluster/local.py prometheus  # the cluster's Prometheus (cluster/monitoring.py), idempotent
 
 Processes (binaries from cluster/build.py in .toolchain/cluster/bin): etcd, kube-apiserver,
 kube-controller-manager, kube-scheduler and kwok, which plays the kubelets of two simulated
@@ -48,6 +49,7 @@ KWOK_STAGES = CLUSTER_DIR / "kwok-stages.yaml"
 MODE = STATE / "mode.json"
 
 sys.path.insert(0, str(CLUSTER_DIR))
+import monitoring  # noqa: E402
 import node  # noqa: E402
 from supervisor import Supervisor  # noqa: E402
 
@@ -71,7 +73,7 @@ per release): over three minutes at 20 per second, longer than everything else i
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 NODE_PROCESSES = {"kwok": ("kwok",), "real": ("containerd", "kubelet", "kube-proxy", "kwok")}
 """In real mode kwok only publishes Ingress addresses (cluster/kwok-ingress-stage.yaml): no node, no pod."""
-ORDER = (*CONTROL_PLANE, "containerd", "kubelet", "kube-proxy", "kwok")
+ORDER = (*CONTROL_PLANE, "containerd", "kubelet", "kube-proxy", "kwok", monitoring.DISCOVERY, monitoring.PROMETHEUS)
 """Every process start may run, in start order (stop goes in reverse)."""
 BINARIES = {"kwok": ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl"),
             "real": ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kubelet",
@@ -479,6 +481,22 @@ def stop(quiet: bool = False) -> int:
     return 0
 
 
+def prometheus(environment: str, stop_it: bool = False) -> int:
+    """Start the cluster's Prometheus (cluster/monitoring.py) against the running cluster, or stop it."""
+    if stop_it:
+        stopped = [n for n in (monitoring.PROMETHEUS, monitoring.DISCOVERY) if terminate(n)]
+        log(f"prometheus stopped ({', '.join(stopped) or 'it was not running'})")
+        return 0
+    if not healthy():
+        raise ClusterError("the local cluster is not running: python3 cluster/local.py start")
+    ports = json.loads(PORTS.read_text())
+    try:
+        monitoring.start(SUP, STATE, ports["apiserver"], kubectl, log, environment)
+    except RuntimeError as exc:
+        raise ClusterError(str(exc)) from exc
+    return 0
+
+
 def status() -> int:
     procs = running()
     for name, pid in procs.items():
@@ -493,17 +511,22 @@ def status() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=("start", "stop", "status", "env"))
+    ap.add_argument("command", choices=("start", "stop", "status", "env", "prometheus"))
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for each component (start)")
     ap.add_argument("--nodes", choices=tuple(NODE_PROCESSES), default=None,
                     help=f"start: a real node or kwok's simulated ones (default {DEFAULT_NODES}; "
                          "env IMMUTABLE_CLUSTER_NODES)")
+    ap.add_argument("--stop", action="store_true", help="prometheus: stop it (the cluster keeps running)")
+    ap.add_argument("--environment", default="dev",
+                    help="prometheus: the `environment` label of pods that carry none (default dev)")
     args = ap.parse_args(argv)
     try:
         if args.command == "start":
             return start(args.timeout, args.nodes)
         if args.command == "stop":
             return stop()
+        if args.command == "prometheus":
+            return prometheus(args.environment, args.stop)
         if args.command == "env":
             print(f"export KUBECONFIG={KUBECONFIG}")
             return 0

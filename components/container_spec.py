@@ -39,6 +39,7 @@ from .fields import (
     MemoryQuantity,
     NoCredential,
     NoNul,
+    Number,
     OptOut,
     Port,
     PortName,
@@ -376,6 +377,55 @@ class Monitoring(Spec):
     """Path of the metrics endpoint. Default ``/metrics``."""
 
 
+DEFAULT_ANALYSIS_QUERY = (
+    'sum(increase(http_request_errors_total{namespace="$namespace",service="$service",release="$release"}[$window]))'
+    ' / sum(increase(http_requests_total{namespace="$namespace",service="$service",release="$release"}[$window]))')
+"""The error ratio of one release over the analysis window (the metrics docs/monitoring.md names)."""
+
+
+class Analysis(Spec):
+    """A cutover analysis (blue-green): after the new release is ready and before the Service moves,
+    it is exercised through its own release-scoped Service and must pass a Prometheus query.
+    Not part of the release: it decides whether a release gets the traffic, not what runs."""
+
+    query: Annotated[NoNul, NoCredential] = DEFAULT_ANALYSIS_QUERY
+    """PromQL giving one value; ``$service``, ``$release``, ``$namespace`` and ``$window`` (the
+    duration, e.g. ``60s``) are filled in. Default: the release's error ratio
+    (``http_request_errors_total`` / ``http_requests_total``)."""
+    threshold: Number
+    """The value the query is compared with (a finite number: NaN would fail every comparison,
+    infinity pass every one). No default."""
+    compare: Literal["below", "above"] = "below"
+    """Pass when the value is ``below`` (default) or ``above`` the threshold."""
+    duration_seconds: Annotated[Int, Field(ge=10, le=1800)] = 60
+    """How long the analysis runs; the update waits this long at most. Default 60."""
+    interval_seconds: Annotated[Int, Field(ge=1, le=300)] = 10
+    """Seconds between two evaluations; the first failing one fails the analysis. Default 10."""
+    requests: Annotated[Int, Field(ge=0, le=10_000)] = 100
+    """Synthetic requests sent to the new release through its release-scoped Service (0: rely on
+    traffic the user routes there). Default 100."""
+    request_rate: Annotated[Number, Field(gt=0, le=100)] = 5.0
+    """Synthetic requests per second. Default 5."""
+    path: HttpPath = "/"
+    """Path of the synthetic requests. Default ``/``."""
+
+    @rule
+    def _bounded(self, problems: Problems) -> None:
+        if self.interval_seconds > self.duration_seconds:
+            problems.add(("interval_seconds",), self.interval_seconds,
+                         f"interval_seconds ({self.interval_seconds}) is longer than duration_seconds "
+                         f"({self.duration_seconds})", "make the interval at most the duration")
+        if self.requests and self.requests / self.request_rate > self.duration_seconds:
+            problems.add(("requests",), self.requests,
+                         f"{self.requests} requests at {self.request_rate:g}/s take "
+                         f"{self.requests / self.request_rate:.0f}s, longer than duration_seconds "
+                         f"({self.duration_seconds})", "send fewer requests, faster, or analyse longer")
+        for name in ("$release",):
+            if name not in self.query:
+                problems.add(("query",), self.query, f"the query does not select the new release ({name})",
+                             'filter on release="$release", or the analysis measures other releases')
+
+
 OptOutName = Literal[
     "mutable_image_tag",
     "run_as_root",
@@ -518,6 +568,9 @@ class ContainerServiceSpec(Spec):
     """Prometheus scraping."""
     labels: Annotated[dict[str, str], ROUTING] = Field(default_factory=dict)
     """Extra Kubernetes labels on every resource (keys outside ``immutable.dev/``)."""
+    analysis: Annotated[Analysis | None, ROLLOUT] = None
+    """Opt-in cutover analysis (blue-green with a Service): the new release must pass it before
+    the Service moves. Not part of the release. Default: none."""
 
     # --- single-field rules ----------------------------------------------------------
 
@@ -695,6 +748,20 @@ class ContainerServiceSpec(Spec):
                          "set expose.ingress.tls_secret, or security.opt_outs.plain_http_ingress with a reason")
         if ingress and not self.ports:
             problems.add(("ports",), [], "an ingress needs a port", "declare the HTTP port in `ports`")
+
+    @rule
+    def _analysis_needs_a_cutover(self, problems: Problems) -> None:
+        if self.analysis is None:
+            return
+        if self.strategy != "blue-green":
+            problems.add(("analysis",), "set", f"a cutover analysis needs the blue-green strategy (got {self.strategy})",
+                         "set strategy: blue-green, or remove analysis")
+        if not (self.expose.service and self.ports):
+            problems.add(("analysis",), "set", "a cutover analysis needs a Service (ports and expose.service)",
+                         "declare a port, or remove analysis")
+        if self.monitoring.scrape is False:
+            problems.add(("analysis",), "set", "a cutover analysis reads the release's metrics, but "
+                         "monitoring.scrape is false", "set monitoring.scrape: true, or remove analysis")
 
     @rule
     def _blue_green_replicas(self, problems: Problems) -> None:

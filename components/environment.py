@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError
 
 from . import rules
 from .errors import Problem, SpecError, problems_from_validation
-from .fields import DnsLabel, Flag, Hostname, Int, LocalPath, Problems, Spec, pattern, rule
+from .fields import DnsLabel, Flag, Hostname, Int, LocalPath, NoCredential, Problems, Spec, pattern, rule
 from .ledger import WorkloadLedger
 from .records import SecretStore
 
@@ -100,6 +100,11 @@ class EnvironmentConfig(Spec):
     """Where services deploy: ``render`` (default), ``local-cluster``, ``kubernetes`` or ``local-docker``."""
     kubeconfig: LocalPath | None = None
     """Path of the kubeconfig for ``kubernetes``/``local-cluster`` targets."""
+    prometheus_url: Annotated[str, NoCredential, pattern(r"https?://[^\s/@]+(/[^\s]*)?", "an http(s) URL without credentials",
+                                           "e.g. http://prometheus.monitoring:9090; credentials go in "
+                                           "$IMMUTABLE_PROMETHEUS_URL, never in stack config")] | None = None
+    """The Prometheus with this environment's per-release metrics (``immutable-ops health``, the
+    cutover analysis). Default: ``$IMMUTABLE_PROMETHEUS_URL``, else the local cluster's."""
     render_dir: LocalPath | None = None
     """Where ``render`` writes manifests; default ``build/manifests/<name>``."""
     services: dict[DnsLabel, ServiceKnobs] = Field(default_factory=dict)

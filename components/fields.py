@@ -326,6 +326,13 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
+def _real_number(value: Any) -> Any:
+    """A threshold or a rate is a number: ``True`` is not 1.0 (pydantic's lax mode would take it)."""
+    if isinstance(value, bool):
+        raise invalid("a boolean is not a number", "give a number such as 0.05 (not true/false)")
+    return value
+
+
 def _flag(value: Any) -> Any:
     """A flag is ``true`` or ``false``: ``"false"``, ``"no"``, ``0`` or ``1`` are refused, not guessed
     (``bool("false")`` is true: a quoted flag would silently turn a protection off)."""
@@ -337,6 +344,9 @@ def _flag(value: Any) -> Any:
 
 Int = Annotated[int, BeforeValidator(_whole_number)]
 """A whole number that refuses booleans (every count, size, port and number of seconds)."""
+Number = Annotated[float, BeforeValidator(_real_number), Field(allow_inf_nan=False)]
+"""A finite number that refuses booleans (thresholds, rates): NaN fails every comparison and
+infinity passes every one."""
 Flag = Annotated[bool, BeforeValidator(_flag)]
 """A boolean that refuses anything but ``True``/``False`` (every flag of every spec and args object)."""
 Port = Annotated[Int, Field(ge=1, le=65535)]

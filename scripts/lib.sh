@@ -62,6 +62,16 @@ ensure_node_packages() {
     || fail "node packages" "apt-get install ${missing[*]} failed"
 }
 
+ensure_prometheus() {
+  # The local cluster's Prometheus (issue #33; cluster/monitoring.py), Debian's 2.42. The package
+  # ships a systemd unit and an init script for a system-wide Prometheus; the project runs its own
+  # under the cluster's supervisor, so the install must not start that one.
+  dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q "install ok installed" && return 0
+  step "Debian package prometheus (the local cluster's monitoring)"
+  [[ $(id -u) -eq 0 ]] || fail "prometheus" "installing prometheus needs root (apt-get install)"
+  apt_install_no_services "prometheus" prometheus
+}
+
 ensure_cluster_binaries() {
   ensure_node_packages
   step "local Kubernetes control plane binaries (built from source, cached by version)"
@@ -89,6 +99,14 @@ start_cluster() {
   step "local cluster (.state/cluster, $nodes nodes)"
   python3 "$PROJECT_DIR/cluster/local.py" start --nodes "$nodes" \
     || fail "cluster" "cluster/local.py start --nodes $nodes failed (logs: .state/cluster/logs/)"
+  if [[ "$nodes" == "real" ]]; then
+    # Per-release metrics of the pods (docs/monitoring.md); IMMUTABLE_PROMETHEUS=off skips it.
+    if [[ "${IMMUTABLE_PROMETHEUS:-on}" != "off" ]]; then
+      ensure_prometheus
+      python3 "$PROJECT_DIR/cluster/local.py" prometheus --environment "${STACK:-dev}" \
+        || fail "prometheus" "cluster/local.py prometheus failed (log: .state/cluster/logs/prometheus.log)"
+    fi
+  fi
 }
 
 stack_target() {

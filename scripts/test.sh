@@ -6,6 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_venv
 ensure_toolchain
 ensure_cluster_binaries
+ensure_prometheus        # tests/cluster/test_monitoring*.py: the local cluster's Prometheus (Debian 2.42)
 ensure_docker_packages   # the docker-marked tests start their own engine (docker/engine.py)
 ensure_edge_proxy        # ... and their own edge proxy (docker/edge.py: Debian's caddy)
 ensure_checkov

@@ -157,7 +157,7 @@ def deploy(stack: str, raw: Mapping[str, Any], secrets: SecretStore | Mapping[st
         on_docker = pulumi.ResourceOptions(providers=[docker.Provider("docker")])  # DOCKER_HOST or the default socket
         services: Mapping[str, ContainerService | DockerContainerService] = deploy_on_docker(validated, opts=on_docker)
     else:
-        services = deploy_on_kubernetes(validated, kubernetes_provider(validated.config, project_dir))
+        services = deploy_on_kubernetes(validated, kubernetes_provider(validated.config, project_dir), project_dir)
     for name, records in validated.unrecorded.items():
         pulumi.log.info(f"{name}: to record: {', '.join(r.release for r in records)} (immutable-ops record {stack})")
     for name, service in services.items():
@@ -170,15 +170,24 @@ def deploy(stack: str, raw: Mapping[str, Any], secrets: SecretStore | Mapping[st
     pulumi.export("target", env.target)
 
 
-def deploy_on_kubernetes(validated: Plan, provider: k8s.Provider) -> dict[str, ContainerService]:
+def deploy_on_kubernetes(validated: Plan, provider: k8s.Provider, project_dir: str | None = None) -> dict[str, ContainerService]:
     namespace = ServiceNamespace(topology.NAMESPACE, {
         "spec": {"name": topology.NAMESPACE},
         "services": [active for active, _ in validated.services.values()],
         "exec_break_glass": validated.config.environment.exec_break_glass,
     }, opts=pulumi.ResourceOptions(providers=[provider]))
+    env = validated.config.environment
+    # Where a cutover analysis (spec.analysis) asks and sends its requests; unused without one.
+    analysis: dict[str, str] = {}
+    if env.prometheus_url:
+        analysis["prometheus_url"] = env.prometheus_url
+    kubeconfig = env.kubeconfig or (os.path.join(project_dir, ".state", "cluster", "kubeconfig")
+                                    if project_dir and env.target == "local-cluster" else None)
+    if kubeconfig:
+        analysis["kubeconfig"] = kubeconfig
     return {
         name: ContainerService(
-            name, {"spec": active, "previous": kept, "exec_break_glass": validated.config.environment.exec_break_glass},
+            name, {"spec": active, "previous": kept, "exec_break_glass": env.exec_break_glass, **analysis},
             opts=pulumi.ResourceOptions(providers=[provider], depends_on=[namespace]),
         )
         for name, (active, kept) in validated.services.items()

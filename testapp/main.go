@@ -17,6 +17,7 @@
 //	TESTAPP_NEVER_READY (unset)       /ready answers 503 forever
 //	TESTAPP_CONFIG_DIR (/etc/app)     files reported on / (a release's config)
 //	TESTAPP_DRAIN_SECONDS (2)         after SIGTERM: /ready 503, keep serving this long, then exit
+//	TESTAPP_ERROR_RATIO (0)           fraction of application requests answered 500 (metrics.go)
 //
 // Multi-call: as `healthcheck` or `ready` (first argument) it GETs its own /healthz or /ready
 // on 127.0.0.1 and exits 0/1, for exec probes. Unknown flags (a worker's --queue ...) are
@@ -51,6 +52,7 @@ type app struct {
 	draining              atomic.Bool
 	mu                    sync.Mutex
 	requests              map[string]int64 // "path code" -> count
+	http                  *httpMetrics     // application metrics and the injected errors (metrics.go)
 }
 
 func envOr(key, def string) string {
@@ -124,6 +126,7 @@ func (a *app) metrics(w http.ResponseWriter) {
 		ready = 1
 	}
 	fmt.Fprintf(w, "# HELP testapp_ready 1 when /ready answers 200.\n# TYPE testapp_ready gauge\ntestapp_ready{%s} %d\n", labels, ready)
+	a.http.write(w, labels)
 	fmt.Fprintf(w, "# HELP testapp_info The release this process serves.\n# TYPE testapp_info gauge\ntestapp_info{%s} 1\n", labels)
 }
 
@@ -149,6 +152,9 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.count(r.URL.Path, code)
 		return
 	default:
+		if a.http.shouldFail() {
+			code = http.StatusInternalServerError
+		}
 		body, _ = json.Marshal(a.report())
 		body = append(body, '\n')
 		w.Header().Set("Content-Type", "application/json")
@@ -158,6 +164,9 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(code)
 	_, _ = w.Write(body)
 	a.count(r.URL.Path, code)
+	if r.URL.Path != "/healthz" && r.URL.Path != "/ready" {
+		a.http.observe(code, time.Since(start))
+	}
 	if r.URL.Path == "/" {
 		// One JSON line per request, labelled with the release: `kubectl logs -l immutable.dev/release=...`.
 		line, _ := json.Marshal(map[string]any{"ts": start.UTC().Format(time.RFC3339Nano), "release": a.release,
@@ -192,7 +201,7 @@ func main() {
 		version: envOr("TESTAPP_VERSION", "dev"), release: envOr("IMMUTABLE_RELEASE", "unknown"), pod: host,
 		started: time.Now(), startDelay: seconds("TESTAPP_START_DELAY_SECONDS", 0),
 		neverReady: envOr("TESTAPP_NEVER_READY", "") != "", configDir: envOr("TESTAPP_CONFIG_DIR", "/etc/app"),
-		args: args, requests: map[string]int64{},
+		args: args, requests: map[string]int64{}, http: newHTTPMetrics(errorRatioFromEnv()),
 	}
 	ln, err := net.Listen("tcp", ":"+envOr("PORT", "8080"))
 	if err != nil {

@@ -152,6 +152,10 @@ class DockerContainerService(pulumi.ComponentResource, _DockerContainerServiceOu
         problems = ro.docker_problems(active, **flags)
         problems += _network_problems(active, network)
         problems += _namespace_problems(active, given.get("namespace"))
+        if active.analysis is not None:
+            # Docker has no Service to move and no Prometheus of ours: a gate here would pass silently.
+            problems.append(Problem("analysis", "set", "the cutover analysis runs on Kubernetes only (blue-green "
+                                    "ContainerService); Docker has no Service to gate", "remove analysis for Docker"))
         problems += ed.probe_problems(active, probe_binary)
         problems += ed.edge_port_problems(active, edge_port)
         if not problems:  # the proxy is asked only about a spec that would deploy

@@ -25,6 +25,7 @@ from ..inputs import OutputAllowed, args_model, is_output, secret_output
 from ..outputs import ContainerReleaseOutputs
 from ..release_inputs import container_service_inputs
 from . import manifests as m
+from .analysis_resource import ReleaseAnalysis
 
 TYPE_TOKEN = f"{PACKAGE}:kubernetes:ContainerService"
 
@@ -52,6 +53,13 @@ class ContainerServiceArgs(_ContainerServiceArgsRequired, total=False):
     children then wait for the namespace). Default: ``spec.namespace``. Not part of the release."""
     exec_break_glass: bool
     """Environment-wide opt-out of the exec lock (never in prod). Default ``False``."""
+    prometheus_url: str
+    """The Prometheus the cutover analysis (``spec.analysis``) asks. Default:
+    ``$IMMUTABLE_PROMETHEUS_URL``, else the local cluster's (cluster/local.py prometheus); with
+    none the analysis fails closed. Not part of the release."""
+    kubeconfig: str
+    """The kubeconfig the analysis's synthetic requests use (the API server's service proxy).
+    Default: ``$KUBECONFIG``, else ``~/.kube/config``. Not part of the release."""
 
 
 _ARGS = args_model("ContainerService", {
@@ -134,6 +142,8 @@ class ContainerService(pulumi.ComponentResource, _ContainerServiceOutputs):
         # The Service (and so the traffic) moves only once the active release is ready:
         # the provider's await logic holds the Deployment's create/update until it is.
         after_active = pulumi.ResourceOptions(parent=self, depends_on=[active_deployment])
+        # ... and, with spec.analysis, once it has passed its analysis.
+        gate = self._analysis(active, previous, active_deployment, given)
         self.service: k8s.core.v1.Service | None = None
         if active.expose.service and active.ports:
             self.service = k8s.core.v1.Service(
@@ -141,7 +151,7 @@ class ContainerService(pulumi.ComponentResource, _ContainerServiceOutputs):
                 metadata=self._meta(active.name, annotations=m.SERVICE_AWAIT_ANNOTATIONS),
                 spec={"type": "ClusterIP", "selector": m.service_selector(active, ids[0]),
                       "ports": m.service_ports(active)},
-                opts=after_active,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[active_deployment, *gate]),
             )
         if active.strategy == "blue-green":
             # Kept releases scale down (or stay warm) only after the Service has moved to the
@@ -287,6 +297,40 @@ class ContainerService(pulumi.ComponentResource, _ContainerServiceOutputs):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*uses, *after],
                                         custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout)),
         )
+
+    def _analysis(self, active: ContainerServiceSpec, previous: Sequence[ContainerServiceSpec],
+                  active_deployment: pulumi.Resource, given: Mapping[str, Any]) -> list[pulumi.Resource]:
+        """With ``spec.analysis``: the new release's own Service and its analysis (what the
+        Service waits for); each kept release's analysis record, so a rollback to it is never
+        analysed again (see analysis_resource)."""
+        analysis = active.analysis
+        if analysis is None or active.strategy != "blue-green" or not (active.expose.service and active.ports):
+            return []
+        rid = active.release
+        # The release-scoped Service: what the synthetic requests (or a user's own) reach.
+        release_service = k8s.core.v1.Service(
+            f"{self._name}-svc-{rid}",
+            metadata=self._meta(m.deployment_name(active, rid), release=rid, role="analysis",
+                                annotations=m.SERVICE_AWAIT_ANNOTATIONS),
+            spec={"type": "ClusterIP", "selector": m.service_selector(active, rid), "ports": m.service_ports(active)},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[active_deployment]),
+        )
+        where = {"prometheus_url": given.get("prometheus_url") or "", "kubeconfig": given.get("kubeconfig") or ""}
+
+        def props(spec: ContainerServiceSpec, gate: bool, service_name: pulumi.Input[str]) -> dict[str, Any]:
+            return {**analysis.model_dump(), **where, "gate": gate, "namespace": self._namespace,
+                    "service": spec.name, "release": spec.release, "release_service": service_name,
+                    "port": spec.ports[0].name}
+
+        gate = ReleaseAnalysis(f"{self._name}-analysis-{rid}",
+                               props(active, True, release_service.metadata.apply(lambda meta: str(field(meta, "name")))),
+                               # The analysis needs the release ready and its Service in place.
+                               opts=pulumi.ResourceOptions(parent=self, depends_on=[release_service]))
+        for spec in previous:
+            ReleaseAnalysis(f"{self._name}-analysis-{spec.release}",
+                            props(spec, False, m.deployment_name(spec, spec.release)),
+                            opts=pulumi.ResourceOptions(parent=self))
+        return [gate]
 
     def _ingress(self, spec: ContainerServiceSpec) -> None:
         ingress = spec.expose.ingress

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 EXIT_CODES = ("Exit codes: 0 ok (nothing found) · 1 internal error (a bug) · 2 bad command line · "
               "3 bad input, nothing changed · 4 guard: in-place compute change · 5 drift found · "
               "6 drift cannot be checked on this target · 7 parity: a difference outside the knobs · "
-              "8 a Pulumi operation failed (ledger edit reverted)")
+              "8 a Pulumi operation failed (ledger edit reverted) · 9 health: Prometheus or the cluster unreachable")
 
 app = typer.Typer(
     name="immutable-ops",
@@ -178,6 +178,37 @@ def releases(
     from .commands import releases as cmd
 
     return cmd.run(_ctx(ctx).project, stack, service, show, diff)
+
+
+@command()
+def health(
+    ctx: typer.Context,
+    stack: Annotated[str, typer.Argument(help="Stack whose releases to show")],
+    service: Annotated[str | None, typer.Option("--service", help="Only this service")] = None,
+    prometheus: Annotated[str | None, typer.Option("--prometheus", help="Prometheus URL (default: the stack's "
+                                                   "immutable:environment.prometheus_url, $IMMUTABLE_PROMETHEUS_URL, "
+                                                   "the local cluster's)")] = None,
+    window: Annotated[str, typer.Option("--window", help="Rate window (PromQL duration)")] = "1m",
+    fmt: FormatOpt = Format.table,
+) -> Result:
+    """Request rate, error ratio and p95 latency per service and release, from Prometheus."""
+    from .commands import health as cmd
+
+    return cmd.run(_ctx(ctx).project, stack, prometheus, window, service)
+
+
+@command()
+def logs(
+    ctx: typer.Context,
+    stack: Annotated[str, typer.Argument(help="Stack the service belongs to")],
+    service: Annotated[str, typer.Option("--service", help="The service")],
+    release: Annotated[str, typer.Option("--release", help="The release id")],
+    tail: Annotated[int, typer.Option("--tail", help="Last lines per pod")] = 100,
+) -> Result:
+    """The logs of one release's pods only."""
+    from .commands import logs as cmd
+
+    return cmd.run(_ctx(ctx).project, stack, service, release, tail)
 
 
 @command()

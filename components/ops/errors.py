@@ -32,6 +32,9 @@ class ExitCode(IntEnum):
     PULUMI_FAILED = 8
     """A Pulumi operation (preview, up, refresh) failed. A ledger edit made by the command
     was reverted."""
+    MONITORING_UNAVAILABLE = 9
+    """``health``: Prometheus (or the cluster, for logs) could not be reached or refused the
+    query: nothing is shown rather than numbers that might be wrong."""
 
 
 class OpsError(Exception):

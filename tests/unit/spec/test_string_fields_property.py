@@ -46,6 +46,8 @@ SERVICE_A = service(
     network={"ingress_from": [{"service": "api"}, {"namespace": "ops"}],
              "egress_to": [{"cidr": "10.0.0.0/8", "ports": [5432]}, {"service": "db"}, {"namespace": "mq"}]},
     monitoring={"port": "metrics", "path": "/metrics"},
+    analysis={"query": 'sum(rate(http_request_errors_total{release="$release"}[$window]))', "threshold": 0.01,
+              "compare": "below", "path": "/healthz"},
     strategy="blue-green", keep_mode="warm", namespace="apps",
 )
 GROUP_A = server_group_spec(
@@ -72,6 +74,7 @@ GROUP_B = server_group_spec(
     state={"data_volumes": [{"volume_id": "vol-0123456789abcdef0", "device_name": "/dev/sdf", "mount_path": "/data"}]})
 ENVIRONMENT = {"name": "dev", "target": "kubernetes", "kubeconfig": "/home/dev/.kube/config",
                "render_dir": "build/manifests/dev",
+               "prometheus_url": "http://prometheus.monitoring:9090",
                "services": {"web": {"replicas": 2, "hostname": "web.dev.example.com"}},
                "server_groups": {"api": {"min_size": 1, "max_size": 2}},
                "aws": {"region": "eu-west-1", "vpc_id": VPC, "subnet_ids": SUBNETS,
@@ -111,6 +114,8 @@ FREE_TEXT: dict[str, frozenset[str]] = {
     # Opaque or program text: only NUL is refused (a process argument or a file holds the rest).
     "command[]": ALL, "args[]": ALL, "probes.readiness.exec_command[]": ALL, "config_files[].content": ALL,
     "secrets[].value": ALL,
+    # PromQL is program text too: Prometheus parses it, a newline or any script in a label value is its own.
+    "analysis.query": ALL,
     # Values of environment variables and text for people: one line or many, any script; no ESC.
     "env.*": ALL - {"control character"},
     "security.opt_outs.*.reason": ALL - {"control character"},

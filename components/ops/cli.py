@@ -182,6 +182,7 @@ def history(
     """The releases deployed to a stack: release, artifact, when, by which update, result."""
     from . import history as hist
     from . import output
+    from . import releases as rel
 
     def body() -> None:
         project = _ctx(ctx).project
@@ -191,6 +192,7 @@ def history(
         current = project.workloads(stack) if records else {}
         data = hist.as_json(stack, found)
         data["current"] = {n: {"release": s.release, "artifact": s.artifact, "kept": list(s.kept)} for n, s in current.items()}
+        data["serving_order"] = rel.serving_order(project.ledger(stack))
         output.emit(fmt, f"Releases deployed to {stack}", header, cells, data)
         if fmt is not Format.json and current:
             now = ", ".join(f"{n} {s.release}" + (f" (kept: {', '.join(s.kept)})" if s.kept else "") for n, s in current.items())
@@ -220,7 +222,7 @@ def record(
         archive = project.archive(stack)
         with output.progress(f"pulumi preview {stack} (collecting releases to record)") as update:
             published = project.unrecorded(stack, on_output=update)
-        plan = rec.plan(stack, project.ledger(stack), archive, published)
+        plan = rec.plan(stack, project.ledger(stack), archive, published, rec.serving_state(project, stack))
         rows = [[w, rid, kind] for w, rid, kind in plan.recorded]
         data = {"stack": stack, "recorded": [{"workload": w, "release": r, "kind": k} for w, r, k in plan.recorded],
                 "check": check}
@@ -236,8 +238,11 @@ def record(
                     if after != plan.before.get(workload):
                         project.write_ledger(stack, workload, plan.before.get(workload), after)
                 project.save_archive(stack, plan.archive)
+        data["notes"] = plan.notes
         output.emit(fmt, f"Recorded releases of {stack}", ["workload", "release", "kind"], rows, data)
         if fmt is not Format.json:
+            for note in plan.notes:
+                output.say(note)
             output.say(f"{len(plan.recorded)} recorded; review and commit "
                        f"Pulumi.{stack}.yaml and releases/{stack}.yaml" if plan.changed else "every release is recorded")
 
@@ -287,11 +292,12 @@ def releases(
             output.emit(fmt, f"{wa}: {old.release} → {new.release}", ["setting", old.release, new.release], rows, delta)
             return
         found = rel.rows(project.ledger(stack), archive, service)
-        rows = [[r.workload, r.release + (" (pinned)" if r.pinned else ""), "active" if r.active else "",
+        rows = [[r.workload, r.release, r.event, "active" if r.active else f"kept #{r.kept}",
                  r.artifact.rsplit("/", 1)[-1][:40], r.note or "", ", ".join(r.changes) or "-"] for r in found]
         listing: dict[str, Any] = {"stack": stack, "releases": [r.__dict__ | {"changes": list(r.changes)} for r in found]}
-        output.emit(fmt, f"Recorded releases of {stack} (oldest first)",
-                    ["workload", "release", "", "artifact", "note", "changed from previous"], rows, listing)
+        output.emit(fmt, f"Releases of {stack} in serving order (oldest served first; kept #1 is the first a "
+                         "rollback goes to, the first keep_previous are kept)",
+                    ["workload", "release", "served by", "", "artifact", "note", "changed from previous"], rows, listing)
 
     _run(body)
 
@@ -312,6 +318,7 @@ def promote(
     from . import guard as rules
     from . import output
     from . import promote as promotion
+    from .record import serving_state
 
     def body() -> None:
         project = _ctx(ctx).project
@@ -320,7 +327,8 @@ def promote(
         state = project.workloads(source)
         project.stack(target)
         items = promotion.plan(source, target, state, project.ledger(source), project.ledger(target), service or (),
-                               source_archive=project.archive(source))
+                               source_archive=project.archive(source),
+                               target_state=serving_state(project, target))
         if not items:
             if fmt is Format.json:
                 output.print_json({"source": source, "target": target, "promoted": [], "deployed": False})

@@ -24,25 +24,43 @@ class ReleaseRow:
     note: str | None
     active: bool
     pinned: bool
+    """Active and running exactly as recorded (after a rollback, a promotion or a pin)."""
     changes: tuple[str, ...]
-    """Settings that differ from the previous entry of the ledger (empty for the first)."""
+    """Settings that differ from the release that served before it (empty for the first)."""
+    event: str = "deploy"
+    """How it last came to serve: ``deploy``, ``rollback``, ``promotion`` or ``pin``."""
+    kept: int | None = None
+    """Its place among the kept releases (1: the first a rollback goes to), ``None`` for the
+    active one; the program keeps the first ``keep_previous`` of them."""
 
 
 def rows(ledgers: Mapping[str, WorkloadLedger], archive: ReleaseArchive, workload: str | None = None) -> list[ReleaseRow]:
+    """One row per release, in serving order (oldest served first, the active one last): the
+    order the kept releases are chosen from (:meth:`WorkloadLedger.kept_entries`)."""
     out = []
     for name, ledger in sorted(ledgers.items()):
         if workload and name != workload:
             continue
         previous: ReleaseRecord | None = None
-        for index, entry in enumerate(ledger.releases):
+        serving = ledger.serving
+        for index, entry in enumerate(serving):
             record = archive.get(name, entry.release) if entry.release else None
             changes: tuple[str, ...] = ()
             if record is not None and previous is not None:
                 changes = tuple(record.changes_from(previous))
+            last = index == len(serving) - 1
             out.append(ReleaseRow(name, entry.release or "(unrecorded)", entry.artifact, entry.note,
-                                  index == ledger.active_index, ledger.pinned and index == ledger.active_index, changes))
+                                  last, last and ledger.pinned, changes, entry.how,
+                                  None if last else len(serving) - 1 - index))
             previous = record or previous
     return out
+
+
+def serving_order(ledgers: Mapping[str, WorkloadLedger]) -> dict[str, list[dict[str, str | None]]]:
+    """workload -> its releases newest served first (the active one first, then the kept ones in
+    the order a rollback takes them), each with how it came to serve: for ``-f json``."""
+    return {name: [{"release": e.release, "artifact": e.artifact, "event": e.how} for e in reversed(ledger.serving)]
+            for name, ledger in sorted(ledgers.items())}
 
 
 def find(archive: ReleaseArchive, query: str, workload: str | None = None) -> tuple[str, ReleaseRecord]:

@@ -10,26 +10,20 @@ workspace, destroyed at the end.
 
 from __future__ import annotations
 
-import json
 import pathlib
 import subprocess
 import sys
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from tests.cluster.kube import BIN, Cluster
 from tests.cluster.realnode import NS, M, traffic
+from tests.cluster.test_real_node import _digest_ref, outputs
 from tests.engine.harness import Workspace, toolchain_missing
 
 pytestmark = [pytest.mark.engine, pytest.mark.cluster, pytest.mark.slow,
               pytest.mark.skipif(toolchain_missing() is not None, reason=toolchain_missing() or "")]
-
-
-def _digest_ref(real: Cluster, tag: str) -> str:
-    images = real.images()
-    return f"{images['address']}/testapp@{images['images'][f'testapp:{tag}']['digest']}"
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +43,6 @@ def ws(real: Cluster, netns: str, tmp_path_factory: pytest.TempPathFactory) -> I
         yield w
     finally:
         w.pulumi("destroy", "--yes", "-s", "dev", check=False, timeout=600)
-
-
-def outputs(ws: Workspace) -> dict[str, Any]:
-    return json.loads(ws.pulumi("stack", "output", "--json", "-s", "dev").stdout)  # type: ignore[no-any-return]
 
 
 def append(ws: Workspace, artifact: str) -> None:

@@ -22,8 +22,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from .serving_model import TARGETS, Model, Stack, Target
 
 CODES = ("a", "b", "c")
-EXAMPLES = 10
-STEPS = 25
+EXAMPLES = 6
+STEPS = 20
 
 
 def machine(target: Target) -> type[RuleBasedStateMachine]:

@@ -2,8 +2,8 @@
 
 Pulumi programs do not remember earlier inputs, so keeping N previous releases needs them
 written down. Each stack's config holds, per workload, a list of entries in **serving
-order**: each release once, at the place where it last started to serve, oldest first; the
-last entry is the one that serves (or is about to). An entry names a *release*: its id (the
+order**, oldest first: a release is listed each time it started to serve (again after a
+rollback); the last entry is the one that serves (or is about to). An entry names a *release*: its id (the
 content hash of everything that defines what runs) and its artifact (image digest or AMI
 id); ``event`` says how it came to serve when that was not a deploy. The settings behind
 each id are kept in the stack's release archive (``releases/<stack>.yaml``, see
@@ -15,17 +15,19 @@ each id are kept in the stack's release archive (``releases/<stack>.yaml``, see
       api:
         releases:
           - artifact: ghcr.io/acme/api@sha256:...
+            release: 1e98715b   # recorded: its settings are in releases/<stack>.yaml
+          - artifact: ghcr.io/acme/api@sha256:...
             release: 6f1c2d3e   # served, then was rolled back from
           - artifact: ghcr.io/acme/api@sha256:...
-            release: 1e98715b   # recorded: its settings are in releases/<stack>.yaml
+            release: 1e98715b
             event: rollback     # serves again since `immutable-ops rollback` (exactly as recorded)
 
-**The rule** (:meth:`WorkloadLedger.kept_entries`): the kept releases are the entries
-before the last one, newest served first, up to ``keep_previous``. A deploy appends (an entry
-already listed moves to the end); a rollback or a promotion moves the entry to the end with
-its ``event`` (a rollback is an event in the order, never only a pointer beside it); a
-release whose update failed never served and leaves the order when the next release is
-recorded (:meth:`WorkloadLedger.served_last`). The last entry runs with today's code unless
+**The rule** (:meth:`WorkloadLedger.kept_entries`): the kept releases are the releases that
+served before the active one, newest served first (each once), up to ``keep_previous``. A
+deploy appends; a rollback or a promotion lists the release once more at the end with its
+``event`` (a rollback is an event in the order, never only a pointer beside it); a release
+whose update failed never served, and its listing leaves the order when the next release is
+recorded (:meth:`WorkloadLedger.never_served`). The last entry runs with today's code unless
 its ``event`` is ``rollback``, ``promotion`` or ``pin``: then it runs exactly as recorded.
 
 The previous format kept the list in first-run order plus an ``active`` pointer. It is read
@@ -80,8 +82,8 @@ class LedgerEntry(Spec):
 
 class WorkloadLedger(Spec):
     releases: Annotated[list[LedgerEntry], Field(min_length=1)]
-    """The releases this stack has run, in serving order: each once, where it last started to
-    serve, oldest first; the last one serves (see :attr:`serving`)."""
+    """The releases this stack has run, in serving order, oldest first: each time a release
+    started to serve (again); the last one serves (see :attr:`serving`)."""
     active: str | None = None
     """The previous format's pointer (release id, or an unrecorded entry's artifact). Still read
     (the entry it names counts as the last one served, ``event: pin``); never written: a
@@ -89,14 +91,13 @@ class WorkloadLedger(Spec):
 
     @model_validator(mode="after")
     def _entries_are_distinct(self) -> WorkloadLedger:
-        keys = [e.key for e in self.releases]
-        duplicates = sorted({k for k in keys if keys.count(k) > 1})
+        unrecorded = [e.artifact for e in self.releases if e.release is None]
+        duplicates = sorted({k for k in unrecorded if unrecorded.count(k) > 1})
         if duplicates:
-            raise invalid(f"listed twice: {', '.join(duplicates)}",
-                          "list each release once (an unrecorded artifact once); to serve one again, move its entry to the end",
-                          field="releases")
+            raise invalid(f"unrecorded artifact listed twice: {', '.join(duplicates)}",
+                          "list a new artifact once; `immutable-ops record` gives it its release id", field="releases")
         if self.active is not None:
-            matches = [e for e in self.releases if self.active in (e.release, e.artifact)]
+            matches = {e.key for e in self.releases if self.active in (e.release, e.artifact)}
             if not matches:
                 raise invalid(f"`active` ({self.active!r}) is not one of the listed releases",
                               "add it to `releases` first, or point at a listed release id", field="active")
@@ -109,7 +110,8 @@ class WorkloadLedger(Spec):
 
     @property
     def serving(self) -> list[LedgerEntry]:
-        """The entries in serving order, oldest first; the last one serves.
+        """The entries in serving order, oldest first; the last one serves. A release that served
+        more than once is listed at each time (a rollback to it, a promotion of it again).
 
         The list itself, except for a ledger of the previous format with an ``active`` pointer:
         there the pinned entry moves to the end (``event: pin`` unless it says how), which is
@@ -128,7 +130,7 @@ class WorkloadLedger(Spec):
         return type(self)(releases=self.serving)
 
     def _pinned_index(self) -> int:
-        return next(i for i, e in enumerate(self.releases) if self.active in (e.release, e.artifact))
+        return max(i for i, e in enumerate(self.releases) if self.active in (e.release, e.artifact))
 
     @property
     def pinned(self) -> bool:
@@ -148,10 +150,17 @@ class WorkloadLedger(Spec):
     def active_artifact(self) -> str:
         return self.active_entry.artifact
 
+    def latest(self) -> list[LedgerEntry]:
+        """Each release once, at the last time it started to serve, oldest first."""
+        entries = self.serving
+        last = {e.key: i for i, e in enumerate(entries)}
+        return [e for i, e in enumerate(entries) if last[e.key] == i]
+
     def kept_entries(self, keep: int | None = None) -> list[LedgerEntry]:
-        """THE RULE: the entries other than the active one, newest served first; ``keep`` cuts
-        the list (``keep_previous``)."""
-        ordered = list(reversed(self.serving[:-1]))
+        """THE RULE: the releases that served before the active one, newest served first (each
+        once); ``keep`` cuts the list (``keep_previous``)."""
+        active = self.active_entry.key
+        ordered = [e for e in reversed(self.latest()) if e.key != active]
         return ordered if keep is None else ordered[:keep]
 
     def previous_entries(self, keep: int | None = None) -> list[LedgerEntry]:
@@ -163,22 +172,24 @@ class WorkloadLedger(Spec):
         return [e.artifact for e in self.kept_entries(keep)]
 
     def index_of(self, entry: LedgerEntry) -> int:
-        """Index in :attr:`releases` of ``entry`` (an entry of :attr:`serving`)."""
-        return next(i for i, e in enumerate(self.releases) if e.key == entry.key)
+        """Index in :attr:`releases` of ``entry`` (an entry of :attr:`serving`; its last listing)."""
+        return max(i for i, e in enumerate(self.releases) if e.key == entry.key)
 
     def find(self, key: str) -> LedgerEntry | None:
-        """The entry whose release id or artifact is ``key``."""
-        return next((e for e in self.releases if key in (e.release, e.artifact)), None)
+        """The entry whose release id or artifact is ``key`` (its last listing)."""
+        return next((e for e in reversed(self.releases) if key in (e.release, e.artifact)), None)
 
     # --- events: every write returns the current form --------------------------------------
 
     def served_again(self, key: str, event: Event) -> WorkloadLedger:
-        """A copy where the entry ``key`` (release id, or an unrecorded entry's artifact) serves
-        again: moved to the end with ``event`` (rollback: it runs exactly as recorded)."""
-        entries = self.serving
-        entry = next(e for e in entries if key in (e.release, e.artifact))
-        rest = [e for e in entries if e.key != entry.key]
-        return type(self)(releases=[*rest, entry.model_copy(update={"event": None if event == "deploy" else event})])
+        """A copy where the release ``key`` (release id, or an unrecorded entry's artifact) serves
+        again: listed once more at the end, with ``event`` (rollback: exactly as recorded); an
+        unrecorded entry moves to the end."""
+        entry = next(e for e in reversed(self.serving) if key in (e.release, e.artifact))
+        again = entry.model_copy(update={"event": None if event == "deploy" else event})
+        # An unrecorded entry (no id yet: its artifact stands for it) moves instead of being listed twice.
+        earlier = [e for e in self.serving if e is not entry] if entry.release is None else self.serving
+        return type(self)(releases=[*earlier, again])
 
     def pointed_at(self, key: str) -> WorkloadLedger:
         """Rollback: :meth:`served_again` with ``event: rollback``."""
@@ -186,53 +197,46 @@ class WorkloadLedger(Spec):
 
     def appended(self, artifact: str, note: str | None = None, *, release: str | None = None,
                  pin: bool = False, event: Event | None = None) -> WorkloadLedger:
-        """A copy with the release appended (moved to the end if listed): deploy, or promotion
-        (``event="promotion"``; ``pin`` is the older spelling), after which it runs exactly as
-        recorded whatever the code says."""
-        key = release or artifact
+        """A copy with the release listed at the end: deploy, or promotion (``event="promotion"``;
+        ``pin`` is the older spelling), after which it runs exactly as recorded whatever the code
+        says. An unrecorded entry of the same artifact is replaced by it."""
         how = event or ("promotion" if pin else None)
-        entries = [e for e in self.serving if e.key != key and not (release and e.release is None and e.artifact == artifact)]
+        entries = [e for e in self.serving if not (e.release is None and e.artifact == artifact)]
         entries.append(LedgerEntry(artifact=artifact, release=release, note=note,
                                    event=None if how == "deploy" else how))
         return type(self)(releases=entries)
 
     def recorded(self, index: int, release: str) -> WorkloadLedger:
         """A copy where the unrecorded entry at ``index`` (of :attr:`releases`) carries its
-        recorded release id. If another entry already is that release (an artifact appended
-        again with unchanged code), the later place in the order stands: the other one goes."""
+        recorded release id."""
         entries = list(self.releases)
         entries[index] = entries[index].model_copy(update={"release": release})
         active = self.active
         if active is not None and active == self.releases[index].artifact:
             active = release
-        twins = [i for i, e in enumerate(entries) if e.release == release]
-        if len(twins) > 1:
-            drop = min(twins)
-            if active is not None and active in (entries[drop].release, entries[drop].artifact):
-                active = release
-            entries.pop(drop)
         return type(self)(releases=entries, active=active)
 
-    def served_last(self, serving: str, *, retry: bool = True) -> WorkloadLedger:
-        """A failed update leaves the order true: the recorded entries listed after ``serving``
-        (the release the stack's state says serves) never served, so they leave the order,
-        except (``retry``) the last entry, the release about to be deployed. Their records stay
-        in the archive. ``serving`` not listed: unchanged."""
-        entries = self.serving
-        at = next((i for i, e in enumerate(entries) if serving in (e.release, e.artifact)), None)
-        if at is None or at == len(entries) - 1:
-            return self
-        after = entries[at + 1:]
-        keep_after = [e for e in after[:-1] if e.release is None] + ([after[-1]] if retry else
-                                                                      [e for e in after[-1:] if e.release is None])
-        if len(keep_after) == len(after):
-            return self
-        return type(self)(releases=[*entries[:at + 1], *keep_after])
-
     def never_served(self, serving: str, *, retry: bool = True) -> list[LedgerEntry]:
-        """The entries :meth:`served_last` takes out of the order."""
-        kept = {e.key for e in self.served_last(serving, retry=retry).releases}
-        return [e for e in self.releases if e.key not in kept]
+        """A failed update leaves the order true: the recorded entries listed after the last
+        time ``serving`` (the release the stack's state says serves) started to serve never
+        served. ``retry`` spares the last entry (the release the next update deploys)."""
+        entries = self.serving
+        at = max((i for i, e in enumerate(entries) if serving in (e.release, e.artifact)), default=None)
+        if at is None:
+            return []
+        after = entries[at + 1:]
+        return [e for i, e in enumerate(after) if e.release is not None and not (retry and i == len(after) - 1)]
+
+    def dropping(self, entries: list[LedgerEntry]) -> WorkloadLedger:
+        """A copy without ``entries`` (by identity: one listing, not every listing of the release),
+        except the last entry, the release the next update deploys. Records stay in the archive."""
+        last = self.serving[-1]
+        gone = [g for g in entries if g is not last]
+        return type(self)(releases=[e for e in self.serving if not any(e is g for g in gone)])
+
+    def served_last(self, serving: str, *, retry: bool = True) -> WorkloadLedger:
+        """:meth:`dropping` the :meth:`never_served` entries."""
+        return self.dropping(self.never_served(serving, retry=retry))
 
 
 Ledger = dict[str, WorkloadLedger]

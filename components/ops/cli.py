@@ -292,7 +292,7 @@ def releases(
             output.emit(fmt, f"{wa}: {old.release} → {new.release}", ["setting", old.release, new.release], rows, delta)
             return
         found = rel.rows(project.ledger(stack), archive, service)
-        rows = [[r.workload, r.release, r.event, "active" if r.active else f"kept #{r.kept}",
+        rows = [[r.workload, r.release, r.event, r.role,
                  r.artifact.rsplit("/", 1)[-1][:40], r.note or "", ", ".join(r.changes) or "-"] for r in found]
         listing: dict[str, Any] = {"stack": stack, "releases": [r.__dict__ | {"changes": list(r.changes)} for r in found]}
         output.emit(fmt, f"Releases of {stack} in serving order (oldest served first; kept #1 is the first a "

@@ -99,12 +99,13 @@ def plan(source: str, target: str, source_state: Mapping[str, WorkloadState],
                            hint=f"immutable-ops record {source} and commit it, then promote")
         # The exact record, as a promotion event at the end of the serving order: the target runs
         # the same release id as the source, and what it served before is its newest kept release.
-        after = before.appended(artifact, entry.note, release=state.release, event="promotion") if before else \
+        serving = target_state.get(name)
+        base = before.migrated() if before is not None else None
+        stale = base.never_served(serving.release, retry=False) if base is not None and serving else []
+        after = base.appended(artifact, entry.note, release=state.release, event="promotion") if base else \
             WorkloadLedger(releases=[LedgerEntry(artifact=artifact, release=state.release, note=entry.note,
                                                  event="promotion")])
-        serving = target_state.get(name)
-        if serving is not None:
-            after = after.served_last(serving.release)
+        after = after.dropping(stale)  # listed after what the target serves: never served (a failed update)
         out.append(Promotion(name, artifact, entry.note, state.release,
                              before.active_artifact if before else None, before, after, record))
     return out

@@ -71,6 +71,9 @@ def plan(stack: str, ledgers: Mapping[str, WorkloadLedger], archive: ReleaseArch
         state = serving.get(workload)
         if ledger.active is not None:
             ledger = _migrate_pin(stack, workload, ledger, state, result.notes)
+        # Recorded releases listed after the one that serves never served (a failed update): found
+        # before this record moves anything (re-recording the serving release moves it to the end).
+        stale = ledger.never_served(state.release, retry=False) if state is not None else []
         for raw in data.get("legacy") or []:
             record = _record(raw)
             index = next((i for i, e in enumerate(ledger.releases) if e.release is None and e.artifact == record.artifact),
@@ -87,12 +90,12 @@ def plan(stack: str, ledgers: Mapping[str, WorkloadLedger], archive: ReleaseArch
             ledger = ledger.appended(record.artifact, note, release=record.release)
             archive.add(workload, record)
             result.recorded.append((workload, record.release, "new"))
-        if state is not None:
-            gone = ledger.never_served(state.release)
-            if gone:
-                ledger = ledger.served_last(state.release)
-                result.notes.append(f"{workload}: {', '.join(e.key for e in gone)} never served ({state.release} "
-                                    "serves: its update failed); out of the serving order, its record stays")
+        gone = [e for e in stale if e is not ledger.active_entry]
+        if state is not None and gone:
+            # The last one stays: it is the release the next update deploys (a retry).
+            ledger = ledger.dropping(gone)
+            result.notes.append(f"{workload}: {', '.join(e.key for e in gone)} never served ({state.release} "
+                                "serves: its update failed); out of the serving order, its record stays")
         held = data.get("held")
         if held and not new:
             at = len(ledger.releases)

@@ -1,7 +1,7 @@
 """``rollback <stack> [--to RELEASE]``: serve a kept release again, and deploy.
 
-The ledger records it as an event in the serving order: the kept release's entry moves to
-the end with ``event: rollback`` (see :mod:`immutable_infra.ledger`), so the release rolled
+The ledger records it as an event in the serving order: the kept release is listed once more
+at the end with ``event: rollback`` (see :mod:`immutable_infra.ledger`), so the release rolled
 back from becomes the newest kept one, and a deploy after the rollback needs nothing but a
 new artifact appended.
 
@@ -142,10 +142,10 @@ def plan(stack: str, workloads: Mapping[str, WorkloadState], ledgers: Mapping[st
     # The exact release serves again (its record: old image *and* old config, env, secret
     # versions): an event in the serving order. Releases listed after the one that serves never
     # served (a failed update) and leave the order, so they are not kept before it.
-    served = before.served_last(state.release, retry=False)
-    if served.find(entry.key) is None:
-        served = before
-    return RollbackPlan(stack, state.name, state.release, target, artifact, before, served.pointed_at(entry.key))
+    base = before.migrated()
+    stale = [e for e in base.never_served(state.release, retry=False) if e.key != entry.key]
+    return RollbackPlan(stack, state.name, state.release, target, artifact, before,
+                        base.pointed_at(entry.key).dropping(stale))
 
 
 def run(project: Project, rollback: RollbackPlan, *, deployment: Mapping[str, Any] | None = None,

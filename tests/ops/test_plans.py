@@ -52,8 +52,9 @@ def test_workloads_from_outputs_read_services_and_server_groups() -> None:
 def test_rollback_to_the_newest_kept_release() -> None:
     plan = rollback.plan("dev", workloads_from_outputs(_state()), _ledgers("web-1", "web-2"), workload="web")
     assert (plan.workload, plan.from_release, plan.to_release, plan.artifact) == ("web", "2222bbbb", "1111aaaa", WEB["web-1"])
-    # A rollback is an event in the serving order: the kept release moves to the end, exact.
-    assert [(e.release, e.event) for e in plan.after.releases] == [("2222bbbb", None), ("1111aaaa", "rollback")]
+    # A rollback is an event in the serving order: the kept release is listed again at the end, exact.
+    assert [(e.release, e.event) for e in plan.after.releases] == [("1111aaaa", None), ("2222bbbb", None),
+                                                                   ("1111aaaa", "rollback")]
     assert plan.after.active is None and plan.after.pinned and plan.after.kept_entries()[0].release == "2222bbbb"
     assert plan.message == "immutable-ops rollback web 2222bbbb → 1111aaaa"
 

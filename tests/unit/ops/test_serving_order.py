@@ -31,7 +31,7 @@ def test_deploy_after_a_rollback_keeps_the_release_that_was_serving() -> None:
     assert stack.deployed is not None and (stack.deployed.routed, stack.deployed.kept) == (r2, (r1,))
     stack.rollback(None)
     assert stack.deployed.routed == r1 and stack.deployed.kept == (r2,)
-    assert [(e.release, e.event) for e in stack.ledger.releases] == [(r2, None), (r1, "rollback")]
+    assert [(e.release, e.event) for e in stack.ledger.releases] == [(r1, None), (r2, None), (r1, "rollback")]
     stack.append(A3)                                   # nothing else to edit: no pin to remove
     stack.deploy()
     r3 = stack.release_of((A3, "a", 1))
@@ -47,7 +47,7 @@ def test_a_code_change_while_rolled_back_is_held_and_record_says_the_next_step()
     assert not plan.recorded and stack.resolve().active.release == r1      # still exactly r1
     (note,) = plan.notes
     assert "runs exactly as recorded (rollback)" in note
-    assert f"pulumi config set --path 'immutable:ledger.web.releases[2].artifact' '{A1}' -s dev" in note
+    assert f"pulumi config set --path 'immutable:ledger.web.releases[3].artifact' '{A1}' -s dev" in note
     stack.append(A1)                                   # the step the note gives
     stack.deploy()
     assert stack.deployed is not None and stack.deployed.routed == stack.release_of((A1, "b", 1))
@@ -111,7 +111,8 @@ def test_releases_lists_the_serving_order_with_its_events() -> None:
     stack = _stack()
     stack.rollback(None)
     rows = rel.rows({"web": stack.ledger}, stack.archive)
-    assert [(r.event, r.active, r.kept) for r in rows] == [("deploy", False, 1), ("rollback", True, None)]
+    assert [(r.event, r.role) for r in rows] == [("deploy", "served earlier"), ("deploy", "kept #1"),
+                                                  ("rollback", "active")]
     order = rel.serving_order({"web": stack.ledger})["web"]
     assert [o["event"] for o in order] == ["rollback", "deploy"] and order[0]["release"] == rows[-1].release
 

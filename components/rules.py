@@ -199,10 +199,12 @@ _DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _IMAGE = re.compile(
     rf"(?P<repo>(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
-    r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
     r"(?:@(?P<digest>[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-zA-Z=_-]+))?"
 )
 _SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+"""The distribution spec's tag grammar, ``[\\w][\\w.-]{0,127}`` with ``\\w`` meaning ASCII word characters."""
 MAX_IMAGE_NAME = 255
 
 IMAGE_FIX = "write it as registry/repository@sha256:<64 hex digits>, e.g. 'ghcr.io/acme/api@sha256:3f5a...'"
@@ -234,11 +236,14 @@ def _image_hint(value: str) -> str:
         if not _SHA256.fullmatch(digest):
             return "the digest is not 'sha256:' followed by 64 lowercase hex digits"
     name = value.split("@", 1)[0]
-    path = name.split("/", 1)[1] if "/" in name and re.search(r"[.:]|^localhost$", name.split("/", 1)[0]) else name
+    host = name.split("/", 1)[0]
+    path = name.split("/", 1)[1] if "/" in name and (host == "localhost" or re.search(r"[.:]", host)) else name
     if path.rsplit(":", 1)[0] != path.rsplit(":", 1)[0].lower():
         return "the repository path has upper-case letters (only the registry host may)"
-    if ":" in path and not re.fullmatch(r"[\w][\w.-]{0,127}", path.rsplit(":", 1)[1]):
+    if ":" in path and not _TAG.fullmatch(path.rsplit(":", 1)[1]):
         return "the tag may only hold letters, digits, '_', '.' and '-' (at most 128, not starting with '.' or '-')"
+    if not value.isascii():
+        return "an image reference is ASCII (a look-alike letter from another script is in it)"
     return "not an image reference"
 
 

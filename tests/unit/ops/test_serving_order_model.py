@@ -132,4 +132,5 @@ def machine(target: Target) -> type[RuleBasedStateMachine]:
 def test_kept_releases_are_the_ones_that_served_newest_first(target: str, derandomize: bool) -> None:
     run_state_machine_as_test(machine(TARGETS[target]), settings=settings(
         max_examples=EXAMPLES, stateful_step_count=STEPS, derandomize=derandomize, database=None, deadline=None,
+        print_blob=True,  # a failure prints @reproduce_failure: the random seed's sequence can be replayed
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))

@@ -54,7 +54,7 @@ class EngineStack:
         self.name = f"s{next(STACKS)}"
         program.stack = self.name
         program.pulumi("stack", "init", self.name, "--secrets-provider", "passphrase")
-        program.pulumi("config", "set", "--path", "immutable:environment.name", "dev", "-s", self.name)
+        program.pulumi("config", "set", "--path", "immutable:environment.name", self.name, "-s", self.name)
         program.pulumi("config", "set", "--path", "immutable:environment.target", "render", "-s", self.name)
         for key, value in SECRETS.items():
             program.pulumi("config", "set", "--secret", "--path", f"immutable:secrets.{key}.v1", value, "-s", self.name)

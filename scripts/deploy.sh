@@ -37,7 +37,7 @@ if [[ "$STACK" == "dev" ]] && ! pulumi config get --path 'immutable:secrets.api-
 fi
 clear_stale_lock "$STACK"
 # The ledger must still name every release the stack runs (a merge may have dropped one).
-"$VENV/bin/python" -m immutable_infra.ops.ledger_check "$STACK" "$PROJECT_DIR" \
+"$VENV/bin/immutable-ops" -C "$PROJECT_DIR" check-ledger "$STACK" \
   || fail "ledger" "Pulumi.$STACK.yaml lacks a release that $STACK runs (see above); nothing was deployed"
 # Every release that runs is recorded first (ledger + releases/<stack>.yaml), so the next change keeps
 # it exactly. dev records what the code defines; other stacks only run what was recorded and reviewed.

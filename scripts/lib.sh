@@ -103,8 +103,7 @@ PY
 backend_url() {
   # The backend the CLI uses: PULUMI_BACKEND_URL, else the `pulumi login` in PULUMI_HOME (env.sh
   # writes a login to the local file backend when nothing was chosen). Passwords masked.
-  "$VENV/bin/python" -c 'import os; from immutable_infra.ops.workspace import effective_backend as b
-import re; print(re.sub(r"(://[^:/@]+):[^@/]+@", r"\1:****@", b(os.environ) or "none"))'
+  "$VENV/bin/immutable-ops" backend-url
 }
 
 clear_stale_lock() {
@@ -113,7 +112,7 @@ clear_stale_lock() {
   # gone. A lock from another host may be a teammate's or a runner's running update: it is
   # left alone, and `pulumi up` then stops with Pulumi's lock error naming who holds it.
   local stack="$1"
-  if "$VENV/bin/python" -m immutable_infra.ops.backend stale-lock "$stack" >&2; then
+  if "$VENV/bin/immutable-ops" stale-lock "$stack" >&2; then
     step "cancelling the stale lock of a killed update on $stack"
     pulumi cancel --yes -s "$stack" || true
   fi
@@ -129,7 +128,7 @@ require_shared_backend() {
     *)
       echo "::error::set the repository variable PULUMI_BACKEND_URL to a shared backend" \
         "(s3://<bucket>?region=<region>, gs://, azblob://, postgres://, or your Pulumi Cloud URL); got '${url%%\?*}'." \
-        "A runner's file:// backend is lost with the runner. See README, section State." >&2
+        "A runner's file:// backend is lost with the runner. See docs/state.md." >&2
       return 1 ;;
   esac
 }

@@ -20,11 +20,13 @@ import pulumi
 import pulumi_docker as docker
 
 from .. import PACKAGE
-from ..container_spec import ContainerServiceSpec, NamespaceName, validate_service_inputs
+from ..container_spec import ContainerServiceSpec, NamespaceName
 from ..errors import Problem, SpecError
 from ..fields import Flag
 from ..input_errors import raises_input_errors
-from ..inputs import OutputAllowed, args_model, args_problems, is_output, normalize_args, take_previous, unknown_args
+from ..inputs import OutputAllowed, args_model, is_output
+from ..outputs import ContainerReleaseOutputs
+from ..release_inputs import container_service_inputs
 from . import run_options as ro
 from .network import StackNetwork, default_scope
 
@@ -69,17 +71,9 @@ class DockerContainerServiceArgs(_DockerContainerServiceArgsRequired, total=Fals
     ``unfiltered_egress``); without it they are refused. Default ``False``."""
 
 
-class _DockerContainerServiceOutputs:
+class _DockerContainerServiceOutputs(ContainerReleaseOutputs):
     """The outputs of ``DockerContainerService`` (declared apart from it: see ``immutable_infra.outputs``)."""
 
-    release: pulumi.Output[str]
-    """Id of the active release (8 hex characters)."""
-    active_release: pulumi.Output[str]
-    """Same as ``release``."""
-    kept_releases: pulumi.Output[list[str]]
-    """Ids of the kept previous releases, newest first."""
-    images: pulumi.Output[dict[str, str]]
-    """Release id -> image, for the active and the kept releases."""
     endpoint: pulumi.Output[str | None]
     """URL peers use (Kubernetes-style name, first port; ``None`` when not exposed); resolves
     once the first container exists."""
@@ -114,33 +108,25 @@ class DockerContainerService(pulumi.ComponentResource, _DockerContainerServiceOu
     def __init__(
         self,
         name: str,
-        args: DockerContainerServiceArgs | SpecInput,
+        args: DockerContainerServiceArgs,
         *,
         opts: pulumi.ResourceOptions | None = None,
-        kept: Sequence[SpecInput] | None = None,
-        network: StackNetwork | None = None,
-        exec_break_glass: bool | None = None,
-        allow_unfiltered_egress: bool | None = None,
     ) -> None:
         subject = f"DockerContainerService {name!r}"
-        given = normalize_args(subject, args, ContainerServiceSpec, {
-            "kept": kept, "network": network, "exec_break_glass": exec_break_glass,
-            "allow_unfiltered_egress": allow_unfiltered_egress})
-        unknown_args(subject, given, lambda: list(DockerContainerServiceArgs.__annotations__))
-        network = given.get("network")
-        exec_break_glass = given.get("exec_break_glass") is True
-        allow_unfiltered_egress = given.get("allow_unfiltered_egress") is True
-        flags = {"exec_break_glass": exec_break_glass, "allow_unfiltered_egress": allow_unfiltered_egress}
         # Validate everything before registering anything (nothing is half-deployed), and report
         # every problem at once: the args' own values, the spec, the kept releases, Docker's limits.
+        given: dict[str, Any] = dict(args) if isinstance(args, Mapping) else {}
+        flags = {"exec_break_glass": given.get("exec_break_glass") is True,
+                 "allow_unfiltered_egress": given.get("allow_unfiltered_egress") is True}
         try:
-            active, previous = validate_service_inputs(
-                subject, given["spec"], take_previous(subject, given, old="kept", old_value=kept),
-                problems=args_problems(_ARGS, given))
+            given, active, previous = container_service_inputs(
+                subject, args, lambda: list(DockerContainerServiceArgs.__annotations__), _ARGS)
         except SpecError as exc:
             reported = set(exc.paths)
             raise SpecError(subject, [*exc.problems, *(p for p in _partial_docker_problems(given["spec"], flags)
                                                        if p.path not in reported)]) from None
+        network: StackNetwork | None = given.get("network")
+        exec_break_glass, allow_unfiltered_egress = flags["exec_break_glass"], flags["allow_unfiltered_egress"]
         problems = ro.docker_problems(active, **flags)
         problems += _network_problems(active, network)
         problems += _namespace_problems(active, given.get("namespace"))

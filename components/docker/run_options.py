@@ -15,7 +15,6 @@ Docs behind the choices:
 
 from __future__ import annotations
 
-import hashlib
 import math
 import shlex
 from collections.abc import Mapping, Sequence
@@ -24,11 +23,11 @@ from typing import Any
 import pulumi
 
 from .. import MANAGED_BY as MANAGED_BY
-from ..container_spec import ContainerServiceSpec, Probe
+from ..container_spec import ContainerServiceSpec, Probe, port_number
 from ..errors import Problem
 from ..fields import cpu_millicores, memory_bytes
 from ..inputs import is_output
-from ..release import canonical_json
+from ..release import content_hash
 
 # Same keys and values as the Kubernetes labels, so policies and people read both alike.
 LABEL_NAME = "app.kubernetes.io/name"
@@ -72,12 +71,6 @@ Args = dict[str, Any]
 
 
 # --- names -------------------------------------------------------------------------
-
-
-def content_hash(data: Any) -> str:
-    """8 hex characters of the canonical JSON's SHA-256 (the Kubernetes ConfigMap/Secret
-    names use the same formula, so one content has the same hash on both platforms)."""
-    return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:8]
 
 
 def config_content(spec: ContainerServiceSpec) -> dict[str, str]:
@@ -318,12 +311,6 @@ def label_list(labels: Mapping[str, str]) -> list[Args]:
 
 
 # --- health check ------------------------------------------------------------------------
-
-
-def port_number(spec: ContainerServiceSpec, port: int | str) -> int:
-    if isinstance(port, int):
-        return port
-    return next(p.container_port for p in spec.ports if p.name == port)
 
 
 def probe_test(spec: ContainerServiceSpec, probe: Probe) -> list[str]:

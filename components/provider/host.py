@@ -33,7 +33,7 @@ from ..errors import MASK, SpecError
 from .catalog import FACADES, NAME
 from .facades import FacadeSpec, load_facades
 
-VERSION = "0.1.0"
+VERSION = "0.2.0"
 MASKED_SUFFIX = " (value masked)"
 
 

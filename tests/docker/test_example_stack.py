@@ -4,7 +4,7 @@ against its schema (an unknown or mistyped property fails the preview).
 
 Only a preview: the example ledger's images (registry.example.com/...) do not exist here, and
 the example's web and api use http_get probes, which Docker runs through /bin/sh, which the
-test image does not have (README, "Still not real"). tests/docker/test_story.py deploys.
+test image does not have (docs/platforms.md, "Still not real"). tests/docker/test_story.py deploys.
 """
 
 from __future__ import annotations

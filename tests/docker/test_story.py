@@ -257,7 +257,7 @@ def test_new_release_beside_old_healthy_first_then_old_removed(story: Story, tmp
     story.traffic["through docker/edge_proxy.py"] = via_proxy.summary()
     print("traffic during the swap:", json.dumps(story.traffic, indent=1))
     # Honest: a client pinned to the old container's port is served by 1.0.0 until the old
-    # containers go, then refused (Docker has no stable Service address; see README).
+    # containers go, then refused (Docker has no stable Service address; see docs/platforms.md).
     assert result.answered() == ["1.0.0"] and result.ok > 0
     # The proposed edge proxy follows health: it moves to 1.1.0 before the old containers go.
     assert via_proxy.failed == 0 and via_proxy.answered() == ["1.0.0", "1.1.0"], via_proxy.summary()

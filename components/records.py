@@ -317,6 +317,10 @@ class Releases(Generic[S]):
     derived from today's code: recording them marks those entries."""
     new: ReleaseRecord | None
     """The active release when today's code makes a new one: recording it appends an entry."""
+    held: ReleaseRecord | None = None
+    """While the active release runs exactly as recorded (after a rollback, a promotion or a
+    pin), the release today's code would make of its artifact, when that differs: it is not
+    deployed until its artifact is appended to the ledger (``immutable-ops record`` says how)."""
 
     @property
     def unrecorded(self) -> list[ReleaseRecord]:
@@ -329,12 +333,13 @@ def resolve_releases(model: type[S], workload: str, ledger: WorkloadLedger, arch
                      subject: str) -> Releases[S]:
     """Turn a workload's ledger, its records and today's template into the specs to register.
 
-    - Pinned ledger (rollback, promotion): the pinned release runs exactly as recorded.
-    - Otherwise the newest entry's artifact runs with today's code (``template(artifact)``);
-      if that differs from the newest record, it is a new release and the recorded one is kept.
-    - Kept releases are the other entries, newest first (after a rollback, the releases rolled
-      back from first), each registered from its record; unrecorded (legacy) entries are
-      derived from today's code, as the previous library version did.
+    - The active release is the last one in serving order (:attr:`WorkloadLedger.serving`).
+      After a rollback, a promotion or a pin it runs exactly as recorded; otherwise its
+      artifact runs with today's code (``template(artifact)``), and if that differs from its
+      record, it is a new release and the recorded one is the first kept.
+    - Kept releases follow the one rule, :meth:`WorkloadLedger.kept_entries`: newest served
+      first, up to ``keep(active)``, each registered from its record; unrecorded (legacy)
+      entries are derived from today's code, as the previous library version did.
     """
     problems: list[Problem] = []
     legacy: list[ReleaseRecord] = []
@@ -364,11 +369,16 @@ def resolve_releases(model: type[S], workload: str, ledger: WorkloadLedger, arch
             problems.extend(exc.problems)
             return None
 
-    index = ledger.active_index
     entry = ledger.active_entry
+    index = ledger.index_of(entry)
     new: ReleaseRecord | None = None
+    held: ReleaseRecord | None = None
     if ledger.pinned or entry.release is None:
         active = from_entry(index, None)
+        if active is not None and entry.release is not None:
+            code = template(entry.artifact)
+            if release_id(code) != entry.release:
+                held = ReleaseRecord.of(code, entry.artifact)
     else:
         active = template(entry.artifact)
         if release_id(active) != entry.release:
@@ -378,14 +388,14 @@ def resolve_releases(model: type[S], workload: str, ledger: WorkloadLedger, arch
         raise SpecError(subject, problems)
     kept: list[S] = []
     seen = {release_id(active)}
-    order = ledger.previous_entries()
+    order = ledger.kept_entries()
     if active_is_new:
-        order = [entry, *order]  # the newest record ran until now: it is the first to keep
+        order = [entry, *order]  # the newest record served until now: it is the first to keep
     budget = keep(active)
     for previous in order:
         if len(kept) >= budget:
             break
-        spec = from_entry(ledger.releases.index(previous), active)
+        spec = from_entry(ledger.index_of(previous), active)
         if spec is None:
             continue
         rid = release_id(spec)
@@ -394,7 +404,7 @@ def resolve_releases(model: type[S], workload: str, ledger: WorkloadLedger, arch
             kept.append(spec)
     if problems:
         raise SpecError(subject, problems)
-    return Releases(active, kept, legacy, new)
+    return Releases(active, kept, legacy, new, held)
 
 
 RECORDS_OUT_ENV = "IMMUTABLE_RECORDS_OUT"
@@ -411,6 +421,7 @@ def publish_unrecorded(workloads: Mapping[str, Releases[Any]]) -> None:
     if not target:
         return
     data = {name: {"legacy": [{"release": r.release, **r.as_dict()} for r in chosen.legacy],
-                   "new": {"release": chosen.new.release, **chosen.new.as_dict()} if chosen.new else None}
+                   "new": {"release": chosen.new.release, **chosen.new.as_dict()} if chosen.new else None,
+                   "held": chosen.held.release if chosen.held else None}
             for name, chosen in workloads.items()}
     Path(target).write_text(json.dumps(data, sort_keys=True), encoding="utf-8")

@@ -17,7 +17,7 @@ from ..ledger import WorkloadLedger
 from ..records import ReleaseArchive
 from .records import UpdateRecord
 
-CHANGES = ("deployed", "rolled back", "failed", "unchanged", "destroyed")
+CHANGES = ("deployed", "rolled back", "promoted", "failed", "unchanged", "destroyed")
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,9 @@ class HistoryRow:
     previous: str | None
     """The release that was active before this update."""
     change: str
-    """``deployed`` (a new release), ``rolled back`` (back to an earlier one), ``failed``,
-    ``unchanged`` or ``destroyed``."""
+    """``deployed`` (a new release), ``rolled back`` (back to an earlier one), ``promoted`` (the
+    exact release of another stack), ``failed``, ``unchanged`` or ``destroyed``. Rollbacks and
+    promotions are events of the serving order (the ledger's ``event``, or the update's message)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +62,20 @@ def _older(ledger: WorkloadLedger | None, artifact: str | None, than: str | None
         return False
     order = [e.artifact for e in ledger.releases]
     return artifact in order and than in order and order.index(artifact) < order.index(than)
+
+
+def _event(record: UpdateRecord, ledger: WorkloadLedger | None, release: str, seen: set[str], artifact: str | None,
+           before: str | None) -> str:
+    """How ``release`` came to serve in this update: the ledger's event for it (the serving
+    order), else the update's message, else (ledgers of the previous format) by ledger position."""
+    event = ledger.active_entry.how if ledger is not None and ledger.active_entry.key in (release, artifact) else None
+    if record.is_rollback or event == "rollback":
+        return "rolled back"
+    if record.is_promotion or event == "promotion":
+        return "promoted"
+    if release in seen and _older(ledger, artifact, before):
+        return "rolled back"
+    return "deployed"
 
 
 def rows(records: Sequence[UpdateRecord], *, include_unchanged: bool = False) -> list[HistoryRow]:
@@ -99,10 +114,8 @@ def rows(records: Sequence[UpdateRecord], *, include_unchanged: bool = False) ->
                     change = "deployed"
                 elif key == previous:
                     change = "unchanged"
-                elif record.is_rollback or (key in seen.get(name, set()) and _older(ledger, artifact, artifacts.get(name))):
-                    change = "rolled back"
                 else:
-                    change = "deployed"
+                    change = _event(record, ledger, key, seen.get(name, set()), artifact, artifacts.get(name))
                 active[name] = key
                 artifacts[name] = artifact
                 seen.setdefault(name, set()).update({key, *state.kept})
@@ -143,7 +156,7 @@ def short_artifact(artifact: str | None, width: int = 19) -> str:
 def what_changed(row: HistoryRow, archive: ReleaseArchive | None) -> str:
     """The settings (top-level names) that differ between the previous release and this one,
     from the stack's release records; ``?`` when one of them is not recorded."""
-    if archive is None or row.change not in ("deployed", "rolled back") or not row.previous or not row.release \
+    if archive is None or row.change not in ("deployed", "rolled back", "promoted") or not row.previous or not row.release \
             or row.previous == row.release:
         return ""
     old, new = archive.get(row.workload, row.previous), archive.get(row.workload, row.release)
@@ -160,7 +173,7 @@ def table(history: Sequence[HistoryRow], archive: ReleaseArchive | None = None) 
     cells = []
     for row in history:
         release = row.release or "-"
-        if row.change in ("deployed", "rolled back") and row.previous and row.previous != row.release:
+        if row.change in ("deployed", "rolled back", "promoted") and row.previous and row.previous != row.release:
             release = f"{row.previous} → {release}"
         cell = [
             f"#{row.update}", row.started.strftime("%Y-%m-%d %H:%M"), row.workload, row.change, release,

@@ -52,6 +52,10 @@ class LedgerEditor(EngineRunner):
                 self.set_config_path(stack, f"{base}.releases[{index}].note", entry.note)
             elif entry.note is None and previous is not None and previous.note is not None:
                 self.remove_config_path(stack, f"{base}.releases[{index}].note")
+            if entry.event is not None and (previous is None or previous.event != entry.event):
+                self.set_config_path(stack, f"{base}.releases[{index}].event", entry.event)
+            elif entry.event is None and previous is not None and previous.event is not None:
+                self.remove_config_path(stack, f"{base}.releases[{index}].event")
         for index in range(len(old_entries) - 1, len(new.releases) - 1, -1):
             self.remove_config_path(stack, f"{base}.releases[{index}]")
         if new.active != (old.active if old else None):

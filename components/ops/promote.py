@@ -3,7 +3,7 @@
 The release promoted is the one the source stack *runs* (read from its state), and it must be
 the one its ledger points at, recorded: an entry someone added but never deployed was not
 tested. Its exact record is copied to the target's release archive, and its entry appended
-to the target's ledger and pinned, so the target runs the same release id (same image,
+to the end of the target's serving order with ``event: promotion``, so the target runs the same release id (same image,
 config, env and secret versions) whatever the code says; then the target is previewed and
 guarded.
 
@@ -47,8 +47,13 @@ def message(source: str, target: str, promotions: Sequence[Promotion]) -> str:
 
 def plan(source: str, target: str, source_state: Mapping[str, WorkloadState],
          source_ledgers: Mapping[str, WorkloadLedger], target_ledgers: Mapping[str, WorkloadLedger],
-         workloads: Sequence[str] = (), source_archive: ReleaseArchive | None = None) -> list[Promotion]:
-    """What to copy; raises ``OpsError(BAD_INPUT)`` before anything is written."""
+         workloads: Sequence[str] = (), source_archive: ReleaseArchive | None = None,
+         target_state: Mapping[str, WorkloadState] | None = None) -> list[Promotion]:
+    """What to copy; raises ``OpsError(BAD_INPUT)`` before anything is written.
+
+    ``target_state`` (what the target serves, from its state) keeps the target's serving order
+    true: a release its ledger lists after the serving one never served and leaves the order."""
+    target_state = target_state or {}
     source_archive = source_archive if source_archive is not None else ReleaseArchive()
     if source == target:
         raise OpsError(f"cannot promote {source!r} to itself")
@@ -92,9 +97,15 @@ def plan(source: str, target: str, source_state: Mapping[str, WorkloadState],
         if record is None:
             raise OpsError(f"no record of {name} {state.release} in releases/{source}.yaml",
                            hint=f"immutable-ops record {source} and commit it, then promote")
-        # The exact record, pinned: the target runs the same release id as the source.
-        after = before.appended(artifact, entry.note, release=state.release, pin=True) if before else WorkloadLedger(
-            releases=[LedgerEntry(artifact=artifact, release=state.release, note=entry.note)], active=state.release)
+        # The exact record, as a promotion event at the end of the serving order: the target runs
+        # the same release id as the source, and what it served before is its newest kept release.
+        serving = target_state.get(name)
+        base = before.migrated() if before is not None else None
+        stale = base.never_served(serving.release, retry=False) if base is not None and serving else []
+        after = base.appended(artifact, entry.note, release=state.release, event="promotion") if base else \
+            WorkloadLedger(releases=[LedgerEntry(artifact=artifact, release=state.release, note=entry.note,
+                                                 event="promotion")])
+        after = after.dropping(stale)  # listed after what the target serves: never served (a failed update)
         out.append(Promotion(name, artifact, entry.note, state.release,
                              before.active_artifact if before else None, before, after, record))
     return out

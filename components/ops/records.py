@@ -89,6 +89,10 @@ class UpdateRecord:
         return self.message.startswith(ROLLBACK_MESSAGE)
 
     @property
+    def is_promotion(self) -> bool:
+        return self.message.startswith(PROMOTE_MESSAGE)
+
+    @property
     def by(self) -> str:
         """Who or what ran it, as far as the update's environment tells."""
         env = self.environment

@@ -24,25 +24,52 @@ class ReleaseRow:
     note: str | None
     active: bool
     pinned: bool
+    """Active and running exactly as recorded (after a rollback, a promotion or a pin)."""
     changes: tuple[str, ...]
-    """Settings that differ from the previous entry of the ledger (empty for the first)."""
+    """Settings that differ from the release that served before it (empty for the first)."""
+    event: str = "deploy"
+    """How it last came to serve: ``deploy``, ``rollback``, ``promotion`` or ``pin``."""
+    kept: int | None = None
+    """Its place among the kept releases (1: the first a rollback goes to), ``None`` for the
+    active one and for an earlier listing; the program keeps the first ``keep_previous``."""
+    earlier: bool = False
+    """An earlier time this release served (it is listed again later: a rollback, a promotion)."""
+
+    @property
+    def role(self) -> str:
+        return "active" if self.active else f"kept #{self.kept}" if self.kept else "served earlier"
 
 
 def rows(ledgers: Mapping[str, WorkloadLedger], archive: ReleaseArchive, workload: str | None = None) -> list[ReleaseRow]:
+    """One row each time a release started to serve, in serving order (oldest first, the active
+    one last): the order the kept releases are chosen from (:meth:`WorkloadLedger.kept_entries`)."""
     out = []
     for name, ledger in sorted(ledgers.items()):
         if workload and name != workload:
             continue
         previous: ReleaseRecord | None = None
-        for index, entry in enumerate(ledger.releases):
+        serving = ledger.serving
+        rank = {e.key: i + 1 for i, e in enumerate(ledger.kept_entries())}
+        latest = {id(e) for e in ledger.latest()}
+        for index, entry in enumerate(serving):
             record = archive.get(name, entry.release) if entry.release else None
             changes: tuple[str, ...] = ()
             if record is not None and previous is not None:
                 changes = tuple(record.changes_from(previous))
+            last = index == len(serving) - 1
+            now = id(entry) in latest
             out.append(ReleaseRow(name, entry.release or "(unrecorded)", entry.artifact, entry.note,
-                                  index == ledger.active_index, ledger.pinned and index == ledger.active_index, changes))
+                                  last, last and ledger.pinned, changes, entry.how,
+                                  rank.get(entry.key) if now and not last else None, not now))
             previous = record or previous
     return out
+
+
+def serving_order(ledgers: Mapping[str, WorkloadLedger]) -> dict[str, list[dict[str, str | None]]]:
+    """workload -> its releases newest served first, each once (the active one, then the kept
+    ones in the order a rollback takes them), with how each last came to serve: for ``-f json``."""
+    return {name: [{"release": e.release, "artifact": e.artifact, "event": e.how} for e in reversed(ledger.latest())]
+            for name, ledger in sorted(ledgers.items())}
 
 
 def find(archive: ReleaseArchive, query: str, workload: str | None = None) -> tuple[str, ReleaseRecord]:

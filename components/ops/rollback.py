@@ -1,4 +1,9 @@
-"""``rollback <stack> [--to RELEASE]``: pin the ledger to a kept release and deploy.
+"""``rollback <stack> [--to RELEASE]``: serve a kept release again, and deploy.
+
+The ledger records it as an event in the serving order: the kept release is listed once more
+at the end with ``event: rollback`` (see :mod:`immutable_infra.ledger`), so the release rolled
+back from becomes the newest kept one, and a deploy after the rollback needs nothing but a
+new artifact appended.
 
 A kept release is still there, exactly as it ran (its Deployment scaled down, its config
 objects alive, registered from its record), so a rollback creates nothing: the same
@@ -134,8 +139,13 @@ def plan(stack: str, workloads: Mapping[str, WorkloadState], ledgers: Mapping[st
     if before is None or entry is None:
         raise OpsError(f"the ledger of {stack!r} has no entry for release {target} of {state.name} ({artifact})",
                        hint=f"Pulumi.{stack}.yaml and the deployed stack disagree: restore the entry first")
-    # Pin the exact release (its record: old image *and* old config, env, secret versions).
-    return RollbackPlan(stack, state.name, state.release, target, artifact, before, before.pointed_at(entry.key))
+    # The exact release serves again (its record: old image *and* old config, env, secret
+    # versions): an event in the serving order. Releases listed after the one that serves never
+    # served (a failed update) and leave the order, so they are not kept before it.
+    base = before.migrated()
+    stale = [e for e in base.never_served(state.release, retry=False) if e.key != entry.key]
+    return RollbackPlan(stack, state.name, state.release, target, artifact, before,
+                        base.pointed_at(entry.key).dropping(stale))
 
 
 def run(project: Project, rollback: RollbackPlan, *, deployment: Mapping[str, Any] | None = None,

@@ -251,7 +251,8 @@ def test_3_rollback_to_the_kept_release_loses_no_request(real: Cluster, ws: Work
     assert not load.failed, load.summary()
     assert load.versions[0] == "1.1.0" and load.versions[-1] == "1.0.0", load.summary()
     assert outputs(ws)["web_release"] == kept
-    assert ws.config()["config"]["immutable:ledger"]["web"]["active"] == kept
+    last = ws.config()["config"]["immutable:ledger"]["web"]["releases"][-1]  # an event in the serving order
+    assert (last["release"], last["event"]) == (kept, "rollback")
     # The update that followed owns the selector again, by server-side apply (the provider took
     # back the field the move wrote under its client-side-apply name).
     assert _selector_owners(real) == {("Apply", True)}, _selector_owners(real)

@@ -247,7 +247,10 @@ def test_rollback_points_the_ledger_at_the_kept_release_and_deploys(story: Story
     assert after["api_release"] == v2["api_release"]  # nothing else moved
     assert result["changes"].get("create", 0) == 0, result  # the kept release was still there
     ledger = story.ws.config("dev")["config"][LEDGER]["web"]
-    assert ledger["active"] == kept  # pinned to the exact release (its record: image, config, env, secrets)
+    # A rollback is an event in the serving order: the kept release's entry moved to the end and
+    # runs exactly as recorded (image, config, env, secrets); the one rolled back from is kept first.
+    assert "active" not in ledger and ledger["releases"][-1]["release"] == kept
+    assert ledger["releases"][-1]["event"] == "rollback" and ledger["releases"][-2]["release"] == v2["web_release"]
     ratio = result["up_seconds"] / fresh
     print(f"\nrollback of web: {result['seconds']:.1f}s (pulumi up {result['up_seconds']:.1f}s) vs fresh deploy "
           f"of dev {fresh:.1f}s: ratio {ratio:.2f}")
@@ -316,10 +319,13 @@ def test_promote_copies_the_exact_tested_artifact_and_previews(story: Story) -> 
     assert set(promoted) == {"api", "web", "worker", "legacy"}, promoted
     assert promoted["api"]["artifact"] == dev["api_images"][dev["api_release"]] == NEW_API
     ledger = after["config"][LEDGER]["api"]
-    assert ledger["releases"][-1] == {"artifact": NEW_API, "release": dev["api_release"], "note": "api 2.2.0"}
-    assert ledger["active"] == dev["api_release"]  # the exact record, pinned: test runs the same release id
+    # The exact record, a promotion event at the end of test's serving order: same release id as dev.
+    assert ledger["releases"][-1] == {"artifact": NEW_API, "release": dev["api_release"], "note": "api 2.2.0",
+                                      "event": "promotion"}
+    assert "active" not in ledger
     assert promoted["web"]["artifact"] == before["config"][LEDGER]["web"]["releases"][-1]["artifact"]
-    assert after["config"][LEDGER]["web"]["active"] == dev["web_release"]
+    web = after["config"][LEDGER]["web"]["releases"][-1]
+    assert (web["release"], web["event"]) == (dev["web_release"], "promotion")
     records = story.ws.dir / "releases" / "test.yaml"
     assert dev["api_release"] in records.read_text()
     assert data["preview"].startswith("`test` · ") and data["preview"].endswith("0 in-place compute changes")

@@ -52,7 +52,10 @@ def test_workloads_from_outputs_read_services_and_server_groups() -> None:
 def test_rollback_to_the_newest_kept_release() -> None:
     plan = rollback.plan("dev", workloads_from_outputs(_state()), _ledgers("web-1", "web-2"), workload="web")
     assert (plan.workload, plan.from_release, plan.to_release, plan.artifact) == ("web", "2222bbbb", "1111aaaa", WEB["web-1"])
-    assert plan.after.active == "1111aaaa" and plan.before.active is None  # pinned to the exact release
+    # A rollback is an event in the serving order: the kept release is listed again at the end, exact.
+    assert [(e.release, e.event) for e in plan.after.releases] == [("1111aaaa", None), ("2222bbbb", None),
+                                                                   ("1111aaaa", "rollback")]
+    assert plan.after.active is None and plan.after.pinned and plan.after.kept_entries()[0].release == "2222bbbb"
     assert plan.message == "immutable-ops rollback web 2222bbbb → 1111aaaa"
 
 
@@ -85,8 +88,9 @@ def test_promotion_copies_the_tested_entry() -> None:
     (item,) = items
     assert item.artifact == WEB["web-2"] and item.note == "web-2" and item.target_artifact == WEB["web-1"]
     assert [e.artifact for e in item.after.releases] == [WEB["web-1"], WEB["web-2"]]
-    # The exact record travels and is pinned: the target runs the same release id as the source.
-    assert item.after.active == "2222bbbb" and item.record == ARCHIVE.get("web", "2222bbbb")
+    # The exact record travels, a promotion event: the target runs the same release id as the source.
+    assert item.after.active_entry.release == "2222bbbb" and item.after.active_entry.event == "promotion"
+    assert item.after.pinned and item.record == ARCHIVE.get("web", "2222bbbb")
     assert promote.message("dev", "test", items) == "immutable-ops promote dev → test: web 2222bbbb"
 
 
@@ -94,7 +98,9 @@ def test_promotion_after_a_rollback_in_the_target_makes_the_entry_active_again()
     state = workloads_from_outputs(_state())
     target = _ledgers("web-1", "web-2", active="web-1")
     (item,) = promote.plan("dev", "prod", state, _ledgers("web-1", "web-2"), target, ["web"], source_archive=ARCHIVE)
-    assert item.after.active == "2222bbbb" and item.after.active_artifact == WEB["web-2"]
+    assert item.after.active_entry.release == "2222bbbb" and item.after.active_artifact == WEB["web-2"]
+    # web-1 served last (the target had rolled back to it): it is the first kept, in the current form.
+    assert item.after.active is None and [e.release for e in item.after.kept_entries()] == ["1111aaaa"]
 
 
 def test_promotion_refuses_untested_or_unknown_things() -> None:

@@ -21,6 +21,7 @@ class HistoryResult:
     archive: ReleaseArchive | None
     current: dict[str, WorkloadState]
     updates: int
+    serving_order: dict[str, Any]
 
     def as_dict(self) -> dict[str, Any]:
         from ..history import as_json
@@ -28,6 +29,7 @@ class HistoryResult:
         data = as_json(self.stack, self.found)
         data["current"] = {n: {"release": s.release, "artifact": s.artifact, "kept": list(s.kept)}
                            for n, s in self.current.items()}
+        data["serving_order"] = self.serving_order
         return data
 
     def view(self) -> View:
@@ -46,8 +48,10 @@ class HistoryResult:
 
 def run(project: Project, stack: str, all_updates: bool) -> HistoryResult:
     from ..history import rows
+    from ..releases import serving_order
 
     records = project.history(stack)
     found = rows(records, include_unchanged=all_updates)
     current = project.workloads(stack) if records else {}
-    return HistoryResult(stack, found, project.archive(stack), current, len(records))
+    return HistoryResult(stack, found, project.archive(stack), current, len(records),
+                         serving_order(project.ledger(stack)))

@@ -45,6 +45,7 @@ def run(project: Project, source: str, target: str, services: Sequence[str], dep
     from .. import promote as promotion
     from ..comment import first_line
     from ..guard import check
+    from ..record import serving_state
     from .preview import run_preview
 
     project.require_stack(source)
@@ -52,7 +53,8 @@ def run(project: Project, source: str, target: str, services: Sequence[str], dep
     state = project.workloads(source)
     project.stack(target)
     items = promotion.plan(source, target, state, project.ledger(source), project.ledger(target), services,
-                           source_archive=project.archive(source))
+                           source_archive=project.archive(source),
+                           target_state=serving_state(project, target))
     if not items:
         return PromoteResult(source, target, [])
     deployed = None

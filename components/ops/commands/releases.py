@@ -63,10 +63,11 @@ class ListResult:
         return {"stack": self.stack, "releases": [r.__dict__ | {"changes": list(r.changes)} for r in self.found]}
 
     def view(self) -> View:
-        rows = [[r.workload, r.release + (" (pinned)" if r.pinned else ""), "active" if r.active else "",
+        rows = [[r.workload, r.release, r.event, r.role,
                  r.artifact.rsplit("/", 1)[-1][:40], r.note or "", ", ".join(r.changes) or "-"] for r in self.found]
-        return View([Grid(f"Recorded releases of {self.stack} (oldest first)",
-                          ["workload", "release", "", "artifact", "note", "changed from previous"], rows)])
+        return View([Grid(f"Releases of {self.stack} in serving order (oldest served first; kept #1 is the first a "
+                          "rollback goes to, the first keep_previous are kept)",
+                          ["workload", "release", "served by", "", "artifact", "note", "changed from previous"], rows)])
 
 
 def run(project: Project, stack: str, service: str | None, show: str | None,

@@ -175,9 +175,9 @@ def test_a_ledger_entry_without_its_record_is_refused() -> None:
     stack = Stack(_bg())
     stack.archive = ReleaseArchive(source="releases/dev.yaml")
     with pytest.raises(SpecError) as caught:
-        stack.ledger = stack.ledger.pointed_at(stack.ledger.releases[0].key)
+        stack.ledger = stack.ledger.pointed_at(stack.ledger.releases[0].key)  # listed again, at [1]
         stack.resolve()
-    assert caught.value.paths == ["ledger.web.releases[0].release"]
+    assert caught.value.paths == ["ledger.web.releases[1].release"]
 
 
 def test_legacy_entries_are_derived_from_the_code_and_reported_for_recording() -> None:

@@ -44,6 +44,9 @@ except SpecError as error:
 publish_unrecorded(chosen)
 if any(c.unrecorded for c in chosen.values()) and not pulumi.runtime.is_dry_run():
     raise pulumi.RunError("releases not recorded yet: run immutable-ops record")
+if os.environ.get("RELEASES_TEST_FAIL_UP") and not pulumi.runtime.is_dry_run():
+    # tests/engine/test_serving_order_engine.py: an update that fails after `record` (nothing serves anew)
+    raise pulumi.RunError("this update fails on purpose (RELEASES_TEST_FAIL_UP)")
 
 provider = k8s.Provider("render", render_yaml_to_directory=os.path.join(HERE, "build", pulumi.get_stack()))
 namespace = ServiceNamespace("apps", {"spec": {"name": "apps"}, "services": [c.active for c in chosen.values()]},

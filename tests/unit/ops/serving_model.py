@@ -213,8 +213,8 @@ def _docker(active: ContainerServiceSpec, kept: list[ContainerServiceSpec]) -> O
     from immutable_infra.docker import DockerContainerService
     from immutable_infra.docker import run_options as ro
 
-    from ..k8s_harness import run_program
     from ..docker.test_docker_container_service import CONTAINER, IMAGE, engine_outputs, labels
+    from ..k8s_harness import run_program
 
     def program() -> dict[str, Any]:
         svc = DockerContainerService("web", {"spec": active, "previous": kept, "exec_break_glass": True})

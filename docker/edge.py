@@ -50,7 +50,7 @@ DOCKER_DIR = Path(__file__).resolve().parent
 ROOT = DOCKER_DIR.parent
 sys.path.insert(0, str(ROOT / "cluster"))
 sys.path.insert(0, str(DOCKER_DIR))
-from engine import _UnixConnection  # noqa: E402 (the engine's unix-socket HTTP client, any socket path)
+from engine import _UnixConnection, unix_call  # noqa: E402 (the engine's unix-socket HTTP clients, any socket path)
 from supervisor import Supervisor  # noqa: E402
 
 STATE = Path(os.environ.get("IMMUTABLE_EDGE_STATE", ROOT / ".state" / "edge")).resolve()
@@ -98,18 +98,7 @@ def _child_env() -> dict[str, str]:
 # --- unix-socket HTTP (Caddy's admin API, the Docker Engine API) -------------------------------
 
 def call(path: Path, method: str, url: str, body: object = None, timeout: float = 10.0) -> tuple[int, Any]:
-    conn = _UnixConnection(path, timeout)
-    try:
-        data = json.dumps(body).encode() if body is not None else None
-        conn.request(method, url, body=data, headers={"Content-Type": "application/json"} if data else {})
-        resp = conn.getresponse()
-        raw = resp.read().decode(errors="replace")
-    finally:
-        conn.close()
-    try:
-        return resp.status, json.loads(raw) if raw else None
-    except ValueError:
-        return resp.status, raw
+    return unix_call(path, method, url, body, timeout)
 
 
 def admin_answers(admin: Path = ADMIN_SOCKET) -> bool:

@@ -39,6 +39,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 DOCKER_DIR = Path(__file__).resolve().parent
 ROOT = DOCKER_DIR.parent
@@ -117,10 +118,16 @@ class _UnixConnection(http.client.HTTPConnection):
 
 def api(method: str, path: str, body: object = None, timeout: float = 30.0) -> tuple[int, object]:
     """One Engine API call on our socket; returns (status, decoded JSON or text)."""
-    conn = _UnixConnection(SOCKET, timeout)
+    return unix_call(SOCKET, method, path, body, timeout)
+
+
+def unix_call(socket_path: Path, method: str, url: str, body: object = None,
+              timeout: float = 30.0) -> tuple[int, Any]:
+    """One JSON-over-HTTP call on a unix socket (the Engine API here, Caddy's admin API in edge.py)."""
+    conn = _UnixConnection(socket_path, timeout)
     try:
         data = json.dumps(body).encode() if body is not None else None
-        conn.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
+        conn.request(method, url, body=data, headers={"Content-Type": "application/json"} if data else {})
         resp = conn.getresponse()
         raw = resp.read().decode(errors="replace")
     finally:

@@ -47,6 +47,9 @@ class LedgerEntry(Spec):
     Absent on entries not recorded yet (they are derived from today's code)."""
     note: Annotated[str, Field(max_length=200)] | None = None
     """Free text shown in history (ticket, build number)."""
+    build_seconds: Annotated[float, Field(ge=0)] | None = None
+    """How long the artifact took to build (the image build step writes it; ``immutable-ops report``
+    shows it as the image build time)."""
 
     @property
     def key(self) -> str:

@@ -533,7 +533,7 @@ def report(
     fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
 ) -> None:
     """Metrics of immutable operations from stack histories: deploy frequency, change failure rate,
-    time to restore, rollback time, drift, IaC coverage."""
+    time to restore, rollback time, drift, IaC coverage, image build time (from the ledger)."""
     from datetime import UTC, datetime, timedelta
 
     from . import coverage as cov
@@ -577,8 +577,10 @@ def report(
             else:
                 coverage_note = f"no inventory (--inventory {name}=FILE)"
             measured = cov.measure(source, deployment, found) if found is not None else None
+            builds = {w: tuple(e.build_seconds for e in ledger.releases if e.build_seconds is not None)
+                      for w, ledger in project.ledger(name).items()}
             results.append(metrics.measure(name, records, since=since, drift=drift_report, drift_note=drift_note,
-                                           coverage=measured, coverage_note=coverage_note))
+                                           coverage=measured, coverage_note=coverage_note, image_build_seconds=builds))
         grid = metrics.table(results)
         data = {"stacks": [m.as_dict() for m in results]}
         output.emit(fmt, "Immutable operations", grid.header, grid.rows, data)

@@ -246,6 +246,9 @@ def adaptations(spec: ContainerServiceSpec, *, linked: bool, unfiltered_egress: 
     if publishes(spec):
         out["expose.ingress"] = (f"published on {LOOPBACK} at a port Docker picks (output published_endpoint): "
                                  "no hostname or path routing and no TLS; nothing off this machine can connect")
+    if spec.expose.node_port is not None:
+        out["expose.node_port"] = ("not applied: a container has no node port; an ingress is published on "
+                                   f"{LOOPBACK} instead (output published_endpoint)")
     if linked or declared_service_peers(spec):
         out["network"] = ("who may talk is enforced by one internal network per declared pair; ports within a "
                           "pair are not filtered and either side may open connections")

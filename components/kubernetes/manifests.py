@@ -234,8 +234,24 @@ moves no traffic earlier; readiness is still awaited on the Deployment."""
 
 
 def service_ports(spec: ContainerServiceSpec) -> list[Manifest]:
-    return [{"name": p.name, "port": p.service_port or p.container_port, "targetPort": p.name,
-             "protocol": p.protocol} for p in spec.ports]
+    ports: list[Manifest] = [{"name": p.name, "port": p.service_port or p.container_port, "targetPort": p.name,
+                              "protocol": p.protocol} for p in spec.ports]
+    if spec.expose.node_port is not None and ports:
+        ports[0]["nodePort"] = spec.expose.node_port.port
+    return ports
+
+
+EXPOSED_SERVICE = "exposed_service"
+"""The opt-out a NodePort Service carries (the policy pack's name for an exposed Service)."""
+
+
+def service_type_and_metadata(spec: ContainerServiceSpec) -> tuple[str, dict[str, str], dict[str, str]]:
+    """The Service's type, and the opt-out label and reason that make a NodePort visible to reviews and policies."""
+    node_port = spec.expose.node_port
+    if node_port is None:
+        return "ClusterIP", {}, {}
+    return ("NodePort", {f"{LABEL_OPT_OUT_PREFIX}{EXPOSED_SERVICE.replace('_', '-')}": "true"},
+            {f"{ANNOTATION_OPT_OUT_REASON_PREFIX}{EXPOSED_SERVICE}": node_port.reason})
 
 
 def service_selector(spec: ContainerServiceSpec, active_release: str) -> dict[str, str]:

@@ -8,8 +8,6 @@ from typing import Any
 import pytest
 from immutable_infra import ContainerServiceSpec, SpecError
 from immutable_infra.kubernetes import ContainerService
-import tests.policy  # noqa: F401  (puts policy/ on sys.path)
-from immutable_policy.kubernetes import check_service_exposure
 
 from ..fixtures import service
 from ..k8s_harness import run_program
@@ -23,6 +21,9 @@ def services(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_node_port_service_carries_its_reason_and_passes_the_policy() -> None:
+    import tests.policy  # noqa: F401  (puts policy/ on sys.path, as for every policy test)
+    from immutable_policy.kubernetes import check_service_exposure
+
     spec = service(strategy="blue-green")
     [plain] = services(spec)
     assert plain["spec"]["type"] == "ClusterIP" and "nodePort" not in plain["spec"]["ports"][0]

@@ -3,6 +3,7 @@ as the ``exposed_service`` opt-out the policy pack reads (the dev stack's addres
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ from immutable_infra.kubernetes import ContainerService
 
 from ..fixtures import service
 from ..k8s_harness import run_program
+
+importlib.import_module("tests.policy")  # puts policy/ on sys.path, as for every policy test
 
 REASON = "the local cluster answers node ports on 127.0.0.1 only"
 
@@ -21,8 +24,7 @@ def services(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_node_port_service_carries_its_reason_and_passes_the_policy() -> None:
-    import tests.policy  # noqa: F401  (puts policy/ on sys.path, as for every policy test)
-    from immutable_policy.kubernetes import check_service_exposure
+    check_service_exposure = importlib.import_module("immutable_policy.kubernetes").check_service_exposure
 
     spec = service(strategy="blue-green")
     [plain] = services(spec)
@@ -37,7 +39,8 @@ def test_node_port_service_carries_its_reason_and_passes_the_policy() -> None:
     bare = {**svc, "metadata": {**svc["metadata"], "labels": {}, "annotations": {}}}
     assert "has type NodePort" in check_service_exposure("kubernetes:core/v1:Service", bare)[0]
     # Routing, not part of the release: adding the node port keeps the release id.
-    assert ContainerServiceSpec.model_validate(spec).release == ContainerServiceSpec.model_validate(service(strategy="blue-green")).release
+    plain_spec = service(strategy="blue-green")
+    assert ContainerServiceSpec.model_validate(spec).release == ContainerServiceSpec.model_validate(plain_spec).release
 
 
 @pytest.mark.parametrize(("node_port", "expose", "fragment"), [

@@ -355,6 +355,7 @@ def kubelet_config(node_dir: Path, pki: Path, port: int, healthz_port: int) -> P
         "evictionHard": {"memory.available": "50Mi", "nodefs.available": "1%", "imagefs.available": "1%",
                          "nodefs.inodesFree": "1%"},
         "serializeImagePulls": False, "registerNode": True, "clusterDomain": "cluster.local",
+        "clusterDNS": [NODE_IP],  # cluster/dns.py: Service names -> ClusterIPs
         "resolvConf": "/etc/resolv.conf", "enforceNodeAllocatable": ["pods"],
         # Fast reactions for tests: status and pod-lifecycle events promptly.
         "nodeStatusUpdateFrequency": "4s", "syncFrequency": "10s", "fileCheckFrequency": "10s",

@@ -163,6 +163,11 @@ def deploy(stack: str, raw: Mapping[str, Any], secrets: SecretStore | Mapping[st
         pulumi.export(f"{name}_kept_releases", service.kept_releases)
         pulumi.export(f"{name}_images", service.images)
         pulumi.export(f"{name}_endpoint", service.endpoint)
+    if env.target == "local-cluster":
+        for name, (active, _) in validated.services.items():
+            if active.expose.node_port is not None:
+                # The local cluster's kube-proxy answers node ports on 127.0.0.1 (cluster/node.py).
+                pulumi.export(f"{name}_address", f"http://127.0.0.1:{active.expose.node_port.port}/")
     deploy_server_groups(validated)
     pulumi.export("environment", env.name)
     pulumi.export("target", env.target)

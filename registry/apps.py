@@ -166,7 +166,9 @@ def ledger(project: Path, stack: str) -> dict[str, Any]:
 
 def pulumi(project: Path, *args: str) -> None:
     exe = ROOT / ".toolchain" / "bin" / "pulumi"
-    proc = subprocess.run([str(exe) if exe.exists() else "pulumi", *args, "--non-interactive"], cwd=project,
+    cut = args.index("--") if "--" in args else len(args)  # flags before `--`, the value after it
+    proc = subprocess.run([str(exe) if exe.exists() else "pulumi", *args[:cut], "--non-interactive", *args[cut:]],
+                          cwd=project,
                           capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
         raise AppsError(f"pulumi {' '.join(args)} failed:\n{proc.stderr.strip()}")
@@ -225,13 +227,15 @@ def build(stack: str, project: Path, source: Path) -> dict[str, Any]:
                 (cache / f"{name}.json").write_text(json.dumps(
                     {k: got[k] for k in ("inputs", "digest", "version", "build_seconds")}) + "\n")
             entries = list((current.get(name) or {}).get("releases") or [])
-            newest = entries[-1]["artifact"] if entries else None
-            known = [e for e in entries if str(e.get("artifact", "")).endswith("@" + got["digest"])]
-            if newest == artifact or known:
+            known = [i for i, e in enumerate(entries) if str(e.get("artifact", "")).endswith("@" + got["digest"])]
+            if known:
                 summary["unchanged"].append(name)
-                if known and newest != artifact:
-                    log(f"    {name}: this source is an earlier release in the ledger ({known[-1].get('release')}, "
-                        f"{known[-1].get('note')}); nothing appended")
+                entry = entries[known[-1]]
+                if entry["artifact"] != artifact:
+                    log(f"    {name}: the ledger names this image as {entry['artifact']}, not {artifact}")
+                if known[-1] != len(entries) - 1:
+                    log(f"    {name}: this source is an earlier release in the ledger ({entry.get('release')}, "
+                        f"{entry.get('note')}); nothing appended (`immutable-ops rollback` runs it again)")
                 continue
             note = f"{name} {got['version']} (commit {commit_of(source)})"
             pinned = bool((current.get(name) or {}).get("active"))

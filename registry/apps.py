@@ -26,6 +26,7 @@ compiler's error, and the registry and the ledger stay as they were.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import importlib.util
 import json
@@ -59,6 +60,7 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+@functools.cache
 def _registry() -> Any:
     """registry/local.py (its state and address follow IMMUTABLE_REGISTRY_STATE)."""
     spec = importlib.util.spec_from_file_location("registry_local", ROOT / "registry" / "local.py")
@@ -72,9 +74,18 @@ def cache_dir() -> Path:
     return Path(os.environ.get("IMMUTABLE_APPS_CACHE", ROOT / ".state" / "apps"))
 
 
+@functools.cache
+def _toolchain_build() -> Any:
+    spec = importlib.util.spec_from_file_location("toolchain_build", ROOT / "toolchain" / "build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def go_env() -> dict[str, str]:
-    # The same Go settings as every other build of the project (toolchain/build.py).
-    return {**os.environ, "GOSUMDB": "off", "CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false"}
+    """The same Go settings as every other build of the project (toolchain/build.py's)."""
+    return _toolchain_build().go_env()  # type: ignore[no-any-return]
 
 
 def _run(cmd: list[str], cwd: Path, what: str) -> str:
@@ -102,10 +113,11 @@ def inputs_hash(name: str, app: dict[str, Any], source: Path, user: str) -> str:
 
 
 def imagetool(args: list[str]) -> dict[str, str]:
-    proc = subprocess.run([str(BIN / "imagetool"), *args], capture_output=True, text=True, timeout=300)
-    if proc.returncode != 0:
-        raise AppsError(f"imagetool {' '.join(args)} failed:\n{proc.stderr.strip()}")
-    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+    reg = _registry()
+    try:
+        return reg._imagetool(args)  # type: ignore[no-any-return]
+    except reg.RegistryError as exc:
+        raise AppsError(str(exc)) from exc
 
 
 def build_app(name: str, app: dict[str, Any], source: Path, user: str, out: Path) -> dict[str, Any]:

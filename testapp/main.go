@@ -169,15 +169,15 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.count(r.URL.Path, code)
 		return
 	default:
-		if role.root != nil && r.URL.Path == "/" {
-			var ctype string
-			code, body, ctype = role.root(a, r)
-			w.Header().Set("Content-Type", ctype)
-			break
-		}
 		body, _ = json.Marshal(a.report())
 		body = append(body, '\n')
 		w.Header().Set("Content-Type", "application/json")
+	}
+	if role.root != nil && r.URL.Path == "/" && code == http.StatusOK {
+		// An example app answers / itself (web's page, api's digest of its mounts).
+		var ctype string
+		code, body, ctype = role.root(a, r)
+		w.Header().Set("Content-Type", ctype)
 	}
 	w.Header().Set("X-Release", a.release)
 	w.Header().Set("X-Version", a.version)
@@ -213,20 +213,19 @@ func main() {
 	if len(args) > 0 && (args[0] == "healthcheck" || args[0] == "ready") {
 		os.Exit(probe(map[string]string{"healthcheck": "/healthz", "ready": "/ready"}[args[0]]))
 	}
-	version := envOr("TESTAPP_VERSION", role.version)
-	if version == "" {
-		version = "dev"
-	}
-	if len(args) > 0 && args[0] == "version" {
-		fmt.Println(version)
-		return
-	}
 	host, _ := os.Hostname()
 	a := &app{
-		version: version, release: envOr("IMMUTABLE_RELEASE", "unknown"), pod: host,
+		version: envOr("TESTAPP_VERSION", "dev"), release: envOr("IMMUTABLE_RELEASE", "unknown"), pod: host,
 		started: time.Now(), startDelay: seconds("TESTAPP_START_DELAY_SECONDS", 0),
 		neverReady: envOr("TESTAPP_NEVER_READY", "") != "", configDir: envOr("TESTAPP_CONFIG_DIR", "/etc/app"),
 		args: args, requests: map[string]int64{},
+	}
+	if role.version != "" && os.Getenv("TESTAPP_VERSION") == "" {
+		a.version = role.version // an example app's own version (its file's constant)
+	}
+	if len(args) > 0 && args[0] == "version" {
+		fmt.Println(a.version)
+		return
 	}
 	ln, err := net.Listen("tcp", ":"+envOr("PORT", "8080"))
 	if err != nil {

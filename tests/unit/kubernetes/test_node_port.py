@@ -55,3 +55,28 @@ def test_bad_node_port_is_refused_before_anything_registers(node_port: dict[str,
     with pytest.raises(SpecError) as err:
         ContainerServiceSpec.model_validate(spec)
     assert fragment in str(err.value)
+
+
+def test_dev_reaches_web_on_its_node_port_and_test_keeps_a_cluster_ip() -> None:
+    """dev's knob (Pulumi.dev.yaml) makes web's Service the NodePort 30080 with its reason; the
+    test stack, without the knob, runs the same release behind a ClusterIP."""
+    import pathlib
+
+    import yaml
+    from immutable_infra.records import SecretStore
+
+    from stacks import program
+
+    root = pathlib.Path(__file__).resolve().parents[3]
+    secrets = SecretStore(versions={"api-db-password": {"v1": "example-db-password"}})
+
+    def web_service(stack: str) -> dict[str, Any]:
+        data = yaml.safe_load((root / f"Pulumi.{stack}.yaml").read_text())["config"]
+        raw = {k.split(":", 1)[1]: v for k, v in data.items() if k.startswith("immutable:")}
+        result = run_program(lambda: program.deploy(stack, raw, secrets, str(root)), stack=stack)
+        return result.named("web-svc").inputs  # type: ignore[no-any-return]
+
+    dev, test = web_service("dev"), web_service("test")
+    assert dev["spec"]["type"] == "NodePort" and dev["spec"]["ports"][0]["nodePort"] == 30080
+    assert "127.0.0.1 only" in dev["metadata"]["annotations"]["immutable.dev/opt-out-reason-exposed_service"]
+    assert test["spec"]["type"] == "ClusterIP" and "nodePort" not in test["spec"]["ports"][0]

@@ -31,9 +31,11 @@ from .fields import (
     CpuQuantity,
     DnsLabel,
     EnvName,
+    Flag,
     Hostname,
     HttpPath,
     Image,
+    Int,
     MemoryQuantity,
     NoCredential,
     NoNul,
@@ -42,6 +44,7 @@ from .fields import (
     PortName,
     Problems,
     Spec,
+    VersionLabel,
     cpu_millicores,
     invalid,
     memory_bytes,
@@ -49,23 +52,36 @@ from .fields import (
     pattern,
     rule,
 )
-from .inputs import ImageNotOutput, OutputAllowed, is_output
+from .inputs import ImageNotOutput, OutputAllowed, is_output, output_problems
 from .release import release_id, secret_digest
 
 # An env var whose name says it holds a secret belongs in `secrets` (mounted as a file).
 _SECRET_ENV_NAME = rules.SECRET_NAME
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_FILE_NAME = re.compile(r"^[A-Za-z0-9][-._A-Za-z0-9]{0,252}$")
-_LABEL_KEY = re.compile(r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_FILE_NAME = re.compile(r"[A-Za-z0-9][-._A-Za-z0-9]{0,252}")
 
 PROTECTED_ENV_PREFIXES = ("KUBERNETES_", "IMMUTABLE_")
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 MAX_CONFIG_BYTES = 1024 * 1024
 """A ConfigMap (and a Secret) holds at most 1 MiB."""
 
-FileName = Annotated[str, pattern(_FILE_NAME.pattern.strip("^$"), "a file name",
+FileName = Annotated[str, pattern(_FILE_NAME.pattern, "a file name",
                                   "use letters, digits, '.', '_' and '-' (no '/'), starting with a letter or digit, "
                                   "e.g. 'app.toml'")]
+def _not_reserved_namespace(value: str) -> str:
+    if value in RESERVED_NAMESPACES:
+        raise invalid(f"namespace {value!r} is reserved", "use a namespace of your own, e.g. 'apps'")
+    return value
+
+
+NamespaceName = Annotated[DnsLabel, AfterValidator(_not_reserved_namespace)]
+"""A namespace of the user's own: a DNS label, never ``default`` or a ``kube-*`` namespace. The
+one rule for the spec field, ``NamespaceSpec.name`` and the components' ``args['namespace']``."""
+
+BREAK_GLASS_GROUP = pattern(r"[A-Za-z0-9][A-Za-z0-9:._@+=/-]*", "a group name",
+                            "use letters, digits and ':._@+=/-', starting with a letter or digit, "
+                            "e.g. 'immutable:break-glass' or 'oidc:sre@example.com'")
+"""A Kubernetes group as it is written into a CEL string literal: nothing that needs escaping."""
 Argument = Annotated[NoNul, NoCredential]
 """A command or argument: no NUL, no credential (arguments are visible in every process list)."""
 
@@ -104,9 +120,9 @@ class SecretFile(Spec):
     """File name inside ``secrets_dir``."""
     value: Annotated[SecretStr, OutputAllowed]
     """The secret value (masked in every error and log), or a secret ``pulumi.Output``."""
-    version: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    version: VersionLabel | None = None
     """Optional version label; when set it stands for the value in the release id. Required
-    when ``value`` is a ``pulumi.Output``."""
+    when ``value`` is a ``pulumi.Output``. Up to 64 letters, digits and ``._+:/@=-``."""
 
     @rule
     def _output_needs_version(self, problems: Problems) -> None:
@@ -149,13 +165,13 @@ class Probe(Spec):
     """Probe by opening a TCP connection to this declared port."""
     exec_command: Annotated[list[Argument], Field(min_length=1)] | None = None
     """Probe by running this command in the container (exit code 0 is healthy)."""
-    initial_delay_seconds: Annotated[int, Field(ge=0, le=3600)] = 0
+    initial_delay_seconds: Annotated[Int, Field(ge=0, le=3600)] = 0
     """Seconds after start before the first probe. Default 0."""
-    period_seconds: Annotated[int, Field(ge=1, le=300)] = 10
+    period_seconds: Annotated[Int, Field(ge=1, le=300)] = 10
     """Seconds between probes. Default 10."""
-    timeout_seconds: Annotated[int, Field(ge=1, le=120)] = 1
+    timeout_seconds: Annotated[Int, Field(ge=1, le=120)] = 1
     """Seconds a probe may take. Default 1."""
-    failure_threshold: Annotated[int, Field(ge=1, le=100)] = 3
+    failure_threshold: Annotated[Int, Field(ge=1, le=100)] = 3
     """Failures in a row before the probe counts as failed. Default 3."""
 
     @rule
@@ -213,7 +229,7 @@ class Peer(Spec):
     """Another service of the same namespace (by name)."""
     namespace: DnsLabel | None = None
     """Every pod of another namespace."""
-    ingress_controller: bool = False
+    ingress_controller: Flag = False
     """The cluster's ingress controller (namespace ``ingress_namespace`` of the expose spec)."""
 
     @rule
@@ -258,7 +274,7 @@ class Network(Spec):
     """Who may connect to the service's ports. Default: nobody."""
     egress_to: list[Egress] = Field(default_factory=list)
     """Where the service may connect to. Default: nowhere (but DNS)."""
-    allow_dns: bool = True
+    allow_dns: Flag = True
     """Allow DNS lookups to the cluster DNS (UDP/TCP 53)."""
 
 
@@ -291,7 +307,7 @@ class NodePort(OptOut):
 class Expose(Spec):
     """How the service is reached. A ClusterIP Service always; an Ingress when set."""
 
-    service: bool = True
+    service: Flag = True
     """Create the ClusterIP Service. Default true."""
     ingress: Ingress | None = None
     """Route outside traffic through an Ingress. Default none."""
@@ -308,7 +324,7 @@ class VolumeClaimRef(Spec):
     """Name of the PersistentVolumeClaim."""
     mount_path: AbsolutePath
     """Where it is mounted in the container."""
-    read_only: bool = False
+    read_only: Flag = False
     """Mount read-only. Default false."""
 
 
@@ -331,9 +347,19 @@ class ExternalEndpoint(Spec):
     url: Annotated[str, AfterValidator(_endpoint_url), NoCredential, OutputAllowed]
     """The endpoint; must not carry credentials (put them in ``secrets``). May be a
     ``pulumi.Output`` (another resource's endpoint): see ``version``."""
-    version: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    """For an Output ``url``: stands for the value in the release id (bump it to make a new URL
-    a new release). Without it the release records only that the variable is wired."""
+    version: VersionLabel | None = None
+    """Required for an Output ``url``: stands for the value in the release id, so a new URL is a new
+    release when (and only when) it comes with a new version. A version label: up to 64 letters,
+    digits and ``._+:/@=-``."""
+
+    @rule
+    def _output_needs_version(self, problems: Problems) -> None:
+        if is_output(self.url) and not self.version:
+            problems.add(("version",), None, "an endpoint given as a pulumi.Output needs `version`: its value is not "
+                         "known when the release id is computed, and without a version a new value would change "
+                         "the running release in place",
+                         "set version (for example the other stack's release id or 'v1', and bump it whenever the "
+                         "endpoint changes)")
 
     def release_fingerprint(self) -> dict[str, str]:
         """A plain URL enters the release id as before; an Output by reference (and ``version``)."""
@@ -356,7 +382,7 @@ class State(Spec):
 class Monitoring(Spec):
     """Prometheus scraping of the service."""
 
-    scrape: bool = True
+    scrape: Flag = True
     """Mark the pods for scraping. Default true."""
     port: PortName | Port = "http"
     """A declared port, by name or number. Default ``http``."""
@@ -437,14 +463,15 @@ class OptOuts(Spec):
 class Security(Spec):
     """Pod security settings; every weaker setting needs an opt-out with a reason."""
 
-    run_as_user: Annotated[int, Field(ge=0, le=2**31 - 1)] = 10001
+    run_as_user: Annotated[Int, Field(ge=0, le=2**31 - 1)] = 10001
     """UID; must be >= 10000 unless ``opt_outs.run_as_root``."""
-    run_as_group: Annotated[int, Field(ge=0, le=2**31 - 1)] = 10001
+    run_as_group: Annotated[Int, Field(ge=0, le=2**31 - 1)] = 10001
     """GID; must be >= 10000 unless ``opt_outs.run_as_root``."""
     scratch_dirs: list[AbsolutePath] = Field(default_factory=lambda: ["/tmp"])
     """Writable emptyDir/tmpfs mounts (the root filesystem is read-only)."""
-    break_glass_group: Annotated[str, Field(min_length=1, max_length=128)] = "immutable:break-glass"
-    """Group allowed through the exec lock in an emergency (audited by the API server)."""
+    break_glass_group: Annotated[str, Field(min_length=1, max_length=128), BREAK_GLASS_GROUP] = "immutable:break-glass"
+    """Group allowed through the exec lock in an emergency (audited by the API server). Printable
+    ASCII without quotes, backslashes or spaces (it is written into the lock's CEL expression)."""
     opt_outs: OptOuts = Field(default_factory=OptOuts)
     """Reviewed exceptions to the secure defaults."""
 
@@ -483,19 +510,19 @@ class ContainerServiceSpec(Spec):
     state: State = Field(default_factory=State)
     """Volumes and external endpoints that outlive a release."""
 
-    replicas: Annotated[int, Field(ge=0, le=1000), SCALE] = 2
+    replicas: Annotated[Int, Field(ge=0, le=1000), SCALE] = 2
     """Scale knob (not part of the release). Default 2."""
     strategy: Annotated[Literal["rolling", "blue-green"], RETENTION] = "rolling"
     """``rolling`` (default): one Deployment updated in place. ``blue-green``: one Deployment per
     release, the Service moves once the new one is ready."""
-    keep_previous: Annotated[int, Field(ge=0, le=10), RETENTION] = 1
+    keep_previous: Annotated[Int, Field(ge=0, le=10), RETENTION] = 1
     """How many previous releases to keep (blue-green) for instant rollback. Default 1."""
     keep_mode: Annotated[Literal["warm", "scaled-to-zero"], RETENTION] = "scaled-to-zero"
     """Kept releases run at full size (``warm``) or at 0 replicas (``scaled-to-zero``, default)."""
-    rollout_timeout_seconds: Annotated[int, Field(ge=30, le=3600), ROLLOUT] = 600
+    rollout_timeout_seconds: Annotated[Int, Field(ge=30, le=3600), ROLLOUT] = 600
     """How long a new release may take to become ready before the update fails (the old release
     keeps the traffic). Default 600 (the Kubernetes provider's own default)."""
-    namespace: Annotated[DnsLabel, ROUTING] = "apps"
+    namespace: Annotated[NamespaceName, ROUTING] = "apps"
     """Never ``default``."""
     network: Annotated[Network, ROUTING] = Field(default_factory=Network)
     """Network policy allowances (default deny)."""
@@ -508,19 +535,12 @@ class ContainerServiceSpec(Spec):
 
     # --- single-field rules ----------------------------------------------------------
 
-    @field_validator("namespace")
-    @classmethod
-    def _not_default_namespace(cls, value: str) -> str:
-        if value in RESERVED_NAMESPACES:
-            raise invalid(f"namespace {value!r} is reserved", "use a namespace of your own, e.g. 'apps'")
-        return value
-
     @field_validator("env")
     @classmethod
     def _env_rules(cls, env: dict[str, str]) -> dict[str, str]:
         problems = Problems("env")
         for key, value in env.items():
-            if not _ENV_NAME.match(key):
+            if not _ENV_NAME.fullmatch(key):
                 problems.add((key,), key, f"env name {key!r} is not a valid variable name",
                              "use letters, digits and '_', not starting with a digit, e.g. 'LOG_LEVEL'")
             elif key.startswith(PROTECTED_ENV_PREFIXES):
@@ -719,23 +739,61 @@ def validate_kept_releases(subject: str, active: ContainerServiceSpec,
     Duplicates of the active release are dropped and at most ``active.keep_previous`` are
     returned; every invalid one is reported at ``<field>[<index>].<field>``.
     """
+    previous, problems = _kept_releases(active, kept, field)
+    if problems:
+        raise SpecError(subject, problems)
+    return previous
+
+
+def _kept_releases(active: ContainerServiceSpec | None, kept: Sequence[ContainerServiceSpec | Mapping[str, Any]],
+                   field: str, identity: tuple[Any, Any] | None = None) -> tuple[list[ContainerServiceSpec], list[Problem]]:
+    """The kept releases and every problem of them (each validated even when ``active`` is not:
+    ``identity`` is then the active spec's name and namespace where those validated)."""
     out: list[ContainerServiceSpec] = []
     problems: list[Problem] = []
-    seen = {active.release}
+    seen = {active.release} if active else set()
+    name, namespace = (active.name, active.namespace) if active else (identity or (None, None))
     for index, item in enumerate(kept):
         try:
             spec = validate_spec(ContainerServiceSpec, item, subject=f"{field}[{index}]")
         except SpecError as exc:
             problems += exc.nested(f"{field}[{index}]")
             continue
-        if spec.name != active.name or spec.namespace != active.namespace:
+        if (name is not None and spec.name != name) or (namespace is not None and spec.namespace != namespace):
             problems.append(Problem(f"{field}[{index}].name", repr(spec.name),
                                     "a kept release must be the same service in the same namespace",
-                                    f"use name {active.name!r} and namespace {active.namespace!r}"))
+                                    f"use name {name!r} and namespace {namespace!r}"))
+            continue
+        if active is None:
             continue
         if spec.release not in seen:
             seen.add(spec.release)
             out.append(spec)
-    if problems:
-        raise SpecError(subject, problems)
-    return out[: active.keep_previous]
+    return out[: active.keep_previous] if active else [], problems
+
+
+def validate_service_inputs(subject: str, spec: ContainerServiceSpec | Mapping[str, Any],
+                            kept: Sequence[ContainerServiceSpec | Mapping[str, Any]], *,
+                            field: str = "previous", problems: Sequence[Problem] = (),
+                            ) -> tuple[ContainerServiceSpec, list[ContainerServiceSpec]]:
+    """The active spec and its kept releases, or one :class:`SpecError` with every problem at once:
+    ``problems`` already found (the args' own values), Outputs where none is accepted, the active
+    spec's fields and rules, and each kept release's (at ``<field>[i].<path>``)."""
+    found = list(problems)
+    outputs = output_problems(spec)
+    found += outputs
+    at_outputs = {p.path for p in outputs}
+    active: ContainerServiceSpec | None = None
+    try:
+        active = validate_spec(ContainerServiceSpec, spec, subject=subject)
+    except SpecError as exc:  # an Output where none is accepted is reported once, with its own message
+        found += [p for p in exc.problems if p.path not in at_outputs]
+    identity = None
+    if active is None and isinstance(spec, Mapping):
+        partial = ContainerServiceSpec.partial(spec)
+        identity = (getattr(partial, "name", None), getattr(partial, "namespace", None))
+    previous, kept_problems = _kept_releases(active, kept, field, identity)
+    found += kept_problems
+    if found or active is None:
+        raise SpecError(subject, found)
+    return active, previous

@@ -17,7 +17,7 @@ from pydantic import Field, ValidationError
 from . import rules
 from .container_spec import NodePort
 from .errors import Problem, SpecError, problems_from_validation
-from .fields import DnsLabel, Hostname, Problems, Spec, pattern, rule
+from .fields import DnsLabel, Flag, Hostname, Int, LocalPath, Problems, Spec, pattern, rule
 from .ledger import WorkloadLedger
 from .records import SecretStore
 
@@ -44,13 +44,13 @@ SubnetId = Annotated[str, pattern(r"subnet-[0-9a-f]{8,17}", "a subnet id",
 class ServiceKnobs(Spec):
     """Per-service knobs an environment may set."""
 
-    replicas: Annotated[int, Field(ge=0, le=1000)] | None = None
+    replicas: Annotated[Int, Field(ge=0, le=1000)] | None = None
     """Replicas in this environment; default the topology's."""
     hostname: Hostname | None = None
     """Ingress host name in this environment, e.g. ``app.dev.example.com``."""
-    keep_previous: Annotated[int, Field(ge=0, le=10)] | None = None
+    keep_previous: Annotated[Int, Field(ge=0, le=10)] | None = None
     """Previous releases kept for rollback; default the topology's."""
-    rollout_timeout_seconds: Annotated[int, Field(ge=30, le=3600)] | None = None
+    rollout_timeout_seconds: Annotated[Int, Field(ge=30, le=3600)] | None = None
     """Seconds a new release may take to become ready; default the topology's."""
     node_port: NodePort | None = None
     """``{port, reason}``: the service's Service as a NodePort in this environment (the local
@@ -60,13 +60,13 @@ class ServiceKnobs(Spec):
 class ServerGroupKnobs(Spec):
     """Per-server-group knobs an environment may set (scale only)."""
 
-    min_size: Annotated[int, Field(ge=0, le=1000)] | None = None
+    min_size: Annotated[Int, Field(ge=0, le=1000)] | None = None
     """Smallest group size; default the topology's."""
-    max_size: Annotated[int, Field(ge=0, le=1000)] | None = None
+    max_size: Annotated[Int, Field(ge=0, le=1000)] | None = None
     """Largest group size; default the topology's."""
-    desired_capacity: Annotated[int, Field(ge=0, le=1000)] | None = None
+    desired_capacity: Annotated[Int, Field(ge=0, le=1000)] | None = None
     """Instances to run, between ``min_size`` and ``max_size``; default the topology's."""
-    keep_previous: Annotated[int, Field(ge=0, le=10)] | None = None
+    keep_previous: Annotated[Int, Field(ge=0, le=10)] | None = None
     """Previous releases kept for rollback; default the topology's."""
 
     @rule
@@ -102,9 +102,9 @@ class EnvironmentConfig(Spec):
     """Environment name; ``prod``/``production`` are production (stricter rules)."""
     target: Target = "render"
     """Where services deploy: ``render`` (default), ``local-cluster``, ``kubernetes`` or ``local-docker``."""
-    kubeconfig: Annotated[str, Field(min_length=1)] | None = None
+    kubeconfig: LocalPath | None = None
     """Path of the kubeconfig for ``kubernetes``/``local-cluster`` targets."""
-    render_dir: Annotated[str, Field(min_length=1)] | None = None
+    render_dir: LocalPath | None = None
     """Where ``render`` writes manifests; default ``build/manifests/<name>``."""
     services: dict[DnsLabel, ServiceKnobs] = Field(default_factory=dict)
     """Knobs per service of the topology, by name."""
@@ -112,9 +112,9 @@ class EnvironmentConfig(Spec):
     """Knobs per server group of the topology, by name."""
     aws: AwsTarget | None = None
     """Deploy server groups to this AWS account/region; without it they are validated but not deployed."""
-    allow_mutable_image_tags: bool = False
+    allow_mutable_image_tags: Flag = False
     """Development convenience; refused in production."""
-    exec_break_glass: bool = False
+    exec_break_glass: Flag = False
     """Turns the exec lock off for every service; refused in production."""
 
     @property
@@ -289,7 +289,7 @@ def load_secret_store(stack: str, raw: Mapping[str, Any], legacy: Mapping[str, s
                                     f"pulumi config set --secret --path '{CONFIG_NAMESPACE}:{SECRETS_KEY}.{key}.v1' -s {stack}"))
             continue
         for version, secret in by_version.items():
-            if not isinstance(secret, str) or not _VERSION.match(str(version)):
+            if not isinstance(secret, str) or not _VERSION.fullmatch(str(version)):
                 problems.append(Problem(_yaml_path(stack, (SECRETS_KEY, str(key), str(version))), "<hidden>",
                                         "a version is a short label (v1, v2, ...) holding a secret string",
                                         f"pulumi config set --secret --path "
@@ -301,4 +301,4 @@ def load_secret_store(stack: str, raw: Mapping[str, Any], legacy: Mapping[str, s
     return SecretStore(versions=versions, legacy=dict(legacy or {}))
 
 
-_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")

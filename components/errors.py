@@ -108,6 +108,8 @@ def format_path(loc: Iterable[str | int], prefix: str = "") -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not part.isprintable():  # a key with a line break or control character: shown escaped
+            out += f"[{part!r}]"
         else:
             out += f".{part}" if out else str(part)
     return out or "<root>"

@@ -216,13 +216,10 @@ class Spec(BaseModel):
         raise ValidationError.from_exception_data(cls.__name__, [*map(_as_init_details, errors), *extra])
 
     @classmethod
-    def _partial_rules(cls, data: Mapping[str, Any]) -> list[InitErrorDetails]:
-        """The cross-field problems among the fields that have a usable value.
-
-        A field is usable when its type accepts it (its own ``field_validator`` rules are not
-        re-run: ``env`` with one bad name still lets the secret-name rule see the others).
-        Problems at a path already reported are dropped by the caller.
-        """
+    def partial(cls, data: Mapping[str, Any]) -> Self:
+        """The fields of ``data`` that validate on their own (defaults for those not given);
+        a field that failed is absent, so reading it raises ``AttributeError``. For checks that
+        still report what they can while other fields are invalid (never for deploying)."""
         values: dict[str, Any] = {}
         failed: set[str] = set()
         for name in cls.model_fields:
@@ -235,6 +232,17 @@ class Spec(BaseModel):
         partial = cls.model_construct(**values)
         for name in failed:
             partial.__dict__.pop(name, None)
+        return partial  # type: ignore[return-value]  # model_construct is typed on BaseModel, not Self
+
+    @classmethod
+    def _partial_rules(cls, data: Mapping[str, Any]) -> list[InitErrorDetails]:
+        """The cross-field problems among the fields that have a usable value.
+
+        A field is usable when its type accepts it (its own ``field_validator`` rules are not
+        re-run: ``env`` with one bad name still lets the secret-name rule see the others).
+        Problems at a path already reported are dropped by the caller.
+        """
+        partial = cls.partial(data)
         found: list[InitErrorDetails] = []
         for check in cls._rules():
             problems = Problems(cls.__name__, owner=_owner(cls))
@@ -270,11 +278,11 @@ def _spec_error(model: type[BaseModel], error: ValidationError) -> Exception:
 
 # --- names -------------------------------------------------------------------------
 
-_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 def _dns_label(value: str) -> str:
-    if not _DNS_LABEL.match(value):
+    if not _DNS_LABEL.fullmatch(value):
         raise invalid(
             "not a DNS label",
             "use 1-63 lowercase letters, digits and '-', starting with a letter and not ending with '-'",
@@ -308,9 +316,30 @@ def _image(value: str) -> str:
 Image = Annotated[str, AfterValidator(_image)]
 """An image reference; whether a digest is required is a cross-field rule of the spec."""
 
-# --- numbers and quantities --------------------------------------------------------
+# --- numbers, flags and quantities ---------------------------------------------------
 
-Port = Annotated[int, Field(ge=1, le=65535)]
+
+def _whole_number(value: Any) -> Any:
+    """A count or a port is a number: ``True`` is not 1 (pydantic's lax mode would take it)."""
+    if isinstance(value, bool):
+        raise invalid("a boolean is not a number", "give a whole number such as 2 (not true/false)")
+    return value
+
+
+def _flag(value: Any) -> Any:
+    """A flag is ``true`` or ``false``: ``"false"``, ``"no"``, ``0`` or ``1`` are refused, not guessed
+    (``bool("false")`` is true: a quoted flag would silently turn a protection off)."""
+    if not isinstance(value, bool):
+        raise invalid(f"a flag is true or false, not {type(value).__name__}",
+                      "write true or false without quotes")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_whole_number)]
+"""A whole number that refuses booleans (every count, size, port and number of seconds)."""
+Flag = Annotated[bool, BeforeValidator(_flag)]
+"""A boolean that refuses anything but ``True``/``False`` (every flag of every spec and args object)."""
+Port = Annotated[Int, Field(ge=1, le=65535)]
 
 
 def cpu_millicores(value: str) -> int:
@@ -361,11 +390,11 @@ def _cidr(value: str) -> str:
 
 Cidr = Annotated[str, AfterValidator(_cidr)]
 
-_ABS_PATH = re.compile(r"^/([A-Za-z0-9._-]+/?)*$")
+_ABS_PATH = re.compile(r"/(?:[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*/?)?")  # linear: no nested repeats
 
 
 def _abs_path(value: str) -> str:
-    if not _ABS_PATH.match(value) or "/../" in f"{value}/" or value.endswith("/.."):
+    if not _ABS_PATH.fullmatch(value) or "/../" in f"{value}/" or value.endswith("/.."):
         raise invalid("not an absolute path", "write an absolute path like '/etc/app' without '..'")
     return value
 
@@ -376,8 +405,11 @@ AbsolutePath = Annotated[str, AfterValidator(_abs_path)]
 
 
 def pattern(regex: str, what: str, fix: str) -> AfterValidator:
-    """A regular-expression rule whose refusal says what was expected in words (never the regex)."""
-    compiled = re.compile(regex)
+    """A regular-expression rule whose refusal says what was expected in words (never the regex).
+
+    The whole value must match (``fullmatch``: ``re.match`` with ``$`` lets a final newline
+    through), and ``\\w``/``\\d`` mean ASCII only (``re.ASCII``: 'é' is not a letter of a name)."""
+    compiled = re.compile(regex, re.ASCII)
 
     def check(value: str) -> str:
         if not compiled.fullmatch(value):
@@ -405,6 +437,14 @@ def _no_credential(value: str) -> str:
     return value
 
 
+VersionLabel = Annotated[str, pattern(r"[A-Za-z0-9][A-Za-z0-9._+:/@=-]{0,63}", "a version label",
+                                      "use up to 64 letters, digits and '._+:/@=-', starting with a letter or digit, "
+                                      "e.g. 'v3', '2024-06-01' or a secret manager's version id")]
+"""A label that stands for a value in the release id (a secret's or an endpoint's ``version``)."""
+LocalPath = Annotated[str, Field(min_length=1), pattern(r"\S(?:[^\x00-\x1f\x7f]*\S)?", "a file path",
+                                                        "give the path without surrounding spaces, line breaks "
+                                                        "or control characters")]
+"""A path on the operator's machine (any script), without surrounding spaces or control characters."""
 OneLine = Annotated[str, _no_control("\t")]
 """Text on one line without control characters."""
 PlainText = Annotated[str, _no_control("\t\n\r")]
@@ -414,8 +454,10 @@ NoNul = Annotated[str, _no_control("".join(chr(c) for c in range(1, 32)) + "\x7f
 NoCredential = AfterValidator(_no_credential)
 """Refuses a value holding a known credential format (see :mod:`immutable_infra.rules`)."""
 
-HttpPath = Annotated[str, pattern(r"/[^\s\x00-\x1f\x7f]*", "an HTTP path",
-                                  "start it with '/' and leave out spaces, e.g. '/healthz'")]
+HttpPath = Annotated[str, pattern(r"/[\x21-\x7e]*", "an HTTP path",
+                                  "start it with '/', leave out spaces and percent-encode anything but printable "
+                                  "ASCII, e.g. '/healthz'")]
+"""A request path as sent on the wire: printable ASCII (other characters are percent-encoded)."""
 Hostname = Annotated[str, pattern(r"(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
                                   "a DNS host name", "write a lowercase host name with a dot, e.g. 'app.example.com'")]
 EnvName = Annotated[str, pattern(r"[A-Za-z_][A-Za-z0-9_]*", "a valid environment variable name",

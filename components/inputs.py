@@ -8,10 +8,11 @@ registers. Allowed (see ``OUTPUT_FIELDS``):
   ``tls_secret``, and the namespace (given as ``args["namespace"]``);
 - a secret's ``value``, provided its ``version`` label is set (the label then stands for
   the value in the release id: ``require_secret`` values stay secret end to end);
-- an external endpoint's ``url``: the release records the reference (the env var name and
-  the ``version`` label when given), the value follows the Output. A change of the value
-  without a new ``version`` rolls the pods of the same release, which ``immutable-ops
-  guard`` reports; give ``version`` when such a change must be a new release.
+- an external endpoint's ``url``, provided its ``version`` label is set (as for a secret: the
+  label stands for the value in the release id, so a new endpoint with a new version is a new
+  release). The value itself is only known at deployment: a new value under the *same*
+  version would change the running release's pods in place, which ``immutable-ops guard``
+  refuses (``release-patched``, exit 4) on the preview before the update.
 
 Refused with a clear error: an Output image (the release id *is* the image digest's
 hash: build and push first, then pass the digest as a string) and an Output anywhere else.
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidatorFunctionWrapHandler, WrapValidator
 
 from .errors import Problem, format_path
-from .fields import invalid
+from .fields import Spec, invalid
 
 # Dotted spec paths (list indices as ``[]``) where a ``pulumi.Output`` is accepted.
 OUTPUT_FIELDS: frozenset[str] = frozenset({
@@ -94,6 +95,31 @@ def output_problems(data: Any, *, allowed: frozenset[str] = OUTPUT_FIELDS, prefi
     if isinstance(data, Mapping):
         walk(data, ())
     return problems
+
+
+def args_model(component: str, fields: Mapping[str, Any]) -> type[Spec]:
+    """A spec model of an args object's plain values (``namespace``, flags, AWS ids): the same
+    types, rules and messages as spec fields. Put ``OutputAllowed`` into a type (or its items)
+    where an Output is accepted."""
+    from pydantic import create_model
+
+    model: type[Spec] = create_model(  # type: ignore[call-overload]
+        f"{component}Args", __base__=Spec, **{name: (type_ | None, None) for name, type_ in fields.items()})
+    return model
+
+
+def args_problems(model: type[Spec], args: Mapping[str, Any]) -> list[Problem]:
+    """Every problem of the args object's values validated as ``model``, each at its key (the
+    user's entry point: ``namespace``, ``subnet_ids[1]``). A key left out or ``None`` is not
+    given; keys the model does not know are left to the component."""
+    from .errors import SpecError, validate_spec
+
+    given = {k: v for k, v in args.items() if k in model.model_fields and v is not None}
+    try:
+        validate_spec(model, given)
+    except SpecError as error:
+        return list(error.problems)
+    return []
 
 
 def secret_output(value: Any) -> pulumi.Output[str]:

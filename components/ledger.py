@@ -36,13 +36,14 @@ from pydantic import Field, model_validator
 
 from .fields import Spec, invalid
 
-RELEASE_ID = re.compile(r"^[0-9a-f]{8}$")
+RELEASE_ID = re.compile(r"[0-9a-f]{8}")
+"""A release id; use ``fullmatch``."""
 
 
 class LedgerEntry(Spec):
     artifact: Annotated[str, Field(min_length=1, max_length=512)]
     """Image reference by digest, or an AMI id."""
-    release: Annotated[str, Field(pattern=RELEASE_ID.pattern)] | None = None
+    release: Annotated[str, Field(pattern=f"^{RELEASE_ID.pattern}$")] | None = None
     """The recorded release id (8 hex characters); its settings are in the stack's release archive.
     Absent on entries not recorded yet (they are derived from today's code)."""
     note: Annotated[str, Field(max_length=200)] | None = None

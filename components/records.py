@@ -122,7 +122,7 @@ class ReleaseArchive:
             for rid, body in releases.items():
                 key = f"{source}: {workload}.{rid}"
                 rid = str(rid)
-                if not RELEASE_ID.match(rid):
+                if not RELEASE_ID.fullmatch(rid):
                     problems.append(Problem(key, repr(rid), "not a release id", "use the 8 hex characters of the id"))
                     continue
                 if not isinstance(body, Mapping) or not isinstance(body.get("artifact"), str) \

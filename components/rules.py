@@ -43,8 +43,9 @@ Credential formats (:func:`credential_kind`)
 from __future__ import annotations
 
 import decimal
+import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 # --- Kubernetes quantities ------------------------------------------------------------
@@ -199,10 +200,12 @@ _DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _IMAGE = re.compile(
     rf"(?P<repo>(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
-    r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
     r"(?:@(?P<digest>[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-zA-Z=_-]+))?"
 )
 _SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+"""The distribution spec's tag grammar, ``[\\w][\\w.-]{0,127}`` with ``\\w`` meaning ASCII word characters."""
 MAX_IMAGE_NAME = 255
 
 IMAGE_FIX = "write it as registry/repository@sha256:<64 hex digits>, e.g. 'ghcr.io/acme/api@sha256:3f5a...'"
@@ -234,11 +237,14 @@ def _image_hint(value: str) -> str:
         if not _SHA256.fullmatch(digest):
             return "the digest is not 'sha256:' followed by 64 lowercase hex digits"
     name = value.split("@", 1)[0]
-    path = name.split("/", 1)[1] if "/" in name and re.search(r"[.:]|^localhost$", name.split("/", 1)[0]) else name
+    host = name.split("/", 1)[0]
+    path = name.split("/", 1)[1] if "/" in name and (host == "localhost" or re.search(r"[.:]", host)) else name
     if path.rsplit(":", 1)[0] != path.rsplit(":", 1)[0].lower():
         return "the repository path has upper-case letters (only the registry host may)"
-    if ":" in path and not re.fullmatch(r"[\w][\w.-]{0,127}", path.rsplit(":", 1)[1]):
+    if ":" in path and not _TAG.fullmatch(path.rsplit(":", 1)[1]):
         return "the tag may only hold letters, digits, '_', '.' and '-' (at most 128, not starting with '.' or '-')"
+    if not value.isascii():
+        return "an image reference is ASCII (a look-alike letter from another script is in it)"
     return "not an image reference"
 
 
@@ -363,4 +369,67 @@ def annotations_size_problem(annotations: Mapping[str, str]) -> str | None:
     size = annotations_size(annotations)
     if size > MAX_ANNOTATIONS_BYTES:
         return f"annotations total {size} bytes, Kubernetes allows {MAX_ANNOTATIONS_BYTES} (256 KiB)"
+    return None
+
+
+# --- address ranges ----------------------------------------------------------------------------
+
+PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "fc00::/7", "fe80::/10", "::1/128"))
+"""Ranges no internet host is in (RFC 1918, shared address space, loopback, link-local, ULA)."""
+BROAD_PREFIX = {4: 8, 6: 16}
+"""A public range at least this wide (a /8 of IPv4: 16 million addresses) counts as open to the internet."""
+METADATA_ADDRESSES = tuple(ipaddress.ip_network(n) for n in ("169.254.0.0/16", "fd00:ec2::254/128", "127.0.0.0/8",
+                                                                 "::1/128", "0.0.0.0/32"))
+"""Link-local (cloud instance metadata: 169.254.169.254, fd00:ec2::254) and loopback: addresses that reach
+the node itself or its cloud credentials, never a service."""
+METADATA_HOSTNAMES = ("metadata.google.internal", "metadata", "instance-data", "instance-data.ec2.internal",
+                      "metadata.azure.internal", "localhost")
+"""Host names of cloud metadata services (and the node itself)."""
+
+
+def _networks(cidrs: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    out = []
+    for cidr in cidrs:
+        try:
+            out.append(ipaddress.ip_network(str(cidr).strip(), strict=False))
+        except ValueError:
+            continue
+    return out
+
+
+def open_to_internet(cidrs: Iterable[str]) -> str | None:
+    """How a set of CIDR blocks opens a port to the internet, or ``None`` when it does not.
+
+    Judged on the union, so an open range written as several smaller ones (``0.0.0.0/1`` plus
+    ``128.0.0.0/1``) counts like ``0.0.0.0/0``; a single public range of a /8 or wider (IPv6: /16)
+    counts too. Private, loopback and link-local ranges never do. Text that is not a CIDR is ignored.
+    """
+    networks = _networks(cidrs)
+    for version, everything in ((4, ipaddress.ip_network("0.0.0.0/0")), (6, ipaddress.ip_network("::/0"))):
+        same = [n for n in networks if n.version == version]
+        merged = list(ipaddress.collapse_addresses(same))  # type: ignore[type-var]
+        if everything in merged:
+            shown = ", ".join(str(n) for n in same)
+            return f"{shown} (together: {everything})" if len(same) > 1 else f"{shown} (every address)"
+        for network in merged:
+            if network.prefixlen <= BROAD_PREFIX[version] and not any(
+                    network.subnet_of(p) for p in PRIVATE_NETWORKS if p.version == version):  # type: ignore[arg-type]
+                return f"{network} (a public range of {network.num_addresses:,} addresses)"
+    return None
+
+
+def metadata_address(value: str) -> str | None:
+    """What a host address or name reaches when it is the node or its cloud metadata service
+    (``169.254.169.254``, ``metadata.google.internal``, ``localhost``), else ``None``."""
+    text = str(value).strip().strip("[]").rstrip(".").lower()
+    if text in METADATA_HOSTNAMES or text.endswith((".metadata.google.internal", ".localhost")):
+        return f"{value!r} names the node itself or a cloud metadata service"
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if any(address in network for network in METADATA_ADDRESSES):
+        return f"{value!r} is a link-local or loopback address (the node itself, or the cloud metadata service)"
     return None

@@ -21,7 +21,8 @@ _ACCOUNT = r"\d{12}"
 
 
 def _pattern_type(pattern: str, what: str, fix: str) -> AfterValidator:
-    compiled = re.compile(pattern)
+    # ASCII: AWS ids and ARNs are ASCII, and ``\\d`` would otherwise take any script's digits.
+    compiled = re.compile(pattern, re.ASCII)
 
     def check(value: str) -> str:
         if not compiled.fullmatch(value):
@@ -73,8 +74,8 @@ InstanceProfile = Annotated[str, _pattern_type(
     "an IAM instance profile name or ARN",
     "give the profile's name (letters, digits and +=,.@_-) or its ARN "
     "arn:aws:iam::<account>:instance-profile/<name>")]
-KeyName = Annotated[str, _pattern_type(r"[\x20-\x7e]{1,255}", "an EC2 key pair name",
-                                       "give the key pair's name (printable ASCII)")]
+KeyName = Annotated[str, _pattern_type(r"[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?", "an EC2 key pair name",
+                                       "give the key pair's name (printable ASCII, no surrounding spaces)")]
 S3Bucket = Annotated[str, _pattern_type(
     r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "an S3 bucket name",
     "give the bucket name only (3-63 lowercase letters, digits, '.' and '-'), not an ARN or URL")]

@@ -32,14 +32,16 @@ import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TypedDict
+from typing import Annotated, Any, TypedDict
 
 import pulumi
+from pydantic import Field
 
 from .. import PACKAGE
 from ..errors import Problem, SpecError, show_value, validate_spec
 from ..input_errors import raises_input_errors
-from ..inputs import normalize_args, take_previous, unknown_args
+from ..inputs import OutputAllowed, args_model, args_problems, normalize_args, take_previous, unknown_args
+from .ids import CertificateArn, SecurityGroupId, SubnetId, TargetGroupArn, VpcId
 from .ledger import ReleasePlan, ServerGroupPlan, history_problems, plan_releases
 from .sdk import aws
 from .server_group_spec import ServerGroupSpec
@@ -85,6 +87,19 @@ class ServerGroupArgs(_ServerGroupArgsRequired, total=False):
 _WIRING_ARGS = ("vpc_id", "subnet_ids", "load_balancer_subnet_ids", "certificate_arn", "target_group_arns",
                 "load_balancer_security_group_id")
 _HISTORY_PATH = re.compile(r"^history\[(\d+)\]")
+
+_SubnetIds = Annotated[list[Annotated[SubnetId, OutputAllowed]], Field(min_length=1, max_length=16), OutputAllowed]
+_ARGS = args_model("ServerGroup", {
+    # Each id may be an Output (another resource's), or a list holding Outputs; literals follow the spec's rules.
+    "vpc_id": Annotated[VpcId, OutputAllowed],
+    "subnet_ids": _SubnetIds,
+    "load_balancer_subnet_ids": Annotated[list[Annotated[SubnetId, OutputAllowed]],
+                                          Field(min_length=2, max_length=16), OutputAllowed],
+    "certificate_arn": Annotated[CertificateArn, OutputAllowed],
+    "target_group_arns": Annotated[list[Annotated[TargetGroupArn, OutputAllowed]],
+                                   Field(min_length=1, max_length=10), OutputAllowed],
+    "load_balancer_security_group_id": Annotated[SecurityGroupId, OutputAllowed],
+})
 
 
 def _as_previous_paths(error: SpecError, count: int) -> SpecError:
@@ -168,7 +183,7 @@ def validate_server_group(
 ) -> tuple[ServerGroupSpec, list[ServerGroupSpec], Wiring]:
     """Validate everything the component is given, raising one :class:`SpecError` listing every problem."""
     subject = f"ServerGroup {name!r}"
-    problems: list[Problem] = []
+    problems: list[Problem] = args_problems(_ARGS, args)  # literal ids are checked like the spec's
     active: ServerGroupSpec | None = None
     try:
         active = validate_spec(ServerGroupSpec, spec, subject=subject)

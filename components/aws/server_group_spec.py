@@ -22,6 +22,8 @@ from ..fields import (
     SCALE,
     Cidr,
     DnsLabel,
+    Flag,
+    Int,
     OptOut,
     Port,
     Problems,
@@ -78,15 +80,15 @@ class Volume(Spec):
 
     device_name: DeviceName = "/dev/xvda"
     """Default ``/dev/xvda``, the root device of Amazon Linux AMIs (Ubuntu uses ``/dev/sda1``)."""
-    size_gib: Annotated[int, Field(ge=1, le=16384)] = 20
+    size_gib: Annotated[Int, Field(ge=1, le=16384)] = 20
     """Size in GiB (1-16384). Default 20."""
     volume_type: Literal["gp3", "gp2", "io1", "io2", "st1", "sc1"] = "gp3"
     """EBS type: ``gp3`` (default), ``gp2``, ``io1``, ``io2``, ``st1`` or ``sc1``."""
-    iops: Annotated[int, Field(ge=100, le=256000)] | None = None
+    iops: Annotated[Int, Field(ge=100, le=256000)] | None = None
     """Only for gp3 (3000-16000), io1 and io2 (required there)."""
-    throughput_mibps: Annotated[int, Field(ge=125, le=1000)] | None = None
+    throughput_mibps: Annotated[Int, Field(ge=125, le=1000)] | None = None
     """Only for gp3."""
-    encrypted: bool = True
+    encrypted: Flag = True
     """Default true (CKV_AWS_8). ``false`` needs ``security.opt_outs.unencrypted_volumes``."""
     kms_key_id: KmsKeyArn | None = None
     """Customer-managed key; default is the account's EBS key. Conflicts with ``encrypted: false``."""
@@ -202,11 +204,11 @@ class Security(Spec):
     """Instance security settings. All of it is part of the release, opt-out reasons included
     (they are stamped on the instances as tags)."""
 
-    imdsv2_required: bool = True
+    imdsv2_required: Flag = True
     """IMDSv2 session tokens required (default). ``false`` needs ``opt_outs.imdsv1``."""
-    metadata_hop_limit: Annotated[int, Field(ge=1, le=64)] = 1
+    metadata_hop_limit: Annotated[Int, Field(ge=1, le=64)] = 1
     """Default 1: only the host itself reaches the metadata service. Above 1 needs ``opt_outs.imds_hop_limit``."""
-    associate_public_ip: bool = False
+    associate_public_ip: Flag = False
     """Default false (CKV_AWS_88). ``true`` needs ``opt_outs.public_ip``."""
     key_name: KeyName | None = None
     """SSH key pair; default none (instances are never logged into). Needs ``opt_outs.ssh_access``."""
@@ -261,11 +263,11 @@ class Security(Spec):
 class Scaling(Spec):
     """Group size: scale knobs, never part of the release."""
 
-    min_size: Annotated[int, Field(ge=0, le=1000)] = 2
+    min_size: Annotated[Int, Field(ge=0, le=1000)] = 2
     """Default 2."""
-    max_size: Annotated[int, Field(ge=1, le=1000)] = 4
+    max_size: Annotated[Int, Field(ge=1, le=1000)] = 4
     """Default 4; >= ``min_size``."""
-    desired_capacity: Annotated[int, Field(ge=0, le=1000)] | None = None
+    desired_capacity: Annotated[Int, Field(ge=0, le=1000)] | None = None
     """Default ``min_size``; between ``min_size`` and ``max_size``. The active group must reach
     this many healthy instances behind the load balancer before the cutover goes on."""
 
@@ -290,16 +292,16 @@ class InstanceRefresh(Spec):
     """Preferences of the ``instance-refresh`` strategy. Auto-rollback is always on, protected
     and standby instances are always replaced: a refresh never leaves a mixed fleet."""
 
-    min_healthy_percentage: Annotated[int, Field(ge=0, le=100)] = 90
+    min_healthy_percentage: Annotated[Int, Field(ge=0, le=100)] = 90
     """Default 90."""
-    max_healthy_percentage: Annotated[int, Field(ge=100, le=200)] = 100
+    max_healthy_percentage: Annotated[Int, Field(ge=100, le=200)] = 100
     """Default 100; at most ``min_healthy_percentage`` + 100; above 100 when min is 100."""
-    instance_warmup_seconds: Annotated[int, Field(ge=0, le=3600)] = 300
+    instance_warmup_seconds: Annotated[Int, Field(ge=0, le=3600)] = 300
     """Seconds a new instance gets before it counts as healthy. Default 300."""
-    checkpoint_percentages: Annotated[list[Annotated[int, Field(ge=1, le=100)]], Field(max_length=10)] = Field(
+    checkpoint_percentages: Annotated[list[Annotated[Int, Field(ge=1, le=100)]], Field(max_length=10)] = Field(
         default_factory=list)
     """Pauses, as percentages replaced; strictly increasing and ending at 100. Default none."""
-    checkpoint_delay_seconds: Annotated[int, Field(ge=0, le=172800)] = 3600
+    checkpoint_delay_seconds: Annotated[Int, Field(ge=0, le=172800)] = 3600
     """Pause at each checkpoint, in seconds. Default 3600."""
 
     @rule
@@ -344,7 +346,7 @@ class Network(Spec):
 class LoadBalancer(Spec):
     """Create an Application Load Balancer, a target group and its listeners."""
 
-    internal: bool = True
+    internal: Flag = True
     """Default true. An internet-facing load balancer (``false``) needs public subnets."""
     subnet_ids: Annotated[list[SubnetId], Field(max_length=16)] = Field(default_factory=list)
     """At least two (in two AZs), or pass ``ServerGroupArgs["load_balancer_subnet_ids"]``."""
@@ -352,7 +354,7 @@ class LoadBalancer(Spec):
     """Kind of the load balancer's subnets: ``private`` when internal, ``public`` when not."""
     allowed_cidrs: Annotated[list[Cidr], Field(min_length=1, max_length=20)]
     """Who may reach the listeners. No default (say ``["0.0.0.0/0"]`` explicitly for the internet)."""
-    https: bool = True
+    https: Flag = True
     """TLS on port 443 (default). ``false`` serves plain HTTP on 80 and needs ``security.opt_outs.plain_http``."""
     certificate_arn: CertificateArn | None = None
     """ACM certificate for HTTPS, or pass ``ServerGroupArgs["certificate_arn"]``."""
@@ -363,13 +365,13 @@ class LoadBalancer(Spec):
         "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04",
     ] = "ELBSecurityPolicy-TLS13-1-2-2021-06"
     """TLS 1.2+ policies only."""
-    redirect_http: bool = True
+    redirect_http: Flag = True
     """With HTTPS, also listen on 80 and redirect to 443. Default true."""
-    idle_timeout_seconds: Annotated[int, Field(ge=1, le=4000)] = 60
+    idle_timeout_seconds: Annotated[Int, Field(ge=1, le=4000)] = 60
     """Seconds an idle connection stays open. Default 60."""
-    deregistration_delay_seconds: Annotated[int, Field(ge=0, le=3600)] = 30
+    deregistration_delay_seconds: Annotated[Int, Field(ge=0, le=3600)] = 30
     """Seconds connections drain from a leaving instance. Default 30."""
-    deletion_protection: bool = False
+    deletion_protection: Flag = False
     """Protect the load balancer from deletion. Default false."""
     access_logs_bucket: S3Bucket | None = None
     """S3 bucket for access logs (CKV_AWS_91); default none."""
@@ -411,15 +413,15 @@ class HealthCheck(Spec):
     """HTTP path answering 2xx/3xx when the instance is ready. Default ``/health``."""
     matcher: Matcher = "200-399"
     """HTTP codes that count as healthy: ``200``, ``200-399`` (default) or ``200,301``."""
-    grace_period_seconds: Annotated[int, Field(ge=0, le=7200)] = 300
+    grace_period_seconds: Annotated[Int, Field(ge=0, le=7200)] = 300
     """Time after launch before a failing check replaces an instance. Default 300."""
-    interval_seconds: Annotated[int, Field(ge=5, le=300)] = 15
+    interval_seconds: Annotated[Int, Field(ge=5, le=300)] = 15
     """Seconds between checks. Default 15."""
-    timeout_seconds: Annotated[int, Field(ge=2, le=120)] = 5
+    timeout_seconds: Annotated[Int, Field(ge=2, le=120)] = 5
     """Below ``interval_seconds``."""
-    healthy_threshold: Annotated[int, Field(ge=2, le=10)] = 3
+    healthy_threshold: Annotated[Int, Field(ge=2, le=10)] = 3
     """Passing checks in a row before a target is healthy. Default 3."""
-    unhealthy_threshold: Annotated[int, Field(ge=2, le=10)] = 3
+    unhealthy_threshold: Annotated[Int, Field(ge=2, le=10)] = 3
     """Failing checks in a row before a target is unhealthy. Default 3."""
     capacity_timeout: Duration = "15m"
     """How long an update waits for healthy capacity before failing (``15m``). Never ``0``:
@@ -437,13 +439,13 @@ class HealthCheck(Spec):
 class Monitoring(Spec):
     """CloudWatch alarms on the active group's health."""
 
-    alarms: bool = True
+    alarms: Flag = True
     """In-service instances below ``min_size``; unhealthy hosts (when the ALB is created here)."""
     alarm_actions: Annotated[list[SnsTopicArn], Field(max_length=5)] = Field(default_factory=list)
     """SNS topics notified on alarm and on recovery."""
     period_seconds: Literal[10, 30, 60, 300] = 60
     """Alarm period: 10, 30, 60 (default) or 300 seconds."""
-    evaluation_periods: Annotated[int, Field(ge=1, le=100)] = 3
+    evaluation_periods: Annotated[Int, Field(ge=1, le=100)] = 3
     """Periods in a row below the threshold before an alarm fires. Default 3."""
 
 
@@ -470,7 +472,7 @@ class ServerGroupSpec(Spec):
     volumes: Annotated[list[Volume], Field(min_length=1, max_length=16)] = Field(
         default_factory=lambda: [Volume()])
     """Volumes created with each instance. Default: a 20 GiB encrypted gp3 root at ``/dev/xvda``."""
-    detailed_monitoring: bool = True
+    detailed_monitoring: Flag = True
     """One-minute EC2 metrics (CKV_AWS_126). Default true."""
     security: Security = Field(default_factory=Security)
     """Instance metadata, network access and opt-outs."""
@@ -484,7 +486,7 @@ class ServerGroupSpec(Spec):
     strategy: Annotated[Strategy, RETENTION] = "replace-group"
     """``replace-group`` (default): a new group per release. ``instance-refresh``: one group,
     a new template version per release, instances replaced by an instance refresh."""
-    keep_previous: Annotated[int, Field(ge=0, le=10), RETENTION] = 1
+    keep_previous: Annotated[Int, Field(ge=0, le=10), RETENTION] = 1
     """Previous releases kept at capacity 0 for instant rollback (replace-group). Default 1."""
     instance_refresh: Annotated[InstanceRefresh | None, RETENTION] = None
     """Refresh preferences; only with ``strategy: instance-refresh``."""

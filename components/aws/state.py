@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from ..fields import AbsolutePath, Spec
+from ..fields import AbsolutePath, Flag, Spec
 from .ids import DeviceName, EfsAccessPointId, EfsId, SecurityGroupId, VolumeId
 from .problems import Problems
 
@@ -31,7 +31,7 @@ class EfsMount(Spec):
     """Mount through this access point (recommended: it pins the POSIX user and root)."""
     security_group_id: SecurityGroupId | None = None
     """The mount targets' security group; when set, the instances get egress to it on 2049."""
-    read_only: bool = False
+    read_only: Flag = False
     """Mount read-only. Default false."""
 
 

@@ -9,11 +9,11 @@ in every preview.
 
 from __future__ import annotations
 
-import re
+import unicodedata
 from collections.abc import Mapping
 
 from .. import MANAGED_BY as MANAGED_BY
-from ..fields import invalid
+from ..fields import Problems, invalid
 
 TAG_PREFIX = "immutable.dev/"
 APP_TAG = f"{TAG_PREFIX}app"
@@ -26,8 +26,18 @@ OPT_OUT_TAG_PREFIX = f"{TAG_PREFIX}opt-out/"
 MAX_USER_TAGS = 30
 """AWS allows 50 tags per resource; ours take up to 20 (identity, release, opt-outs)."""
 
-# AWS tag rules: letters, digits, white space and _ . : / = + - @ (Unicode letters allowed).
-_TAG_CHARS = re.compile(r"^[\w\s.:/=+\-@]*$")
+# AWS tag rules, ``[\p{L}\p{Z}\p{N}_.:/=+\-@]*``: Unicode letters, separators (spaces, not line
+# breaks or tabs: those are control characters) and digits, and _ . : / = + - @.
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
+
+
+def _tag_char(ch: str) -> bool:
+    return ch.isalnum() or ch in _TAG_PUNCTUATION or unicodedata.category(ch).startswith("Z")
+
+
+def _tag_text(text: str) -> bool:
+    return all(_tag_char(ch) for ch in text)
+
 _RESERVED_KEYS = ("Name",)
 _RESERVED_PREFIXES = ("aws:", TAG_PREFIX)
 
@@ -58,22 +68,24 @@ def check_tags(tags: Mapping[str, str]) -> dict[str, str]:
     if len(tags) > MAX_USER_TAGS:
         raise invalid(f"{len(tags)} tags, at most {MAX_USER_TAGS} are allowed",
                       "drop some; AWS allows 50 tags per resource and the component sets up to 20")
+    problems = Problems("tags")  # every bad tag at once, each at its key
     for key, value in tags.items():
         if key in _RESERVED_KEYS or key.startswith(_RESERVED_PREFIXES):
-            raise invalid(f"tag key {key!r} is reserved",
-                          "remove it: the component sets Name, immutable.dev/* itself, and aws:* is AWS's own")
-        if not 1 <= len(key) <= 128 or not _TAG_CHARS.match(key):
-            raise invalid(f"tag key {key!r} is not a valid AWS tag key",
-                          "use 1-128 letters, digits, spaces and _ . : / = + - @")
-        if len(value) > 256 or not _TAG_CHARS.match(value):
-            raise invalid(f"tag {key!r} has an invalid value",
-                          "use at most 256 letters, digits, spaces and _ . : / = + - @")
+            problems.add((key,), key, f"tag key {key!r} is reserved",
+                         "remove it: the component sets Name, immutable.dev/* itself, and aws:* is AWS's own")
+        elif not 1 <= len(key) <= 128 or not _tag_text(key):
+            problems.add((key,), key, f"tag key {key!r} is not a valid AWS tag key",
+                         "use 1-128 letters, digits, spaces and _ . : / = + - @")
+        if len(value) > 256 or not _tag_text(value):
+            problems.add((key,), value, f"tag {key!r} has an invalid value",
+                         "use at most 256 letters, digits, spaces and _ . : / = + - @")
+    problems.raise_if_any()
     return dict(tags)
 
 
 def tag_safe(text: str, limit: int = 256) -> str:
     """``text`` with every character AWS refuses in a tag value replaced by a space."""
-    cleaned = "".join(ch if _TAG_CHARS.match(ch) else " " for ch in text)
+    cleaned = "".join(ch if _tag_char(ch) else " " for ch in text)
     return " ".join(cleaned.split())[:limit]
 
 

@@ -14,22 +14,30 @@ and where Docker honours a field differently it is listed in the ``adaptations``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict
+from typing import Annotated, Any, TypedDict
 
 import pulumi
 import pulumi_docker as docker
 
 from .. import PACKAGE
-from ..container_spec import ContainerServiceSpec, validate_kept_releases
-from ..errors import Problem, SpecError, validate_spec
+from ..container_spec import ContainerServiceSpec, NamespaceName, validate_service_inputs
+from ..errors import Problem, SpecError
+from ..fields import Flag
 from ..input_errors import raises_input_errors
-from ..inputs import is_output, normalize_args, output_problems, take_previous, unknown_args
+from ..inputs import OutputAllowed, args_model, args_problems, is_output, normalize_args, take_previous, unknown_args
 from . import run_options as ro
 from .network import StackNetwork, default_scope
 
 TYPE_TOKEN = f"{PACKAGE}:docker:ContainerService"
 
 SpecInput = ContainerServiceSpec | Mapping[str, Any]
+
+
+_ARGS = args_model("DockerContainerService", {
+    "namespace": Annotated[NamespaceName, OutputAllowed],  # an Output is refused with its reason: _namespace_problems
+    "exec_break_glass": Flag,
+    "allow_unfiltered_egress": Flag,
+})
 
 
 class _DockerContainerServiceArgsRequired(TypedDict):
@@ -120,17 +128,20 @@ class DockerContainerService(pulumi.ComponentResource, _DockerContainerServiceOu
             "allow_unfiltered_egress": allow_unfiltered_egress})
         unknown_args(subject, given, lambda: list(DockerContainerServiceArgs.__annotations__))
         network = given.get("network")
-        exec_break_glass = bool(given.get("exec_break_glass", False))
-        allow_unfiltered_egress = bool(given.get("allow_unfiltered_egress", False))
-        # Validate everything before registering anything: nothing is half-deployed.
-        problems = output_problems(given["spec"])
-        if problems:
-            raise SpecError(subject, problems)
-        active = validate_spec(ContainerServiceSpec, given["spec"], subject=subject)
-        previous = validate_kept_releases(subject, active, take_previous(subject, given, old="kept", old_value=kept),
-                                          "previous")
-        problems = ro.docker_problems(active, exec_break_glass=exec_break_glass,
-                                      allow_unfiltered_egress=allow_unfiltered_egress)
+        exec_break_glass = given.get("exec_break_glass") is True
+        allow_unfiltered_egress = given.get("allow_unfiltered_egress") is True
+        flags = {"exec_break_glass": exec_break_glass, "allow_unfiltered_egress": allow_unfiltered_egress}
+        # Validate everything before registering anything (nothing is half-deployed), and report
+        # every problem at once: the args' own values, the spec, the kept releases, Docker's limits.
+        try:
+            active, previous = validate_service_inputs(
+                subject, given["spec"], take_previous(subject, given, old="kept", old_value=kept),
+                problems=args_problems(_ARGS, given))
+        except SpecError as exc:
+            reported = set(exc.paths)
+            raise SpecError(subject, [*exc.problems, *(p for p in _partial_docker_problems(given["spec"], flags)
+                                                       if p.path not in reported)]) from None
+        problems = ro.docker_problems(active, **flags)
         problems += _network_problems(active, network)
         problems += _namespace_problems(active, given.get("namespace"))
         if problems:
@@ -288,6 +299,19 @@ class DockerContainerService(pulumi.ComponentResource, _DockerContainerServiceOu
                 )),
             ))
         return containers
+
+
+def _partial_docker_problems(spec: Any, flags: Mapping[str, bool]) -> list[Problem]:
+    """Docker's own checks on the fields of an invalid spec that did validate (best effort: a
+    check that reads a failed field is left out, that field's own problem is reported)."""
+    if isinstance(spec, ContainerServiceSpec):
+        return ro.docker_problems(spec, **flags)
+    if not isinstance(spec, Mapping):
+        return []
+    try:
+        return ro.docker_problems(ContainerServiceSpec.partial(spec), **flags)
+    except (AttributeError, TypeError, ValueError, KeyError):
+        return []
 
 
 def _namespace_problems(spec: ContainerServiceSpec, namespace: Any) -> list[Problem]:

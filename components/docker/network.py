@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Annotated, Any, TypedDict
 
 import pulumi
 import pulumi_docker as docker
@@ -23,8 +23,9 @@ import pulumi_docker as docker
 from .. import PACKAGE
 from ..container_spec import ContainerServiceSpec
 from ..errors import Problem, SpecError, validate_spec
+from ..fields import pattern
 from ..input_errors import raises_input_errors
-from ..inputs import deprecated, unknown_args
+from ..inputs import args_model, args_problems, deprecated, unknown_args
 from . import run_options as ro
 
 TYPE_TOKEN = f"{PACKAGE}:docker:StackNetwork"
@@ -70,6 +71,13 @@ class Attachment:
     link: Link
     network: docker.Network
     server: bool
+
+
+SCOPE = pattern(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", "a Docker name prefix",
+                "use at most 63 letters, digits, '_', '.' and '-', starting with a letter or digit (no '/'), "
+                "e.g. 'shop-dev'")
+"""Docker's own name grammar (``[a-zA-Z0-9][a-zA-Z0-9_.-]``): the scope starts every network name."""
+_ARGS = args_model("StackNetwork", {"scope": Annotated[str, SCOPE]})
 
 
 class _StackNetworkArgsRequired(TypedDict):
@@ -134,7 +142,7 @@ class StackNetwork(pulumi.ComponentResource, _StackNetworkOutputs):
         unknown_args(subject, given, lambda: list(StackNetworkArgs.__annotations__))
         scope = given.get("scope")
         # Validate everything before registering anything: nothing is half-deployed.
-        specs = _validate_services(name, given["services"])
+        specs = _validate_services(name, given["services"], args_problems(_ARGS, given))
         super().__init__(TYPE_TOKEN, name, None, opts)
 
         self.scope = scope or default_scope()
@@ -181,9 +189,8 @@ class StackNetwork(pulumi.ComponentResource, _StackNetworkOutputs):
         return []
 
 
-def _validate_services(name: str, services: Sequence[ContainerServiceSpec | Mapping[str, Any]]
-                       ) -> list[ContainerServiceSpec]:
-    problems: list[Problem] = []
+def _validate_services(name: str, services: Sequence[ContainerServiceSpec | Mapping[str, Any]],
+                       problems: list[Problem]) -> list[ContainerServiceSpec]:
     specs: list[ContainerServiceSpec] = []
     for index, item in enumerate(services):
         try:

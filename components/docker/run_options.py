@@ -47,6 +47,9 @@ SEED_MOUNT = "/seed"
 SEED_USER = "65534:65534"
 """The seed container is never started; it still names a non-root user."""
 SEED_MEMORY_MB = 16
+DOCKER_MIN_MEMORY_MB = 6
+"""Docker's own floor for a container's memory limit and reservation (``linuxMinMemory``, 6 MiB):
+below it the engine refuses the container at create time, after the update has started."""
 SEED_CPUS = "0.1"
 CONFIG_FILE_MODE = "0444"
 SECRET_FILE_MODE = "0444"
@@ -216,6 +219,14 @@ def docker_problems(spec: ContainerServiceSpec, *, exec_break_glass: bool = Fals
             "(the engine has no admission control)",
             "set security.opt_outs.exec_lock with a reason, or pass exec_break_glass=True to "
             "DockerContainerService for a development environment"))
+    for field in ("memory_request", "memory_limit"):
+        quantity = getattr(spec.resources, field)
+        if mebibytes(quantity) < DOCKER_MIN_MEMORY_MB:
+            problems.append(Problem(
+                f"resources.{field}", repr(quantity),
+                f"Docker refuses a memory {'reservation' if field == 'memory_request' else 'limit'} under "
+                f"{DOCKER_MIN_MEMORY_MB} MB when it creates the container",
+                f"give at least '{DOCKER_MIN_MEMORY_MB}Mi'"))
     if any(p.service for p in network.ingress_from):
         for index, port in enumerate(spec.ports):
             if port.service_port not in (None, port.container_port):

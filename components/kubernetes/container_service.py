@@ -11,16 +11,26 @@ of the update (or kept): the whole release is swapped as one unit without relyin
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict, TypeVar
+from typing import Annotated, Any, TypedDict, TypeVar
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import PACKAGE
-from ..container_spec import ContainerServiceSpec, validate_kept_releases
-from ..errors import Problem, SpecError, validate_spec
+from ..container_spec import ContainerServiceSpec, NamespaceName, validate_service_inputs
+from ..errors import Problem, SpecError
+from ..fields import Flag
 from ..input_errors import raises_input_errors
-from ..inputs import is_output, normalize_args, output_problems, secret_output, take_previous, unknown_args
+from ..inputs import (
+    OutputAllowed,
+    args_model,
+    args_problems,
+    is_output,
+    normalize_args,
+    secret_output,
+    take_previous,
+    unknown_args,
+)
 from . import manifests as m
 
 TYPE_TOKEN = f"{PACKAGE}:kubernetes:ContainerService"
@@ -49,6 +59,13 @@ class ContainerServiceArgs(_ContainerServiceArgsRequired, total=False):
     children then wait for the namespace). Default: ``spec.namespace``. Not part of the release."""
     exec_break_glass: bool
     """Environment-wide opt-out of the exec lock (never in prod). Default ``False``."""
+
+
+_ARGS = args_model("ContainerService", {
+    # The namespace may be an Output (ServiceNamespace(...).name): its value is then checked by that component.
+    "namespace": Annotated[NamespaceName, OutputAllowed],
+    "exec_break_glass": Flag,
+})
 
 
 def _namespace(subject: str, spec: ContainerServiceSpec, given: pulumi.Input[str] | None) -> pulumi.Input[str]:
@@ -109,15 +126,13 @@ class ContainerService(pulumi.ComponentResource, _ContainerServiceOutputs):
         subject = f"ContainerService {name!r}"
         given = normalize_args(subject, args, ContainerServiceSpec, {"kept": kept, "exec_break_glass": exec_break_glass})
         unknown_args(subject, given, lambda: list(ContainerServiceArgs.__annotations__))
-        # Validate everything before registering anything: nothing is half-deployed.
-        problems = output_problems(given["spec"])
-        if problems:
-            raise SpecError(subject, problems)
-        active = validate_spec(ContainerServiceSpec, given["spec"], subject=subject)
-        previous = validate_kept_releases(subject, active, take_previous(subject, given, old="kept", old_value=kept),
-                                          "previous")
+        # Validate everything before registering anything (nothing is half-deployed), and report
+        # every problem at once: the args' own values, the spec, the kept releases.
+        active, previous = validate_service_inputs(
+            subject, given["spec"], take_previous(subject, given, old="kept", old_value=kept),
+            problems=args_problems(_ARGS, given))
         namespace = _namespace(subject, active, given.get("namespace"))
-        exec_break_glass = bool(given.get("exec_break_glass", False))
+        exec_break_glass = given.get("exec_break_glass") is True
         super().__init__(TYPE_TOKEN, name, None, opts)
 
         self._name = name
@@ -309,9 +324,14 @@ class ContainerService(pulumi.ComponentResource, _ContainerServiceOutputs):
             body["tls"] = [{"hosts": [ingress.hostname], "secretName": ingress.tls_secret}]
         if ingress.class_name:
             body["ingressClassName"] = ingress.class_name
+        # A plain-HTTP ingress carries its opt-out itself, so the policy pack (k8s-ingress-tls) sees
+        # the reason on the object it judges and lists it, instead of refusing it.
+        plain = spec.security.opt_outs.plain_http_ingress if not ingress.tls_secret else None
+        labels = {f"{m.LABEL_OPT_OUT_PREFIX}plain-http-ingress": "true"} if plain else None
+        reasons = {f"{m.ANNOTATION_OPT_OUT_REASON_PREFIX}plain_http_ingress": plain.reason} if plain else None
         k8s.networking.v1.Ingress(
             f"{self._name}-ingress",
-            metadata=self._meta(spec.name),
+            metadata=self._meta(spec.name, extra_labels=labels, annotations=reasons),
             spec=body,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.service]),
         )

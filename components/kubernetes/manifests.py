@@ -337,8 +337,19 @@ def _cel_list(values: list[str]) -> str:
 
 
 def _cel_str(value: str) -> str:
-    # Names are DNS labels and groups are validated strings; escape anyway: this is code.
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """``value`` as a CEL string literal. Names are DNS labels and groups a validated grammar;
+    escape anyway, every character that is not printable ASCII too: this is code."""
+    out = []
+    for ch in value:
+        if ch in "\\'\"":
+            out.append("\\" + ch)
+        elif " " <= ch <= "~":
+            out.append(ch)
+        elif ord(ch) <= 0xFFFF:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return "'" + "".join(out) + "'"
 
 
 def _in_group(group: str) -> str:

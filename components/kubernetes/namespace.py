@@ -13,29 +13,24 @@ from typing import Any, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import field_validator
 
 from .. import PACKAGE
-from ..container_spec import RESERVED_NAMESPACES, ContainerServiceSpec
+from ..container_spec import ContainerServiceSpec, NamespaceName
 from ..errors import Problem, SpecError, validate_spec
-from ..fields import DnsLabel, Spec, invalid
+from ..fields import Flag, Spec
 from ..input_errors import raises_input_errors
-from ..inputs import deprecated, normalize_args, unknown_args
+from ..inputs import args_model, args_problems, deprecated, normalize_args, unknown_args
 from . import manifests as m
 
 TYPE_TOKEN = f"{PACKAGE}:kubernetes:ServiceNamespace"
 
 
 class NamespaceSpec(Spec):
-    name: DnsLabel
+    name: NamespaceName
     """Namespace name (never ``default`` or a ``kube-*`` namespace)."""
 
-    @field_validator("name")
-    @classmethod
-    def _not_reserved(cls, value: str) -> str:
-        if value in RESERVED_NAMESPACES:
-            raise invalid(f"namespace {value!r} is reserved", "use a namespace of your own, e.g. 'apps'")
-        return value
+
+_ARGS = args_model("ServiceNamespace", {"exec_break_glass": Flag})
 
 
 class _ServiceNamespaceArgsRequired(TypedDict):
@@ -83,9 +78,18 @@ class ServiceNamespace(pulumi.ComponentResource, _ServiceNamespaceOutputs):
             opts = legacy_opts[0]
         given = normalize_args(subject, args, NamespaceSpec, {})
         unknown_args(subject, given, lambda: list(ServiceNamespaceArgs.__annotations__))
-        valid = validate_spec(NamespaceSpec, given["spec"], subject=subject)
-        residents = _residents(name, valid.name, given.get("services") or ())
-        exec_break_glass = bool(given.get("exec_break_glass", False))
+        # Every problem at once: the spec, each service (at services[i]) and the args' own values.
+        problems = args_problems(_ARGS, given)
+        valid: NamespaceSpec | None = None
+        try:
+            valid = validate_spec(NamespaceSpec, given["spec"], subject=subject)
+        except SpecError as exc:
+            problems += exc.problems
+        residents, resident_problems = _residents(valid.name if valid else None, given.get("services") or ())
+        problems += resident_problems
+        if problems or valid is None:
+            raise SpecError(subject, problems)
+        exec_break_glass = given.get("exec_break_glass") is True
         super().__init__(TYPE_TOKEN, name, None, opts)
         namespace = k8s.core.v1.Namespace(
             f"{name}-ns",
@@ -125,14 +129,20 @@ def exec_lock(name: str, namespace: str, services: list[ContainerServiceSpec], *
     )
 
 
-def _residents(name: str, namespace: str,
-               services: Sequence[ContainerServiceSpec | Mapping[str, Any]]) -> list[ContainerServiceSpec]:
-    out = [validate_spec(ContainerServiceSpec, s, subject=f"ServiceNamespace {name!r} services[{i}]")
-           for i, s in enumerate(services)]
-    problems = [Problem(f"services[{i}].namespace", s.namespace,
-                        f"the service {s.name!r} runs in namespace {s.namespace!r}, not {namespace!r}",
-                        f"pass only the services of namespace {namespace!r}")
-                for i, s in enumerate(out) if s.namespace != namespace]
-    if problems:
-        raise SpecError(f"ServiceNamespace {name!r}", problems)
-    return out
+def _residents(namespace: str | None, services: Sequence[ContainerServiceSpec | Mapping[str, Any]]
+               ) -> tuple[list[ContainerServiceSpec], list[Problem]]:
+    """The valid services, and every problem of every service at ``services[i].<path>``."""
+    out: list[ContainerServiceSpec] = []
+    problems: list[Problem] = []
+    for i, item in enumerate(services):
+        try:
+            spec = validate_spec(ContainerServiceSpec, item)
+        except SpecError as exc:
+            problems += exc.nested(f"services[{i}]")
+            continue
+        out.append(spec)
+        if namespace is not None and spec.namespace != namespace:
+            problems.append(Problem(f"services[{i}].namespace", spec.namespace,
+                                    f"the service {spec.name!r} runs in namespace {spec.namespace!r}, not {namespace!r}",
+                                    f"pass only the services of namespace {namespace!r}"))
+    return out, problems

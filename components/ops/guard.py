@@ -9,7 +9,8 @@ fine (a new pod, instance, group or config object beside the old one); changing 
   (StatefulSet/DaemonSet with ``OnDelete``, a bare ReplicaSet or ReplicationController, a
   paused Deployment).
 - ``release-patched``: a workload carrying a release id changes its pod template while the id
-  stays: the release itself would be modified.
+  stays, or a blue-green release's own Deployment (``<service>-<release>``) changes its pod
+  template at all: the release itself would be modified.
 - ``config-patched``: a ConfigMap or Secret whose content (or ``immutable`` flag) is updated in
   place under running pods.
 - ``instance-patched``: a VM (EC2, GCE, Azure) or Docker container updated in place, beyond
@@ -29,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .steps import RELEASE_LABEL, Preview, Step, get_path, path_under, pod_template_labels
+from .steps import RELEASE_LABEL, Preview, Step, get_path, labels_of, path_under, pod_template_labels
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,26 @@ def _controller(step: Step, paths: Sequence[str]) -> list[Finding]:
                          f"{kind} {_where(step)} of release {new_release} changes its pod template "
                          f"({_shown(template)}) without a new release id: the release itself would be modified; "
                          "a change to what runs must make a new release", template)]
+    blue_green = _blue_green_release(step) if kind == "Deployment" else None
+    if blue_green:
+        # A blue-green release's own Deployment (named <service>-<release>) never changes what it
+        # runs, whatever its pod template's labels say (edited, or missing in the old state).
+        return [_finding(step, "release-patched",
+                         f"Deployment {_where(step)} is blue-green release {blue_green}'s own and changes its pod "
+                         f"template ({_shown(template)}) in place: the release itself would be modified; a change "
+                         "to what runs must make a new release", template)]
     return []
+
+
+def _blue_green_release(step: Step) -> str | None:
+    """The release id when ``step`` is a blue-green release's Deployment: its name is
+    ``<service>-<release>`` with the release id it carries (in its labels or its pod template's)."""
+    for inputs in (step.old_inputs, step.new_inputs):
+        name = get_path(inputs, "metadata", "name")
+        release = labels_of(inputs).get(RELEASE_LABEL) or _release_label(inputs)
+        if isinstance(name, str) and release and name.endswith(f"-{release}"):
+            return release
+    return None
 
 
 def _release_label(inputs: Mapping[str, Any]) -> str | None:

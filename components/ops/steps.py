@@ -159,14 +159,14 @@ def urn_stack(urn: str) -> str:
 
 # --- property paths ------------------------------------------------------------------------
 
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_]+$")
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_]+")
 
 
 def path_join(prefix: str, key: str | int) -> str:
     """Pulumi's property-path syntax: ``a.b``, ``a[0]``, ``a["x.y/z"]``."""
     if isinstance(key, int):
         return f"{prefix}[{key}]"
-    if _PLAIN_KEY.match(key):
+    if _PLAIN_KEY.fullmatch(key):
         return f"{prefix}.{key}" if prefix else key
     quoted = key.replace('"', '\\"')
     return f'{prefix}["{quoted}"]'

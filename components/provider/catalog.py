@@ -13,14 +13,14 @@ from typing import Annotated, Any
 
 import pulumi
 
-from ..aws.server_group import ServerGroup
+from ..aws.server_group import ServerGroup, ServerGroupArgs
 from ..aws.server_group_spec import ServerGroupSpec
 from ..container_spec import ContainerServiceSpec
-from ..docker.container_service import DockerContainerService
-from ..docker.network import StackNetwork
+from ..docker.container_service import DockerContainerService, DockerContainerServiceArgs
+from ..docker.network import StackNetwork, StackNetworkArgs
 from ..errors import Problem, SpecError
-from ..kubernetes.container_service import ContainerService
-from ..kubernetes.namespace import NamespaceSpec, ServiceNamespace
+from ..kubernetes.container_service import ContainerService, ContainerServiceArgs
+from ..kubernetes.namespace import NamespaceSpec, ServiceNamespace, ServiceNamespaceArgs
 from ..outputs import declared_outputs
 from ..source_docs import attribute_docs
 from .facades import Arg, FacadeSpec, Output, output_docs, param_docs
@@ -39,8 +39,19 @@ def _outputs(component: type) -> list[Output]:
     return [Output(name, type_text, docs.get(name, "")) for name, type_text in declared_outputs(component).items()]
 
 
-def _params(component: type) -> dict[str, str]:
-    return param_docs(component, component.__init__)  # type: ignore[misc]
+def _params(component: type, *args_classes: type) -> dict[str, str]:
+    """Argument docs: the args TypedDicts' attribute docstrings (a TypedDict keeps no bases in
+    its MRO, so each part is read), then any ``:param`` line of the class."""
+    docs: dict[str, str] = {}
+    for klass in args_classes:
+        docs.update({name: " ".join(doc.split()) for name, doc in attribute_docs(klass).items()})
+    return {**docs, **param_docs(component, component.__init__)}  # type: ignore[misc]
+
+
+def _args_parts(args: type) -> tuple[type, ...]:
+    """A TypedDict and the TypedDicts it was built from (its required part)."""
+    bases = [b for b in getattr(args, "__orig_bases__", ()) if isinstance(b, type) and b is not dict]
+    return (*bases, args)
 
 
 def _model_args(model: type[Any]) -> list[Arg]:
@@ -81,8 +92,9 @@ def _build_container_service(self: ContainerService, name: str, args: Mapping[st
                              opts: pulumi.ResourceOptions | None) -> None:
     kept, from_images = _kept(args)
     try:
+        # Flags go as given: the component refuses anything but true/false (never bool("false")).
         ContainerService.__init__(self, name, {"spec": args.get("spec") or {}, "previous": kept,
-                                               "exec_break_glass": bool(args.get("exec_break_glass", False))}, opts=opts)
+                                               "exec_break_glass": args.get("exec_break_glass")}, opts=opts)
     except SpecError as exc:
         raise _kept_images_paths(exc) if from_images else exc from None
 
@@ -131,8 +143,9 @@ def _build_docker_service(self: DockerContainerService, name: str, args: Mapping
     try:
         docker_args: dict[str, Any] = {
             "spec": args.get("spec") or {}, "previous": kept,
-            "exec_break_glass": bool(args.get("exec_break_glass", False)),
-            "allow_unfiltered_egress": bool(args.get("allow_unfiltered_egress", False))}
+            # As given: the component refuses anything but true/false (never bool("no")).
+            "exec_break_glass": args.get("exec_break_glass"),
+            "allow_unfiltered_egress": args.get("allow_unfiltered_egress")}
         if network is not None:
             docker_args["network"] = network
         DockerContainerService.__init__(self, name, docker_args, opts=opts)
@@ -141,8 +154,16 @@ def _build_docker_service(self: DockerContainerService, name: str, args: Mapping
 
 
 def _facades() -> list[FacadeSpec]:
-    k8s, _ns, aws, dk, net = (_params(c) for c in (ContainerService, ServiceNamespace, ServerGroup,
-                                                    DockerContainerService, StackNetwork))
+    k8s, _ns, aws, dk, net = (_params(c, *_args_parts(a)) for c, a in (
+        (ContainerService, ContainerServiceArgs), (ServiceNamespace, ServiceNamespaceArgs),
+        (ServerGroup, ServerGroupArgs), (DockerContainerService, DockerContainerServiceArgs),
+        (StackNetwork, StackNetworkArgs)))
+    # The facades' ``kept`` is the args' ``previous``; ``history`` the same list, oldest first.
+    for docs in (k8s, dk):
+        docs.setdefault("kept", docs.get("previous", ""))
+    aws.setdefault("history", "Specs of previous releases of this app and env, oldest first (the facade's order; "
+                   "in Python `previous` is newest first); the `keep_previous` most recent other than `spec` are "
+                   "kept for rollback. Default: none.")
     spec_doc = "The active release's spec (validated before anything registers)."
     return [
         FacadeSpec("ServiceNamespace", ServiceNamespace, _model_args(NamespaceSpec), _outputs(ServiceNamespace),

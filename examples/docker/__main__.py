@@ -29,7 +29,9 @@ web_spec = {
 network = StackNetwork("apps", {"services": [api_spec, web_spec]})
 # Docker cannot refuse `docker exec`: a local target accepts it, and it is recorded as an opt-out.
 api = DockerContainerService("api", {"spec": api_spec, "network": network, "exec_break_glass": True})
-web = DockerContainerService("web", {"spec": {**web_spec, "state": {"endpoints": [{"name": "API_URL", "url": api.endpoint}]}},
+# An Output endpoint is pinned by its version (bump it when the api's address changes).
+web = DockerContainerService("web", {"spec": {**web_spec, "state": {"endpoints": [
+    {"name": "API_URL", "url": api.endpoint, "version": "api-v1"}]}},
                                      "network": network, "exec_break_glass": True})
 
 pulumi.export("api_endpoint", api.endpoint)

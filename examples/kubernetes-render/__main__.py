@@ -30,7 +30,9 @@ web = ContainerService("web", {"namespace": ns.name, "spec": {
     "ports": [{"name": "http", "container_port": 8080, "service_port": 80}],
     "resources": RESOURCES, "probes": PROBES, "strategy": "blue-green",
     "network": {"egress_to": [{"service": "api", "ports": [8080]}]},
-    "state": {"endpoints": [{"name": "API_URL", "url": api.endpoint}]},
+    # An Output endpoint is pinned by its version (bump it when the api's address changes): a new
+    # address is then a new release of web, never its running pods changed in place.
+    "state": {"endpoints": [{"name": "API_URL", "url": api.endpoint, "version": "api-v1"}]},
 }}, opts=opts)
 
 pulumi.export("namespace", ns.name)

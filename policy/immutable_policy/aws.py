@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,7 +37,9 @@ from .common import (
     valid_opt_outs,
     valid_release,
 )
-from .shared import REASON_FIX, credential_kind
+from .shared import REASON_FIX, credential_kind, rules
+
+open_to_internet = rules.open_to_internet
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 LAUNCH_CONFIGURATION = "aws:ec2/launchConfiguration:LaunchConfiguration"
@@ -261,13 +264,6 @@ def ingress_rules(resource_type: str, props: Mapping[str, Any]) -> list[Ingress]
     return []
 
 
-def _anywhere(cidr: str) -> bool:
-    try:
-        return ipaddress.ip_network(cidr, strict=False).prefixlen == 0
-    except ValueError:
-        return False
-
-
 def _within(cidr: str, allowed: list[str]) -> bool:
     try:
         network = ipaddress.ip_network(cidr, strict=False)
@@ -315,12 +311,18 @@ def check_no_open_ingress(resource_type: str, props: Mapping[str, Any], ctx: Con
     public = {int(p) for p in as_list(config_value(ctx, "publicPorts", [80, 443]))
               if as_int(p) is not None}
     out = []
+    # Judged on the union of the ranges each port range is open to (rules.open_to_internet): an open
+    # range written as several smaller ones, in one rule or in several, counts like 0.0.0.0/0.
+    by_ports: dict[tuple[Any, Any, Any], list[Ingress]] = {}
     for rule in ingress_rules(resource_type, props):
-        if rule.unknown:
-            continue
-        open_cidrs = [c for c in rule.cidrs if _anywhere(c)]
-        if open_cidrs and not rule.ports_within(public):
-            out.append(f"{rule.where} allows {rule.describe()} from {', '.join(open_cidrs)}; only ports "
+        if not rule.unknown:
+            by_ports.setdefault((rule.protocol, rule.from_port, rule.to_port), []).append(rule)
+    for group in by_ports.values():
+        rule = group[0]
+        opened = open_to_internet([c for r in group for c in r.cidrs])
+        if opened and not rule.ports_within(public):
+            where = ", ".join(r.where for r in group)
+            out.append(f"{where} allows {rule.describe()} from {opened}; only ports "
                        f"{sorted(public)} may be public (use the load balancer's security group as source)")
     return out
 
@@ -464,11 +466,89 @@ def _user_data_text(props: Mapping[str, Any]) -> str | None:
 def check_no_plaintext_secret(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
     """No credential in user data (readable by anything on the instance and by anyone with
     ec2:DescribeInstanceAttribute), by the components' rule ``immutable_infra.rules.credential_kind``."""
-    if resource_type not in (LAUNCH_TEMPLATE, INSTANCE, LAUNCH_CONFIGURATION):
+    if not resource_type.startswith("aws:"):
         return []
+    out = [f"tags[{key!r}] holds {kind} in clear (tags are readable by anyone who may list the resource); remove it "
+           "and keep the secret in Secrets Manager"
+           for key, value in tags_map(props.get("tags")).items()
+           if isinstance(value, str) and (kind := credential_kind(value))]
+    if resource_type not in (LAUNCH_TEMPLATE, INSTANCE, LAUNCH_CONFIGURATION):
+        return out
     text = _user_data_text(props)
     kind = credential_kind(text) if text else None
     if not kind:
+        return out
+    return [*out, f"user data holds {kind} in clear; fetch secrets at boot from Secrets Manager or SSM Parameter "
+            "Store with the instance profile instead"]
+
+
+# --- resources other than the instance that make something public (issue 31) -------------------
+
+EIP = "aws:ec2/eip:Eip"
+EIP_ASSOCIATION = "aws:ec2/eipAssociation:EipAssociation"
+SUBNET = "aws:ec2/subnet:Subnet"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+BUCKET_ACL_TYPES = frozenset({"aws:s3/bucketAclV2:BucketAclV2", "aws:s3/bucketAcl:BucketAcl", "aws:s3/bucket:Bucket",
+                              "aws:s3/bucketV2:BucketV2"})
+AMI_LAUNCH_PERMISSION = "aws:ec2/amiLaunchPermission:AmiLaunchPermission"
+PUBLIC_ACLS = frozenset({"public-read", "public-read-write", "authenticated-read"})
+BLOCK_SETTINGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+
+
+def _public_statements(policy: Any) -> list[str]:
+    """The Sids (or indexes) of Allow statements for every principal without a condition."""
+    if isinstance(policy, str):
+        try:
+            policy = json.loads(policy)
+        except ValueError:
+            return []
+    statements = get(policy, "Statement")
+    statements = [statements] if isinstance(statements, Mapping) else as_list(statements)
+    out = []
+    for index, statement in enumerate(statements):
+        if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow" or statement.get("Condition"):
+            continue
+        principal = statement.get("Principal")
+        everyone = principal == "*" or (isinstance(principal, Mapping) and "*" in (
+            *as_list(principal.get("AWS")), principal.get("AWS")))
+        if everyone:
+            out.append(str(statement.get("Sid") or index))
+    return out
+
+
+def check_no_public_exposure(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
+    """Nothing is made public by a resource other than the instance: an Elastic IP on an instance
+    or interface, a subnet that maps public IPs on launch, a bucket policy or ACL for everyone, a
+    public-access block switched off, an AMI everyone may launch. Opt-out ``public_ip`` (tags of
+    the Elastic IP or subnet)."""
+    if "public_ip" in exempt(props, ctx):
         return []
-    return [f"user data holds {kind} in clear; fetch secrets at boot from Secrets Manager or SSM Parameter Store "
-            "with the instance profile instead"]
+    if resource_type == EIP and any(props.get(k) not in (None, "") for k in ("instance", "networkInterface")):
+        return ["an Elastic IP on an instance or network interface gives it a public address, bypassing the load "
+                "balancer; remove it (traffic comes through the load balancer)"]
+    if resource_type == EIP_ASSOCIATION:
+        return ["an Elastic IP association gives an instance or network interface a public address; remove it "
+                "(traffic comes through the load balancer)"]
+    if resource_type == SUBNET and truthy(props.get("mapPublicIpOnLaunch")):
+        return ["mapPublicIpOnLaunch is true: every instance launched in this subnet gets a public address, "
+                "whatever its launch template says; set map_public_ip_on_launch=False"]
+    if resource_type == BUCKET_POLICY:
+        public = _public_statements(props.get("policy"))
+        if public:
+            return [f"policy statement(s) {public} allow Principal '*' without a condition: anyone on the internet; "
+                    "list the principals (roles, accounts) that need access"]
+    if resource_type == PUBLIC_ACCESS_BLOCK:
+        off = [k for k in BLOCK_SETTINGS if not is_unknown(props.get(k)) and not truthy(props.get(k))]
+        if off:
+            return [f"{', '.join(off)} not true: the bucket may be made public by a policy or ACL; set all four "
+                    "to true"]
+    if resource_type in BUCKET_ACL_TYPES:
+        acl = props.get("acl")
+        if isinstance(acl, str) and acl in PUBLIC_ACLS:
+            return [f"acl is {acl!r}: the objects are readable by everyone; set acl 'private' (and a "
+                    "BucketPublicAccessBlock)"]
+    if resource_type == AMI_LAUNCH_PERMISSION and props.get("group") == "all":
+        return ["group 'all' lets every AWS account launch this image (and read what it holds); remove the permission "
+                "or name an account_id"]
+    return []

@@ -31,7 +31,7 @@ OPT_OUT_REASON_PREFIX = "immutable.dev/opt-out-reason-"
 OPT_OUT_TAG_PREFIX = "immutable.dev/opt-out/"
 """AWS form (ServerGroup): one tag ``immutable.dev/opt-out/<name>: <reason>``."""
 
-RELEASE_ID = re.compile(r"^[0-9a-f]{8}$")
+RELEASE_ID = re.compile(r"[0-9a-f]{8}")
 
 
 class _Unknown:
@@ -155,7 +155,7 @@ def falsy(value: Any) -> bool:
 
 # --- resource types ----------------------------------------------------------------
 
-_K8S_TYPE = re.compile(r"^kubernetes:(?P<group>[^/:]+)/(?P<version>[^:]+):(?P<kind>[A-Za-z0-9]+)$")
+_K8S_TYPE = re.compile(r"kubernetes:(?P<group>[^/:]+)/(?P<version>[^:]+):(?P<kind>[A-Za-z0-9]+)")
 
 
 class K8sKind(NamedTuple):
@@ -166,7 +166,7 @@ class K8sKind(NamedTuple):
 
 def k8s_kind(resource_type: str) -> K8sKind | None:
     """``kubernetes:apps/v1:Deployment`` -> ``("apps", "Deployment")``; ``None`` otherwise."""
-    match = _K8S_TYPE.match(resource_type)
+    match = _K8S_TYPE.fullmatch(resource_type)
     if not match:
         return None
     group = match["group"]
@@ -220,7 +220,7 @@ def tags_map(value: Any) -> dict[str, Any]:
 
 
 def valid_release(value: Any) -> bool:
-    return isinstance(value, str) and bool(RELEASE_ID.match(value))
+    return isinstance(value, str) and bool(RELEASE_ID.fullmatch(value))
 
 
 def opt_out_label(name: str) -> str:

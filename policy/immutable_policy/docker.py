@@ -196,4 +196,86 @@ def check_no_plaintext_secret(resource_type: str, props: Mapping[str, Any], ctx:
         for index, arg in enumerate(as_list(props.get(field))):
             if isinstance(arg, str) and (kind := credential_kind(arg)):
                 out.append(f"{field}[{index}] holds {kind} in clear; read it from a file instead")
+    return out + check_label_secrets(props)
+
+
+# --- runtime escape hatches, exposure, Swarm (issue 31) ----------------------------------------
+
+SERVICE = "docker:index/service:Service"
+ENGINE_SOCKETS = ("docker.sock", "containerd.sock", "crio.sock", "podman.sock", "/run/containerd", "/var/run/docker",
+                  "/var/lib/docker")
+UNCONFINED = ("seccomp=unconfined", "seccomp:unconfined", "apparmor=unconfined", "apparmor:unconfined",
+              "label=disable", "label:disable", "systempaths=unconfined", "systempaths:unconfined")
+ALL_INTERFACES = ("", "0.0.0.0", "::", "[::]")
+EXPOSURE_OPT_OUT = "exposed_service"
+
+
+def _host_paths(props: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(where, host path) of every bind mount and host-path volume of a container."""
+    out = []
+    for index, volume in enumerate(as_list(props.get("volumes"))):
+        path = get(volume, "hostPath")
+        if isinstance(path, str) and path:
+            out.append((f"volumes[{index}].hostPath", path))
+    for index, mount in enumerate(as_list(props.get("mounts"))):
+        if get(mount, "type") == "bind" and isinstance(get(mount, "source"), str):
+            out.append((f"mounts[{index}] (bind)", get(mount, "source")))
     return out
+
+
+def check_no_host_access(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
+    """No way out to the host: bind mounts of host paths (the engine's socket above all), host
+    devices, unconfined seccomp/AppArmor/SELinux/system paths, the host's cgroup namespace."""
+    if resource_type != CONTAINER:
+        return []
+    out = []
+    for where, path in _host_paths(props):
+        if any(s in path for s in ENGINE_SOCKETS) or path.rstrip("/") in ("", "/var/run", "/run"):
+            out.append(f"{where} binds {path!r}, the container engine's socket or state: whoever runs in the "
+                       "container controls the engine, which is root on the host; remove the mount")
+        else:
+            out.append(f"{where} binds the host's {path!r} into the container; use a named volume (docker.Volume) "
+                       "or a tmpfs instead")
+    for index, device in enumerate(as_list(props.get("devices"))):
+        shown = get(device, "hostPath")
+        out.append(f"devices[{index}] gives the container the host device {shown!r}; remove it")
+    for opt in as_list(props.get("securityOpts")):
+        if str(opt).replace(" ", "").lower() in UNCONFINED:
+            out.append(f"securityOpts has {opt!r}, which switches off the container's kernel confinement; remove it "
+                       "(the engine's default profile applies)")
+    if props.get("cgroupnsMode") == "host":
+        out.append("cgroupnsMode is 'host': the container sees and may write the host's cgroups; set it to 'private'")
+    return out
+
+
+def check_published_ports(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
+    """Ports are published on a named address (``127.0.0.1`` behind a proxy), never on all
+    interfaces; opt-out ``exposed_service`` (listed with its reason)."""
+    if resource_type != CONTAINER or EXPOSURE_OPT_OUT in _exempt(props):
+        return []
+    out = []
+    for index, port in enumerate(as_list(props.get("ports"))):
+        ip = get(port, "ip")
+        if is_unknown(ip) or not isinstance(port, Mapping):
+            continue
+        if ip is None or str(ip).strip() in ALL_INTERFACES:
+            out.append(f"ports[{index}] (internal {get(port, 'internal')}) is published on all interfaces "
+                       f"(ip {ip!r}): every network the host is on reaches it; set ip: '127.0.0.1' (and publish "
+                       "through a proxy), or record an exposed_service opt-out with a reason")
+    return out
+
+
+def check_no_swarm_service(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
+    """No Swarm service: its tasks are not judged by this pack, it publishes ports on every node
+    through the routing mesh and ``docker service update`` changes it in place."""
+    if resource_type != SERVICE:
+        return []
+    return ["a Swarm service (docker.Service) runs tasks this pack does not judge, publishes on every node through "
+            "the routing mesh and is updated in place; use docker.Container resources instead (what "
+            "DockerContainerService creates)"]
+
+
+def check_label_secrets(props: Mapping[str, Any]) -> list[str]:
+    """Credentials in a container's labels (shown by every ``docker inspect``)."""
+    return [f"labels[{key!r}] holds {kind} in clear (every docker inspect shows it); mount it as a file instead"
+            for key, value in _labels(props).items() if isinstance(value, str) and (kind := credential_kind(value))]

@@ -26,6 +26,7 @@ leaves out; ``k8s-no-in-place-patch`` refuses the patch itself when it changes r
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -243,6 +244,7 @@ def check_pod_security_restricted(resource_type: str, props: Mapping[str, Any],
     out += _selinux(pod_sc.get("seLinuxOptions"), f"{p}.securityContext")
     if get(pod_sc, "appArmorProfile", "type") == "Unconfined":
         out.append(f"{p}.securityContext.appArmorProfile.type is Unconfined; set it to RuntimeDefault")
+    out += _confinement_annotations(pod)
     for index, volume in iter_dicts(spec.get("volumes")):
         kinds = [k for k in volume if k != "name" and volume[k] is not None]
         for kind in kinds:
@@ -260,6 +262,30 @@ def check_pod_security_restricted(resource_type: str, props: Mapping[str, Any],
             continue  # decided at update time, when it is known
         sc = as_dict(c.data.get("securityContext"))
         out += _container_security(pod, c, sc, exempt)
+    return out
+
+
+APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
+SECCOMP_ANNOTATIONS = ("seccomp.security.alpha.kubernetes.io/pod", "container.seccomp.security.alpha.kubernetes.io/")
+CONFINED_ANNOTATION_VALUES = ("runtime/default", "docker/default", "localhost/")
+
+
+def _confinement_annotations(pod: PodTemplate) -> list[str]:
+    """AppArmor and seccomp switched off through the older annotations (still honoured by
+    kubelets for AppArmor, and by Pod Security 'restricted' as a violation)."""
+    out = []
+    annotations = as_dict(pod.metadata.get("annotations"))
+    where = pod.path.removesuffix(".spec") + ".metadata" if pod.path != "spec" else "metadata"
+    for key, value in annotations.items():
+        if not isinstance(value, str) or not (key.startswith(APPARMOR_ANNOTATION) or key.startswith(
+                SECCOMP_ANNOTATIONS)):
+            continue
+        if value == "" or value.startswith(CONFINED_ANNOTATION_VALUES):
+            continue
+        what, field = ("AppArmor", "appArmorProfile") if key.startswith(APPARMOR_ANNOTATION) else (
+            "seccomp", "seccompProfile")
+        out.append(f"{where}.annotations[{key!r}] is {value!r}: the container runs without {what} confinement; "
+                   f"remove the annotation and set securityContext.{field}.type: RuntimeDefault")
     return out
 
 
@@ -583,8 +609,7 @@ def check_exec_lock_complete(resource_type: str, props: Mapping[str, Any],
     if target is None:
         return []
     if target.kind == ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"):
-        name = get(props, "metadata", "name")
-        if not isinstance(name, str) or EXEC_LOCK_MARK not in name:
+        if not is_exec_lock(props):
             return []
         return exec_lock_gaps(as_dict(props.get("spec")), partial=target.patch)
     if target.kind == ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"):
@@ -594,10 +619,82 @@ def check_exec_lock_complete(resource_type: str, props: Mapping[str, Any],
             policy_name = get(props, "metadata", "name")  # a binding patch names its binding, not always the policy
         if not isinstance(policy_name, str) or EXEC_LOCK_MARK not in policy_name:
             return []
+        out = binding_gaps(as_dict(props.get("spec")))
         if is_unknown(actions) or "Deny" in as_list(actions) or (target.patch and actions is None):
-            return []
-        return [binding_message(policy_name, actions)]
+            return out
+        return [binding_message(policy_name, actions), *out]
     return []
+
+
+def is_exec_lock(props: Mapping[str, Any]) -> bool:
+    """A ValidatingAdmissionPolicy that is an exec lock: named ``*exec-lock*``, or matching exec
+    (judged by what it matches, so a lock under another name is checked too)."""
+    name = get(props, "metadata", "name")
+    if isinstance(name, str) and EXEC_LOCK_MARK in name:
+        return True
+    return bool(_covered(get(props, "spec", "matchConstraints", "resourceRules")))
+
+
+def _covered(rules_value: Any) -> set[tuple[str, str]]:
+    """Which of :data:`EXEC_LOCK_RULES` a list of resource rules matches."""
+    covered: set[tuple[str, str]] = set()
+    for _, rule in iter_dicts(rules_value):
+        operations = [str(o) for o in as_list(rule.get("operations"))]
+        resources = [str(r) for r in as_list(rule.get("resources"))]
+        groups = as_list(rule.get("apiGroups")) or [""]
+        if "" not in groups and "*" not in groups:
+            continue
+        for operation, resource in EXEC_LOCK_RULES:
+            if (operation in operations or "*" in operations) and (
+                    resource in resources or "*" in resources or "pods/*" in resources):
+                covered.add((operation, resource))
+    return covered
+
+
+def _cel_constant(expression: Any) -> bool | None:
+    """The value of a CEL expression that is a boolean constant (``true``, ``!false``, ``1 == 1``),
+    ``None`` for anything else (the pack does not evaluate CEL)."""
+    if not isinstance(expression, str):
+        return None
+    text = expression.replace(" ", "").replace("\n", "")
+    while text.startswith("(") and text.endswith(")"):
+        text = text[1:-1]
+    negations = len(text) - len(text.lstrip("!"))
+    text = text.lstrip("!")
+    value: bool | None = None
+    if text in ("true", "false"):
+        value = text == "true"
+    elif "==" in text and text.count("==") == 1:
+        left, right = text.split("==")
+        if left and left == right:  # anything equals itself
+            value = True
+    if value is None:
+        return None
+    return value if negations % 2 == 0 else not value
+
+
+def _selector_set(selector: Any) -> bool:
+    return isinstance(selector, Mapping) and any(as_list(selector.get(k)) or as_dict(selector.get(k))
+                                                 for k in ("matchLabels", "matchExpressions"))
+
+
+def _narrowing(spec: Mapping[str, Any], key: str) -> list[str]:
+    """How ``spec[key]`` (a lock's ``matchConstraints``, a binding's ``matchResources``) keeps exec out."""
+    out = []
+    match = as_dict(spec.get(key))
+    if _selector_set(match.get("objectSelector")):
+        out.append(f"spec.{key}.objectSelector is set: exec, attach and port-forward requests carry no object "
+                   "labels, so the lock never matches them; remove objectSelector (select pods by namespace)")
+    excluded = _covered(match.get("excludeResourceRules"))
+    if excluded:
+        shown = ", ".join(f"{op} {res}" for op, res in EXEC_LOCK_RULES if (op, res) in excluded)
+        out.append(f"spec.{key}.excludeResourceRules exclude {shown} from the lock; remove those rules")
+    return out
+
+
+def binding_gaps(spec: Mapping[str, Any]) -> list[str]:
+    """What a binding of an exec lock does to narrow the lock to nothing (its ``matchResources``)."""
+    return _narrowing(spec, "matchResources")
 
 
 def binding_message(policy_name: str, actions: Any) -> str:
@@ -616,20 +713,20 @@ def exec_lock_gaps(spec: Mapping[str, Any], partial: bool = False) -> list[str]:
     out = []
     if spec.get("failurePolicy") == "Ignore":
         out.append("spec.failurePolicy is Ignore (the lock fails open); set failurePolicy: Fail")
+    out += _narrowing(spec, "matchConstraints")
+    never = [str(c.get("name") or i) for i, c in iter_dicts(spec.get("matchConditions"))
+             if _cel_constant(c.get("expression")) is False]
+    if never:
+        out.append(f"spec.matchConditions {never} are always false, so the lock matches no request; remove them")
+    validations_value = spec.get("validations")
+    expressions = [v.get("expression") for _, v in iter_dicts(validations_value)]
+    if expressions and all(_cel_constant(e) is True for e in expressions):
+        out.append("every expression of spec.validations is always true, so the lock refuses nothing; write a "
+                   "validation that fails for exec (e.g. expression: 'false', or a break-glass group check)")
     rules = get(spec, "matchConstraints", "resourceRules")
     if is_unknown(rules) or (partial and rules is None):
         return out
-    covered: set[tuple[str, str]] = set()
-    for _, rule in iter_dicts(rules):
-        operations = [str(o) for o in as_list(rule.get("operations"))]
-        resources = [str(r) for r in as_list(rule.get("resources"))]
-        groups = as_list(rule.get("apiGroups")) or [""]
-        if "" not in groups and "*" not in groups:
-            continue
-        for operation, resource in EXEC_LOCK_RULES:
-            if (operation in operations or "*" in operations) and (
-                    resource in resources or "*" in resources or "pods/*" in resources):
-                covered.add((operation, resource))
+    covered = _covered(rules)
     missing = [f"{op} {res}" for op, res in EXEC_LOCK_RULES if (op, res) not in covered]
     if missing:
         out.append(f"spec.matchConstraints.resourceRules do not match {', '.join(missing)}; add a rule for "
@@ -796,26 +893,37 @@ def check_no_plaintext_secret(resource_type: str, props: Mapping[str, Any], ctx:
     target = k8s_target(resource_type)
     if target is None:
         return []
-    out = []
+    out = _metadata_secrets(props)
     if target.kind == ("", "ConfigMap"):
         for section in ("data", "binaryData"):
             for key, value in as_dict(props.get(section)).items():
-                if section == "data" and looks_like_secret_name(key) and isinstance(value, str) and value:
+                if looks_like_secret_name(key) and isinstance(value, str) and value:
                     out.append(f"ConfigMap {_object_name(props)}: {section}[{key!r}] looks like a secret kept in "
                                "clear in a ConfigMap (which every reader of the namespace sees); move it to an "
                                "immutable Secret mounted as a file")
                     continue
-                problem = _credential_problem(value) if section == "data" else None
+                problem = _credential_problem(_decoded(value) if section == "binaryData" else value)
                 if problem:
-                    out.append(f"ConfigMap {_object_name(props)}: {section}[{key!r}] {problem} in clear; move it "
-                               "to an immutable Secret mounted as a file")
+                    out.append(f"ConfigMap {_object_name(props)}: {section}[{key!r}] {problem} in clear"
+                               f"{' (base64 is an encoding, not a protection)' if section == 'binaryData' else ''}; "
+                               "move it to an immutable Secret mounted as a file")
         return out
     pod = pod_template(resource_type, props)
     if pod is None:
-        return []
+        return out
+    out += _metadata_secrets(pod.metadata, pod.path.removesuffix(".spec") + ".metadata") if pod.path != "spec" else []
     for c in containers(pod):
         for index, env in iter_dicts(c.data.get("env")):
             name, value = env.get("name"), env.get("value")
+            source = env.get("valueFrom")
+            if isinstance(name, str) and looks_like_secret_name(name) and isinstance(source, Mapping):
+                if source.get("configMapKeyRef") is not None:
+                    out.append(f"{c.label}: env[{index}] ({name!r}) looks like a secret and is read from a "
+                               "ConfigMap (kept in clear, readable by every reader of the namespace); move it to "
+                               "a Secret mounted as a file")
+                elif "annotations" in str(get(source, "fieldRef", "fieldPath")):
+                    out.append(f"{c.label}: env[{index}] ({name!r}) looks like a secret and is read from the pod's "
+                               "annotations (kept in clear in the object); move it to a Secret mounted as a file")
             if not isinstance(value, str) or not value:
                 continue  # valueFrom (a Secret or ConfigMap reference) or unknown
             if isinstance(name, str) and looks_like_secret_name(name):
@@ -838,6 +946,42 @@ def check_no_plaintext_secret(resource_type: str, props: Mapping[str, Any], ctx:
     return out
 
 
+SYSTEM_DOMAINS = ("immutable.dev", "pulumi.com", "kubernetes.io", "k8s.io", "helm.sh")
+"""Annotation/label key prefixes (and their subdomains) written by tools, never by a user holding a
+secret: an opt-out reason ``...-service_account_token``, or ``exec-lock-exempt.immutable.dev/token-api``,
+is not a token."""
+
+
+def _decoded(value: Any) -> Any:
+    """A ``binaryData`` value as text (it is base64); the raw value when it does not decode."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return base64.b64decode(value, validate=True).decode("utf-8", errors="replace")
+    except ValueError:
+        return value
+
+
+def _metadata_secrets(props: Mapping[str, Any], where: str = "metadata") -> list[str]:
+    """Credentials in an object's labels or annotations (stored and shown in clear by every
+    ``kubectl get``), and values under secret-looking annotation keys."""
+    meta = as_dict(props.get("metadata")) if where == "metadata" else as_dict(props)
+    out = []
+    for section in ("annotations", "labels"):
+        for key, value in as_dict(meta.get(section)).items():
+            if not isinstance(value, str) or not value:
+                continue
+            domain = key.rsplit("/", 1)[0] if "/" in key else ""
+            system = any(domain == d or domain.endswith("." + d) for d in SYSTEM_DOMAINS)
+            if kind := credential_kind(value):
+                out.append(f"{where}.{section}[{key!r}] holds {kind} in clear (every reader of the object sees it); "
+                           "move it to a Secret mounted as a file")
+            elif section == "annotations" and not system and looks_like_secret_name(key.rsplit("/", 1)[-1]):
+                out.append(f"{where}.{section}[{key!r}] looks like a secret kept in clear in an annotation; move it "
+                           "to a Secret mounted as a file")
+    return out
+
+
 EXPOSED_TYPES = frozenset({"LoadBalancer", "NodePort"})
 EXPOSURE_OPT_OUT = "exposed_service"
 
@@ -847,10 +991,24 @@ def check_service_exposure(resource_type: str, props: Mapping[str, Any], ctx: Co
     ``externalIPs`` without an ``exposed_service`` opt-out (the public entry is an Ingress
     with TLS, or a reviewed exception)."""
     target = k8s_target(resource_type)
-    if target is None or target.kind != ("", "Service") or EXPOSURE_OPT_OUT in _own_opt_outs(props):
+    if target is None:
+        return []
+    if target.kind in (("", "Endpoints"), ("discovery.k8s.io", "EndpointSlice")):
+        return _endpoint_aliases(target.kind.kind, props)
+    if target.kind != ("", "Service"):
+        return []
+    external_name = get(props, "spec", "externalName")
+    if isinstance(external_name, str) and (reached := rules.metadata_address(external_name)):
+        return [f"Service {_object_name(props)} aliases {reached}: every caller of the Service (an Ingress "
+                "included) would reach it; remove the Service (no opt-out lifts this)"]
+    if EXPOSURE_OPT_OUT in _own_opt_outs(props):
         return []
     out = []
     service_type = get(props, "spec", "type")
+    if service_type == "ExternalName" or (isinstance(external_name, str) and external_name):
+        out.append(f"Service {_object_name(props)} has type ExternalName ({external_name!r}): in-cluster callers are "
+                   "sent outside the cluster under an internal name; call the external name directly (an egress "
+                   "allowance), or record an exposed_service opt-out with a reason")
     if isinstance(service_type, str) and service_type in EXPOSED_TYPES:
         reach = "on every node's address" if service_type == "NodePort" else "through an external load balancer"
         out.append(f"Service {_object_name(props)} has type {service_type}: it is reachable from outside the "
@@ -860,3 +1018,64 @@ def check_service_exposure(resource_type: str, props: Mapping[str, Any], ctx: Co
         out.append(f"Service {_object_name(props)} sets spec.externalIPs {as_list(external)}: the nodes accept "
                    "traffic for those addresses; remove externalIPs")
     return out
+
+
+def _endpoint_aliases(kind: str, props: Mapping[str, Any]) -> list[str]:
+    """Endpoints/EndpointSlices that point a Service at the node itself or a cloud metadata service."""
+    addresses: list[Any] = []
+    if kind == "Endpoints":
+        for _, subset in iter_dicts(props.get("subsets")):
+            addresses += [a.get("ip") for _, a in iter_dicts(subset.get("addresses"))]
+            addresses += [a.get("ip") for _, a in iter_dicts(subset.get("notReadyAddresses"))]
+    else:
+        for _, endpoint in iter_dicts(props.get("endpoints")):
+            addresses += as_list(endpoint.get("addresses"))
+    out = []
+    for address in addresses:
+        if isinstance(address, str) and (reached := rules.metadata_address(address)):
+            out.append(f"{kind} {_object_name(props)} points a Service at {reached}; remove the address (no opt-out "
+                       "lifts this)")
+    return out
+
+
+PLAIN_HTTP_OPT_OUT = "plain_http_ingress"
+
+
+def check_ingress_tls(resource_type: str, props: Mapping[str, Any], ctx: Context = NO_CONTEXT) -> list[str]:
+    """An Ingress serves every host it routes over TLS: ``spec.tls`` lists each host of
+    ``spec.rules`` (an Ingress with no host is served for every name: it needs a ``tls`` entry
+    without hosts). What the ContainerService refuses without ``tls_secret``. Opt-out
+    ``plain_http_ingress`` (on the Ingress)."""
+    target = k8s_target(resource_type)
+    if target is None or target.kind not in (("networking.k8s.io", "Ingress"), ("extensions", "Ingress")):
+        return []
+    spec = props.get("spec")
+    if is_unknown(spec) or PLAIN_HTTP_OPT_OUT in _own_opt_outs(props):
+        return []
+    tls = as_list(get(props, "spec", "tls"))
+    if target.patch and get(props, "spec", "rules") is None and get(props, "spec", "tls") is None:
+        return []
+    covered: set[str] = set()
+    wildcard = False
+    for _, entry in iter_dicts(tls):
+        hosts = entry.get("hosts")
+        if is_unknown(hosts):
+            return []
+        if not as_list(hosts):
+            wildcard = True
+        covered |= {str(h) for h in as_list(hosts)}
+    hosts = []
+    for _, rule in iter_dicts(get(props, "spec", "rules")):
+        host = rule.get("host")
+        if is_unknown(host):
+            continue
+        hosts.append(host if isinstance(host, str) and host else "(every host)")
+    if get(props, "spec", "defaultBackend") is not None and not hosts:
+        hosts.append("(every host)")
+    plain = [h for h in hosts if not wildcard and h not in covered
+             and not any(c.startswith("*.") and h.endswith(c[1:]) and h.count(".") == c.count(".") for c in covered)]
+    if not plain:
+        return []
+    return [f"Ingress {_object_name(props)} serves {', '.join(dict.fromkeys(plain))} over plain HTTP (no spec.tls entry "
+            "for it): credentials and sessions cross the network in clear; add spec.tls with those hosts and a "
+            "certificate Secret, or record a plain_http_ingress opt-out with a reason"]

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from . import aws, docker, kubernetes, optouts, rbac, stack
+from . import aws, docker, ignored, kubernetes, optouts, rbac, stack, storage, takeover
 from .common import Context
 
 ResourceCheck = Callable[[str, Mapping[str, Any], Context], list[str]]
@@ -109,11 +109,31 @@ POLICIES: tuple[PolicyDef, ...] = (
        "No secret in clear in env values, command, args or ConfigMap data (the components' own rules)."),
     _r("k8s-service-exposure", "mandatory", "high", kubernetes.check_service_exposure,
        "Services of type LoadBalancer or NodePort, or with externalIPs, need an exposed_service opt-out."),
+    _r("k8s-ingress-tls", "mandatory", "high", kubernetes.check_ingress_tls,
+       "Ingresses serve every host over TLS (spec.tls covers each host), or record a plain_http_ingress opt-out."),
+    _r("k8s-no-takeover", "mandatory", "high", takeover.check_no_takeover,
+       "No deploy takes over or rewrites running objects: no patchForce on patches, no patches of Services, "
+       "NetworkPolicies, admission or RBAC objects, no orphaning deletes, no mutating admission of pods."),
+    _r("k8s-no-extra-containers", "mandatory", "high", takeover.check_no_extra_containers,
+       "Pod templates run no ephemeral containers and do not share the process namespace."),
+    _r("k8s-no-ignored-release-fields", "mandatory", "high", ignored.check_k8s,
+       "No ignore_changes on the fields that define a Kubernetes object (config content, Service selectors, "
+       "NetworkPolicy, admission and RBAC specs, Namespace labels, or '*')."),
+    _s("k8s-rbac-no-escalation", "mandatory", "critical", rbac.check_no_rbac_escalation,
+       "No workload subject gets escalation (escalate, bind, impersonate, RBAC or admission writes, tokens), Secret "
+       "reads, pods/exec or nodes/proxy; no binding to anonymous users; no aggregation of such rules into built-in "
+       "roles."),
+    _s("k8s-no-host-storage", "mandatory", "critical", storage.check_no_host_storage,
+       "No volume reaches the node through indirection: hostPath/local PersistentVolumes, host-path storage classes "
+       "and CSI drivers, and the claims and workloads that use them; no raw block devices."),
     _s("k8s-no-workload-admin", "mandatory", "critical", rbac.check_no_workload_admin,
        "No service account (or everyone) is bound to cluster-admin, admin, edit or a wildcard role."),
     _s("k8s-namespace-network-policy", "mandatory", "high", stack.check_namespace_network_policy,
        "Every namespace the stack creates or deploys into is default deny (Ingress and Egress), and no "
        "NetworkPolicy there allows all traffic."),
+    _s("k8s-exec-lock-bound", "mandatory", "high", stack.check_exec_lock_bound,
+       "Every exec lock of the stack is bound with Deny where it applies (joins lock and binding): no lock "
+       "without a binding, bound only with Audit or Warn, or narrowed by its bindings to no pod."),
     _s("k8s-exec-lock-present", "advisory", "medium", stack.check_exec_lock_present,
        "Workloads run under an exec lock (a ValidatingAdmissionPolicy named '*exec-lock*' that covers their "
        "namespace, bound with Deny: a ServiceNamespace's '<namespace>.exec-lock') unless they record an "
@@ -150,6 +170,11 @@ POLICIES: tuple[PolicyDef, ...] = (
        "No credential in user data (launch templates, launch configurations, instances)."),
     _r("aws-no-mutable-instance", "mandatory", "high", aws.check_no_mutable_instance,
        "No standalone aws.ec2.Instance whose user data changes in place (user_data_replace_on_change)."),
+    _r("aws-no-public-exposure", "mandatory", "high", aws.check_no_public_exposure,
+       "Nothing is made public around the instance: no Elastic IP on instances, no subnet mapping public IPs, no "
+       "bucket policy or ACL for everyone, no public-access block switched off, no AMI launchable by all."),
+    _r("aws-no-ignored-release-fields", "mandatory", "high", ignored.check_aws,
+       "No ignore_changes on the fields that define what an AWS resource runs or who reaches it (or '*')."),
     # --- Docker ---------------------------------------------------------------------
     _r("docker-image-digest", "mandatory", "high", docker.check_image_digest,
        "Container images are pinned by digest or image id."),
@@ -173,6 +198,16 @@ POLICIES: tuple[PolicyDef, ...] = (
        "No secret in clear in a container's envs or command (the components' own rules)."),
     _r("docker-opt-out-reason", "mandatory", "medium", docker.check_opt_out_reason,
        "No opt-out label without a reason label."),
+    _r("docker-no-host-access", "mandatory", "critical", docker.check_no_host_access,
+       "Containers reach nothing of the host: no bind mounts (the engine socket above all), no devices, no "
+       "unconfined seccomp, AppArmor or SELinux, no host cgroup namespace."),
+    _r("docker-published-ports", "mandatory", "high", docker.check_published_ports,
+       "Ports are published on a named address (127.0.0.1), never on all interfaces, unless an exposed_service "
+       "opt-out says why."),
+    _r("docker-no-swarm-service", "mandatory", "high", docker.check_no_swarm_service,
+       "No Swarm services: releases run as docker.Container resources."),
+    _r("docker-no-ignored-release-fields", "mandatory", "high", ignored.check_docker,
+       "No ignore_changes on what a container runs (image, command, env, mounts, user, security options, or '*')."),
     # --- whole stack ------------------------------------------------------------------
     _s("stack-release-membership", "mandatory", "medium", stack.check_release_membership,
        "Every compute resource belongs to a release: it carries immutable.dev/release (8 hex characters)."),

@@ -23,18 +23,21 @@ from .common import (
     is_unknown,
     iter_dicts,
     k8s_kind,
+    k8s_target,
     tags_map,
     valid_opt_outs,
     valid_release,
 )
 from .kubernetes import (
-    EXEC_LOCK_MARK,
     WORKLOAD_KINDS,
+    binding_gaps,
     binding_message,
     exec_lock_gaps,
+    is_exec_lock,
     pod_template,
     resolve_namespace,
 )
+from .shared import rules
 
 StackResource = Mapping[str, Any]
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"
@@ -214,7 +217,10 @@ def _allows_everything(rule: Mapping[str, Any], peers_key: str) -> bool:
         cidr = get(peer, "ipBlock", "cidr")
         if cidr in ("0.0.0.0/0", "::/0") and not as_list(get(peer, "ipBlock", "except")):
             return True
-    return False
+    # An open range written as several smaller ones (0.0.0.0/1 + 128.0.0.0/1), or a wide public one.
+    open_ranges = [get(peer, "ipBlock", "cidr") for _, peer in iter_dicts(peers)
+                   if isinstance(get(peer, "ipBlock", "cidr"), str) and not as_list(get(peer, "ipBlock", "except"))]
+    return rules.open_to_internet(open_ranges) is not None
 
 
 def network_policy_opens_all(spec: Mapping[str, Any]) -> list[str]:
@@ -281,7 +287,8 @@ def check_namespace_network_policy(resources: Sequence[StackResource],
         for policy, opened in open_all.get(namespace, []):
             out.append(Finding(f"NetworkPolicy {get(_props(policy), 'metadata', 'name')!r} in namespace "
                                f"{namespace!r} allows all {' and all '.join(opened)} traffic (a rule with no "
-                               "peers and no ports), which undoes default deny; list the peers (podSelector, "
+                               "ports whose peers cover everyone: none listed, every namespace, or the whole "
+                               "internet in one or several ranges), which undoes default deny; list the peers (podSelector, "
                                "namespaceSelector) and ports that are needed", _urn(policy)))
         missing = {"Ingress", "Egress"} - deny.get(namespace, set())
         if missing:
@@ -319,7 +326,7 @@ def check_exec_lock_present(resources: Sequence[StackResource],
     or Warn only, incomplete, or another namespace) instead of claiming there is none.
     """
     locks: dict[str, tuple[set[str] | None, list[str]]] = {}  # name -> (namespaces or None: all, gaps)
-    bindings: dict[str, list[Any]] = defaultdict(list)  # policy name -> validationActions of each binding
+    bindings: dict[str, list[Binding]] = defaultdict(list)  # policy name -> its bindings
     workloads: list[tuple[str, StackResource]] = []
     undecidable = False
     for resource in resources:
@@ -331,7 +338,7 @@ def check_exec_lock_present(resources: Sequence[StackResource],
             name = get(props, "metadata", "name")
             if is_unknown(name):
                 undecidable = True
-            elif isinstance(name, str) and EXEC_LOCK_MARK in name:
+            elif isinstance(name, str) and is_exec_lock(props):
                 namespaces = _selector_namespaces(get(props, "spec", "matchConstraints", "namespaceSelector"))
                 locks[name] = (namespaces, exec_lock_gaps(as_dict(props.get("spec"))))
         elif kind == ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"):
@@ -339,7 +346,10 @@ def check_exec_lock_present(resources: Sequence[StackResource],
             if is_unknown(policy):
                 undecidable = True
             elif isinstance(policy, str):
-                bindings[policy].append(get(props, "spec", "validationActions"))
+                spec = as_dict(props.get("spec"))
+                bindings[policy].append(Binding(get(props, "spec", "validationActions"),
+                                                _selector_namespaces(get(spec, "matchResources", "namespaceSelector")),
+                                                binding_gaps(spec)))
         elif kind in WORKLOAD_KINDS and not _workload_opted_out(resource, "exec_lock"):
             namespace, _ = resolve_namespace(props, _provider(resource))
             if namespace is not None:
@@ -347,21 +357,37 @@ def check_exec_lock_present(resources: Sequence[StackResource],
     if undecidable:
         return []
 
-    def denies(name: str) -> bool:
-        return any(is_unknown(actions) or "Deny" in as_list(actions) for actions in bindings.get(name, []))
-
     out = []
     for namespace, resource in workloads:
         covering = [name for name, (namespaces, _) in locks.items() if namespaces is None or namespace in namespaces]
-        if any(not locks[name][1] and denies(name) for name in covering):
+        if any(not locks[name][1] and _denies(bindings, name, namespace) for name in covering):
             continue
         out.append(Finding(f"{_label(resource)} in namespace {namespace!r} runs without an exec lock: "
-                           f"{_why_no_lock(namespace, covering, locks, bindings, denies)}", _urn(resource)))
+                           f"{_why_no_lock(namespace, covering, locks, bindings)}", _urn(resource)))
     return out
 
 
+class Binding(NamedTuple):
+    """What a ValidatingAdmissionPolicyBinding of a lock does."""
+
+    actions: Any
+    """Its validationActions (maybe unknown)."""
+    namespaces: set[str] | None
+    """The namespaces its matchResources pins by name, ``None``: it does not narrow."""
+    gaps: list[str]
+    """How it narrows the lock to nothing (an objectSelector, excluded exec rules)."""
+
+    def denies_in(self, namespace: str | None) -> bool:
+        deny = is_unknown(self.actions) or "Deny" in as_list(self.actions)
+        return deny and not self.gaps and (namespace is None or self.namespaces is None or namespace in self.namespaces)
+
+
+def _denies(bindings: Mapping[str, list[Binding]], name: str, namespace: str | None = None) -> bool:
+    return any(b.denies_in(namespace) for b in bindings.get(name, []))
+
+
 def _why_no_lock(namespace: str, covering: list[str], locks: Mapping[str, tuple[set[str] | None, list[str]]],
-                 bindings: Mapping[str, list[Any]], denies: Any) -> str:
+                 bindings: Mapping[str, list[Binding]]) -> str:
     """The one reason the locks of the stack do not hold for ``namespace``, with its fix."""
     if namespace == "default":  # k8s-no-default-namespace refuses it there: no advice to lock 'default'
         return "move it to a namespace of your own (set metadata.namespace) that an exec lock covers"
@@ -373,8 +399,12 @@ def _why_no_lock(namespace: str, covering: list[str], locks: Mapping[str, tuple[
         if not bindings.get(name):
             return (f"exec lock {name!r} is not bound; add a ValidatingAdmissionPolicyBinding with policyName "
                     f"{name!r} and validationActions: [Deny]")
-        if not denies(name):
-            return binding_message(name, bindings[name][0])
+        if not _denies(bindings, name):
+            first = bindings[name][0]
+            return first.gaps[0] if first.gaps else binding_message(name, first.actions)
+        if not _denies(bindings, name, namespace):
+            return (f"the bindings of exec lock {name!r} narrow it to other namespaces (spec.matchResources."
+                    f"namespaceSelector); add {namespace!r} to a binding's namespaceSelector or remove it")
     if locks:
         shown = ", ".join(f"{name!r} ({', '.join(sorted(ns or []))})" for name, (ns, _) in sorted(locks.items()))
         return (f"the exec locks of this stack cover other namespaces only: {shown}; add {namespace!r} to a lock's "
@@ -383,3 +413,52 @@ def _why_no_lock(namespace: str, covering: list[str], locks: Mapping[str, tuple[
             "ServiceNamespace creates: one for the whole namespace) that refuses exec, attach, port-forward and "
             "ephemeral containers there, bound with validationActions: [Deny] (or record an exec_lock opt-out "
             "with a reason)")
+
+
+def check_exec_lock_bound(resources: Sequence[StackResource],
+                          config: Mapping[str, Any] | None = None) -> list[Finding]:
+    """Every exec lock of the stack is bound with Deny where it applies: joins each lock (a
+    ValidatingAdmissionPolicy that matches exec, whatever its name) to its bindings. A lock with
+    no binding, bound only with Audit or Warn, by bindings that narrow it to nothing (an
+    objectSelector, excluded exec rules) or to namespaces the lock does not select, covers no pod."""
+    locks: list[tuple[StackResource, str, set[str] | None]] = []
+    bindings: dict[str, list[Binding]] = defaultdict(list)
+    for resource in resources:
+        target = k8s_target(_type(resource))
+        if target is None or target.patch:
+            continue
+        props = _props(resource)
+        if target.kind == ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"):
+            name = get(props, "metadata", "name")
+            if is_unknown(name) or is_unknown(props.get("spec")):
+                return []
+            if isinstance(name, str) and is_exec_lock(props):
+                locks.append((resource, name, _selector_namespaces(
+                    get(props, "spec", "matchConstraints", "namespaceSelector"))))
+        elif target.kind == ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"):
+            policy = get(props, "spec", "policyName")
+            if is_unknown(policy) or is_unknown(props.get("spec")):
+                return []
+            if isinstance(policy, str):
+                spec = as_dict(props.get("spec"))
+                bindings[policy].append(Binding(spec.get("validationActions"),
+                                                _selector_namespaces(get(spec, "matchResources", "namespaceSelector")),
+                                                binding_gaps(spec)))
+    out = []
+    for resource, name, namespaces in locks:
+        own = bindings.get(name, [])
+        holding = [b for b in own if b.denies_in(None) and (
+            namespaces is None or b.namespaces is None or namespaces & b.namespaces)]
+        if holding:
+            continue
+        if not own:
+            why = "no binding in this stack names it, so it refuses nothing"
+        elif not any(b.denies_in(None) for b in own):
+            first = own[0]
+            why = first.gaps[0] if first.gaps else binding_message(name, first.actions)
+        else:
+            why = (f"its bindings apply it only to namespaces it does not select ({', '.join(sorted(namespaces or []))}); "
+                   "align the binding's matchResources.namespaceSelector with the lock's")
+        out.append(Finding(f"exec lock {name!r} covers no pod: {why}; bind it with validationActions: [Deny] "
+                           f"(a ValidatingAdmissionPolicyBinding with policyName {name!r})", _urn(resource)))
+    return out

@@ -90,9 +90,10 @@ CONSUMER_MAIN = textwrap.dedent('''
     api = ContainerService(team_prefix("api"), {"namespace": ns.name, "spec": spec(
         "api", secrets=[{"name": "db-password", "value": db_password, "version": "1"}])}, opts=opts)
     worker = ContainerService(team_prefix("worker"), {"namespace": ns.name, "spec": spec(
-        "worker", state={"endpoints": [{"name": "API_URL", "url": api.endpoint}]})}, opts=opts)
+        "worker", state={"endpoints": [{"name": "API_URL", "url": api.endpoint, "version": "api-v1"}]})}, opts=opts)
     web = ContainerService(team_prefix("web"), {"namespace": ns.name, "spec": spec(
-        "web", strategy="blue-green", state={"endpoints": [{"name": "API_URL", "url": api.endpoint}]})}, opts=opts)
+        "web", strategy="blue-green",
+        state={"endpoints": [{"name": "API_URL", "url": api.endpoint, "version": "api-v1"}]})}, opts=opts)
 
     pulumi.export("namespace", ns.name)
     pulumi.export("api_endpoint", api.endpoint)

@@ -258,7 +258,14 @@ CASES: list[Case] = [
     good("k8s-exec-lock-complete", "complete", VAP, exec_lock()),
     good("k8s-exec-lock-complete", "deny-binding", VAP_BINDING, exec_lock_binding()),
     good("k8s-exec-lock-complete", "other-policy", VAP, changed(exec_lock(), ("metadata.name", "require-labels"),
-                                                                ("spec.failurePolicy", "Ignore"))),
+                                                                ("spec.failurePolicy", "Ignore"),
+                                                                ("spec.matchConstraints.resourceRules", [
+                                                                    {"apiGroups": ["apps"], "operations": ["CREATE"],
+                                                                     "resources": ["deployments"]}]))),
+    # A lock is judged by what it matches, not by its name.
+    bad("k8s-exec-lock-complete", "unnamed-lock-fails-open", VAP,
+        changed(exec_lock(), ("metadata.name", "require-labels"), ("spec.failurePolicy", "Ignore")),
+        "spec.failurePolicy is Ignore (the lock fails open)"),
     bad("k8s-exec-lock-complete", "no-attach", VAP,
         changed(exec_lock(), ("spec.matchConstraints.resourceRules[0].resources", ["pods/exec"])),
         "do not match CONNECT pods/attach, CONNECT pods/portforward"),
@@ -601,5 +608,99 @@ CASES: list[Case] = [
         docker_labels(docker_container(), **{"immutable.dev/opt-out-run-as-root": "true"}),
         "opts out of run_as_root but it has no reason"),
 ]
+
+# --- issue 31: one known-good and known-bad input per new resource policy; AWS exposure in full ------
+# (the Kubernetes and Docker families run as raw programs: programs/threats/cases.py)
+
+EIP = "aws:ec2/eip:Eip"
+SUBNET = "aws:ec2/subnet:Subnet"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+EVERYONE_POLICY = ('{"Version": "2012-10-17", "Statement": [{"Sid": "Public", "Effect": "Allow", "Principal": "*", '
+                   '"Action": "s3:GetObject", "Resource": "arn:aws:s3:::shop/*"}]}')
+ROLE_POLICY = EVERYONE_POLICY.replace('"Principal": "*"', '"Principal": {"AWS": "arn:aws:iam::123456789012:role/web"}')
+SPLIT = [{"protocol": "tcp", "fromPort": 8080.0, "toPort": 8080.0, "cidrBlocks": ["0.0.0.0/1"]},
+         {"protocol": "tcp", "fromPort": 8080.0, "toPort": 8080.0, "cidrBlocks": ["128.0.0.0/1"]}]
+INGRESS_RULE_HTTP = [{"host": "shop.example.com", "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {
+    "service": {"name": "web", "port": {"number": 80}}}}]}}]
+ISSUE_31: list[Case] = [
+    good("aws-no-public-exposure", "private-eip", EIP, {"domain": "vpc"}),
+    bad("aws-no-public-exposure", "eip-on-instance", EIP, {"domain": "vpc", "instance": "i-0123"},
+        "an Elastic IP on an instance"),
+    bad("aws-no-public-exposure", "eip-association", "aws:ec2/eipAssociation:EipAssociation",
+        {"instanceId": "i-0123", "allocationId": "eipalloc-1"}, "an Elastic IP association"),
+    good("aws-no-public-exposure", "private-subnet", SUBNET, {"vpcId": "vpc-1", "cidrBlock": "10.0.1.0/24"}),
+    bad("aws-no-public-exposure", "subnet-maps-public-ips", SUBNET,
+        {"vpcId": "vpc-1", "cidrBlock": "10.0.1.0/24", "mapPublicIpOnLaunch": True}, "mapPublicIpOnLaunch is true"),
+    good("aws-no-public-exposure", "subnet-opt-out", SUBNET,
+         {"vpcId": "vpc-1", "mapPublicIpOnLaunch": True, "tags": {"immutable.dev/opt-out/public_ip": OPT_OUT_REASON}}),
+    good("aws-no-public-exposure", "bucket-policy-for-a-role", BUCKET_POLICY, {"bucket": "shop", "policy": ROLE_POLICY}),
+    bad("aws-no-public-exposure", "bucket-policy-everyone", BUCKET_POLICY, {"bucket": "shop", "policy": EVERYONE_POLICY},
+        "allow Principal '*' without a condition"),
+    bad("aws-no-public-exposure", "bucket-policy-aws-star", BUCKET_POLICY,
+        {"bucket": "shop", "policy": EVERYONE_POLICY.replace('"*", "Action"', '{"AWS": ["*"]}, "Action"')},
+        "allow Principal '*'"),
+    good("aws-no-public-exposure", "access-block-on", PUBLIC_ACCESS_BLOCK,
+         {"bucket": "shop", "blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True,
+          "restrictPublicBuckets": True}),
+    bad("aws-no-public-exposure", "access-block-off", PUBLIC_ACCESS_BLOCK,
+        {"bucket": "shop", "blockPublicAcls": True, "blockPublicPolicy": False, "ignorePublicAcls": True,
+         "restrictPublicBuckets": True}, "blockPublicPolicy not true"),
+    bad("aws-no-public-exposure", "public-acl", "aws:s3/bucketAclV2:BucketAclV2", {"bucket": "shop", "acl": "public-read"},
+        "acl is 'public-read'"),
+    bad("aws-no-public-exposure", "ami-for-all", "aws:ec2/amiLaunchPermission:AmiLaunchPermission",
+        {"imageId": "ami-0123", "group": "all"}, "group 'all' lets every AWS account launch"),
+    bad("aws-no-open-ingress", "split-ranges", SECURITY_GROUP, {"vpcId": "vpc-1", "ingress": SPLIT},
+        "(together: 0.0.0.0/0)"),
+    bad("aws-no-open-ingress", "wide-range", INGRESS_RULE,
+        {"securityGroupId": "sg-1", "ipProtocol": "tcp", "fromPort": 8080.0, "toPort": 8080.0, "cidrIpv4": "3.0.0.0/8"},
+        "a public range of 16,777,216 addresses"),
+    good("aws-no-open-ingress", "private-wide-range", INGRESS_RULE,
+         {"securityGroupId": "sg-1", "ipProtocol": "tcp", "fromPort": 8080.0, "toPort": 8080.0,
+          "cidrIpv4": "10.0.0.0/8"}),
+    bad("aws-no-plaintext-secret", "tag-credential", INSTANCE,
+        changed(instance(), (("tags", "deploy-key"), "AKIA" + "IOSFODNN7EXAMPLE")), "tags['deploy-key'] holds an AWS"),
+    good("aws-no-ignored-release-fields", "ignore-tags", LAUNCH_TEMPLATE, launch_template(), ignore_changes=("tags",)),
+    good("aws-no-ignored-release-fields", "server-group-network-interfaces", LAUNCH_TEMPLATE, launch_template(),
+         ignore_changes=("networkInterfaces",)),
+    bad("aws-no-ignored-release-fields", "template-image", LAUNCH_TEMPLATE, launch_template(),
+        "ignore_changes on image_id keeps the running LaunchTemplate", ignore_changes=("image_id",)),
+    bad("aws-no-ignored-release-fields", "group-version", ASG, asg(), "ignore_changes on launchTemplate.version",
+        ignore_changes=("launchTemplate.version",)),
+    bad("aws-no-ignored-release-fields", "instance-ami", INSTANCE, instance(), "ignore_changes on ami",
+        ignore_changes=("ami",)),
+    bad("aws-no-ignored-release-fields", "wildcard", SECURITY_GROUP, security_group(), "ignore_changes on *",
+        ignore_changes=("*",)),
+    good("k8s-ingress-tls", "tls", INGRESS, {"metadata": {"name": "shop", "namespace": "apps"}, "spec": {
+        "rules": INGRESS_RULE_HTTP, "tls": [{"hosts": ["shop.example.com"], "secretName": "shop-tls"}]}}),
+    bad("k8s-ingress-tls", "plain-http", INGRESS, {"metadata": {"name": "shop", "namespace": "apps"}, "spec": {
+        "rules": INGRESS_RULE_HTTP}}, "serves shop.example.com over plain HTTP"),
+    good("k8s-no-takeover", "plain-deployment", DEPLOYMENT, D),
+    bad("k8s-no-takeover", "orphan", DEPLOYMENT,
+        changed(D, ("metadata.annotations", {"pulumi.com/deletionPropagationPolicy": "orphan"})), "its pods keep running"),
+    good("k8s-no-extra-containers", "plain-pod", DEPLOYMENT, D),
+    bad("k8s-no-extra-containers", "shared-pids", DEPLOYMENT, changed(D, (f"{T}.shareProcessNamespace", True)),
+        "shareProcessNamespace is true"),
+    good("k8s-no-ignored-release-fields", "labels", CONFIG_MAP, config_map(), ignore_changes=("metadata.labels",)),
+    bad("k8s-no-ignored-release-fields", "data", CONFIG_MAP, config_map(), "ignore_changes on data",
+        ignore_changes=("data",)),
+    good("docker-no-host-access", "named-volume", CONTAINER, changed(docker_container(), ("mounts", [
+        {"type": "volume", "source": "config", "target": "/etc/app", "readOnly": True}]))),
+    bad("docker-no-host-access", "engine-socket", CONTAINER, changed(docker_container(), ("volumes", [
+        {"hostPath": "/var/run/docker.sock", "containerPath": "/var/run/docker.sock"}])), "the container engine's socket"),
+    good("docker-published-ports", "loopback", CONTAINER,
+         changed(docker_container(), ("ports", [{"internal": 8080.0, "ip": "127.0.0.1"}]))),
+    bad("docker-published-ports", "all-interfaces", CONTAINER,
+        changed(docker_container(), ("ports", [{"internal": 8080.0, "ip": "0.0.0.0"}])), "published on all interfaces"),
+    good("docker-no-swarm-service", "container", CONTAINER, docker_container()),
+    bad("docker-no-swarm-service", "service", "docker:index/service:Service",
+        {"name": "web", "taskSpec": {"containerSpec": {"image": IMAGE_REF}}}, "a Swarm service"),
+    good("docker-no-ignored-release-fields", "seed", CONTAINER, changed(docker_container(), ("start", False)),
+         ignore_changes=("image", "labels")),
+    bad("docker-no-ignored-release-fields", "image", CONTAINER, docker_container(), "ignore_changes on image",
+        ignore_changes=("image",)),
+]
+CASES += ISSUE_31
 
 RESOURCE_CASES = CASES

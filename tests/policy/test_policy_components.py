@@ -73,7 +73,7 @@ def test_server_group_opt_outs_with_reasons_are_honoured() -> None:
     found = violations(resources)
     reported = found.pop("stack-opt-outs")  # shown to the reviewer, with the reason, as advisory lines
     assert found == {}
-    assert any("opts out of public_ip (lifts aws-no-public-ip); reason: 'legacy agent" in m
+    assert any("opts out of public_ip (lifts aws-no-public-ip, aws-no-public-exposure); reason: 'legacy agent" in m
                for m in reported)
     assert any("opts out of imds_hop_limit (lifts aws-imdsv2)" in m for m in reported)
     # The same settings without the opt-out tags are violations.
@@ -112,12 +112,34 @@ def test_container_service_opt_outs_with_reasons_are_honoured() -> None:
     reported = found.pop("stack-opt-outs")
     assert found == {}
     assert sorted(m.split(" opts out of ")[1] for m in reported) == [
-        "exec_lock (lifts k8s-exec-lock-present); reason: 'debugging a crash loop, INC-7'",
+        "exec_lock (lifts k8s-exec-lock-present, k8s-no-extra-containers); reason: 'debugging a crash loop, INC-7'",
         "mutable_image_tag (lifts k8s-image-digest); reason: 'dev builds are tagged, never promoted'"]
 
 
 def test_container_service_break_glass_is_recorded_as_an_opt_out() -> None:
     found = violations(container_service(fixtures.service(), exec_break_glass=True))
     assert [m.split(" opts out of ")[1] for m in found.pop("stack-opt-outs")] == [
-        "exec_lock (lifts k8s-exec-lock-present); reason: 'exec_break_glass set in the environment config'"]
+        "exec_lock (lifts k8s-exec-lock-present, k8s-no-extra-containers); "
+        "reason: 'exec_break_glass set in the environment config'"]
     assert found == {}
+
+
+def test_container_service_ingress_passes_with_tls_and_lists_its_plain_http_opt_out() -> None:
+    """What ContainerService refuses (an ingress without TLS) the pack refuses too (k8s-ingress-tls);
+    the component's own opt-out travels on the Ingress, so the pack lists it instead of refusing it."""
+    tls = fixtures.service(expose={"ingress": {"hostname": "web.example.com", "tls_secret": "web-tls"}})
+    resources = container_service(tls)
+    assert any(r["type"].endswith(":Ingress") for r in resources)
+    assert violations(resources) == {}
+    plain = fixtures.service(expose={"ingress": {"hostname": "web.example.com"}}, security={"opt_outs": {
+        "plain_http_ingress": {"reason": "TLS ends at the corporate proxy in front, NET-9"}}})
+    found = violations(container_service(plain))
+    listed = found.pop("stack-opt-outs")
+    assert found == {}
+    assert any("opts out of plain_http_ingress (lifts k8s-ingress-tls); reason: 'TLS ends at the corporate proxy"
+               in m for m in listed), listed
+    # Without the component's record on the Ingress, the same object would be refused.
+    bare = [r for r in container_service(plain) if r["type"].endswith(":Ingress")]
+    for r in bare:
+        r["props"]["metadata"] = {k: v for k, v in r["props"]["metadata"].items() if k not in ("labels", "annotations")}
+    assert "k8s-ingress-tls" in violations(bare)

@@ -124,9 +124,11 @@ def run_preview(cwd: Path, env: dict[str, str], *args: str) -> Preview:
     return Preview(proc.returncode, _parse_events(proc.stdout), proc.stdout + proc.stderr)
 
 
-def preview_program(name: str, tmp: Path, config: dict[str, Any] | None = None, variant: str | None = None) -> Preview:
+def preview_program(name: str, tmp: Path, config: dict[str, Any] | None = None, variant: str | None = None,
+                    extra_env: dict[str, str] | None = None) -> Preview:
     """Copy ``programs/<name>`` to ``tmp``, make a stack on a throwaway backend, preview it
-    (``variant``: the program's ``POLICY_TEST_VARIANT``, e.g. ``bad`` or ``fixed``)."""
+    (``variant``: the program's ``POLICY_TEST_VARIANT``, e.g. ``bad`` or ``fixed``; ``extra_env``:
+    more of the program's settings)."""
     project = tmp / name
     shutil.copytree(PROGRAMS / name, project, ignore=shutil.ignore_patterns("__pycache__", "build"))
     backend = tmp / "backend"
@@ -135,6 +137,7 @@ def preview_program(name: str, tmp: Path, config: dict[str, Any] | None = None, 
     env["POLICY_TEST_RENDER_DIR"] = str(tmp / "rendered")
     if variant is not None:
         env["POLICY_TEST_VARIANT"] = variant
+    env.update(extra_env or {})
     init = subprocess.run([str(PULUMI), "stack", "init", "test", "--non-interactive"], cwd=project, env=env,
                           capture_output=True, text=True, timeout=120)
     assert init.returncode == 0, init.stdout + init.stderr
@@ -167,6 +170,7 @@ EXPECTED_BAD: dict[str, tuple[str, set[str]]] = {
     "k8s-namespace-pod-security": ("mandatory", {"team"}),
     "k8s-opt-out-reason": ("mandatory", {"web"}),
     "k8s-exec-lock-complete": ("mandatory", {"lock"}),
+    "k8s-exec-lock-bound": ("mandatory", {"lock"}),
     "k8s-secrets-as-files": ("advisory", {"web"}),
     "k8s-namespace-network-policy": ("mandatory", {"team"}),
     "k8s-exec-lock-present": ("advisory", {"web", "jobs-00000001", "jobs-00000002", "jobs-00000003"}),
@@ -274,6 +278,7 @@ EXPECTED_GAPS: dict[str, tuple[str, set[str]]] = {
     "k8s-replaced-by-rollout": ("mandatory", {"bare-pod", "on-delete", "partitioned"}),
     "k8s-opt-out-reason": ("mandatory", {"junk-opt-out"}),
     "k8s-exec-lock-complete": ("mandatory", {"audited-lock-binding"}),
+    "k8s-exec-lock-bound": ("mandatory", {"audited-lock"}),
     "k8s-exec-lock-present": ("advisory", {"audited-web", "in-default"}),
     "k8s-no-default-namespace": ("mandatory", {"in-default"}),
 }
@@ -287,8 +292,8 @@ GAPS_FIXES: dict[tuple[str, str], str] = {
                                                          "(projected.sources[0].serviceAccountToken) into the pod, "
                                                          "whatever automountServiceAccountToken says; remove that source",
     ("k8s-no-service-account-token", "sa"): "set automountServiceAccountToken: false",
-    ("k8s-namespace-network-policy", "allow-all"): "allows all ingress traffic (a rule with no peers and no ports), "
-                                                   "which undoes default deny; list the peers",
+    ("k8s-namespace-network-policy", "allow-all"): "allows all ingress traffic (a rule with no ports whose peers cover "
+                                                   "everyone: none listed",
     ("k8s-namespace-network-policy", "in-default"): "move it to a namespace of your own",
     ("k8s-no-plaintext-secret", "password-env"): "env[0] ('DB_PASSWORD') looks like a secret and has its value in "
                                                  "clear in the spec (and in the state); move it to a Secret mounted "

@@ -72,7 +72,8 @@ def run(policy: str, resources: list[dict[str, Any]], config: dict[str, Any] | N
 
 
 STACK_POLICIES = ["stack-release-membership", "stack-max-kept-releases", "k8s-namespace-network-policy",
-                  "k8s-exec-lock-present", "k8s-no-workload-admin", "stack-opt-outs"]
+                  "k8s-exec-lock-present", "k8s-no-workload-admin", "stack-opt-outs", "k8s-rbac-no-escalation",
+                  "k8s-no-host-storage", "k8s-exec-lock-bound"]
 T_SPEC = "spec.template.spec"
 
 
@@ -336,4 +337,4 @@ def test_every_valid_opt_out_is_reported_with_its_reason_and_the_rules_it_lifts(
     assert set(findings) == {"web", "vm"}  # a junk reason lifts nothing: k8s-opt-out-reason reports it instead
     assert findings["web"] == (f"{DEPLOYMENT} 'web' opts out of mutable_image_tag (lifts k8s-image-digest); "
                                f"reason: {OPT_OUT_REASON!r}")
-    assert "opts out of public_ip (lifts aws-no-public-ip)" in findings["vm"]
+    assert "opts out of public_ip (lifts aws-no-public-ip, aws-no-public-exposure)" in findings["vm"]

@@ -103,3 +103,15 @@ def test_facade_source_is_deterministic_and_has_no_rejected_constructs() -> None
     for rejected in ("Literal[", "Annotated[", "Union[", "int | str", "str | int"):
         assert rejected not in source
     compile(source, "<facades>", "exec", dont_inherit=True)
+
+
+def test_every_property_of_the_served_schema_is_documented(served: dict[str, typing.Any]) -> None:
+    """Every input and output property of every resource and type says what it is (the YAML user's
+    only reference): none left without a description."""
+    undocumented = [f"{token}.{section}.{name}"
+                    for token, spec in {**served["resources"], **served["types"]}.items()
+                    for section in ("inputProperties", "properties")
+                    for name, prop in (spec.get(section) or {}).items() if not str(prop.get("description", "")).strip()]
+    assert undocumented == []
+    assert sum(len(spec.get(s) or {}) for spec in {**served["resources"], **served["types"]}.values()
+               for s in ("inputProperties", "properties")) >= 250

@@ -255,7 +255,7 @@ SG_CASES = [
     sg("health check path without slash", "health_check.path", health_check={"path": "health"}),
     sg("app and env too long", "env", app="a" * 12, env="e" * 12),
     sg("app internal", "app", app="internal"),
-    sg("reserved tag", "tags", tags={"Name": "web"}),
+    sg("reserved tag", "tags.Name", tags={"Name": "web"}),
     sg("opt-out with a short reason", "security.opt_outs.public_ip.reason",
        security={"opt_outs": {"public_ip": {"reason": "because"}}}),
     sg("unknown field", "amiid", amiid=AMI_A),

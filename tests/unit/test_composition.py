@@ -94,17 +94,26 @@ def test_a_service_without_a_service_object_has_none_endpoint_and_name() -> None
 def test_one_service_endpoint_feeds_another_ones_env_and_does_not_change_its_release() -> None:
     def program() -> dict[str, Any]:
         api = ContainerService("api", {"spec": service(name="api")})
-        web = ContainerService("web", {"spec": service(state={"endpoints": [{"name": "API_URL", "url": api.endpoint}]})})
+        web = ContainerService("web", {"spec": service(state={"endpoints": [
+            {"name": "API_URL", "url": api.endpoint, "version": "v1"}]})})
         return {"release": web.release}
 
     result = run_program(program)
     web = next(r for r in result.resources if r.name == "web-deploy")
     env = web.inputs["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "API_URL", "value": "http://api.apps.svc.cluster.local:80"} in env
-    # The release records the wiring (the variable), not the value: the same with another URL source.
-    with_version = ContainerServiceSpec.model_validate(
-        service(state={"endpoints": [{"name": "API_URL", "url": pulumi.Output.from_input("x://y")}]}))
-    assert result.outputs["release"] == with_version.release
+
+    # The release records the wiring and its version, not the value: the same with another URL source,
+    # another release with another version, and refused without a version (the value would be unpinned).
+    def spec(url: Any, **version: str) -> dict[str, Any]:
+        return service(state={"endpoints": [{"name": "API_URL", "url": url, **version}]})
+
+    other = pulumi.Output.from_input("x://y")
+    assert result.outputs["release"] == ContainerServiceSpec.model_validate(spec(other, version="v1")).release
+    assert result.outputs["release"] != ContainerServiceSpec.model_validate(spec(other, version="v2")).release
+    with pytest.raises(SpecError) as refused:
+        ContainerServiceSpec.model_validate(spec(other))
+    assert refused.value.paths == ["state.endpoints[0].version"]
 
 
 def test_docker_outputs_come_from_the_children() -> None:

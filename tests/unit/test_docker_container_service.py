@@ -390,7 +390,8 @@ def test_invalid_spec_registers_nothing_and_names_every_problem() -> None:
 
     result = run_program(program)
     assert result.resources == []
-    assert caught[0].paths == ["image"]  # the spec itself first, as on Kubernetes
+    # Every problem at once: the spec's own and Docker's, on the fields that did validate.
+    assert caught[0].paths == ["image", "network.ingress_from[0].namespace", "network.allow_dns"]
     assert caught[1].paths == ["network.ingress_from[0].namespace", "network.allow_dns", "security.opt_outs.exec_lock"]
     assert "nothing was deployed" in str(caught[1])
 

@@ -142,7 +142,7 @@ def test_server_group_is_validated_everywhere_and_deployed_only_with_an_aws_targ
         "region": "eu-west-1", "vpc_id": "vpc-0123456789abcdef0",
         "subnet_ids": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
         "load_balancer_subnet_ids": ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"],
-        "certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc"})
+        "certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/01234567-89ab-cdef-0123-456789abcdef"})
     result = run_program(lambda: program.deploy("prod", with_aws, SECRETS, str(ROOT)), stack="prod")
     (group,) = result.of_type("immutable:aws:ServerGroup")
     assert group.name == "legacy"

@@ -10,9 +10,12 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -27,6 +30,16 @@ import (
 var version = "3.259.0"
 
 const hostName = "pulumi-language-python"
+
+// engineHealthInterval is how often the host asks the engine whether it is still there. When it
+// is not (the CLI exited or was killed without closing this plugin), the host stops: upstream
+// hosts do the same with rpcutil.Healthcheck; without it every YAML preview/up/destroy left one
+// host behind. A health RPC to a local engine is cheap, so a host outlives its engine ~1 s.
+const engineHealthInterval = time.Second
+
+// stopGrace bounds the graceful stop once the engine is gone: an RPC still in flight (a program
+// run waiting on the dead engine) is cancelled, and the host exits after this at the latest.
+const stopGrace = 10 * time.Second
 
 func main() {
 	var flags hostFlags
@@ -54,7 +67,24 @@ func main() {
 		cmdutil.Exit(err)
 	}
 
+	// Ends on an interrupt or when the engine stops answering its health check.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	stopServing := make(chan bool)
+	go func() {
+		<-ctx.Done()
+		host.cancel() // what the host runs for the engine (a program, a plugin) is cancelled too
+		close(stopServing)
+		time.AfterFunc(stopGrace, func() { os.Exit(1) })
+	}()
+	if flags.engineAddress != "" {
+		if err := rpcutil.Healthcheck(ctx, flags.engineAddress, engineHealthInterval, stop); err != nil {
+			cmdutil.Exit(fmt.Errorf("could not start the engine health check: %w", err))
+		}
+	}
+
 	handle, err := rpcutil.ServeWithOptions(rpcutil.ServeOptions{
+		Cancel: stopServing,
 		Init: func(srv *grpc.Server) error {
 			pulumirpc.RegisterLanguageRuntimeServer(srv, host)
 			return nil

@@ -34,6 +34,8 @@ from ..release import canonical_json
 LABEL_NAME = "app.kubernetes.io/name"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_RELEASE = "immutable.dev/release"
+RELEASE_ENV = "IMMUTABLE_RELEASE"
+"""The release id in the container's environment, as on Kubernetes (IMMUTABLE_ is reserved)."""
 LABEL_ROLE = "immutable.dev/role"
 LABEL_PORTS = "immutable.dev/ports"
 LABEL_CONTENT = "immutable.dev/content"
@@ -405,10 +407,10 @@ def resources(spec: ContainerServiceSpec) -> Args:
     }
 
 
-def env(spec: ContainerServiceSpec) -> list[Any]:
-    """Plain env then state endpoints, in the Kubernetes order; secrets are never env. An
-    endpoint given as a ``pulumi.Output`` stays one (``NAME=<value>`` once it is known)."""
-    pairs = [*sorted(spec.env.items()), *((e.name, e.url) for e in spec.state.endpoints)]
+def env(spec: ContainerServiceSpec, release: str) -> list[Any]:
+    """Plain env, state endpoints, then the release id, in the Kubernetes order; secrets are never
+    env. An endpoint given as a ``pulumi.Output`` stays one (``NAME=<value>`` once it is known)."""
+    pairs = [*sorted(spec.env.items()), *((e.name, e.url) for e in spec.state.endpoints), (RELEASE_ENV, release)]
     return [pulumi.Output.concat(k, "=", v) if is_output(v) else f"{k}={v}" for k, v in pairs]
 
 
@@ -476,7 +478,7 @@ def container_args(
     args: Args = {
         "name": name,
         "image": image,
-        "envs": env(spec),
+        "envs": env(spec, release),
         "labels": label_list(container_labels(spec, release, "active", extra_opt_outs)),
         "healthcheck": healthcheck(spec),
         # Pulumi holds the update (and so the removal of the old release) until healthy.

@@ -5,7 +5,7 @@
 
 The raw variant is the program a careful engineer would write by hand for the same objects:
 generated source (``hand_written_source``), every object a literal with the component's
-names, labels, dependencies and timeouts (``tests/unit/test_bench_same_objects.py`` checks
+names, labels, dependencies and timeouts (``tests/unit/kubernetes/test_bench_same_objects.py`` checks
 that the two register the same objects), compiled before the clock starts; without the
 component wrapper, its outputs, validation or hashing.
 """

@@ -41,7 +41,7 @@ BIN = OUT / "bin"
 LOGS = OUT / "logs"
 VERSIONS = CLUSTER_DIR / "versions.json"
 
-BUILD_ORDER = ("pause", "testapp", "imagetool", "etcd", "registry", "kwok", "kubernetes", "node")
+BUILD_ORDER = ("pause", "testapp", "probe", "imagetool", "etcd", "registry", "kwok", "kubernetes", "node")
 """Short builds first: a failure in the long one still leaves the others cached."""
 KWOK_GROUPS = ("etcd", "kwok", "kubernetes")
 """What `--kwok` builds: the control plane and simulated nodes only (no real node, no images)."""

@@ -225,17 +225,7 @@ def etcd_healthy(port: int) -> bool:
 
 
 def wait_for(what: str, check, timeout: float, names: tuple[str, ...]) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        dead = [n for n in names if alive(n) is None]
-        if dead:
-            raise ClusterError(f"{', '.join(dead)} exited while waiting for {what}; last log lines:\n"
-                               + "\n".join(_tail(n) for n in dead))
-        time.sleep(0.2)
-    raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}; last log lines:\n"
-                       + "\n".join(_tail(n) for n in names))
+    SUP.wait_for(what, check, timeout, names, error=ClusterError)
 
 
 def kubectl(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:

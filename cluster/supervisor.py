@@ -1,4 +1,5 @@
-"""Process records shared by cluster/local.py and registry/local.py (python3 stdlib only).
+"""The one process supervisor: every process the project runs (the control plane, the real
+node, the registry, the Docker engine) is started and stopped here (python3 stdlib only).
 
 Every process we start is recorded in ``<state>/pids/<name>.json`` with its pid, its /proc
 start time and its binary; ``alive`` and ``terminate`` act only on a pid whose start time
@@ -14,6 +15,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +76,7 @@ class Supervisor:
             proc = subprocess.Popen([binary, *args], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True, cwd=self.state, env=env or self.env)
         start = None
-        for _ in range(50):
+        for _ in range(100):
             start = self.start_time(proc.pid)
             if start:
                 break
@@ -85,7 +87,8 @@ class Supervisor:
         proc.returncode = 0  # detached on purpose: do not warn that it still runs when this object goes
         return proc.pid
 
-    def terminate(self, name: str, timeout: float = 15.0) -> bool:
+    def terminate(self, name: str, timeout: float = 15.0, log: Callable[[str], None] | None = None) -> bool:
+        """SIGTERM, then SIGKILL after ``timeout`` (said through ``log`` when given)."""
         pid = self.alive(name)
         if pid is None:
             return False
@@ -95,6 +98,8 @@ class Supervisor:
             self._reap(pid)
             time.sleep(0.1)
         if self.alive(name) is not None:
+            if log is not None:
+                log(f"{name} (pid {pid}) did not stop in {timeout:.0f}s: SIGKILL")
             os.kill(pid, signal.SIGKILL)
             while self.alive(name) is not None:
                 self._reap(pid)
@@ -112,3 +117,19 @@ class Supervisor:
         except OSError:
             text = ["(no log)"]
         return f"== {self.logs / (name + '.log')}\n" + "\n".join(text)
+
+    def wait_for(self, what: str, check: Callable[[], bool], timeout: float, names: tuple[str, ...],
+                 error: type[Exception] = RuntimeError) -> None:
+        """Poll ``check`` until it holds; raise ``error`` with the last log lines when one of
+        ``names`` exits first or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check():
+                return
+            dead = [n for n in names if self.alive(n) is None]
+            if dead:
+                raise error(f"{', '.join(dead)} exited while waiting for {what}; last log lines:\n"
+                            + "\n".join(self.tail(n) for n in dead))
+            time.sleep(0.2)
+        raise error(f"timed out after {timeout:.0f}s waiting for {what}; last log lines:\n"
+                    + "\n".join(self.tail(n) for n in names))

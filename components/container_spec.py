@@ -797,3 +797,11 @@ def validate_service_inputs(subject: str, spec: ContainerServiceSpec | Mapping[s
     if found or active is None:
         raise SpecError(subject, found)
     return active, previous
+
+
+def port_number(spec: ContainerServiceSpec, port: int | str) -> int:
+    """A port given by number or by name (a probe's or the monitoring port), as the container
+    port it names: what the kubelet does with a named port, and what Docker needs spelt out."""
+    if isinstance(port, int):
+        return port
+    return next(p.container_port for p in spec.ports if p.name == port)

@@ -45,7 +45,7 @@ _GENERIC_FIXES: dict[str, str] = {
     "less_than": "lower the value below the maximum",
     "string_too_short": "give a longer value",
     "string_too_long": "shorten the value",
-    "string_pattern_mismatch": "see this field's description in README.md for the accepted form",
+    "string_pattern_mismatch": "see this field's description in docs/reference.md for the accepted form",
     "too_short": "add more items",
     "too_long": "remove items",
     "float_parsing": "give a number",
@@ -199,7 +199,7 @@ def problems_from_validation(
         if not fix and item["type"] == "extra_forbidden":
             fix = _suggest_field(model, tuple(item["loc"])) or _GENERIC_FIXES["extra_forbidden"]
         if not fix:
-            fix = _GENERIC_FIXES.get(item["type"], "see the field reference in README.md")
+            fix = _GENERIC_FIXES.get(item["type"], "see the field reference in docs/reference.md")
         message = str(item["msg"]).removeprefix("Value error, ")
         if ctx.get("sensitive"):
             value = MASK

@@ -21,7 +21,6 @@ hash: build and push first, then pass the digest as a string) and an Output anyw
 from __future__ import annotations
 
 import sys
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -131,23 +130,9 @@ def secret_output(value: Any) -> pulumi.Output[str]:
     return pulumi.Output.secret(value.get_secret_value())
 
 
-def deprecated(message: str) -> None:
-    """One wording for every old spelling kept for one version."""
-    warnings.warn(f"{message} (deprecated: kept for one version, see README 'Public API')",
-                  DeprecationWarning, stacklevel=3)
-
-
-def take_previous(subject: str, args: Mapping[str, Any], *, old: str | None, old_value: Any,
-                  oldest_first: bool = False) -> list[Any]:
-    """``args["previous"]`` (newest first), or the deprecated spelling, converted."""
-    previous = args.get("previous")
-    if old_value is not None:
-        deprecated(f"{subject}: `{old}=` is replaced by args['previous'] (newest first)")
-        if previous is not None:
-            raise TypeError(f"{subject}: give previous releases once, as args['previous'] (not also `{old}=`)")
-        items = list(old_value)
-        return list(reversed(items)) if oldest_first else items
-    return list(previous or ())
+def take_previous(args: Mapping[str, Any]) -> list[Any]:
+    """``args["previous"]``: the previous releases' specs, newest first."""
+    return list(args.get("previous") or ())
 
 
 def unknown_args(subject: str, args: Mapping[str, Any], known: Callable[[], Sequence[str]]) -> None:
@@ -156,30 +141,16 @@ def unknown_args(subject: str, args: Mapping[str, Any], known: Callable[[], Sequ
         raise TypeError(f"{subject}: unknown args {extra}; known: {sorted(known())}")
 
 
-def normalize_args(subject: str, args: Any, spec_type: type, legacy: Mapping[str, Any]) -> dict[str, Any]:
+def normalize_args(subject: str, args: Any) -> dict[str, Any]:
     """The args mapping of the one constructor shape ``Component(name, args, *, opts=None)``.
 
-    The old shape (the spec itself as second argument, options as keywords) still works
-    for one version, with a ``DeprecationWarning``; ``legacy`` holds the old keywords that
-    were given (``None`` when not).
+    Anything else (the spec itself, which 0.1.0 still took with a ``DeprecationWarning``) is a
+    ``TypeError`` that says what to pass instead (CHANGELOG.md, 0.2.0).
     """
-    given = {k: v for k, v in legacy.items() if v is not None}
-    # Keys only an args object has (``namespace`` is a spec field too: a spec mapping may carry it).
-    arg_keys = {"previous", "namespace", *legacy} - {"kept", "history"} - set(getattr(spec_type, "model_fields", {}))
-    if isinstance(args, Mapping) and "spec" not in args and arg_keys & set(args):
-        raise TypeError(f"{subject}: the args object has no 'spec' (got keys {sorted(args)})")
-    if isinstance(args, spec_type) or (isinstance(args, Mapping) and "spec" not in args):
-        deprecated(f"{subject}: pass the args object {{'spec': <spec>, ...}} instead of the spec itself")
-        out: dict[str, Any] = {"spec": args}
-    elif isinstance(args, Mapping):
-        out = dict(args)
-    else:
-        raise TypeError(f"{subject}: args must be a mapping with a 'spec' key, got {type(args).__name__}")
-    for key, value in given.items():
-        if key in ("kept", "history"):
-            continue  # converted by take_previous
-        deprecated(f"{subject}: the keyword `{key}=` moved into the args object (args['{key}'])")
-        if key in out:
-            raise TypeError(f"{subject}: `{key}` given twice (keyword and args['{key}'])")
-        out[key] = value
-    return out
+    if not isinstance(args, Mapping):
+        raise TypeError(f"{subject}: args must be the args object {{'spec': <spec>, ...}}, got {type(args).__name__} "
+                        "(0.2.0 no longer takes the spec itself as second argument)")
+    if "spec" not in args:
+        raise TypeError(f"{subject}: the args object has no 'spec' (got keys {sorted(args)}); pass "
+                        "{'spec': <spec>, ...} (0.2.0 no longer takes the spec itself as second argument)")
+    return dict(args)

@@ -7,7 +7,7 @@ seen start, one after the other; a program that never yielded has none, so it go
 to its other loop, ``asyncio.wait(every pending output, FIRST_COMPLETED)``, which re-arms a
 callback on every pending output each time one completes. With thousands of resources
 completing one by one on a cluster, that is quadratic: most of the program's CPU at 1,000
-services (README, "Scale"). One yield at the end of the program lets every registration
+services (docs/measurements.md, "Scale"). One yield at the end of the program lets every registration
 start, so the SDK waits for them linearly, and the outputs are resolved when it gets to them.
 """
 

@@ -102,6 +102,12 @@ def release_id(data: BaseModel | Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:RELEASE_ID_LENGTH]
 
 
+def content_hash(data: Any) -> str:
+    """8 hex characters of the canonical JSON's SHA-256: the name of a content-addressed object
+    (a ConfigMap, a Secret, a Docker volume), the same on every platform for the same content."""
+    return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:8]
+
+
 def release_name(base: str, release: str, *, max_length: int = 63) -> str:
     """``<base>-<release>``, with ``base`` shortened so the result fits ``max_length``."""
     room = max_length - len(release) - 1

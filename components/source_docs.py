@@ -3,7 +3,7 @@
 Python keeps no docstring for an attribute. The convention (PEP 257's "attribute docstrings",
 which pydantic and Sphinx read too) is a string literal right under the annotation, so the only
 place to find it is the class's source. The provider's schema (``provider/facades.py``,
-``provider/catalog.py``) and the README's API tables (``scripts/gen_api.py``) read it here.
+``provider/catalog.py``) and the API tables of docs/reference.md (``scripts/gen_api.py``) read it here.
 """
 
 from __future__ import annotations

@@ -34,7 +34,6 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -43,6 +42,9 @@ from pathlib import Path
 
 DOCKER_DIR = Path(__file__).resolve().parent
 ROOT = DOCKER_DIR.parent
+sys.path.insert(0, str(ROOT / "cluster"))
+from supervisor import Supervisor  # noqa: E402
+
 STATE = Path(os.environ.get("IMMUTABLE_DOCKER_STATE", ROOT / ".state" / "docker")).resolve()
 PIDS = STATE / "pids"
 LOGS = STATE / "logs"
@@ -69,69 +71,7 @@ class EngineError(Exception):
     pass
 
 
-# --- processes (same record-and-verify scheme as cluster/local.py) ------------------------------
-
-def _start_time(pid: int) -> str | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22: starttime (clock ticks since boot)
-
-
-def _exe(pid: int) -> str | None:
-    try:
-        return os.readlink(f"/proc/{pid}/exe")
-    except OSError:
-        return None
-
-
-def _record(name: str) -> dict | None:
-    try:
-        return json.loads((PIDS / f"{name}.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def alive(name: str) -> int | None:
-    """The pid of our process ``name`` if it is still the process we started, else None."""
-    rec = _record(name)
-    if not rec:
-        return None
-    pid = rec["pid"]
-    if _start_time(pid) != rec["start_time"]:
-        return None
-    exe = _exe(pid)
-    if exe is not None and os.path.basename(exe.removesuffix(" (deleted)")) != os.path.basename(rec["binary"]):
-        return None
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            if any(line.startswith("State:") and "Z" in line.split()[1] for line in fh):
-                return None
-    except OSError:
-        return None
-    return pid
-
-
-def spawn(name: str, binary: str, args: list[str]) -> int:
-    LOGS.mkdir(parents=True, exist_ok=True)
-    PIDS.mkdir(parents=True, exist_ok=True)
-    with open(LOGS / f"{name}.log", "ab") as out:
-        out.write(f"\n--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join([binary, *args])}\n".encode())
-        out.flush()
-        proc = subprocess.Popen([binary, *args], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, cwd=STATE, env=_child_env())
-    start = None
-    for _ in range(100):
-        start = _start_time(proc.pid)
-        if start:
-            break
-        time.sleep(0.01)
-    rec = {"pid": proc.pid, "start_time": start, "binary": binary, "args": args}
-    (PIDS / f"{name}.json").write_text(json.dumps(rec, indent=1) + "\n")
-    proc.returncode = 0  # detached on purpose
-    return proc.pid
-
+# --- processes (cluster/supervisor.py: pid + start time + binary, nothing killed by name) ------
 
 def _child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ")}
@@ -141,35 +81,24 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+SUP = Supervisor(STATE, env=_child_env())
+
+
+def alive(name: str) -> int | None:
+    """The pid of our process ``name`` if it is still the process we started, else None."""
+    return SUP.alive(name)
+
+
+def spawn(name: str, binary: str, args: list[str]) -> int:
+    return SUP.spawn(name, binary, args)
+
+
 def terminate(name: str, timeout: float = 40.0) -> bool:
-    pid = alive(name)
-    if pid is None:
-        return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and alive(name) is not None:
-        _reap(pid)
-        time.sleep(0.1)
-    if alive(name) is not None:
-        log(f"{name} (pid {pid}) did not stop in {timeout:.0f}s: SIGKILL")
-        os.kill(pid, signal.SIGKILL)
-        while alive(name) is not None:
-            _reap(pid)
-            time.sleep(0.05)
-    return True
-
-
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
+    return SUP.terminate(name, timeout, log=log)
 
 
 def _tail(name: str, lines: int = 20) -> str:
-    try:
-        text = (LOGS / f"{name}.log").read_text(errors="replace").splitlines()[-lines:]
-    except OSError:
-        text = ["(no log)"]
-    return f"== {LOGS / (name + '.log')}\n" + "\n".join(text)
+    return SUP.tail(name, lines)
 
 
 # --- the Engine API over the unix socket --------------------------------------------------------
@@ -222,17 +151,7 @@ def containerd_ready() -> bool:
 
 
 def wait_for(what: str, check, timeout: float, names: tuple[str, ...]) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        dead = [n for n in names if alive(n) is None]
-        if dead:
-            raise EngineError(f"{', '.join(dead)} exited while waiting for {what}; last log lines:\n"
-                              + "\n".join(_tail(n) for n in dead))
-        time.sleep(0.2)
-    raise EngineError(f"timed out after {timeout:.0f}s waiting for {what}; last log lines:\n"
-                      + "\n".join(_tail(n) for n in names))
+    SUP.wait_for(what, check, timeout, names, error=EngineError)
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -343,7 +262,7 @@ def _other_dockerd_running() -> bool:
     ours = alive("dockerd")
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit() and int(proc.name) != ours:
-            exe = _exe(int(proc.name)) or ""
+            exe = Supervisor.exe(int(proc.name)) or ""
             if os.path.basename(exe.removesuffix(" (deleted)")) == "dockerd":
                 return True
     return False

@@ -6,6 +6,7 @@
 # builds the example apps from source into the local registry (registry/apps.py), deploys them on
 # real pods and checks that the address answers (stop it with: python3 cluster/local.py stop).
 # IMMUTABLE_CLUSTER_NODES=kwok chooses simulated pods instead (scale work; no address).
+# For a local-docker stack it starts the project's Docker engine and the edge proxy (docs/docker.md).
 #   bash scripts/deploy.sh [dev|test|prod] [extra pulumi up args...]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 STACK="${1:-dev}"; shift || true
@@ -18,6 +19,8 @@ if [[ "$(stack_target "$STACK")" == "local-cluster" ]]; then
 fi
 if [[ "$(stack_target "$STACK")" == "local-docker" ]]; then
   start_docker_engine   # the project's own engine; exports DOCKER_HOST (stop: python3 docker/engine.py stop)
+  ensure_probe_binary   # .toolchain/cluster/bin/probe: HTTP/TCP health checks without a shell in the image
+  start_edge_proxy      # each published service's fixed 127.0.0.1 address (stop: python3 docker/edge.py stop)
 fi
 
 if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}" && -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]]; then
@@ -42,7 +45,7 @@ if [[ "$(stack_target "$STACK")" == "local-cluster" && "$(stack_nodes "$STACK")"
 fi
 clear_stale_lock "$STACK"
 # The ledger must still name every release the stack runs (a merge may have dropped one).
-"$VENV/bin/python" -m immutable_infra.ops.ledger_check "$STACK" "$PROJECT_DIR" \
+"$VENV/bin/immutable-ops" -C "$PROJECT_DIR" check-ledger "$STACK" \
   || fail "ledger" "Pulumi.$STACK.yaml lacks a release that $STACK runs (see above); nothing was deployed"
 # Every release that runs is recorded first (ledger + releases/<stack>.yaml), so the next change keeps
 # it exactly. dev records what the code defines; other stacks only run what was recorded and reviewed.
@@ -56,7 +59,9 @@ else
 fi
 step "pulumi up -s $STACK"
 start=$(date +%s)
+cluster_truth "$STACK" before
 pulumi up --yes --skip-preview=false -s "$STACK" "$@" || fail "pulumi up" "the update failed (see above)"
+cluster_truth "$STACK" after
 echo "deployed $STACK in $(( $(date +%s) - start ))s; outputs:" >&2
 pulumi stack output -s "$STACK" >&2
 if [[ "$(stack_target "$STACK")" == "local-cluster" && "$(stack_nodes "$STACK")" == "real" ]]; then

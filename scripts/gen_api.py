@@ -1,11 +1,11 @@
-"""Generate the README's public API tables (constructor, args type, outputs) from the code.
+"""Generate docs/reference.md's public API tables (constructor, args type, outputs) from the code.
 
-    python scripts/gen_api.py          # rewrite README.md between the markers
-    python scripts/gen_api.py --check  # exit 1 when README.md is out of date
+    python scripts/gen_api.py          # rewrite docs/reference.md between the markers
+    python scripts/gen_api.py --check  # exit 1 when docs/reference.md is out of date
 
 The args rows come from each component's args ``TypedDict`` and the output rows from the
 ``pulumi.Output`` annotations of the component class and its outputs base class, each with the docstring written under
-it (first sentence), so documenting a new arg or output in the code is what updates the README.
+it (first sentence), so documenting a new arg or output in the code is what updates the reference.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import sys
 import typing
 from typing import Any
 
+from doc_section import sync_section
 from immutable_infra.aws import ServerGroup, ServerGroupArgs
 from immutable_infra.docker import DockerContainerService, DockerContainerServiceArgs, StackNetwork, StackNetworkArgs
 from immutable_infra.kubernetes import ContainerService, ContainerServiceArgs, ServiceNamespace, ServiceNamespaceArgs
 from immutable_infra.outputs import output_classes
 from immutable_infra.source_docs import own_attributes
-from readme_section import sync_readme
 
 BEGIN, END = "<!-- BEGIN GENERATED API -->", "<!-- END GENERATED API -->"
 
@@ -83,7 +83,7 @@ def generate() -> str:
 
 
 def main() -> int:
-    return sync_readme(BEGIN, END, generate(), "public API", "scripts/gen_api.py")
+    return sync_section(BEGIN, END, generate(), "public API", "scripts/gen_api.py")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
-"""Generate the README's spec reference tables from the pydantic models.
+"""Generate docs/reference.md's spec reference tables from the pydantic models.
 
-    python scripts/gen_reference.py          # rewrite README.md between the markers
-    python scripts/gen_reference.py --check  # exit 1 when README.md is out of date
+    python scripts/gen_reference.py          # rewrite docs/reference.md between the markers
+    python scripts/gen_reference.py --check  # exit 1 when docs/reference.md is out of date
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import types
 import typing
 from typing import Any
 
+from doc_section import sync_section
 from immutable_infra import ContainerServiceSpec
 from immutable_infra.aws import ServerGroupSpec
 from immutable_infra.environment import EnvironmentConfig
@@ -18,7 +19,6 @@ from immutable_infra.fields import NotInRelease
 from immutable_infra.source_docs import attribute_docs
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
-from readme_section import sync_readme
 
 BEGIN, END = "<!-- BEGIN GENERATED REFERENCE -->", "<!-- END GENERATED REFERENCE -->"
 
@@ -130,7 +130,7 @@ def generate() -> str:
 
 
 def main() -> int:
-    return sync_readme(BEGIN, END, generate(), "reference", "scripts/gen_reference.py")
+    return sync_section(BEGIN, END, generate(), "reference", "scripts/gen_reference.py")
 
 
 if __name__ == "__main__":

@@ -137,8 +137,7 @@ PY
 backend_url() {
   # The backend the CLI uses: PULUMI_BACKEND_URL, else the `pulumi login` in PULUMI_HOME (env.sh
   # writes a login to the local file backend when nothing was chosen). Passwords masked.
-  "$VENV/bin/python" -c 'import os; from immutable_infra.ops.workspace import effective_backend as b
-import re; print(re.sub(r"(://[^:/@]+):[^@/]+@", r"\1:****@", b(os.environ) or "none"))'
+  "$VENV/bin/immutable-ops" backend-url
 }
 
 clear_stale_lock() {
@@ -147,10 +146,20 @@ clear_stale_lock() {
   # gone. A lock from another host may be a teammate's or a runner's running update: it is
   # left alone, and `pulumi up` then stops with Pulumi's lock error naming who holds it.
   local stack="$1"
-  if "$VENV/bin/python" -m immutable_infra.ops.backend stale-lock "$stack" >&2; then
+  if "$VENV/bin/immutable-ops" stale-lock "$stack" >&2; then
     step "cancelling the stale lock of a killed update on $stack"
     pulumi cancel --yes -s "$stack" || true
   fi
+}
+
+cluster_truth() {
+  # The state must describe the cluster (components/ops/converge.py). `before` the update: objects
+  # the state lists but the cluster lacks (a local cluster stopped and started again) are refreshed
+  # out of the state, so the update creates them instead of printing "unchanged". `after`: every
+  # object must be there, or the main job fails instead of printing success.
+  local stack="$1" when="$2"
+  "$VENV/bin/immutable-ops" -C "$PROJECT_DIR" converge "$stack" "$when" >&2 \
+    || fail "cluster check" "the cluster does not hold what the state of $stack describes (see above)"
 }
 
 require_shared_backend() {
@@ -163,7 +172,7 @@ require_shared_backend() {
     *)
       echo "::error::set the repository variable PULUMI_BACKEND_URL to a shared backend" \
         "(s3://<bucket>?region=<region>, gs://, azblob://, postgres://, or your Pulumi Cloud URL); got '${url%%\?*}'." \
-        "A runner's file:// backend is lost with the runner. See README, section State." >&2
+        "A runner's file:// backend is lost with the runner. See docs/state.md." >&2
       return 1 ;;
   esac
 }
@@ -180,20 +189,26 @@ ensure_docker_packages() {
     return 0
   fi
   step "Docker engine packages from Debian (${DOCKER_PACKAGES[*]})"
-  command -v apt-get >/dev/null || fail "docker packages" "apt-get not found: install ${DOCKER_PACKAGES[*]} yourself"
+  apt_install_no_services "docker packages" "${DOCKER_PACKAGES[@]}"
+}
+
+apt_install_no_services() {
+  # apt-get install "$@" (after the step name $1) without letting the packages' maintainer
+  # scripts start system-wide daemons (a dockerd on /var/lib/docker, a Caddy on :80): exit
+  # code 101 of policy-rc.d tells invoke-rc.d not to; the project runs its own instances.
+  local what="$1"; shift
+  command -v apt-get >/dev/null || fail "$what" "apt-get not found: install $* yourself"
   local made_policy=""
   if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-    # The package's maintainer scripts would start a system-wide dockerd (/var/lib/docker):
-    # exit code 101 tells invoke-rc.d not to; the project starts its own engine instead.
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
     made_policy=1
   fi
   local rc=0
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${DOCKER_PACKAGES[@]}" >&2 || {
-    apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      "${DOCKER_PACKAGES[@]}" >&2; } || rc=$?
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2 || {
+    apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2; } \
+    || rc=$?
   [[ -n "$made_policy" ]] && rm -f /usr/sbin/policy-rc.d
-  [[ $rc -eq 0 ]] || fail "docker packages" "apt-get install ${DOCKER_PACKAGES[*]} failed"
+  [[ $rc -eq 0 ]] || fail "$what" "apt-get install $* failed"
 }
 
 start_docker_engine() {
@@ -203,6 +218,28 @@ start_docker_engine() {
   python3 "$PROJECT_DIR/docker/engine.py" start >&2 || fail "docker engine" "docker/engine.py start failed (logs: .state/docker/logs/)"
   DOCKER_HOST="$(python3 "$PROJECT_DIR/docker/engine.py" host)"
   export DOCKER_HOST
+}
+
+ensure_edge_proxy() {
+  # The edge proxy of the local Docker target is Debian's Caddy (2.6; docs/docker.md says why
+  # Caddy and how long it takes). Installing only when missing keeps a warm machine at zero apt calls.
+  [[ -x /usr/bin/caddy ]] && return 0
+  step "edge proxy package from Debian (caddy)"
+  apt_install_no_services "edge proxy" caddy
+}
+
+start_edge_proxy() {
+  # The fixed 127.0.0.1 address of each published service (Caddy + the route sync, under
+  # cluster/supervisor.py; stop: python3 docker/edge.py stop). Needs DOCKER_HOST (start_docker_engine).
+  ensure_edge_proxy
+  step "edge proxy (.state/edge)"
+  python3 "$PROJECT_DIR/docker/edge.py" start >&2 || fail "edge proxy" "docker/edge.py start failed (logs: .state/edge/logs/)"
+}
+
+ensure_probe_binary() {
+  # Docker health checks run our static probe binary in exec form (no shell in the image).
+  step "probe binary (docker/probe, built from source, cached)"
+  python3 "$PROJECT_DIR/cluster/build.py" --only probe >&2 || fail "probe" "cluster/build.py --only probe failed"
 }
 
 stop_docker_engine() {

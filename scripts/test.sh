@@ -7,6 +7,7 @@ ensure_venv
 ensure_toolchain
 ensure_cluster_binaries
 ensure_docker_packages   # the docker-marked tests start their own engine (docker/engine.py)
+ensure_edge_proxy        # ... and their own edge proxy (docker/edge.py: Debian's caddy)
 ensure_checkov
 python3 "$PROJECT_DIR/toolchain/build_actionlint.py" || fail "actionlint" "toolchain/build_actionlint.py failed"
 export IMMUTABLE_CHECKOV="$CHECKOV_VENV/bin/checkov"

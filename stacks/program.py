@@ -19,6 +19,8 @@ from immutable_infra import ContainerServiceSpec, Problem, SpecError
 from immutable_infra.aws import ServerGroup, ServerGroupSpec
 from immutable_infra.aws.sdk import aws
 from immutable_infra.docker import DockerContainerService, StackNetwork
+from immutable_infra.docker import edge as docker_edge
+from immutable_infra.docker import run_options as docker_run_options
 from immutable_infra.environment import CONFIG_NAMESPACE, KNOWN_KEYS, StackConfig, load_secret_store, load_stack_config
 from immutable_infra.kubernetes import ContainerService, ServiceNamespace
 from immutable_infra.records import (
@@ -188,22 +190,36 @@ def deploy_on_kubernetes(validated: Plan, provider: k8s.Provider) -> dict[str, C
     }
 
 
-def deploy_on_docker(validated: Plan, *, accept_docker_gaps: bool = True,
+def deploy_on_docker(validated: Plan, *, accept_docker_gaps: bool = True, with_edge: bool = True,
                      opts: pulumi.ResourceOptions | None = None) -> dict[str, DockerContainerService]:
     """The same services on a local Docker engine (developer laptops).
 
     Docker cannot refuse ``docker exec`` nor filter egress by CIDR: this local target accepts
-    both (production can never use it), and the components record them as opt-outs.
+    both (production can never use it), and the components record them as opt-outs. Each
+    published service gets its fixed 127.0.0.1 port through the edge proxy (``with_edge``;
+    scripts/deploy.sh starts it); HTTP and TCP probes run the project's probe binary.
     """
+    probe = os.environ.get(docker_edge.PROBE_BINARY_ENV) or os.path.join(PROJECT_DIR, ".toolchain", "cluster",
+                                                                         "bin", "probe")
+    edge_ports = {name: docker_edge.default_edge_port(name) for name, (active, _) in validated.services.items()
+                  if with_edge and docker_run_options.publishes(active)}
+    clashes = sorted(n for n in edge_ports if list(edge_ports.values()).count(edge_ports[n]) > 1)
+    if clashes:
+        raise SpecError("stack", [Problem("services", ", ".join(clashes), "these services' fixed edge ports clash",
+                                          "rename one of them (the port is derived from the name)")])
+    if edge_ports:  # before the network too: nothing is registered without the proxy
+        docker_edge.require_edge_proxy()
     network = StackNetwork(topology.NAMESPACE, {"services": [active for active, _ in validated.services.values()]},
                            opts=opts)
     services = {}
     for name, (active, kept) in validated.services.items():
         services[name] = DockerContainerService(
-            name, {"spec": active, "previous": kept, "network": network,
-                   "exec_break_glass": accept_docker_gaps, "allow_unfiltered_egress": accept_docker_gaps}, opts=opts,
+            name, {"spec": active, "previous": kept, "network": network, "probe_binary": probe,
+                   "exec_break_glass": accept_docker_gaps, "allow_unfiltered_egress": accept_docker_gaps,
+                   **({"edge_port": edge_ports[name]} if name in edge_ports else {})}, opts=opts,
         )
         pulumi.export(f"{name}_published_endpoint", services[name].published_endpoint)
+        pulumi.export(f"{name}_address", services[name].address)
     return services
 
 

@@ -21,18 +21,34 @@ The CLI's automatic logs are off in the homes made here: see `automatic_logs`.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
+from typing import Any
 
 __all__ = ["AUTOMATIC_LOGS_VAR", "BACKEND_SCHEMES", "PROJECT_ROOT", "apply_pulumi_env", "automatic_logs",
            "check_backend", "current_backend", "is_cloud", "pulumi_env", "toolchain_bin"]
 
 #: The repository root (the directory holding toolchain/).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load_login() -> Any:
+    """``components/ops/pulumi_login.py`` by its path (standard library only; no venv needed):
+    the one reading of a `pulumi login`, shared with immutable-ops."""
+    path = Path(__file__).resolve().parent.parent / "components" / "ops" / "pulumi_login.py"
+    spec = importlib.util.spec_from_file_location("_immutable_pulumi_login", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+current_backend = _load_login().current_backend
 
 # Variables that would send the CLI to the Pulumi Cloud; dropped unless the backend chosen is one.
 _CLOUD_VARS = ("PULUMI_ACCESS_TOKEN", "PULUMI_API")
@@ -121,16 +137,6 @@ def _masked(url: str) -> str:
         userinfo, host = rest.split("@", 1)
         return f"{head}://{userinfo.split(':', 1)[0]}:****@{host}"
     return url
-
-
-def current_backend(pulumi_home: os.PathLike[str] | str) -> str | None:
-    """The backend `pulumi login` stored in PULUMI_HOME/credentials.json (None: no login)."""
-    try:
-        data = json.loads((Path(pulumi_home) / "credentials.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    current = data.get("current") if isinstance(data, dict) else None
-    return current if isinstance(current, str) and current else None
 
 
 def _login_default(home: Path, url: str) -> None:

@@ -3,7 +3,6 @@
     from immutable_infra.aws import ServerGroup, ServerGroupSpec
 """
 
-from typing import Any
 
 from .ledger import ReleasePlan, ServerGroupPlan, plan_releases, select_kept
 from .server_group import TYPE_TOKEN, ServerGroup, ServerGroupArgs, Wiring, resolve_wiring, validate_server_group
@@ -53,11 +52,3 @@ __all__ = [
     "validate_server_group",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name == "SERVER_GROUP_TYPE":
-        from ..inputs import deprecated
-
-        deprecated("immutable_infra.aws.SERVER_GROUP_TYPE is now TYPE_TOKEN (or ServerGroup.TYPE_TOKEN)")
-        return TYPE_TOKEN
-    raise AttributeError(name)

@@ -109,14 +109,6 @@ def _as_previous_paths(error: SpecError, count: int) -> SpecError:
     return SpecError(error.subject, problems)
 
 
-def __getattr__(name: str) -> Any:
-    if name == "TYPE":
-        from ..inputs import deprecated
-
-        deprecated("immutable_infra.aws.server_group.TYPE is now TYPE_TOKEN")
-        return TYPE_TOKEN
-    raise AttributeError(name)
-
 GROUP_METRICS = [
     aws.autoscaling.Metric.GROUP_DESIRED_CAPACITY,
     aws.autoscaling.Metric.GROUP_IN_SERVICE_INSTANCES,
@@ -260,24 +252,14 @@ class ServerGroup(pulumi.ComponentResource, _ServerGroupOutputs):
     def __init__(
         self,
         name: str,
-        args: ServerGroupArgs | SpecInput,
+        args: ServerGroupArgs,
         *,
         opts: pulumi.ResourceOptions | None = None,
-        history: Sequence[SpecInput] | None = None,
-        vpc_id: pulumi.Input[str] | None = None,
-        subnet_ids: StrList | None = None,
-        load_balancer_subnet_ids: StrList | None = None,
-        certificate_arn: pulumi.Input[str] | None = None,
-        target_group_arns: StrList | None = None,
-        load_balancer_security_group_id: pulumi.Input[str] | None = None,
     ) -> None:
         subject = f"ServerGroup {name!r}"
-        given = normalize_args(subject, args, ServerGroupSpec, {
-            "history": history, "vpc_id": vpc_id, "subnet_ids": subnet_ids,
-            "load_balancer_subnet_ids": load_balancer_subnet_ids, "certificate_arn": certificate_arn,
-            "target_group_arns": target_group_arns, "load_balancer_security_group_id": load_balancer_security_group_id})
+        given = normalize_args(subject, args)
         unknown_args(subject, given, lambda: list(ServerGroupArgs.__annotations__))
-        previous_specs = take_previous(subject, given, old="history", old_value=history, oldest_first=True)
+        previous_specs = take_previous(given)
         wiring_args = {key: given.get(key) for key in _WIRING_ARGS}
         # Everything is validated before the component registers, so a bad input deploys nothing.
         try:

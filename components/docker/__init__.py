@@ -5,7 +5,6 @@ Docker cannot honour is refused with a ``SpecError`` (or accepted by name and re
 an opt-out); where it honours a field its own way, the ``adaptations`` output says how.
 """
 
-from typing import Any
 
 from .container_service import TYPE_TOKEN, DockerContainerService, DockerContainerServiceArgs
 from .network import Link, StackNetwork, StackNetworkArgs
@@ -13,11 +12,3 @@ from .network import Link, StackNetwork, StackNetworkArgs
 __all__ = ["TYPE_TOKEN", "DockerContainerService", "DockerContainerServiceArgs", "Link", "StackNetwork",
            "StackNetworkArgs"]
 
-
-def __getattr__(name: str) -> Any:
-    if name == "NETWORK_TYPE_TOKEN":
-        from ..inputs import deprecated
-
-        deprecated("immutable_infra.docker.NETWORK_TYPE_TOKEN is now StackNetwork.TYPE_TOKEN")
-        return StackNetwork.TYPE_TOKEN
-    raise AttributeError(name)

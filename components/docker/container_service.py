@@ -18,13 +18,17 @@ from typing import Annotated, Any, TypedDict
 
 import pulumi
 import pulumi_docker as docker
+from pydantic import Field
 
 from .. import PACKAGE
-from ..container_spec import ContainerServiceSpec, NamespaceName, validate_service_inputs
+from ..container_spec import ContainerServiceSpec, NamespaceName
 from ..errors import Problem, SpecError
-from ..fields import Flag
+from ..fields import AbsolutePath, Flag, Int, LocalPath
 from ..input_errors import raises_input_errors
-from ..inputs import OutputAllowed, args_model, args_problems, is_output, normalize_args, take_previous, unknown_args
+from ..inputs import OutputAllowed, args_model, is_output
+from ..outputs import ContainerReleaseOutputs
+from ..release_inputs import container_service_inputs
+from . import edge as ed
 from . import run_options as ro
 from .network import StackNetwork, default_scope
 
@@ -37,6 +41,10 @@ _ARGS = args_model("DockerContainerService", {
     "namespace": Annotated[NamespaceName, OutputAllowed],  # an Output is refused with its reason: _namespace_problems
     "exec_break_glass": Flag,
     "allow_unfiltered_egress": Flag,
+    # A port an unprivileged listener may take on 127.0.0.1 (the edge proxy's fixed address).
+    "edge_port": Annotated[Int, Field(ge=1024, le=65535)],
+    "edge_state": LocalPath,
+    "probe_binary": AbsolutePath,  # bind-mounted by the engine: only an absolute path means one file
 })
 
 
@@ -67,19 +75,23 @@ class DockerContainerServiceArgs(_DockerContainerServiceArgsRequired, total=Fals
     allow_unfiltered_egress: bool
     """Accept that CIDR egress rules become unfiltered outbound access (recorded as the opt-out
     ``unfiltered_egress``); without it they are refused. Default ``False``."""
+    edge_port: int
+    """The service's fixed port on 127.0.0.1, served by the project's edge proxy (docker/edge.py),
+    which forwards to the healthy containers of the active release; only for a published service.
+    The proxy must be running: the component checks before it registers anything. Not part of
+    the release. Default: none (only the per-container ports Docker picks)."""
+    edge_state: str
+    """The edge proxy's state directory (its admin socket and route-sync heartbeat). Default:
+    ``$IMMUTABLE_EDGE_STATE``, else ``.state/edge`` under the program's directory."""
+    probe_binary: str
+    """Absolute path, on the engine's host, of the project's probe binary (docker/probe), mounted
+    read-only into each container to run HTTP and TCP probes in exec form. Required when the
+    readiness probe is not ``exec_command``. Default: ``$IMMUTABLE_PROBE_BINARY``."""
 
 
-class _DockerContainerServiceOutputs:
+class _DockerContainerServiceOutputs(ContainerReleaseOutputs):
     """The outputs of ``DockerContainerService`` (declared apart from it: see ``immutable_infra.outputs``)."""
 
-    release: pulumi.Output[str]
-    """Id of the active release (8 hex characters)."""
-    active_release: pulumi.Output[str]
-    """Same as ``release``."""
-    kept_releases: pulumi.Output[list[str]]
-    """Ids of the kept previous releases, newest first."""
-    images: pulumi.Output[dict[str, str]]
-    """Release id -> image, for the active and the kept releases."""
     endpoint: pulumi.Output[str | None]
     """URL peers use (Kubernetes-style name, first port; ``None`` when not exposed); resolves
     once the first container exists."""
@@ -95,6 +107,8 @@ class _DockerContainerServiceOutputs:
     """``http://127.0.0.1:<host port>`` when published (an ingress), else ``None``."""
     published_ports: pulumi.Output[dict[str, int]]
     """Port name -> host port Docker picked on the loopback address (empty when not published)."""
+    address: pulumi.Output[str | None]
+    """``http://127.0.0.1:<edge_port>``: the fixed address through the edge proxy (``None`` without ``edge_port``)."""
     network_names: pulumi.Output[list[str]]
     """Docker networks the containers join, from the networks."""
     adaptations: pulumi.Output[dict[str, str]]
@@ -114,36 +128,34 @@ class DockerContainerService(pulumi.ComponentResource, _DockerContainerServiceOu
     def __init__(
         self,
         name: str,
-        args: DockerContainerServiceArgs | SpecInput,
+        args: DockerContainerServiceArgs,
         *,
         opts: pulumi.ResourceOptions | None = None,
-        kept: Sequence[SpecInput] | None = None,
-        network: StackNetwork | None = None,
-        exec_break_glass: bool | None = None,
-        allow_unfiltered_egress: bool | None = None,
     ) -> None:
         subject = f"DockerContainerService {name!r}"
-        given = normalize_args(subject, args, ContainerServiceSpec, {
-            "kept": kept, "network": network, "exec_break_glass": exec_break_glass,
-            "allow_unfiltered_egress": allow_unfiltered_egress})
-        unknown_args(subject, given, lambda: list(DockerContainerServiceArgs.__annotations__))
-        network = given.get("network")
-        exec_break_glass = given.get("exec_break_glass") is True
-        allow_unfiltered_egress = given.get("allow_unfiltered_egress") is True
-        flags = {"exec_break_glass": exec_break_glass, "allow_unfiltered_egress": allow_unfiltered_egress}
         # Validate everything before registering anything (nothing is half-deployed), and report
         # every problem at once: the args' own values, the spec, the kept releases, Docker's limits.
+        given: dict[str, Any] = dict(args) if isinstance(args, Mapping) else {}
+        flags = {"exec_break_glass": given.get("exec_break_glass") is True,
+                 "allow_unfiltered_egress": given.get("allow_unfiltered_egress") is True}
         try:
-            active, previous = validate_service_inputs(
-                subject, given["spec"], take_previous(subject, given, old="kept", old_value=kept),
-                problems=args_problems(_ARGS, given))
+            given, active, previous = container_service_inputs(
+                subject, args, lambda: list(DockerContainerServiceArgs.__annotations__), _ARGS)
         except SpecError as exc:
             reported = set(exc.paths)
             raise SpecError(subject, [*exc.problems, *(p for p in _partial_docker_problems(given["spec"], flags)
                                                        if p.path not in reported)]) from None
+        network: StackNetwork | None = given.get("network")
+        exec_break_glass, allow_unfiltered_egress = flags["exec_break_glass"], flags["allow_unfiltered_egress"]
+        edge_port: int | None = given.get("edge_port")
+        probe_binary = ed.probe_binary(given.get("probe_binary"))
         problems = ro.docker_problems(active, **flags)
         problems += _network_problems(active, network)
         problems += _namespace_problems(active, given.get("namespace"))
+        problems += ed.probe_problems(active, probe_binary)
+        problems += ed.edge_port_problems(active, edge_port)
+        if not problems:  # the proxy is asked only about a spec that would deploy
+            problems += ed.edge_problems(active, edge_port, ed.edge_state(given.get("edge_state")))
         if problems:
             raise SpecError(subject, problems)
         super().__init__(TYPE_TOKEN, name, None, opts)
@@ -190,7 +202,8 @@ class DockerContainerService(pulumi.ComponentResource, _DockerContainerServiceOu
             # First: the only non-internal network, so the one that carries the publication.
             networks.insert(0, {"name": edge.name, "aliases": []})
 
-        containers = self._containers(active, images[ids[0]], volumes, networks, extra_opt_outs, child)
+        containers = self._containers(active, images[ids[0]], volumes, networks, extra_opt_outs, child,
+                                      probe_binary=probe_binary, edge_port=edge_port)
 
         opt_outs = sorted({*active.security.opt_outs.names(), *extra_opt_outs})
         self.release = pulumi.Output.from_input(ids[0])
@@ -211,6 +224,8 @@ class DockerContainerService(pulumi.ComponentResource, _DockerContainerServiceOu
                                    if publishes else pulumi.Output.from_input(None))
         self.published_ports = (containers[0].ports.apply(lambda ports: ro.published_ports_by_name(active, ports))
                                 if publishes else pulumi.Output.from_input({}))
+        address = f"http://{ro.LOOPBACK}:{edge_port}" if edge_port is not None and publishes else None
+        self.address = first.apply(lambda _: address)
         self.network_names = pulumi.Output.all(*(n["name"] for n in networks)).apply(
             lambda names: [str(n) for n in names])
         self.adaptations = pulumi.Output.from_input(
@@ -227,6 +242,7 @@ class DockerContainerService(pulumi.ComponentResource, _DockerContainerServiceOu
             "ports": self.ports,
             "published_endpoint": self.published_endpoint,
             "published_ports": self.published_ports,
+            "address": self.address,
             "network_names": self.network_names,
             "adaptations": self.adaptations,
         })
@@ -273,7 +289,8 @@ class DockerContainerService(pulumi.ComponentResource, _DockerContainerServiceOu
     def _containers(self, spec: ContainerServiceSpec, image: docker.RemoteImage,
                     volumes: Mapping[str, tuple[docker.Volume, docker.Container]],
                     networks: Sequence[Mapping[str, Any]], extra_opt_outs: Mapping[str, str],
-                    child: pulumi.ResourceOptions) -> list[docker.Container]:
+                    child: pulumi.ResourceOptions, *, probe_binary: str | None,
+                    edge_port: int | None) -> list[docker.Container]:
         """``replicas`` containers of the active release. Rolling: one after another, each
         once the previous is healthy. Blue-green: all at once. Either way the old release's
         containers go at the end of the update, after every new one is healthy."""
@@ -289,7 +306,8 @@ class DockerContainerService(pulumi.ComponentResource, _DockerContainerServiceOu
                 **ro.container_args(
                     spec, rid, name=ro.docker_name(self._scope, spec, rid, index), image=image.image_id,
                     networks=networks, config_volume=config[0].name if config else None,
-                    secret_volume=secret[0].name if secret else None, extra_opt_outs=extra_opt_outs),
+                    secret_volume=secret[0].name if secret else None, extra_opt_outs=extra_opt_outs,
+                    probe_binary=probe_binary, edge_port=edge_port),
                 opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
                     # The files are in the volumes before the process starts.
                     depends_on=[*seeds, *previous],

@@ -25,7 +25,7 @@ from ..container_spec import ContainerServiceSpec
 from ..errors import Problem, SpecError, validate_spec
 from ..fields import pattern
 from ..input_errors import raises_input_errors
-from ..inputs import args_model, args_problems, deprecated, unknown_args
+from ..inputs import args_model, args_problems, unknown_args
 from . import run_options as ro
 
 TYPE_TOKEN = f"{PACKAGE}:docker:StackNetwork"
@@ -125,20 +125,15 @@ class StackNetwork(pulumi.ComponentResource, _StackNetworkOutputs):
     def __init__(
         self,
         name: str,
-        args: StackNetworkArgs | Sequence[ContainerServiceSpec | Mapping[str, Any]],
+        args: StackNetworkArgs,
         *,
         opts: pulumi.ResourceOptions | None = None,
-        scope: str | None = None,
     ) -> None:
         subject = f"StackNetwork {name!r}"
-        if not isinstance(args, Mapping):
-            deprecated(f"{subject}: pass the args object {{'services': [...], 'scope': ...}} instead of the list")
-            given: dict[str, Any] = {"services": args}
-        else:
-            given = dict(args)
-        if scope is not None:
-            deprecated(f"{subject}: the keyword `scope=` moved into the args object (args['scope'])")
-            given["scope"] = scope
+        if not isinstance(args, Mapping) or "services" not in args:
+            raise TypeError(f"{subject}: args must be the args object {{'services': [...], 'scope': ...}}; "
+                            "0.2.0 no longer takes the list of specs itself")
+        given: dict[str, Any] = dict(args)
         unknown_args(subject, given, lambda: list(StackNetworkArgs.__annotations__))
         scope = given.get("scope")
         # Validate everything before registering anything: nothing is half-deployed.

@@ -15,20 +15,18 @@ Docs behind the choices:
 
 from __future__ import annotations
 
-import hashlib
 import math
-import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
 
 from .. import MANAGED_BY as MANAGED_BY
-from ..container_spec import ContainerServiceSpec, Probe
+from ..container_spec import ContainerServiceSpec, Probe, port_number
 from ..errors import Problem
 from ..fields import cpu_millicores, memory_bytes
 from ..inputs import is_output
-from ..release import canonical_json
+from ..release import content_hash
 
 # Same keys and values as the Kubernetes labels, so policies and people read both alike.
 LABEL_NAME = "app.kubernetes.io/name"
@@ -41,6 +39,14 @@ LABEL_PORTS = "immutable.dev/ports"
 LABEL_CONTENT = "immutable.dev/content"
 LABEL_OPT_OUT_PREFIX = "immutable.dev/opt-out-"
 LABEL_OPT_OUT_REASON_PREFIX = "immutable.dev/opt-out-reason-"
+# The route a release declares to the edge proxy (docker/edge.py reads these labels): the
+# service's fixed port on 127.0.0.1, the container port behind it, and how many replicas
+# make the release whole (the proxy moves the route only to a whole, healthy release).
+LABEL_EDGE_PORT = "immutable.dev/edge-port"
+LABEL_EDGE_TARGET = "immutable.dev/edge-target"
+LABEL_REPLICAS = "immutable.dev/replicas"
+PROBE_PATH = "/.immutable/probe"
+"""Where the project's probe binary (docker/probe) is mounted, read-only, in each container."""
 
 LOOPBACK = "127.0.0.1"
 SCRATCH_TMPFS_OPTIONS = "rw,nosuid,nodev,size=64m"
@@ -74,12 +80,6 @@ Args = dict[str, Any]
 
 
 # --- names -------------------------------------------------------------------------
-
-
-def content_hash(data: Any) -> str:
-    """8 hex characters of the canonical JSON's SHA-256 (the Kubernetes ConfigMap/Secret
-    names use the same formula, so one content has the same hash on both platforms)."""
-    return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:8]
 
 
 def config_content(spec: ContainerServiceSpec) -> dict[str, str]:
@@ -253,12 +253,14 @@ def adaptations(spec: ContainerServiceSpec, *, linked: bool, unfiltered_egress: 
                     "release's containers are removed only after the new ones are healthy, so both answer "
                     "during the overlap (Docker's DNS does not check health)",
     }
-    if spec.probes.readiness.exec_command is None:
-        out["probes.readiness"] = ("runs inside the container through /bin/sh (curl or wget for http_get, "
-                                   "nc for tcp_port): the image needs them")
+    if needs_probe_binary(spec):
+        out["probes.readiness"] = (f"run by the project's static probe binary, mounted read-only at {PROBE_PATH} "
+                                   "and run in exec form (the kubelet's HTTP/TCP rules; no shell needed in the image)")
     if publishes(spec):
-        out["expose.ingress"] = (f"published on {LOOPBACK} at a port Docker picks (output published_endpoint): "
-                                 "no hostname or path routing and no TLS; nothing off this machine can connect")
+        out["expose.ingress"] = (f"published on {LOOPBACK}: at the service's fixed port through the edge proxy "
+                                 "(docker/edge.py) when edge_port is set, and per container at a port Docker picks "
+                                 "(output published_endpoint); no hostname or path routing and no TLS; nothing off "
+                                 "this machine can connect")
     if spec.expose.node_port is not None:
         out["expose.node_port"] = ("not applied: a container has no node port; an ingress is published on "
                                    f"{LOOPBACK} instead (output published_endpoint)")
@@ -302,10 +304,18 @@ def ports_label(spec: ContainerServiceSpec) -> str:
     return ",".join(f"{p.name}:{p.container_port}/{p.protocol}" for p in spec.ports)
 
 
+def edge_labels(spec: ContainerServiceSpec, edge_port: int | None) -> dict[str, str]:
+    """The route the release declares to the edge proxy: fixed port -> first (published) port."""
+    if edge_port is None or not publishes(spec):
+        return {}
+    return {LABEL_EDGE_PORT: str(edge_port), LABEL_EDGE_TARGET: str(spec.ports[0].container_port),
+            LABEL_REPLICAS: str(spec.replicas)}
+
+
 def container_labels(spec: ContainerServiceSpec, release: str, role: str,
-                     extra_opt_outs: Mapping[str, str] | None = None) -> dict[str, str]:
+                     extra_opt_outs: Mapping[str, str] | None = None, edge_port: int | None = None) -> dict[str, str]:
     labels = {**spec.labels, LABEL_NAME: spec.name, LABEL_MANAGED_BY: MANAGED_BY, LABEL_RELEASE: release,
-              LABEL_ROLE: role, **opt_out_labels(spec, extra_opt_outs)}
+              LABEL_ROLE: role, **opt_out_labels(spec, extra_opt_outs), **edge_labels(spec, edge_port)}
     if spec.ports:
         labels[LABEL_PORTS] = ports_label(spec)
     if spec.monitoring.scrape and spec.ports:
@@ -325,25 +335,24 @@ def label_list(labels: Mapping[str, str]) -> list[Args]:
 # --- health check ------------------------------------------------------------------------
 
 
-def port_number(spec: ContainerServiceSpec, port: int | str) -> int:
-    if isinstance(port, int):
-        return port
-    return next(p.container_port for p in spec.ports if p.name == port)
+def needs_probe_binary(spec: ContainerServiceSpec) -> bool:
+    """The readiness probe (the Docker health check) is HTTP or TCP: run by our probe binary."""
+    return spec.probes.readiness.exec_command is None
 
 
 def probe_test(spec: ContainerServiceSpec, probe: Probe) -> list[str]:
-    """A Kubernetes probe as a Docker health-check command (run inside the container).
+    """A Kubernetes probe as a Docker health-check command, in exec form (no shell).
 
-    Paths are shell-quoted: a spec path is data, never shell syntax.
+    HTTP and TCP probes run the project's probe binary (docker/probe, mounted at
+    ``PROBE_PATH``), which applies the kubelet's rules; arguments are passed as a list, so a
+    spec path is data, never shell syntax.
     """
     if probe.exec_command is not None:
         return ["CMD", *probe.exec_command]
-    timeout = probe.timeout_seconds
+    timeout = str(probe.timeout_seconds)
     if probe.http_get is not None:
-        url = shlex.quote(f"http://{LOOPBACK}:{port_number(spec, probe.http_get.port)}{probe.http_get.path}")
-        return ["CMD-SHELL", f"curl -fsS -o /dev/null --max-time {timeout} {url} "
-                             f"|| wget -q -O /dev/null -T {timeout} {url}"]
-    return ["CMD-SHELL", f"nc -z -w {timeout} {LOOPBACK} {probe.tcp_port}"]
+        return ["CMD", PROBE_PATH, "http", str(port_number(spec, probe.http_get.port)), probe.http_get.path, timeout]
+    return ["CMD", PROBE_PATH, "tcp", str(probe.tcp_port), timeout]
 
 
 def start_period_seconds(spec: ContainerServiceSpec) -> int:
@@ -418,10 +427,14 @@ def scratch_tmpfs(spec: ContainerServiceSpec) -> dict[str, str]:
     return dict.fromkeys(spec.security.scratch_dirs, SCRATCH_TMPFS_OPTIONS)
 
 
-def mounts(spec: ContainerServiceSpec, *, config_volume: Any = None, secret_volume: Any = None) -> list[Args]:
+def mounts(spec: ContainerServiceSpec, *, config_volume: Any = None, secret_volume: Any = None,
+           probe_binary: str | None = None) -> list[Args]:
     """Config and secrets read-only from their content-hashed volumes; state volumes by
-    reference. ``*_volume``: the Docker volume names (plain or ``Output``)."""
+    reference; the probe binary read-only. ``*_volume``: the Docker volume names (plain or
+    ``Output``); ``probe_binary``: its path on the engine's host."""
     out: list[Args] = []
+    if probe_binary is not None and needs_probe_binary(spec):
+        out.append({"type": "bind", "source": probe_binary, "target": PROBE_PATH, "read_only": True})
     if config_volume is not None:
         out.append({"type": "volume", "source": config_volume, "target": spec.config_dir, "read_only": True})
     if secret_volume is not None:
@@ -468,6 +481,8 @@ def container_args(
     config_volume: Any = None,
     secret_volume: Any = None,
     extra_opt_outs: Mapping[str, str] | None = None,
+    probe_binary: str | None = None,
+    edge_port: int | None = None,
 ) -> Args:
     """Keyword arguments of the ``docker.Container`` of one replica of one release.
 
@@ -479,7 +494,7 @@ def container_args(
         "name": name,
         "image": image,
         "envs": env(spec, release),
-        "labels": label_list(container_labels(spec, release, "active", extra_opt_outs)),
+        "labels": label_list(container_labels(spec, release, "active", extra_opt_outs, edge_port)),
         "healthcheck": healthcheck(spec),
         # Pulumi holds the update (and so the removal of the old release) until healthy.
         "wait": True,
@@ -489,7 +504,7 @@ def container_args(
         "stop_timeout": STOP_GRACE_SECONDS,
         "destroy_grace_seconds": STOP_GRACE_SECONDS,
         "tmpfs": scratch_tmpfs(spec),
-        "mounts": mounts(spec, config_volume=config_volume, secret_volume=secret_volume),
+        "mounts": mounts(spec, config_volume=config_volume, secret_volume=secret_volume, probe_binary=probe_binary),
         **hardening(spec),
         **resources(spec),
     }

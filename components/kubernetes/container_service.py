@@ -17,20 +17,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import PACKAGE
-from ..container_spec import ContainerServiceSpec, NamespaceName, validate_service_inputs
+from ..container_spec import ContainerServiceSpec, NamespaceName
 from ..errors import Problem, SpecError
 from ..fields import Flag
 from ..input_errors import raises_input_errors
-from ..inputs import (
-    OutputAllowed,
-    args_model,
-    args_problems,
-    is_output,
-    normalize_args,
-    secret_output,
-    take_previous,
-    unknown_args,
-)
+from ..inputs import OutputAllowed, args_model, is_output, secret_output
+from ..outputs import ContainerReleaseOutputs
+from ..release_inputs import container_service_inputs
 from . import manifests as m
 
 TYPE_TOKEN = f"{PACKAGE}:kubernetes:ContainerService"
@@ -78,17 +71,9 @@ def _namespace(subject: str, spec: ContainerServiceSpec, given: pulumi.Input[str
     return given
 
 
-class _ContainerServiceOutputs:
+class _ContainerServiceOutputs(ContainerReleaseOutputs):
     """The outputs of ``ContainerService`` (declared apart from it: see ``immutable_infra.outputs``)."""
 
-    release: pulumi.Output[str]
-    """Id of the active release (8 hex characters)."""
-    active_release: pulumi.Output[str]
-    """Same as ``release``."""
-    kept_releases: pulumi.Output[list[str]]
-    """Ids of the kept previous releases, newest first."""
-    images: pulumi.Output[dict[str, str]]
-    """Release id -> image, for the active and the kept releases."""
     endpoint: pulumi.Output[str | None]
     """In-cluster URL of the Service's first port (``None`` without a Service); from the Service."""
     opt_outs: pulumi.Output[list[str]]
@@ -117,20 +102,15 @@ class ContainerService(pulumi.ComponentResource, _ContainerServiceOutputs):
     def __init__(
         self,
         name: str,
-        args: ContainerServiceArgs | SpecInput,
+        args: ContainerServiceArgs,
         *,
         opts: pulumi.ResourceOptions | None = None,
-        kept: Sequence[SpecInput] | None = None,
-        exec_break_glass: bool | None = None,
     ) -> None:
         subject = f"ContainerService {name!r}"
-        given = normalize_args(subject, args, ContainerServiceSpec, {"kept": kept, "exec_break_glass": exec_break_glass})
-        unknown_args(subject, given, lambda: list(ContainerServiceArgs.__annotations__))
         # Validate everything before registering anything (nothing is half-deployed), and report
         # every problem at once: the args' own values, the spec, the kept releases.
-        active, previous = validate_service_inputs(
-            subject, given["spec"], take_previous(subject, given, old="kept", old_value=kept),
-            problems=args_problems(_ARGS, given))
+        given, active, previous = container_service_inputs(
+            subject, args, lambda: list(ContainerServiceArgs.__annotations__), _ARGS)
         namespace = _namespace(subject, active, given.get("namespace"))
         exec_break_glass = given.get("exec_break_glass") is True
         super().__init__(TYPE_TOKEN, name, None, opts)

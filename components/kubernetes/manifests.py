@@ -10,13 +10,12 @@ Docs behind the choices:
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from .. import MANAGED_BY as MANAGED_BY
-from ..container_spec import ContainerServiceSpec, Probe, Security
+from ..container_spec import ContainerServiceSpec, Probe, Security, port_number
 from ..fields import parse_image
-from ..release import canonical_json, release_name
+from ..release import content_hash, release_name
 
 LABEL_NAME = "app.kubernetes.io/name"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -31,10 +30,6 @@ SECRETS_VOLUME = "secrets"
 DEFAULT_BREAK_GLASS_GROUP: str = Security.model_fields["break_glass_group"].default
 
 Manifest = dict[str, Any]
-
-
-def content_hash(data: Any) -> str:
-    return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:8]
 
 
 def config_map_name(spec: ContainerServiceSpec) -> str | None:
@@ -161,7 +156,7 @@ def pod_template(spec: ContainerServiceSpec, release: str) -> Manifest:
     if spec.monitoring.scrape and spec.ports:
         annotations.update({
             "prometheus.io/scrape": "true",
-            "prometheus.io/port": str(_port_number(spec, spec.monitoring.port)),
+            "prometheus.io/port": str(port_number(spec, spec.monitoring.port)),
             "prometheus.io/path": spec.monitoring.path,
         })
     return {
@@ -181,12 +176,6 @@ def pod_template(spec: ContainerServiceSpec, release: str) -> Manifest:
             "volumes": volumes,
         },
     }
-
-
-def _port_number(spec: ContainerServiceSpec, port: int | str) -> int:
-    if isinstance(port, int):
-        return port
-    return next(p.container_port for p in spec.ports if p.name == port)
 
 
 def deployment_spec(spec: ContainerServiceSpec, release: str, replicas: int, *,

@@ -19,7 +19,7 @@ from ..container_spec import ContainerServiceSpec, NamespaceName
 from ..errors import Problem, SpecError, validate_spec
 from ..fields import Flag, Spec
 from ..input_errors import raises_input_errors
-from ..inputs import args_model, args_problems, deprecated, normalize_args, unknown_args
+from ..inputs import args_model, args_problems, normalize_args, unknown_args
 from . import manifests as m
 
 TYPE_TOKEN = f"{PACKAGE}:kubernetes:ServiceNamespace"
@@ -68,15 +68,9 @@ class ServiceNamespace(pulumi.ComponentResource, _ServiceNamespaceOutputs):
     TYPE_TOKEN = TYPE_TOKEN
 
     @raises_input_errors
-    def __init__(self, name: str, args: ServiceNamespaceArgs | NamespaceSpec | Mapping[str, str],
-                 *legacy_opts: pulumi.ResourceOptions | None, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: ServiceNamespaceArgs, *, opts: pulumi.ResourceOptions | None = None) -> None:
         subject = f"ServiceNamespace {name!r}"
-        if legacy_opts:
-            deprecated(f"{subject}: `opts` is keyword-only (ServiceNamespace(name, args, opts=...))")
-            if opts is not None or len(legacy_opts) > 1:
-                raise TypeError(f"{subject}: opts given twice")
-            opts = legacy_opts[0]
-        given = normalize_args(subject, args, NamespaceSpec, {})
+        given = normalize_args(subject, args)
         unknown_args(subject, given, lambda: list(ServiceNamespaceArgs.__annotations__))
         # Every problem at once: the spec, each service (at services[i]) and the args' own values.
         problems = args_problems(_ARGS, given)

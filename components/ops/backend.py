@@ -12,8 +12,8 @@ This module reads them, with the same URL the CLI uses (``s3://bucket/prefix?end
 needs boto3 (``pip install 'immutable-infra[s3]'``); other backends (gs://, azblob://,
 postgres://, the Pulumi Cloud) are not read here: callers degrade (history by artifact).
 
-``python -m immutable_infra.ops.backend stale-lock STACK`` is what ``scripts/lib.sh`` uses
-to tell a killed update's lock (this host, process gone) from someone's running update.
+``immutable-ops stale-lock STACK`` (a hidden command) is what ``scripts/lib.sh`` uses to tell
+a killed update's lock (this host, process gone) from someone's running update.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,33 +174,11 @@ def stack_locks(store: Store, stack: str, project: str | None = None) -> list[Lo
     return found
 
 
-def _main(argv: list[str]) -> int:
-    """``stale-lock STACK``: exit 0 and name the locks when every lock of STACK is a killed
-    update's on this host (safe to ``pulumi cancel``); exit 1 when there is none or one may be live."""
-    if len(argv) != 2 or argv[0] != "stale-lock":
-        sys.stderr.write("usage: python -m immutable_infra.ops.backend stale-lock STACK\n")
-        return 2
-    from .workspace import effective_backend, find_project_dir
-
-    url = effective_backend(os.environ)
-    store = open_store(url, os.environ)
+def stale_locks(env: Mapping[str, str], url: str | None, stack: str, project: str | None) -> list[Lock]:
+    """The locks of ``stack`` when every one is a killed update's on this host (safe to ``pulumi
+    cancel``); empty when there is none, when one may be live, or when the backend has no store."""
+    store = open_store(url, env)
     if store is None:
-        return 1
-    try:  # the project in the working directory (the one `pulumi cancel` would act on)
-        import yaml
-
-        directory = find_project_dir(Path.cwd())
-        meta = yaml.safe_load((directory / "Pulumi.yaml").read_text(encoding="utf-8")) or {}
-        project: str | None = str(meta.get("name") or directory.name)
-    except (OpsError, OSError, ValueError):
-        project = None
-    locks = stack_locks(store, argv[1], project)
-    if not locks or not all(lock.stale_here for lock in locks):
-        return 1
-    for lock in locks:
-        sys.stdout.write(f"{lock.key}: pid {lock.pid} on {lock.hostname} (gone), since {lock.timestamp}\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main(sys.argv[1:]))
+        return []
+    locks = stack_locks(store, stack, project)
+    return locks if locks and all(lock.stale_here for lock in locks) else []

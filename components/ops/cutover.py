@@ -183,6 +183,13 @@ def state_release(deployment: Mapping[str, Any], workload: str) -> str | None:
     return selected_release(_children(list(deployment.get("resources") or []), workload) or [])
 
 
+def connection_for(resources: Sequence[Mapping[str, Any]], provider_ref: str, project_dir: Path,
+                   env: Mapping[str, str]) -> Connection | str:
+    """How to reach the cluster of the provider ``provider_ref`` (a resource's ``provider`` in
+    state), or why it cannot be reached from here."""
+    return _connection(resources, provider_ref, project_dir, env)
+
+
 def _children(resources: Sequence[Mapping[str, Any]], workload: str) -> list[Mapping[str, Any]] | None:
     """The state's children of the workload's Kubernetes ContainerService (``None``: no such component)."""
     component = next((r for r in resources if r.get("type") == K8S_COMPONENT

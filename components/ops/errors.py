@@ -1,6 +1,6 @@
 """Exit codes of ``immutable-ops`` and the one error type its commands raise.
 
-Every command exits with one of these codes (also in README.md, "Release operations"). Bad
+Every command exits with one of these codes (also in docs/operations.md). Bad
 input is always detected before anything is changed: a command that exits with
 ``BAD_INPUT`` has not edited a ledger nor started a Pulumi operation.
 """

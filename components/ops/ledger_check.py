@@ -1,6 +1,6 @@
 """The ledger must contain what the stack runs: the guard against a merge that dropped a release.
 
-Concurrency model (README "State"): two pull requests that each append a release to the same
+Concurrency model (docs/state.md): two pull requests that each append a release to the same
 stack's ledger edit the same lines of ``Pulumi.<stack>.yaml`` (the end of the workload's
 ``releases`` list), so git reports a conflict on the second merge. A conflict can still be
 resolved wrongly ("take mine"), and a branch can be deployed from a stale base. So before any
@@ -87,31 +87,3 @@ def ledger_error(stack: str, missing: Iterable[MissingRelease], config_file: str
         hint=f"restore the entry from git (git log -p -- {config_file}), rebase on the branch that deployed it, "
              "and keep both changes' entries; nothing was changed",
     )
-
-
-def _main(argv: list[str]) -> int:
-    """``python -m immutable_infra.ops.ledger_check STACK [PROJECT_DIR]`` (scripts/deploy.sh runs
-    it before ``pulumi up``): exit 3 with the error when the ledger lacks a running release."""
-    import sys
-    from pathlib import Path
-
-    from . import output
-    from .workspace import Project
-
-    if len(argv) not in (1, 2):
-        sys.stderr.write("usage: python -m immutable_infra.ops.ledger_check STACK [PROJECT_DIR]\n")
-        return 2
-    try:
-        project = Project.open(Path(argv[1]) if len(argv) == 2 else None)
-        if project.has_state(argv[0]):
-            project.check_ledger(argv[0])
-    except OpsError as exc:
-        output.error(exc.message, hint=exc.hint, details=exc.details)
-        return int(exc.code)
-    return 0
-
-
-if __name__ == "__main__":
-    import sys
-
-    raise SystemExit(_main(sys.argv[1:]))

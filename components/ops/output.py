@@ -13,9 +13,10 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from enum import Enum
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.markup import escape
@@ -119,3 +120,53 @@ def progress(what: str) -> Iterator[Callable[[str], None]]:
             return None
         yield ignore
     note(f"[green]✓[/] {escape(what)} ({time.monotonic() - start:.1f}s)")
+
+
+# --- rendering a command's result: one path for every command ----------------------------------
+
+@dataclass
+class Grid:
+    """One table of a result (text: a rich table; markdown: a Markdown table)."""
+
+    title: str | None
+    header: Sequence[str]
+    rows: Sequence[Sequence[str]]
+
+
+@dataclass
+class View:
+    """How a result shows: its tables and lines in text and Markdown, its JSON, its exit code."""
+
+    grids: list[Grid] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    """Result lines after the tables (text and Markdown only; rich markup allowed)."""
+    raw: str | None = None
+    """Written to stdout as it is instead of tables and lines (a Markdown comment, a list of stacks)."""
+    json: Any = None
+    """What ``--format json`` prints (default: the result's ``as_dict()``)."""
+    exit_code: int = 0
+    error: Exception | None = None
+    """An ``OpsError`` to report after the output (``record --check``)."""
+
+
+class Result(Protocol):
+    """What every command's ``run(project, ...)`` returns."""
+
+    def as_dict(self) -> Any: ...
+
+    def view(self) -> View: ...
+
+
+def render(fmt: Format, result: Result) -> View:
+    """Print ``result`` in ``fmt``; return its view (the caller turns its exit code into one)."""
+    shown = result.view()
+    if fmt is Format.json:
+        print_json(shown.json if shown.json is not None else result.as_dict())
+    elif shown.raw is not None:
+        sys.stdout.write(shown.raw)
+    else:
+        for grid in shown.grids:
+            emit(fmt, grid.title, grid.header, grid.rows, None)
+        for line in shown.lines:
+            say(line)
+    return shown

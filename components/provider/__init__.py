@@ -2,7 +2,7 @@
 
 The plugin directory ``provider/`` of this repository (``PulumiPlugin.yaml``, runtime
 python) runs :func:`serve`; a YAML program lists it under ``packages:`` and uses
-``immutable:index:ContainerService`` and friends. See README.md, "Other languages".
+``immutable:index:ContainerService`` and friends. See docs/other-languages.md.
 """
 
 from .host import VERSION, ImmutableComponentProvider, schema, serve

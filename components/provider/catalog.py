@@ -9,7 +9,7 @@ place that knows the constructors' signatures (one adapter per component).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import pulumi
 
@@ -93,8 +93,8 @@ def _build_container_service(self: ContainerService, name: str, args: Mapping[st
     kept, from_images = _kept(args)
     try:
         # Flags go as given: the component refuses anything but true/false (never bool("false")).
-        ContainerService.__init__(self, name, {"spec": args.get("spec") or {}, "previous": kept,
-                                               "exec_break_glass": args.get("exec_break_glass")}, opts=opts)
+        ContainerService.__init__(self, name, cast(ContainerServiceArgs, {
+            "spec": args.get("spec") or {}, "previous": kept, "exec_break_glass": args.get("exec_break_glass")}), opts=opts)
     except SpecError as exc:
         raise _kept_images_paths(exc) if from_images else exc from None
 
@@ -148,7 +148,7 @@ def _build_docker_service(self: DockerContainerService, name: str, args: Mapping
             "allow_unfiltered_egress": args.get("allow_unfiltered_egress")}
         if network is not None:
             docker_args["network"] = network
-        DockerContainerService.__init__(self, name, docker_args, opts=opts)
+        DockerContainerService.__init__(self, name, cast(DockerContainerServiceArgs, docker_args), opts=opts)
     except SpecError as exc:
         raise _kept_images_paths(exc) if from_images else exc from None
 

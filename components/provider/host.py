@@ -12,28 +12,42 @@
    ``InputPropertiesError`` whose message is the very text Python users get (same paths,
    masked values, fixes) and whose property paths are the schema's (camelCase) paths, so
    the CLI lists them like a provider's input errors. Nothing was registered.
+3. **A failing component does not make its siblings report noise.** When one Construct is
+   refused, the engine ends the deployment as soon as the refusal reaches it, and closes its
+   connection to this process while the siblings' Constructs (running here, registering their
+   children) are still in flight: each then reports ``grpc: the client connection is closing``
+   instead of its own outcome (upstream pulumi/pulumi#19275). So a refused Construct answers
+   only once the other Constructs in flight here have answered (bounded by
+   ``SIBLING_WAIT_SECONDS``): the siblings finish (registered, or refused for their own reason)
+   and the CLI lists only real problems.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 import pulumi
-from pulumi.errors import InputPropertiesError, InputPropertyErrorDetails
+from pulumi.errors import InputPropertiesError, InputPropertyError, InputPropertyErrorDetails
 from pulumi.output import Unknown
 from pulumi.provider.experimental.component import ComponentProvider
 from pulumi.provider.provider import ConstructResult
-from pulumi.provider.server import ComponentInitError
+from pulumi.provider.server import ComponentInitError, ProviderServicer
 from pulumi.runtime import rpc
 
 from ..errors import MASK, SpecError
 from .catalog import FACADES, NAME
 from .facades import FacadeSpec, load_facades
 
-VERSION = "0.1.0"
+VERSION = "0.2.0"
+SIBLING_WAIT_SECONDS = 120.0
+"""How long a refused Construct waits for the Constructs in flight beside it (see the module doc).
+A sibling's Construct has all its inputs already (the program waits for them before it asks),
+so it never waits on the refused one; the bound only guards against a sibling that hangs."""
 MASKED_SUFFIX = " (value masked)"
 
 
@@ -127,8 +141,60 @@ def schema() -> dict[str, Any]:
     return dict(json.loads(provider.schema or "{}"))
 
 
-def serve(args: list[str]) -> None:
-    """What ``component_provider_host`` does, with our provider class (see the module doc)."""
-    from pulumi.provider import main
+class SiblingAwareServicer(ProviderServicer):
+    """The SDK's servicer, whose refused Constructs answer after the siblings in flight (module doc, 3)."""
 
-    main(ImmutableComponentProvider(), args)
+    def __init__(self, provider: ImmutableComponentProvider, args: list[str], engine_address: str) -> None:
+        super().__init__(provider, args, engine_address=engine_address)
+        self._in_flight: set[asyncio.Task[Any]] = set()
+
+    async def Construct(self, request: Any, context: Any) -> Any:
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        try:
+            return await super().Construct(request, context)
+        finally:
+            self._in_flight.discard(task)  # type: ignore[arg-type]
+
+    async def _construct(self, request: Any, context: Any) -> Any:
+        try:
+            return await super()._construct(request, context)
+        except (InputPropertiesError, InputPropertyError):
+            await self.siblings_answered(asyncio.current_task())
+            raise
+
+    async def siblings_answered(self, me: asyncio.Task[Any] | None) -> None:
+        """Wait until no Construct but ``me`` is in flight (new ones included), at most SIBLING_WAIT_SECONDS."""
+        deadline = asyncio.get_running_loop().time() + SIBLING_WAIT_SECONDS
+        while others := [t for t in self._in_flight if t is not me and not t.done()]:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            await asyncio.wait(others, timeout=remaining)
+
+
+def serve(args: list[str]) -> None:
+    """What ``pulumi.provider.main`` does (the component provider host), with our servicer."""
+    import argparse
+
+    import grpc.aio
+    from pulumi.runtime._grpc_settings import _GRPC_CHANNEL_OPTIONS
+    from pulumi.runtime.proto import provider_pb2_grpc
+
+    parser = argparse.ArgumentParser(description="immutable_infra component provider (gRPC server)")
+    parser.add_argument("engine", help="Pulumi engine address")
+    engine_address: str = parser.parse_known_args(args)[0].engine
+
+    async def run() -> None:
+        server = grpc.aio.server(options=_GRPC_CHANNEL_OPTIONS)
+        servicer = SiblingAwareServicer(ImmutableComponentProvider(), args, engine_address)
+        provider_pb2_grpc.add_ResourceProviderServicer_to_server(servicer, server)
+        port = server.add_insecure_port(address="127.0.0.1:0")
+        await server.start()
+        sys.stdout.buffer.write(f"{port}\n".encode())
+        sys.stdout.buffer.flush()
+        await server.wait_for_termination()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())

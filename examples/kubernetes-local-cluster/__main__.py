@@ -6,38 +6,17 @@ that ``python3 cluster/local.py start`` runs, kubeconfig ``.state/cluster/kubeco
     pulumi up
 """
 
+import pathlib
+import sys
+
 import pulumi
 import pulumi_kubernetes as k8s
-from immutable_infra.kubernetes import ContainerService, ServiceNamespace
+
+# examples/shop.py, shared by both Kubernetes examples (beside this file in a copied project)
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+from shop import deploy_shop  # noqa: E402
 
 config = pulumi.Config()
 provider = k8s.Provider("cluster", kubeconfig=config.get("kubeconfig") or "../../.state/cluster/kubeconfig")
-opts = pulumi.ResourceOptions(providers=[provider])
-
-RESOURCES = {"cpu_request": "50m", "cpu_limit": "250m", "memory_request": "64Mi", "memory_limit": "128Mi"}
-PROBES = {"liveness": {"http_get": {"path": "/healthz"}}, "readiness": {"http_get": {"path": "/ready"}}}
-DIGEST = "sha256:3bd05339d5f20e1fe378e58d6f3431a75ee11b47d4266506a4a424d7dd3f06e4"
-
-ns = ServiceNamespace("shop", {"spec": {"name": "shop"}}, opts=opts)
-api = ContainerService("api", {"namespace": ns.name, "spec": {
-    "name": "api", "image": f"registry.example.com/acme/api@{DIGEST}",
-    "ports": [{"name": "http", "container_port": 8080, "service_port": 80}],
-    "resources": RESOURCES, "probes": PROBES,
-    "network": {"ingress_from": [{"service": "web"}]},
-    # From the stack's encrypted config: secret end to end; `version` names the release.
-    "secrets": [{"name": "db-password", "value": config.require_secret("db-password"), "version": "1"}],
-}}, opts=opts)
-web = ContainerService("web", {"namespace": ns.name, "spec": {
-    "name": "web", "image": f"registry.example.com/acme/web@{DIGEST}",
-    "ports": [{"name": "http", "container_port": 8080, "service_port": 80}],
-    "resources": RESOURCES, "probes": PROBES, "strategy": "blue-green",
-    "network": {"egress_to": [{"service": "api", "ports": [8080]}]},
-    # An Output endpoint is pinned by its version (bump it when the api's address changes): a new
-    # address is then a new release of web, never its running pods changed in place.
-    "state": {"endpoints": [{"name": "API_URL", "url": api.endpoint, "version": "api-v1"}]},
-}}, opts=opts)
-
-pulumi.export("namespace", ns.name)
-pulumi.export("api_endpoint", api.endpoint)
-pulumi.export("web_release", web.release)
-pulumi.export("web_selector", web.selector_labels)
+deploy_shop(config, pulumi.ResourceOptions(providers=[provider]))

@@ -210,6 +210,19 @@ ALL_INTERFACES = ("", "0.0.0.0", "::", "[::]")
 EXPOSURE_OPT_OUT = "exposed_service"
 
 
+PROBE_TARGET = "/.immutable/probe"
+"""Where DockerContainerService mounts the project's probe binary (run_options.PROBE_PATH)."""
+
+
+def _is_probe_binary(mount: Any) -> bool:
+    """The one bind mount the Docker component makes: the project's static probe binary
+    (``.../probe``), read-only at ``PROBE_TARGET``, so HTTP and TCP health checks need no
+    shell in the image. Anything else at that target, or writable, is still a host path."""
+    source = get(mount, "source")
+    return (get(mount, "target") == PROBE_TARGET and get(mount, "readOnly") is True
+            and isinstance(source, str) and source.startswith("/") and source.rsplit("/", 1)[-1] == "probe")
+
+
 def _host_paths(props: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(where, host path) of every bind mount and host-path volume of a container."""
     out = []
@@ -219,7 +232,10 @@ def _host_paths(props: Mapping[str, Any]) -> list[tuple[str, str]]:
             out.append((f"volumes[{index}].hostPath", path))
     for index, mount in enumerate(as_list(props.get("mounts"))):
         if get(mount, "type") == "bind" and isinstance(get(mount, "source"), str):
-            out.append((f"mounts[{index}] (bind)", get(mount, "source")))
+            source = get(mount, "source")
+            if _is_probe_binary(mount) and not any(s in source for s in ENGINE_SOCKETS):
+                continue
+            out.append((f"mounts[{index}] (bind)", source))
     return out
 
 

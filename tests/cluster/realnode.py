@@ -61,7 +61,9 @@ def start_real_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluste
     t0 = time.monotonic()
     proc = c.local("start", "--nodes", "real")
     M["real_cluster_start_seconds"] = round(time.monotonic() - t0, 1)
-    assert proc.returncode == 0, f"cluster/local.py start --nodes real failed:\n{proc.stdout}\n{proc.stderr}"
+    if proc.returncode != 0:
+        c.local("stop")  # a start that failed after the control plane came up must not leave it running
+        pytest.fail(f"cluster/local.py start --nodes real failed:\n{proc.stdout}\n{proc.stderr}")
     M["image_build_push_seconds"] = c.images()["build_push_seconds"]
     try:
         yield c

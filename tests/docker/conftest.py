@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.docker.harness import Engine, Registry, missing
+from tests.docker.harness import Edge, Engine, Registry, missing
 
 
 def _unavailable(reason: str) -> None:
@@ -52,3 +52,16 @@ def registry(tmp_path_factory: pytest.TempPathFactory, engine: Engine) -> Iterat
         yield r
     finally:
         r.ctl("stop", "--purge")
+
+
+@pytest.fixture(scope="session")
+def edge(tmp_path_factory: pytest.TempPathFactory, engine: Engine) -> Iterator[Edge]:
+    """The edge proxy, started as scripts/deploy.sh starts it (docker/edge.py start), on the session's engine."""
+    e = Edge(tmp_path_factory.mktemp("edge") / "s", engine)
+    proc = e.ctl("start")
+    assert proc.returncode == 0, f"docker/edge.py start failed:\n{proc.stdout}\n{proc.stderr}"
+    try:
+        yield e
+    finally:
+        stop = e.ctl("stop", "--purge")
+        assert stop.returncode == 0, stop.stdout + stop.stderr

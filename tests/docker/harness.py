@@ -35,6 +35,9 @@ PULUMI = ROOT / ".toolchain" / "bin" / "pulumi"
 DOCKER_PLUGIN = ROOT / ".toolchain" / "bin" / "pulumi-resource-docker"
 CLUSTER_BIN = ROOT / ".toolchain" / "cluster" / "bin"
 ENGINE = ROOT / "docker" / "engine.py"
+EDGE = ROOT / "docker" / "edge.py"
+CADDY = "/usr/bin/caddy"
+PROBE = CLUSTER_BIN / "probe"
 REGISTRY = ROOT / "registry" / "local.py"
 PROGRAM = pathlib.Path(__file__).resolve().parent / "program"
 DOCKER_CLI = "/usr/bin/docker"
@@ -50,9 +53,11 @@ def missing() -> str | None:
             why.append(f"{binary} (bash -c 'source scripts/lib.sh; ensure_docker_packages')")
     if not os.path.exists(DOCKER_CLI):
         why.append(f"{DOCKER_CLI} (Debian docker.io)")
+    if not os.path.exists(CADDY):
+        why.append(f"{CADDY} (bash -c 'source scripts/lib.sh; ensure_edge_proxy')")
     if not PULUMI.exists() or not DOCKER_PLUGIN.exists():
         why.append(f"{PULUMI.name} / {DOCKER_PLUGIN.name} (python3 toolchain/build.py)")
-    for binary in ("registry", "imagetool", "testapp"):
+    for binary in ("registry", "imagetool", "testapp", "pause", "probe"):  # push-images packs pause too
         if not (CLUSTER_BIN / binary).exists():
             why.append(f"{binary} (python3 cluster/build.py --only {binary})")
     return "missing: " + ", ".join(why) if why else None
@@ -122,7 +127,7 @@ class Stack:
     env: dict[str, str]
 
     @classmethod
-    def create(cls, tmp: pathlib.Path, engine: Engine, name: str = "story") -> Stack:
+    def create(cls, tmp: pathlib.Path, engine: Engine, name: str = "story", edge: Edge | None = None) -> Stack:
         project = tmp / "project"
         shutil.copytree(PROGRAM, project, ignore=shutil.ignore_patterns("__pycache__", "plan.json"))
         meta = (project / "Pulumi.yaml").read_text().replace("virtualenv: .venv", f"virtualenv: {sys.prefix}")
@@ -133,6 +138,8 @@ class Stack:
         env["PULUMI_CONFIG_PASSPHRASE"] = PASSPHRASE
         env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
         env["DOCKER_HOST"] = engine.host
+        env["IMMUTABLE_PROBE_BINARY"] = str(PROBE)
+        env["IMMUTABLE_EDGE_STATE"] = str(edge.state if edge else tmp / "no-edge-proxy")
         stack = cls(project, env)
         stack.pulumi("stack", "init", name, "--secrets-provider", "passphrase")
         return stack
@@ -239,27 +246,25 @@ class LoadGenerator:
         r.seconds = time.monotonic() - start
 
 
-class EdgeProxy:
-    """docker/edge_proxy.py for one service, as a child process; the context value is its URL."""
+@dataclass
+class Edge:
+    """The project's edge proxy (docker/edge.py: Caddy + the route sync) for one engine, with its
+    own state directory."""
 
-    def __init__(self, engine: Engine, service: str) -> None:
-        self.engine, self.service = engine, service
-        self.proc: subprocess.Popen[str] | None = None
+    state: pathlib.Path
+    engine: Engine
 
-    def __enter__(self) -> str:
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "docker" / "edge_proxy.py"), "--service", self.service],
-                                     stdout=subprocess.PIPE, text=True,
-                                     env={**os.environ, "DOCKER_HOST": self.engine.host})
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        url = line.rsplit(" ", 1)[-1].strip() + "/"
-        assert url.startswith("http://127.0.0.1:"), line
-        return url
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "IMMUTABLE_EDGE_STATE": str(self.state), "DOCKER_HOST": self.engine.host}
 
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
+    def ctl(self, *args: str, timeout: int = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(EDGE), *args], env=self.env(), capture_output=True, text=True,
+                              timeout=timeout)
+
+    def routes(self) -> dict[str, Any]:
+        """The route sync's current routes: fixed port -> {service, release, upstreams}."""
+        out: dict[str, Any] = json.loads((self.state / "sync.json").read_text())["routes"]
+        return out
 
 
 def get(url: str, timeout: float = 3.0) -> dict[str, Any]:

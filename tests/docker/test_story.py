@@ -21,7 +21,8 @@ import pytest
 from immutable_infra import ContainerServiceSpec
 from immutable_infra.docker import run_options as ro
 
-from tests.docker.harness import DOCKER_CLI, EdgeProxy, Engine, LoadGenerator, Registry, Stack, get
+from cluster.supervisor import Supervisor
+from tests.docker.harness import DOCKER_CLI, Edge, Engine, LoadGenerator, Registry, Stack, free_port, get
 from tests.docker.netcheck import connect_from
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -30,6 +31,9 @@ SECRET = "docker-story-secret-value"
 CONFIG = "greeting = 'hello from config'\n"
 READY = {"exec_command": ["/bin/testapp", "ready"], "period_seconds": 1, "timeout_seconds": 2,
          "failure_threshold": 3}
+HTTP_READY = {"http_get": {"path": "/ready", "port": "http"}, "period_seconds": 1, "timeout_seconds": 2,
+              "failure_threshold": 3}
+"""web's readiness: an HTTP probe, run by our probe binary in exec form (the image has no shell)."""
 LIVE = {"exec_command": ["/bin/testapp", "healthcheck"], "period_seconds": 5}
 
 
@@ -41,7 +45,7 @@ def web(image: str, **overrides: Any) -> dict[str, Any]:
         "config_files": [{"name": "app.toml", "content": CONFIG}],
         "secrets": [{"name": "db-password", "value": SECRET}],
         "resources": {"cpu_request": "50m", "cpu_limit": "500m", "memory_request": "16Mi", "memory_limit": "64Mi"},
-        "probes": {"liveness": LIVE, "readiness": READY},
+        "probes": {"liveness": LIVE, "readiness": HTTP_READY},
         "replicas": 2, "strategy": "rolling", "keep_previous": 1,
         "network": {"ingress_from": [{"ingress_controller": True}], "egress_to": [{"service": "api", "ports": [8080]}]},
         "expose": {"ingress": {"hostname": "web.local.test", "tls_secret": "web-tls"}},
@@ -68,13 +72,22 @@ def stranger(image: str) -> dict[str, Any]:
             "expose": {"ingress": {"hostname": "stranger.local.test", "tls_secret": "stranger-tls"}}}
 
 
+def moved_at(result: Any, version: str) -> dict[str, float]:
+    """Seconds from the start of the load (which starts with the update) to the first answer of ``version``."""
+    first = next((t for t, v in result.versions if v == version), None)
+    return {"first_answer_of_new_release_s": round(first, 2)} if first is not None else {}
+
+
 def release_of(spec: dict[str, Any]) -> str:
     return ContainerServiceSpec.model_validate(spec).release
 
 
 class Story:
-    def __init__(self, stack: Stack, engine: Engine, registry: Registry) -> None:
-        self.stack, self.engine, self.registry = stack, engine, registry
+    def __init__(self, stack: Stack, engine: Engine, registry: Registry, edge: Edge) -> None:
+        self.stack, self.engine, self.registry, self.edge = stack, engine, registry, edge
+        self.edge_port = free_port()
+        self.address = f"http://127.0.0.1:{self.edge_port}/"
+        """web's fixed address, through the edge proxy, for the whole story."""
         self.v1 = web(registry.ref("1.0.0"))
         self.v2 = web(registry.ref("1.1.0"))
         self.broken = web(registry.ref("never-ready"))
@@ -86,10 +99,21 @@ class Story:
     def up(self, active: dict[str, Any], kept: list[dict[str, Any]], *, check: bool = True,
            what: str = "") -> subprocess.CompletedProcess[str]:
         start = time.monotonic()
-        proc = self.stack.up({"spec": active, "kept": kept}, *self.others, check=check)
+        proc = self.stack.up({"spec": active, "kept": kept, "edge_port": self.edge_port}, *self.others, check=check)
         if what:
             self.timings[what] = time.monotonic() - start
         return proc
+
+    def routed(self, release: str, timeout: float = 15.0) -> dict[str, Any]:
+        """web's route once the proxy sends it to ``release`` (the sync follows the engine's events)."""
+        deadline = time.monotonic() + timeout
+        route: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            route = self.edge.routes().get(str(self.edge_port), {})
+            if route.get("release") == release:
+                return route
+            time.sleep(0.1)
+        raise AssertionError(f"the edge proxy did not route to {release} within {timeout:.0f}s: {route}")
 
     def web_containers(self, release: str | None = None) -> list[dict[str, Any]]:
         labels = {ro.LABEL_NAME: "web", ro.LABEL_ROLE: "active"}
@@ -104,12 +128,13 @@ class Story:
 
 
 @pytest.fixture(scope="module")
-def story(tmp_path_factory: pytest.TempPathFactory, engine: Engine, registry: Registry) -> Iterator[Story]:
-    stack = Stack.create(tmp_path_factory.mktemp("story"), engine)
-    s = Story(stack, engine, registry)
+def story(tmp_path_factory: pytest.TempPathFactory, engine: Engine, registry: Registry, edge: Edge) -> Iterator[Story]:
+    stack = Stack.create(tmp_path_factory.mktemp("story"), engine, edge=edge)
+    s = Story(stack, engine, registry, edge)
     yield s
     stack.pulumi("destroy", "--yes", "--skip-preview", check=False)
     print("docker story timings:", json.dumps({k: round(v, 1) for k, v in s.timings.items()}))
+    print("traffic through the fixed address:", json.dumps(s.traffic, indent=1))
 
 
 def test_deploy_pulls_by_digest_and_serves_on_loopback(story: Story) -> None:
@@ -129,6 +154,12 @@ def test_deploy_pulls_by_digest_and_serves_on_loopback(story: Story) -> None:
     assert body["version"] == "1.0.0" and body["config"] == {"app.toml": CONFIG}
     assert body["env"]["LOG_FORMAT"] == "json"
     assert out["web_published_endpoint"].startswith("http://127.0.0.1:")
+    # The fixed address: the edge proxy routes it to the two healthy containers of r1.
+    assert out["web_address"] == story.address.rstrip("/")
+    route = story.routed(r1)
+    assert get(story.address)["version"] == "1.0.0"
+    assert route["service"] == "web"
+    assert sorted(route["upstreams"]) == sorted(story.endpoint(c)[len("http://"):-1] for c in containers)
 
 
 def test_hardened_run_options_in_docker_inspect(story: Story) -> None:
@@ -144,8 +175,11 @@ def test_hardened_run_options_in_docker_inspect(story: Story) -> None:
         assert host["NanoCpus"] == 500_000_000 and host["CpuShares"] == 51
         assert host["Tmpfs"] == {"/tmp": ro.SCRATCH_TMPFS_OPTIONS}
         assert host["RestartPolicy"]["Name"] == "unless-stopped"
-        # The readiness probe as an exec-form check: no shell in the image.
-        assert config["Healthcheck"]["Test"] == ["CMD", "/bin/testapp", "ready"]
+        # The HTTP readiness probe as an exec-form check of our probe binary: no shell in the image.
+        assert config["Healthcheck"]["Test"] == ["CMD", ro.PROBE_PATH, "http", "8080", "/ready", "2"]
+        (probe,) = [m for m in c["Mounts"] if m["Destination"] == ro.PROBE_PATH]
+        assert probe["Type"] == "bind" and probe["RW"] is False
+        assert c["State"]["Health"]["Status"] == "healthy"
         assert config["Healthcheck"]["Interval"] == 1_000_000_000
         # The process really runs as 10001 and cannot write its root file system.
         status = pathlib.Path(f"/proc/{c['State']['Pid']}/status").read_text()
@@ -231,9 +265,8 @@ def test_new_release_beside_old_healthy_first_then_old_removed(story: Story, tmp
                                    "--filter", "event=create", "--filter", "event=destroy", "--filter",
                                    "event=health_status"], stdout=fh, env=story.engine.docker_env())
         try:
-            with EdgeProxy(story.engine, "web") as proxy_url, \
-                    LoadGenerator(lambda: old_url, max_seconds=300) as pinned, \
-                    LoadGenerator(lambda: proxy_url, max_seconds=300) as proxied:
+            with LoadGenerator(lambda: old_url, max_seconds=300) as pinned, \
+                    LoadGenerator(lambda: story.address, max_seconds=300) as proxied:
                 story.up(story.v2, [story.v1], what="new release (rolling, 2 replicas)")
                 time.sleep(1)
         finally:
@@ -254,13 +287,15 @@ def test_new_release_beside_old_healthy_first_then_old_removed(story: Story, tmp
     assert get(story.stack.outputs()["web_published_endpoint"] + "/")["version"] == "1.1.0"
     result, via_proxy = pinned.result, proxied.result
     story.traffic["pinned to the old published port"] = result.summary()
-    story.traffic["through docker/edge_proxy.py"] = via_proxy.summary()
+    story.traffic["swap, through the fixed address"] = {**via_proxy.summary(), **moved_at(via_proxy, "1.1.0")}
     print("traffic during the swap:", json.dumps(story.traffic, indent=1))
     # Honest: a client pinned to the old container's port is served by 1.0.0 until the old
-    # containers go, then refused (Docker has no stable Service address; see README).
+    # containers go, then refused (Docker has no stable Service address; see docs/platforms.md).
     assert result.answered() == ["1.0.0"] and result.ok > 0
-    # The proposed edge proxy follows health: it moves to 1.1.0 before the old containers go.
+    # The fixed address follows the release: the proxy moves it to 1.1.0 once both new
+    # containers are healthy, before the old ones go, and no request fails.
     assert via_proxy.failed == 0 and via_proxy.answered() == ["1.0.0", "1.1.0"], via_proxy.summary()
+    assert story.edge.routes()[str(story.edge_port)]["release"] == r2
 
 
 def test_kept_release_keeps_image_and_volumes(story: Story) -> None:
@@ -278,7 +313,14 @@ def test_kept_release_keeps_image_and_volumes(story: Story) -> None:
 
 def test_rollback_to_the_kept_release(story: Story) -> None:
     r1, r2 = release_of(story.v1), release_of(story.v2)
-    story.up(story.v1, [story.v2], what="rollback")
+    with LoadGenerator(lambda: story.address, max_seconds=300) as proxied:
+        story.up(story.v1, [story.v2], what="rollback")
+        time.sleep(1)
+    result = proxied.result
+    story.traffic["rollback, through the fixed address"] = {**result.summary(), **moved_at(result, "1.0.0")}
+    # The same move back: 0 failed requests at the same address.
+    assert result.failed == 0 and result.answered() == ["1.1.0", "1.0.0"], result.summary()
+    assert story.edge.routes()[str(story.edge_port)]["release"] == r1
     out = story.stack.outputs()
     assert out["web_release"] == r1 and out["web_kept_releases"] == [r2]
     assert [c["Config"]["Labels"][ro.LABEL_RELEASE] for c in story.web_containers()] == [r1, r1]
@@ -289,7 +331,8 @@ def test_never_healthy_release_fails_and_old_containers_keep_serving(story: Stor
     r1 = release_of(story.v1)
     before = {c["Id"] for c in story.web_containers(r1)}
     urls = [story.endpoint(c) for c in story.web_containers(r1)]
-    with LoadGenerator(lambda: urls[0], max_seconds=600) as traffic:
+    with LoadGenerator(lambda: urls[0], max_seconds=600) as traffic, \
+            LoadGenerator(lambda: story.address, max_seconds=600) as proxied:
         proc = story.up(story.broken, [story.v1], check=False, what="never-healthy release (fails)")
     assert proc.returncode != 0
     assert "healthy" in (proc.stdout + proc.stderr).lower()
@@ -300,7 +343,51 @@ def test_never_healthy_release_fails_and_old_containers_keep_serving(story: Stor
     print(f"traffic during the failed update: sent {result.sent}, ok {result.ok}, failed {result.failed}")
     assert result.failed == 0 and result.answered() == ["1.0.0"] and result.ok > 0
     assert get(urls[1])["version"] == "1.0.0"
+    # The fixed address never sent a request to the never-healthy release, and none failed.
+    via = proxied.result
+    story.traffic["never-healthy release, through the fixed address"] = via.summary()
+    assert via.failed == 0 and via.answered() == ["1.0.0"] and via.ok > 0, via.summary()
+    assert story.edge.routes()[str(story.edge_port)]["release"] == r1
     # The stack still says the old release is active; a good spec recovers.
     story.up(story.v1, [story.v2], what="recover after the failed update")
     assert {c["Id"] for c in story.web_containers(r1)} == before
     assert story.web_containers(release_of(story.broken)) == []
+
+
+def test_edge_proxy_restart_in_steady_state_answers_again_within_seconds(story: Story) -> None:
+    """Caddy killed and started again (docker/edge.py start, as deploy.sh does): the fixed
+    address answers again from Caddy's autosaved routes, before the sync has even run."""
+    sup = Supervisor(story.edge.state)
+    assert get(story.address)["version"] == "1.0.0"
+    start = time.monotonic()
+    assert sup.terminate("caddy")
+    down = time.monotonic()
+    proc = story.edge.ctl("start")
+    assert proc.returncode == 0, proc.stderr
+    answered = None
+    while time.monotonic() - start < 30:
+        try:
+            body = get(story.address, timeout=1)
+            answered = time.monotonic()
+            break
+        except OSError:
+            time.sleep(0.05)
+    assert answered is not None, "the fixed address did not answer within 30 s of the restart"
+    assert body["version"] == "1.0.0"
+    story.timings["edge proxy restart: from kill to the first answer"] = answered - start
+    print(f"edge proxy restart: stopped in {down - start:.2f}s, answering again {answered - start:.2f}s after the kill")
+
+
+def test_without_the_edge_proxy_nothing_is_deployed_and_the_error_says_how_to_start_it(
+        tmp_path: pathlib.Path, engine: Engine, registry: Registry) -> None:
+    stack = Stack.create(tmp_path, engine, name="noproxy")  # its edge state names no running proxy
+    spec = web(registry.ref("1.0.0"), name="lonely")
+    before = {c["ID"] for c in engine.containers()}
+    proc = stack.up({"spec": spec, "edge_port": free_port()}, check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "edge proxy" in out and "not running" in out and "python3 docker/edge.py start" in out, out
+    # Nothing at all was registered: no network, no image pull, no container.
+    resources = stack.state()["deployment"].get("resources") or []
+    assert [r["type"] for r in resources if not r["type"].startswith("pulumi:")] == [], resources
+    assert {c["ID"] for c in engine.containers()} == before

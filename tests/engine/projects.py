@@ -81,6 +81,8 @@ class Project:
 
 
 def example_files(name: str) -> dict[str, str]:
+    """The example's files, and the modules the examples share (``examples/*.py``) beside them."""
     folder = ROOT / "examples" / name
-    return {p.name: p.read_text() for p in folder.iterdir() if p.is_file() and p.suffix in (".py", ".yaml")}
+    shared = {p.name: p.read_text() for p in (ROOT / "examples").glob("*.py")}
+    return {**shared, **{p.name: p.read_text() for p in folder.iterdir() if p.is_file() and p.suffix in (".py", ".yaml")}}
 

@@ -1,5 +1,5 @@
 """The CLI's automatic logs are off in the homes toolchain/pulumi_env.py makes, and come back
-with IMMUTABLE_PULUMI_AUTOMATIC_LOGS=on (why: pulumi_env.automatic_logs; the figure: README
+with IMMUTABLE_PULUMI_AUTOMATIC_LOGS=on (why: pulumi_env.automatic_logs; the figure: docs/measurements.md
 "Measurements"). The engine tests run the pinned CLI, so a CLI upgrade that finds another
 place for those logs fails here rather than silently costing every `up` again."""
 

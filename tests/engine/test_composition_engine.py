@@ -161,8 +161,8 @@ def test_consumer_program_composes_the_components_on_the_real_engine(tmp_path: p
 # --- upgrading the library ----------------------------------------------------------------------------
 
 UPGRADE_MAIN = textwrap.dedent('''
-    """Written against the library as it was (spec as second argument, `kept=`, ...): an
-    upgrade must not force a program change, and must not touch what runs."""
+    """Written against the library as it was (spec as second argument, `kept=`, ...), deployed
+    with that library; the upgrade to 0.2.0 and its args objects must not touch what runs."""
     import pulumi
     import pulumi_kubernetes as k8s
     from immutable_infra.kubernetes import ContainerService, ServiceNamespace
@@ -190,10 +190,11 @@ UPGRADE_MAIN_NEW_API = (UPGRADE_MAIN
                         .replace('**BASE}, opts=opts)', '**BASE}}, opts=opts)'))
 
 PREVIOUS_RELEASES = {
-    "4ceca57": "main before this change (the previous library version)",
+    "708e3a8": "0.1.0, the previous release (main before 0.2.0 removed the old spellings)",
+    "4ceca57": "before the one constructor shape (the library version before it)",
     "ade8425^": "before the release objects' rename (ade8425)",
 }
-SAME_WORKLOADS = {"4ceca57"}
+SAME_WORKLOADS = {"708e3a8", "4ceca57"}
 """From the previous version nothing that runs may even change; from older ones later features
 (rollout timeout, ...) may update a workload in place, but never replace or delete one."""
 
@@ -223,7 +224,9 @@ def test_upgrading_the_library_replaces_and_deletes_nothing(tmp_path: pathlib.Pa
     assert any(d.get("kind") == "Deployment" for d in deployed)
 
     project.extra_env = {}
-    for program in (UPGRADE_MAIN, UPGRADE_MAIN_NEW_API):
+    # 0.2.0 removed the old spellings (CHANGELOG.md): the program moves to the args object, and
+    # that change of the program's source replaces and deletes nothing either.
+    for program in (UPGRADE_MAIN_NEW_API,):
         (project.dir / "__main__.py").write_text(program)
         steps = project.preview_steps()
         # The per-service exec locks give way to the namespace's (created first: see

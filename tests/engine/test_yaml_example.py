@@ -182,6 +182,10 @@ def test_bad_input_fails_with_the_field_path_before_anything_registers(tmp_path:
     assert "spec.env" in out and "looks like a secret in plain env" in out, out
     assert "fix: move it to `secrets`" in out
     assert "hunter2" not in out
+    # The valid sibling `api` (in flight in the same provider process) reports nothing: no
+    # `grpc: the client connection is closing` noise (components/provider/host.py, point 3).
+    assert "client connection is closing" not in out, out
+    assert "resource 'api' has a problem" not in out, out
     state = json.dumps(ws.export("render"))
     assert "kubernetes:apps/v1:Deployment" not in state or "web-" not in state
     assert not list((ws.dir / "build" / "manifests").rglob("*web*"))

@@ -689,6 +689,13 @@ ISSUE_31: list[Case] = [
         {"type": "volume", "source": "config", "target": "/etc/app", "readOnly": True}]))),
     bad("docker-no-host-access", "engine-socket", CONTAINER, changed(docker_container(), ("volumes", [
         {"hostPath": "/var/run/docker.sock", "containerPath": "/var/run/docker.sock"}])), "the container engine's socket"),
+    good("docker-no-host-access", "probe-binary", CONTAINER, changed(docker_container(), ("mounts", [
+        {"type": "bind", "source": "/opt/immutable/docker/probe", "target": "/.immutable/probe", "readOnly": True}]))),
+    bad("docker-no-host-access", "writable-probe", CONTAINER, changed(docker_container(), ("mounts", [
+        {"type": "bind", "source": "/opt/immutable/docker/probe", "target": "/.immutable/probe", "readOnly": False}])),
+        "binds the host's"),
+    bad("docker-no-host-access", "not-the-probe", CONTAINER, changed(docker_container(), ("mounts", [
+        {"type": "bind", "source": "/etc", "target": "/.immutable/probe", "readOnly": True}])), "binds the host's"),
     good("docker-published-ports", "loopback", CONTAINER,
          changed(docker_container(), ("ports", [{"internal": 8080.0, "ip": "127.0.0.1"}]))),
     bad("docker-published-ports", "all-interfaces", CONTAINER,

@@ -222,7 +222,7 @@ def test_concurrent_ups_one_proceeds_the_other_fails_on_the_lock(team: Team) -> 
     refused = b.ops("guard", "dev")
     assert refused.returncode == 3, explain(refused)
     assert f"web {rid(V2)}" in refused.stderr and "does not contain what stack 'dev' runs" in refused.stderr
-    check = subprocess.run([sys.executable, "-m", "immutable_infra.ops.ledger_check", "dev", str(b.dir)],
+    check = subprocess.run([sys.executable, "-m", "immutable_infra.ops", "-C", str(b.dir), "check-ledger", "dev"],
                            env=b.environ("dev"), capture_output=True, text=True, timeout=120)
     assert check.returncode == 3, check.stdout + check.stderr
 

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from . import aws_mocks
+from .docker.test_docker_container_service import engine_outputs
 from .k8s_harness import run_program
-from .test_docker_container_service import engine_outputs
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

@@ -1,7 +1,7 @@
 """The Docker engine tests' program: the services of ``plan.json`` (next to this file) as
 ``DockerContainerService``s joined by one ``StackNetwork``, on the engine named by DOCKER_HOST.
 
-plan.json: ``{"services": [{"spec": {...}, "kept": [{...}, ...]}, ...]}`` (active spec first,
+plan.json: ``{"services": [{"spec": {...}, "kept": [{...}, ...], "edge_port": <int, optional>}, ...]}`` (active spec first,
 then the kept releases newest first, as the example stacks' ledger gives them). With
 ``"kubernetes_render_dir"`` the same specs also go through the Kubernetes ContainerService,
 rendered to that directory (the parity test compares the two).
@@ -15,7 +15,7 @@ import pulumi
 import pulumi_docker as docker
 import pulumi_kubernetes as k8s
 from immutable_infra import SpecError
-from immutable_infra.docker import DockerContainerService, StackNetwork
+from immutable_infra.docker import DockerContainerService, StackNetwork, edge
 from immutable_infra.kubernetes import ContainerService
 
 plan = json.loads((pathlib.Path(__file__).parent / "plan.json").read_text())
@@ -23,11 +23,16 @@ plan = json.loads((pathlib.Path(__file__).parent / "plan.json").read_text())
 engine = docker.Provider("engine", host=os.environ["DOCKER_HOST"])
 opts = pulumi.ResourceOptions(providers=[engine])
 try:
+    if any(s.get("edge_port") for s in plan["services"]):
+        edge.require_edge_proxy()  # before anything registers (IMMUTABLE_EDGE_STATE names the proxy)
     network = StackNetwork("apps", {"services": [s["spec"] for s in plan["services"]]}, opts=opts)
     for entry in plan["services"]:
         name = entry["spec"]["name"]
         svc = DockerContainerService(name, {"spec": entry["spec"], "previous": entry.get("kept", []),
-                                            "network": network, "exec_break_glass": True}, opts=opts)
+                                            "network": network, "exec_break_glass": True,
+                                            **({"edge_port": entry["edge_port"]} if entry.get("edge_port") else {})},
+                                     opts=opts)
+        pulumi.export(f"{name}_address", svc.address)
         pulumi.export(f"{name}_release", svc.release)
         pulumi.export(f"{name}_kept_releases", svc.kept_releases)
         pulumi.export(f"{name}_published_endpoint", svc.published_endpoint)

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 # One definition of a safe error (no secret in any rendering, a message and a fix for each problem).
-from ..test_bad_input_validation import AWS_KEY_ID, assert_safe
+from .test_bad_input_validation import AWS_KEY_ID, assert_safe
 
 __all__ = ["AWS_KEY_ID", "assert_safe", "parts", "with_"]
 

@@ -13,10 +13,10 @@ specs = json.loads(config.require("specs"))
 secret = pulumi.runtime.get_config("immutable-twin:apiDbPassword") or ""
 provider = k8s.Provider("k8s", render_yaml_to_directory=config.require("renderDir"))
 opts = pulumi.ResourceOptions(providers=[provider])
-apps = ServiceNamespace("apps", {"name": specs["namespace"]}, opts=opts)
+apps = ServiceNamespace("apps", {"spec": {"name": specs["namespace"]}}, opts=opts)
 api_spec = {**specs["api"], "secrets": [{**s, "value": secret} for s in specs["api"]["secrets"]]}
-api = ContainerService("api", api_spec, opts=opts)
-web = ContainerService("web", specs["web"], kept=[{**specs["web"], "image": i} for i in specs["web_kept_images"]],
-                       opts=opts)
+api = ContainerService("api", {"spec": api_spec}, opts=opts)
+web = ContainerService("web", {"spec": specs["web"], "previous": [{**specs["web"], "image": i}
+                                                                for i in specs["web_kept_images"]]}, opts=opts)
 pulumi.export("apiRelease", api.release)
 pulumi.export("webRelease", web.release)

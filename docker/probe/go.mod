@@ -1,0 +1,3 @@
+module immutable-infra/probe
+
+go 1.24.0

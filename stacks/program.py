@@ -134,7 +134,9 @@ def kubernetes_provider(config: StackConfig, project_dir: str) -> k8s.Provider:
         return k8s.Provider("render", render_yaml_to_directory=directory)
     kubeconfig = env.kubeconfig
     if env.target == "local-cluster" and kubeconfig is None:
-        kubeconfig = os.path.join(project_dir, ".state", "cluster", "kubeconfig")
+        # Where cluster/local.py keeps its cluster (IMMUTABLE_CLUSTER_STATE moves it, as tests do).
+        state = os.environ.get("IMMUTABLE_CLUSTER_STATE") or os.path.join(project_dir, ".state", "cluster")
+        kubeconfig = os.path.join(state, "kubeconfig")
     return k8s.Provider("cluster", kubeconfig=kubeconfig) if kubeconfig else k8s.Provider("cluster")
 
 

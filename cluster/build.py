@@ -74,6 +74,8 @@ def cache_key(name: str, spec: dict) -> str:
     h.update(f"{sys.platform}-{platform.machine()}|cgo=0|trimpath".encode())
     for path in sorted(module_dir.iterdir()):
         if path.is_file() and (path.suffix == ".go" or path.name in ("go.mod", "go.sum")):
+            if path.suffix == ".go" and path.read_text().startswith("//go:build app_"):
+                continue  # an example app's own file (registry/apps.py builds it): not in this binary
             h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return f"{name}-{spec['version']}-{h.hexdigest()[:12]}"
 

@@ -71,9 +71,10 @@ services the ReplicaSet controller alone has ~4,000 writes to make (two pods and
 per release): over three minutes at 20 per second, longer than everything else in the update."""
 
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
-NODE_PROCESSES = {"kwok": ("kwok",), "real": ("containerd", "kubelet", "kube-proxy", "kwok")}
-"""In real mode kwok only publishes Ingress addresses (cluster/kwok-ingress-stage.yaml): no node, no pod."""
-ORDER = (*CONTROL_PLANE, "containerd", "kubelet", "kube-proxy", "kwok", monitoring.DISCOVERY, monitoring.PROMETHEUS)
+NODE_PROCESSES = {"kwok": ("kwok",), "real": ("containerd", "kubelet", "kube-proxy", "kwok", "dns")}
+"""In real mode kwok only publishes Ingress addresses (cluster/kwok-ingress-stage.yaml): no node, no pod;
+dns (cluster/dns.py) resolves Service names for the pods."""
+ORDER = (*CONTROL_PLANE, "containerd", "kubelet", "kube-proxy", "kwok", "dns", monitoring.DISCOVERY, monitoring.PROMETHEUS)
 """Every process start may run, in start order (stop goes in reverse)."""
 BINARIES = {"kwok": ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl"),
             "real": ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kubelet",
@@ -406,6 +407,9 @@ def start_real_node(ports: dict[str, int], timeout: float) -> tuple[str, ...]:
     proxy_config = node.kube_proxy_config(node_dir, node_dir / "kube-proxy.kubeconfig", ports["kube_proxy_healthz"],
                                           ports["kube_proxy_metrics"])
     spawn("kube-proxy", [f"--config={proxy_config}", "--v=1"])
+    # Service names resolve in the pods (web calls api.apps.svc.cluster.local): the kubelet's clusterDNS.
+    spawn("dns", [str(CLUSTER_DIR / "dns.py"), f"--listen={node.NODE_IP}", f"--api=https://127.0.0.1:{api}",
+                  f"--pki={PKI}"], binary=sys.executable)
     spawn("kwok", [f"--kubeconfig={KUBECONFIG}", f"--config={CLUSTER_DIR / 'kwok-ingress-stage.yaml'}",
                    "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                    "--node-ip=127.0.0.1", f"--node-port={ports['kwok_node']}", "-v=INFO"])

@@ -7,7 +7,8 @@ is recorded in ``<state>/node/host-changes.json`` before it is changed, and undo
 ``undo_host_changes`` on stop:
 
 * sysctls kubelet, kube-proxy and the CNI bridge set (vm.overcommit_memory, kernel.panic,
-  kernel.panic_on_oops, net.ipv4.ip_forward, net.ipv4.conf.all.route_localnet): restored
+  kernel.panic_on_oops, net.ipv4.ip_forward, net.ipv4.conf.all.route_localnet,
+  net.bridge.bridge-nf-call-iptables): restored
   to the values they had;
 * iptables/ip6tables: ``kube-proxy --cleanup`` removes kube-proxy's rules, then every KUBE-*
   chain that did not exist before start is emptied, unreferenced and deleted;
@@ -30,6 +31,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -43,7 +45,10 @@ CGROUP_ROOT = "immutable-node"
 CNI_BIN = Path("/usr/lib/cni")
 LOCK = Path("/run/immutable-infra-node.json")
 SYSCTLS = ("vm.overcommit_memory", "kernel.panic", "kernel.panic_on_oops", "net.ipv4.ip_forward",
-           "net.ipv4.conf.all.route_localnet")
+           "net.ipv4.conf.all.route_localnet", "net.bridge.bridge-nf-call-iptables")
+BRIDGE_NF = "net.bridge.bridge-nf-call-iptables"
+"""1: packets bridged between pods pass iptables, so a pod's answer to a pod that called it through a
+ClusterIP (web -> api) is un-NATed by conntrack; 0 and the caller drops the answer."""
 FIXED_PATHS = ("/var/lib/kubelet", "/var/log/containers", "/var/log/pods", "/run/netns", "/run/containerd")
 HOST_TOOLS = {"containerd": "containerd", "containerd-shim-runc-v2": "containerd", "runc": "runc",
               "iptables": "iptables", "ip": "iproute2"}
@@ -267,6 +272,13 @@ def ensure_bridge() -> None:
     if f" {NODE_IP}/" not in addrs:
         sh("ip", "addr", "add", f"{NODE_IP}/16", "dev", BRIDGE)
     sh("ip", "link", "set", BRIDGE, "up")
+    if not _sysctl_path(BRIDGE_NF).exists():
+        sh("modprobe", "br_netfilter", check=False)  # absent in some containers: then the warning below
+    if _sysctl_path(BRIDGE_NF).exists():
+        _sysctl_path(BRIDGE_NF).write_text("1\n")
+    else:
+        print(f"warning: {BRIDGE_NF} is missing (kernel module br_netfilter): a pod calling another pod "
+              "through a Service gets no answer", file=sys.stderr, flush=True)
 
 
 def write_cni_config(node_dir: Path) -> Path:
@@ -355,6 +367,7 @@ def kubelet_config(node_dir: Path, pki: Path, port: int, healthz_port: int) -> P
         "evictionHard": {"memory.available": "50Mi", "nodefs.available": "1%", "imagefs.available": "1%",
                          "nodefs.inodesFree": "1%"},
         "serializeImagePulls": False, "registerNode": True, "clusterDomain": "cluster.local",
+        "clusterDNS": [NODE_IP],  # cluster/dns.py: Service names -> ClusterIPs
         "resolvConf": "/etc/resolv.conf", "enforceNodeAllocatable": ["pods"],
         # Fast reactions for tests: status and pod-lifecycle events promptly.
         "nodeStatusUpdateFrequency": "4s", "syncFrequency": "10s", "fileCheckFrequency": "10s",

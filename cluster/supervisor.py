@@ -81,7 +81,8 @@ class Supervisor:
             if start:
                 break
             time.sleep(0.01)
-        rec = {"pid": proc.pid, "start_time": start, "binary": binary, "args": args}
+        # The file the kernel runs (/proc/<pid>/exe names it): a symlinked python3 is python3.11.
+        rec = {"pid": proc.pid, "start_time": start, "binary": os.path.realpath(binary), "args": args}
         (self.pids / f"{name}.json").write_text(json.dumps(rec, indent=1) + "\n")
         proc.returncode = 0  # detached on purpose: do not warn that it still runs when this object goes
         return proc.pid

@@ -293,6 +293,18 @@ class Ingress(Spec):
     """IngressClass name; default: the cluster's default class."""
 
 
+class NodePort(OptOut):
+    """The Service as type NodePort: its first port answers on ``port`` of the nodes' addresses.
+
+    An exposure, so it carries its reason (recorded on the Service as the ``exposed_service``
+    opt-out the policy pack reads). Made for the project's local cluster, whose kube-proxy answers
+    node ports on 127.0.0.1 only: the address that answers from this machine (Kubernetes only;
+    the Docker component publishes on loopback through ``published_endpoint``)."""
+
+    port: Annotated[int, Field(ge=30000, le=32767)]
+    """The node port (Kubernetes' default range, 30000-32767)."""
+
+
 class Expose(Spec):
     """How the service is reached. A ClusterIP Service always; an Ingress when set."""
 
@@ -300,6 +312,8 @@ class Expose(Spec):
     """Create the ClusterIP Service. Default true."""
     ingress: Ingress | None = None
     """Route outside traffic through an Ingress. Default none."""
+    node_port: NodePort | None = None
+    """Make the Service a NodePort (with a reason). Default none: ClusterIP."""
     ingress_namespace: DnsLabel = "ingress-nginx"
     """Namespace of the ingress controller (allowed in by the network policy)."""
 
@@ -748,6 +762,9 @@ class ContainerServiceSpec(Spec):
                          "set expose.ingress.tls_secret, or security.opt_outs.plain_http_ingress with a reason")
         if ingress and not self.ports:
             problems.add(("ports",), [], "an ingress needs a port", "declare the HTTP port in `ports`")
+        if self.expose.node_port is not None and not (self.expose.service and self.ports):
+            problems.add(("expose", "node_port"), self.expose.node_port.port, "a node port needs the Service and a port",
+                         "keep expose.service true and declare the port in `ports`, or remove expose.node_port")
 
     @rule
     def _analysis_needs_a_cutover(self, problems: Problems) -> None:

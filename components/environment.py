@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError
 
 from . import rules
+from .container_spec import NodePort
 from .errors import Problem, SpecError, problems_from_validation
 from .fields import DnsLabel, Flag, Hostname, Int, LocalPath, NoCredential, Problems, Spec, pattern, rule
 from .ledger import WorkloadLedger
@@ -51,6 +52,9 @@ class ServiceKnobs(Spec):
     """Previous releases kept for rollback; default the topology's."""
     rollout_timeout_seconds: Annotated[Int, Field(ge=30, le=3600)] | None = None
     """Seconds a new release may take to become ready; default the topology's."""
+    node_port: NodePort | None = None
+    """``{port, reason}``: the service's Service as a NodePort in this environment (the local
+    cluster's address on 127.0.0.1); an exposure, so it carries its reason. Default: ClusterIP."""
 
 
 class ServerGroupKnobs(Spec):

@@ -65,6 +65,9 @@ class LedgerEntry(Spec):
     Absent on entries not recorded yet (they are derived from today's code)."""
     note: Annotated[str, Field(max_length=200)] | None = None
     """Free text shown in history (ticket, build number)."""
+    build_seconds: Annotated[float, Field(ge=0)] | None = None
+    """How long the artifact took to build (the image build step writes it; ``immutable-ops report``
+    shows it as the image build time)."""
     event: Event | None = None
     """How this release last came to serve, when it was not a deploy: ``rollback``, ``promotion``
     or ``pin`` (by hand, or an ``active`` pointer of the previous format). While it is the last

@@ -66,6 +66,9 @@ def serving(addr: str | None) -> bool:
 def _port() -> int:
     want = int(os.environ.get("IMMUTABLE_REGISTRY_PORT", "5000"))
     with socket.socket() as s:
+        # As the registry binds (Go sets SO_REUSEADDR): a port left in TIME_WAIT by the registry we just
+        # stopped is free, one another process listens on is not.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", want))
         except OSError as exc:

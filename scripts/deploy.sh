@@ -2,9 +2,11 @@
 # The main job: deploy a stack (default dev) with the real Pulumi engine, on the backend you
 # chose (PULUMI_BACKEND_URL or `pulumi login`; default: a local file backend under .state/).
 # Installs whatever is missing first; for a stack whose
-# target is local-cluster (dev) it builds and starts the local control plane
-# (stop it with: python3 cluster/local.py stop); for a local-docker stack it starts the project's
-# Docker engine and the edge proxy (docs/docker.md).
+# target is local-cluster (dev) it builds and starts the local control plane with one real node,
+# builds the example apps from source into the local registry (registry/apps.py), deploys them on
+# real pods and checks that the address answers (stop it with: python3 cluster/local.py stop).
+# IMMUTABLE_CLUSTER_NODES=kwok chooses simulated pods instead (scale work; no address).
+# For a local-docker stack it starts the project's Docker engine and the edge proxy (docs/docker.md).
 #   bash scripts/deploy.sh [dev|test|prod] [extra pulumi up args...]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 STACK="${1:-dev}"; shift || true
@@ -38,6 +40,9 @@ if [[ "$STACK" == "dev" ]] && ! pulumi config get --path 'immutable:secrets.api-
   pulumi config set --secret --path 'immutable:secrets.api-db-password.v1' "dev-only-db-password" -s dev \
     || fail "stack" "could not set the dev secret"
 fi
+if [[ "$(stack_target "$STACK")" == "local-cluster" && "$(stack_nodes "$STACK")" == "real" ]]; then
+  build_app_images "$STACK"
+fi
 clear_stale_lock "$STACK"
 # The ledger must still name every release the stack runs (a merge may have dropped one).
 "$VENV/bin/immutable-ops" -C "$PROJECT_DIR" check-ledger "$STACK" \
@@ -59,3 +64,6 @@ pulumi up --yes --skip-preview=false -s "$STACK" "$@" || fail "pulumi up" "the u
 cluster_truth "$STACK" after
 echo "deployed $STACK in $(( $(date +%s) - start ))s; outputs:" >&2
 pulumi stack output -s "$STACK" >&2
+if [[ "$(stack_target "$STACK")" == "local-cluster" && "$(stack_nodes "$STACK")" == "real" ]]; then
+  check_address "$STACK"
+fi

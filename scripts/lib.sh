@@ -79,17 +79,9 @@ ensure_cluster_binaries() {
 }
 
 stack_nodes() {
-  # `real` when every container image in the stack's ledger is in the project's local registry
-  # (127.0.0.1:5000, registry/local.py: the real node can pull them), else `kwok` (made-up images
-  # run only as simulated pods). IMMUTABLE_CLUSTER_NODES overrides.
-  if [[ -n "${IMMUTABLE_CLUSTER_NODES:-}" ]]; then echo "$IMMUTABLE_CLUSTER_NODES"; return 0; fi
-  "$VENV/bin/python" - "$PROJECT_DIR/Pulumi.$1.yaml" <<'PY'
-import sys, yaml
-config = (yaml.safe_load(open(sys.argv[1])) or {}).get("config", {})
-arts = [r.get("artifact", "") for e in (config.get("immutable:ledger") or {}).values() for r in e.get("releases", [])]
-images = [a for a in arts if "@sha256:" in a or ":" in a.split("/")[-1]]
-print("real" if images and all(a.startswith("127.0.0.1:5000/") for a in images) else "kwok")
-PY
+  # `real` (one real node: containerd, kubelet, kube-proxy; images from the local registry) unless
+  # kwok's simulated pods are chosen explicitly: IMMUTABLE_CLUSTER_NODES=kwok (scale work).
+  echo "${IMMUTABLE_CLUSTER_NODES:-real}"
 }
 
 start_cluster() {
@@ -107,6 +99,48 @@ start_cluster() {
         || fail "prometheus" "cluster/local.py prometheus failed (log: .state/cluster/logs/prometheus.log)"
     fi
   fi
+}
+
+build_app_images() {
+  # The image build step (registry/apps.py): the registry first, then the apps changed since
+  # their last build are built, pushed and appended to the stack's ledger; then every image the
+  # ledger names must be in the registry, or nothing is deployed.
+  local stack="$1"
+  python3 "$PROJECT_DIR/registry/local.py" start >&2 \
+    || fail "registry" "python3 registry/local.py start failed (log: .state/registry/logs/)"
+  step "image build step: registry/apps.py build $stack (only what changed)"
+  "$VENV/bin/python" "$PROJECT_DIR/registry/apps.py" build "$stack" \
+    || fail "images" "the image build step failed (see above); nothing was deployed"
+  "$VENV/bin/python" "$PROJECT_DIR/registry/apps.py" check "$stack" \
+    || fail "images" "Pulumi.$stack.yaml names images the registry lacks (see above); nothing was deployed"
+}
+
+check_address() {
+  # The stack's address (output web_address) must answer from this machine with the page of the
+  # web release the stack runs and the api release it reached, before the job says it succeeded.
+  local stack="$1" url web api
+  url="$(pulumi stack output web_address -s "$stack" 2>/dev/null)" || return 0
+  web="$(pulumi stack output web_release -s "$stack")"
+  api="$(pulumi stack output api_release -s "$stack")"
+  step "checking $url answers (web $web, api $api)"
+  "$VENV/bin/python" - "$url" "$web" "$api" <<'PY' || fail "address" "$url did not answer with web $web and api $api (see above)"
+import sys, time, urllib.request
+url, web, api = sys.argv[1:]
+deadline, last = time.monotonic() + 90, ""
+while time.monotonic() < deadline:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            last = resp.read().decode()
+        if f"web release {web} " in last and f"api release {api} " in last:
+            print(f"\n{url} answers:\n{last}", file=sys.stderr)
+            sys.exit(0)
+    except OSError as exc:
+        last = str(exc)
+    time.sleep(1)
+print(f"last answer: {last}", file=sys.stderr)
+sys.exit(1)
+PY
+  echo "$stack answers at $url (web release $web, api release $api)" >&2
 }
 
 stack_target() {

@@ -134,7 +134,9 @@ def kubernetes_provider(config: StackConfig, project_dir: str) -> k8s.Provider:
         return k8s.Provider("render", render_yaml_to_directory=directory)
     kubeconfig = env.kubeconfig
     if env.target == "local-cluster" and kubeconfig is None:
-        kubeconfig = os.path.join(project_dir, ".state", "cluster", "kubeconfig")
+        # Where cluster/local.py keeps its cluster (IMMUTABLE_CLUSTER_STATE moves it, as tests do).
+        state = os.environ.get("IMMUTABLE_CLUSTER_STATE") or os.path.join(project_dir, ".state", "cluster")
+        kubeconfig = os.path.join(state, "kubeconfig")
     return k8s.Provider("cluster", kubeconfig=kubeconfig) if kubeconfig else k8s.Provider("cluster")
 
 
@@ -165,6 +167,11 @@ def deploy(stack: str, raw: Mapping[str, Any], secrets: SecretStore | Mapping[st
         pulumi.export(f"{name}_kept_releases", service.kept_releases)
         pulumi.export(f"{name}_images", service.images)
         pulumi.export(f"{name}_endpoint", service.endpoint)
+    if env.target == "local-cluster":
+        for name, (active, _) in validated.services.items():
+            if active.expose.node_port is not None:
+                # The local cluster's kube-proxy answers node ports on 127.0.0.1 (cluster/node.py).
+                pulumi.export(f"{name}_address", f"http://127.0.0.1:{active.expose.node_port.port}/")
     deploy_server_groups(validated)
     pulumi.export("environment", env.name)
     pulumi.export("target", env.target)

@@ -121,6 +121,8 @@ def _apply_knobs(template: dict[str, Any], knobs: ServiceKnobs | None, env: Envi
             out["rollout_timeout_seconds"] = knobs.rollout_timeout_seconds
         if knobs.hostname is not None and "expose" in out and out["expose"].get("ingress"):
             out["expose"] = {**out["expose"], "ingress": {**out["expose"]["ingress"], "hostname": knobs.hostname}}
+        if knobs.node_port is not None:  # routing: the same release, reached on a node port here
+            out["expose"] = {**out.get("expose", {}), "node_port": knobs.node_port.model_dump()}
     if env.allow_mutable_image_tags:
         security = dict(out.get("security", {}))
         security["opt_outs"] = {**security.get("opt_outs", {}), "mutable_image_tag": {

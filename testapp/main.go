@@ -20,14 +20,20 @@
 //	TESTAPP_ERROR_RATIO (0)           fraction of application requests answered 500 (metrics.go)
 //
 // Multi-call: as `healthcheck` or `ready` (first argument) it GETs its own /healthz or /ready
-// on 127.0.0.1 and exits 0/1, for exec probes. Unknown flags (a worker's --queue ...) are
-// accepted and reported, so one image serves every service of the example stacks.
+// on 127.0.0.1 and exits 0/1, for exec probes; as `version` it prints its version. Unknown flags
+// (a worker's --queue ...) are accepted and reported, so one image serves every service of the
+// example stacks.
+//
+// The example apps (web.go, api.go, worker.go) are this server plus one file of their own,
+// compiled in by a build tag (`go build -tags app_web`): each app's binary holds only its own
+// code, so a change to one app's source changes that app's image and no other (registry/apps.py).
 package main
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -41,6 +47,17 @@ import (
 	"syscall"
 	"time"
 )
+
+// appRole is one example app's own behaviour, set by its file's init (behind its build tag).
+// Without a tag it is empty: the plain test app.
+type appRole struct {
+	name, version string
+	root          func(a *app, r *http.Request) (code int, body []byte, contentType string) // GET /
+	start         func(a *app)                                                              // background work
+	metrics       func(w io.Writer, labels string)                                          // extra series
+}
+
+var role appRole
 
 type app struct {
 	version, release, pod string
@@ -128,6 +145,9 @@ func (a *app) metrics(w http.ResponseWriter) {
 	fmt.Fprintf(w, "# HELP testapp_ready 1 when /ready answers 200.\n# TYPE testapp_ready gauge\ntestapp_ready{%s} %d\n", labels, ready)
 	a.http.write(w, labels)
 	fmt.Fprintf(w, "# HELP testapp_info The release this process serves.\n# TYPE testapp_info gauge\ntestapp_info{%s} 1\n", labels)
+	if role.metrics != nil {
+		role.metrics(w, labels)
+	}
 }
 
 func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -158,6 +178,12 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body, _ = json.Marshal(a.report())
 		body = append(body, '\n')
 		w.Header().Set("Content-Type", "application/json")
+	}
+	if role.root != nil && r.URL.Path == "/" && code == http.StatusOK {
+		// An example app answers / itself (web's page, api's digest of its mounts).
+		var ctype string
+		code, body, ctype = role.root(a, r)
+		w.Header().Set("Content-Type", ctype)
 	}
 	w.Header().Set("X-Release", a.release)
 	w.Header().Set("X-Version", a.version)
@@ -203,12 +229,22 @@ func main() {
 		neverReady: envOr("TESTAPP_NEVER_READY", "") != "", configDir: envOr("TESTAPP_CONFIG_DIR", "/etc/app"),
 		args: args, requests: map[string]int64{}, http: newHTTPMetrics(errorRatioFromEnv()),
 	}
+	if role.version != "" && os.Getenv("TESTAPP_VERSION") == "" {
+		a.version = role.version // an example app's own version (its file's constant)
+	}
+	if len(args) > 0 && args[0] == "version" {
+		fmt.Println(a.version)
+		return
+	}
 	ln, err := net.Listen("tcp", ":"+envOr("PORT", "8080"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testapp:", err)
 		os.Exit(1)
 	}
 	srv := &http.Server{Handler: a, ReadHeaderTimeout: 5 * time.Second}
+	if role.start != nil {
+		go role.start(a)
+	}
 	fmt.Printf(`{"msg":"testapp started","version":%q,"release":%q,"pod":%q,"start_delay_s":%g,"never_ready":%v}`+"\n",
 		a.version, a.release, a.pod, a.startDelay.Seconds(), a.neverReady)
 	go func() {

@@ -32,6 +32,8 @@ from ..release import content_hash
 LABEL_NAME = "app.kubernetes.io/name"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_RELEASE = "immutable.dev/release"
+RELEASE_ENV = "IMMUTABLE_RELEASE"
+"""The release id in the container's environment, as on Kubernetes (IMMUTABLE_ is reserved)."""
 LABEL_ROLE = "immutable.dev/role"
 LABEL_PORTS = "immutable.dev/ports"
 LABEL_CONTENT = "immutable.dev/content"
@@ -259,6 +261,9 @@ def adaptations(spec: ContainerServiceSpec, *, linked: bool, unfiltered_egress: 
                                  "(docker/edge.py) when edge_port is set, and per container at a port Docker picks "
                                  "(output published_endpoint); no hostname or path routing and no TLS; nothing off "
                                  "this machine can connect")
+    if spec.expose.node_port is not None:
+        out["expose.node_port"] = ("not applied: a container has no node port; an ingress is published on "
+                                   f"{LOOPBACK} instead (output published_endpoint)")
     if linked or declared_service_peers(spec):
         out["network"] = ("who may talk is enforced by one internal network per declared pair; ports within a "
                           "pair are not filtered and either side may open connections")
@@ -411,10 +416,10 @@ def resources(spec: ContainerServiceSpec) -> Args:
     }
 
 
-def env(spec: ContainerServiceSpec) -> list[Any]:
-    """Plain env then state endpoints, in the Kubernetes order; secrets are never env. An
-    endpoint given as a ``pulumi.Output`` stays one (``NAME=<value>`` once it is known)."""
-    pairs = [*sorted(spec.env.items()), *((e.name, e.url) for e in spec.state.endpoints)]
+def env(spec: ContainerServiceSpec, release: str) -> list[Any]:
+    """Plain env, state endpoints, then the release id, in the Kubernetes order; secrets are never
+    env. An endpoint given as a ``pulumi.Output`` stays one (``NAME=<value>`` once it is known)."""
+    pairs = [*sorted(spec.env.items()), *((e.name, e.url) for e in spec.state.endpoints), (RELEASE_ENV, release)]
     return [pulumi.Output.concat(k, "=", v) if is_output(v) else f"{k}={v}" for k, v in pairs]
 
 
@@ -488,7 +493,7 @@ def container_args(
     args: Args = {
         "name": name,
         "image": image,
-        "envs": env(spec),
+        "envs": env(spec, release),
         "labels": label_list(container_labels(spec, release, "active", extra_opt_outs, edge_port)),
         "healthcheck": healthcheck(spec),
         # Pulumi holds the update (and so the removal of the old release) until healthy.

@@ -146,10 +146,12 @@ class ContainerService(pulumi.ComponentResource, _ContainerServiceOutputs):
         gate = self._analysis(active, previous, active_deployment, given)
         self.service: k8s.core.v1.Service | None = None
         if active.expose.service and active.ports:
+            service_type, exposure_labels, exposure_reason = m.service_type_and_metadata(active)
             self.service = k8s.core.v1.Service(
                 f"{name}-svc",
-                metadata=self._meta(active.name, annotations=m.SERVICE_AWAIT_ANNOTATIONS),
-                spec={"type": "ClusterIP", "selector": m.service_selector(active, ids[0]),
+                metadata=self._meta(active.name, extra_labels=exposure_labels,
+                                    annotations={**m.SERVICE_AWAIT_ANNOTATIONS, **exposure_reason}),
+                spec={"type": service_type, "selector": m.service_selector(active, ids[0]),
                       "ports": m.service_ports(active)},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[active_deployment, *gate]),
             )

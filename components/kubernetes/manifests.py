@@ -20,6 +20,8 @@ from ..release import content_hash, release_name
 LABEL_NAME = "app.kubernetes.io/name"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_RELEASE = "immutable.dev/release"
+RELEASE_ENV = "IMMUTABLE_RELEASE"
+"""The release id in every container's environment (the same value as the pod's LABEL_RELEASE)."""
 LABEL_ROLE = "immutable.dev/role"
 LABEL_OPT_OUT_PREFIX = "immutable.dev/opt-out-"
 ANNOTATION_OPT_OUT_REASON_PREFIX = "immutable.dev/opt-out-reason-"
@@ -99,6 +101,8 @@ def pod_template(spec: ContainerServiceSpec, release: str) -> Manifest:
     opt_labels, opt_annotations = opt_out_metadata(spec)
     env = [{"name": k, "value": v} for k, v in sorted(spec.env.items())]
     env += [{"name": e.name, "value": e.url} for e in spec.state.endpoints]
+    # Each process can say which release it is (IMMUTABLE_ is reserved: no user env collides).
+    env.append({"name": RELEASE_ENV, "value": release})
     mounts: list[Manifest] = []
     volumes: list[Manifest] = []
     if (cm := config_map_name(spec)) is not None:
@@ -223,8 +227,24 @@ moves no traffic earlier; readiness is still awaited on the Deployment."""
 
 
 def service_ports(spec: ContainerServiceSpec) -> list[Manifest]:
-    return [{"name": p.name, "port": p.service_port or p.container_port, "targetPort": p.name,
-             "protocol": p.protocol} for p in spec.ports]
+    ports: list[Manifest] = [{"name": p.name, "port": p.service_port or p.container_port, "targetPort": p.name,
+                              "protocol": p.protocol} for p in spec.ports]
+    if spec.expose.node_port is not None and ports:
+        ports[0]["nodePort"] = spec.expose.node_port.port
+    return ports
+
+
+EXPOSED_SERVICE = "exposed_service"
+"""The opt-out a NodePort Service carries (the policy pack's name for an exposed Service)."""
+
+
+def service_type_and_metadata(spec: ContainerServiceSpec) -> tuple[str, dict[str, str], dict[str, str]]:
+    """The Service's type, and the opt-out label and reason that make a NodePort visible to reviews and policies."""
+    node_port = spec.expose.node_port
+    if node_port is None:
+        return "ClusterIP", {}, {}
+    return ("NodePort", {f"{LABEL_OPT_OUT_PREFIX}{EXPOSED_SERVICE.replace('_', '-')}": "true"},
+            {f"{ANNOTATION_OPT_OUT_REASON_PREFIX}{EXPOSED_SERVICE}": node_port.reason})
 
 
 def service_selector(spec: ContainerServiceSpec, active_release: str) -> dict[str, str]:

@@ -286,7 +286,7 @@ def report(
     fmt: FormatOpt = Format.table,
 ) -> Result:
     """Metrics of immutable operations from stack histories: deploy frequency, change failure rate,
-    time to restore, rollback time, drift, IaC coverage."""
+    time to restore, rollback time, drift, IaC coverage, image build time (from the ledger)."""
     from .commands import report as cmd
 
     return cmd.run(_ctx(ctx).project, stacks or [], days, check_drift, inventory or [])

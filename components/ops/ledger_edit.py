@@ -44,18 +44,12 @@ class LedgerEditor(EngineRunner):
             previous = old_entries[index] if index < len(old_entries) else None
             if previous is None or previous.artifact != entry.artifact:
                 self.set_config_path(stack, f"{base}.releases[{index}].artifact", entry.artifact)
-            if entry.release is not None and (previous is None or previous.release != entry.release):
-                self.set_config_path(stack, f"{base}.releases[{index}].release", entry.release)
-            elif entry.release is None and previous is not None and previous.release is not None:
-                self.remove_config_path(stack, f"{base}.releases[{index}].release")
-            if entry.note is not None and (previous is None or previous.note != entry.note):
-                self.set_config_path(stack, f"{base}.releases[{index}].note", entry.note)
-            elif entry.note is None and previous is not None and previous.note is not None:
-                self.remove_config_path(stack, f"{base}.releases[{index}].note")
-            if entry.event is not None and (previous is None or previous.event != entry.event):
-                self.set_config_path(stack, f"{base}.releases[{index}].event", entry.event)
-            elif entry.event is None and previous is not None and previous.event is not None:
-                self.remove_config_path(stack, f"{base}.releases[{index}].event")
+            for key in ("release", "note", "event", "build_seconds"):  # the optional fields of an entry
+                value, was = getattr(entry, key), getattr(previous, key) if previous is not None else None
+                if value is not None and (previous is None or was != value):
+                    self.set_config_path(stack, f"{base}.releases[{index}].{key}", str(value))
+                elif value is None and was is not None:
+                    self.remove_config_path(stack, f"{base}.releases[{index}].{key}")
         for index in range(len(old_entries) - 1, len(new.releases) - 1, -1):
             self.remove_config_path(stack, f"{base}.releases[{index}]")
         if new.active != (old.active if old else None):

@@ -35,6 +35,9 @@ KNOB_PATHS: dict[str, tuple[str, ...]] = {
     "group sizes": ("minSize", "maxSize", "desiredCapacity"),
     "keep_previous": ('metadata.labels["immutable.dev/role"]', "spec.revisionHistoryLimit"),
     "rollout_timeout_seconds": ("spec.progressDeadlineSeconds",),
+    # A Service as NodePort (the local cluster's address) with its exposed_service opt-out.
+    "node_port": ("spec.type", "spec.ports[0].nodePort", 'metadata.labels["immutable.dev/opt-out-exposed-service"]',
+                  'metadata.annotations["immutable.dev/opt-out-reason-exposed_service"]'),
 }
 """Input paths a knob sets (values differing there are allowed)."""
 

@@ -17,6 +17,8 @@ Definitions (per stack; every input is an update of ``pulumi stack history``):
 - **drift**: drifted / managed resources at the last ``refresh --preview-only`` (``n/a``
   where refresh cannot run).
 - **IaC coverage**: found resources under management / resources found (see coverage.py).
+- **image build time**: per workload, how long its newest built artifact took to build
+  (``build_seconds`` of its ledger entries, written by the image build step ``registry/apps.py``).
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ class StackMetrics:
     coverage: Coverage | None = None
     coverage_note: str | None = None
     last_update: datetime | None = None
+    image_build_seconds: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    """Per workload, the build seconds of its ledger entries that have them, oldest first."""
 
     @property
     def rollback_vs_fresh(self) -> float | None:
@@ -82,12 +86,14 @@ class StackMetrics:
             "coverage": None if self.coverage is None else self.coverage.as_dict(),
             "coverage_note": self.coverage_note,
             "last_update": self.last_update.isoformat() if self.last_update else None,
+            "image_build_seconds": {w: stats(v) for w, v in sorted(self.image_build_seconds.items())},
         }
 
 
 def measure(stack: str, records: Sequence[UpdateRecord], *, since: datetime | None = None,
             drift: DriftReport | None = None, drift_note: str | None = None,
-            coverage: Coverage | None = None, coverage_note: str | None = None) -> StackMetrics:
+            coverage: Coverage | None = None, coverage_note: str | None = None,
+            image_build_seconds: dict[str, tuple[float, ...]] | None = None) -> StackMetrics:
     updates = [r for r in records if r.kind == "update" and (since is None or r.start >= since)]
     history = rows(records)
     by_update: dict[int, set[str]] = {}
@@ -137,6 +143,7 @@ def measure(stack: str, records: Sequence[UpdateRecord], *, since: datetime | No
         restore_seconds=tuple(restore), rollback_seconds=tuple(r.seconds for r in rollbacks if r.seconds is not None),
         first_deploy_seconds=first_deploy, drift=drift, drift_note=drift_note, coverage=coverage,
         coverage_note=coverage_note, last_update=max((r.end or r.start) for r in updates) if updates else None,
+        image_build_seconds={w: v for w, v in (image_build_seconds or {}).items() if v},
     )
 
 
@@ -186,4 +193,7 @@ def table(metrics: Sequence[StackMetrics]) -> Table:
         f"{m.coverage.percent:.0f}% ({m.coverage.matched}/{m.coverage.found} found resources managed)"
         if m.coverage is not None and m.coverage.percent is not None
         else f"n/a: {m.coverage_note}" if m.coverage_note else "n/a" for m in metrics])
+    row("image build time", [
+        ", ".join(f"{w} {_duration(v[-1])}" for w, v in sorted(m.image_build_seconds.items())) + " (last build)"
+        if m.image_build_seconds else "n/a: no build_seconds in the ledger" for m in metrics])
     return out

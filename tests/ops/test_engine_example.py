@@ -140,6 +140,11 @@ class Story:
 @pytest.fixture(scope="module")
 def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     ws = Workspace.create(tmp_path_factory.mktemp("ops-example"))
+    # The story starts where a promotion flow does: dev runs the artifacts test has (the committed
+    # dev ledger names the example apps built on this machine instead, docs/real-node.md).
+    dev = ws.config("dev")
+    dev["config"][LEDGER].update({w: ws.config("test")["config"][LEDGER][w] for w in ("web", "api", "worker")})
+    ws.write_config(dev, "dev")
     for stack in STACKS:
         ws.init_stack(stack)
     yield Story(ws)

@@ -22,6 +22,10 @@ pytestmark = [pytest.mark.engine]
 
 def test_a_failed_rollback_shows_the_engine_error_and_history_keeps_the_running_release(tmp_path: Path) -> None:
     ws = Workspace.create(tmp_path)
+    # A web history with a kept release: test's ledger (dev's names one build of the example apps).
+    dev = ws.config("dev")
+    dev["config"]["immutable:ledger"]["web"] = ws.config("test")["config"]["immutable:ledger"]["web"]
+    ws.write_config(dev, "dev")
     ws.init_stack("dev")
     ws.pulumi("up", "--yes", "-s", "dev")
     outputs = json.loads(ws.pulumi("stack", "output", "--json", "-s", "dev").stdout)

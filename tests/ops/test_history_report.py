@@ -101,3 +101,20 @@ def test_history_names_what_changed_between_two_recorded_releases() -> None:
     column = header.index("what changed")
     deployed = [c for r, c in zip(rows, cells, strict=True) if r.change == "deployed" and r.release == RELEASES["web-2"]]
     assert deployed and deployed[0][column] == "env, image"
+
+
+def test_report_shows_each_workloads_last_image_build_time() -> None:
+    metrics = report.measure("dev", story(), image_build_seconds={"web": (12.0, 7.5), "api": (9.0,), "legacy": ()})
+    other = report.measure("test", [])
+    rows = {r[0]: r[1:] for r in report.table([metrics, other]).rows}
+    assert rows["image build time"] == ["api 9s, web 8s (last build)", "n/a: no build_seconds in the ledger"]
+    assert metrics.as_dict()["image_build_seconds"]["web"] == {"median": 9.75, "max": 12.0, "last": 7.5}
+
+
+def test_ledger_entries_carry_build_seconds_through_a_recorded_edit() -> None:
+    from immutable_infra.ledger import WorkloadLedger
+    before = WorkloadLedger.model_validate({"releases": [{"artifact": "r/web@sha256:" + "a" * 64, "build_seconds": "4.25"}]})
+    assert before.releases[0].build_seconds == 4.25  # written by `pulumi config set --type string`
+    assert before.recorded(0, "0123abcd").releases[0].build_seconds == 4.25
+    with pytest.raises(ValueError):
+        WorkloadLedger.model_validate({"releases": [{"artifact": "x", "build_seconds": -1}]})

@@ -72,6 +72,8 @@ def run(project: Project, stacks: Sequence[str], days: int | None, check_drift: 
         else:
             coverage_note = f"no inventory (--inventory {name}=FILE)"
         measured = cov.measure(source, deployment, found) if found is not None else None
+        builds = {w: tuple(e.build_seconds for e in ledger.releases if e.build_seconds is not None)
+                  for w, ledger in project.ledger(name).items()}
         results.append(metrics.measure(name, records, since=since, drift=drift_report, drift_note=drift_note,
-                                       coverage=measured, coverage_note=coverage_note))
+                                       coverage=measured, coverage_note=coverage_note, image_build_seconds=builds))
     return ReportResult(results)

@@ -93,9 +93,9 @@ def test_resources_mean_no_swap_and_a_reservation() -> None:
 
 def test_env_order_matches_kubernetes_and_has_no_secret() -> None:
     s = spec(env={"B": "2", "A": "1"}, state={"endpoints": [{"name": "DATABASE_URL", "url": "postgres://db:5432/x"}]})
-    assert ro.env(s) == ["A=1", "B=2", "DATABASE_URL=postgres://db:5432/x"]
+    assert ro.env(s, s.release) == ["A=1", "B=2", "DATABASE_URL=postgres://db:5432/x", f"IMMUTABLE_RELEASE={s.release}"]
     k8s_env = m.pod_template(s, s.release)["spec"]["containers"][0]["env"]
-    assert ro.env(s) == [f"{e['name']}={e['value']}" for e in k8s_env]
+    assert ro.env(s, s.release) == [f"{e['name']}={e['value']}" for e in k8s_env]
 
 
 def test_command_is_the_entrypoint_and_args_the_command_as_on_kubernetes() -> None:

@@ -75,7 +75,8 @@ GROUP_B = server_group_spec(
 ENVIRONMENT = {"name": "dev", "target": "kubernetes", "kubeconfig": "/home/dev/.kube/config",
                "render_dir": "build/manifests/dev",
                "prometheus_url": "http://prometheus.monitoring:9090",
-               "services": {"web": {"replicas": 2, "hostname": "web.dev.example.com"}},
+               "services": {"web": {"replicas": 2, "hostname": "web.dev.example.com",
+                                    "node_port": {"port": 30080, **REASON}}},
                "server_groups": {"api": {"min_size": 1, "max_size": 2}},
                "aws": {"region": "eu-west-1", "vpc_id": VPC, "subnet_ids": SUBNETS,
                        "load_balancer_subnet_ids": LB_SUBNETS, "certificate_arn": CERT}}
@@ -119,6 +120,7 @@ FREE_TEXT: dict[str, frozenset[str]] = {
     # Values of environment variables and text for people: one line or many, any script; no ESC.
     "env.*": ALL - {"control character"},
     "security.opt_outs.*.reason": ALL - {"control character"},
+    "services.*.node_port.reason": ALL - {"control character"},  # an exposure's reason, as an opt-out's
     "security.opt_outs.env_not_secret.*": ALL - {"control character"},
     # A script: a leading space would hide its '#!' (refused where state mounts follow it).
     "user_data": ALL - {"control character", "surrounding spaces"},

@@ -314,7 +314,8 @@ class ContainerService(pulumi.ComponentResource, _ContainerServiceOutputs):
             f"{self._name}-svc-{rid}",
             metadata=self._meta(m.deployment_name(active, rid), release=rid, role="analysis",
                                 annotations=m.SERVICE_AWAIT_ANNOTATIONS),
-            spec={"type": "ClusterIP", "selector": m.service_selector(active, rid), "ports": m.service_ports(active)},
+            spec={"type": "ClusterIP", "selector": m.service_selector(active, rid),
+                  "ports": m.service_ports(active, node_port=False)},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[active_deployment]),
         )
         where = {"prometheus_url": given.get("prometheus_url") or "", "kubeconfig": given.get("kubeconfig") or ""}

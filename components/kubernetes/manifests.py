@@ -226,10 +226,12 @@ measured on a real node, 10 of the 15 s of a rollback and of the 18 s of a swap.
 moves no traffic earlier; readiness is still awaited on the Deployment."""
 
 
-def service_ports(spec: ContainerServiceSpec) -> list[Manifest]:
+def service_ports(spec: ContainerServiceSpec, node_port: bool = True) -> list[Manifest]:
+    """The Service's ports. ``node_port=False`` for a ClusterIP Service beside the main one (the
+    analysis's release-scoped Service): the API server refuses a nodePort on a ClusterIP Service."""
     ports: list[Manifest] = [{"name": p.name, "port": p.service_port or p.container_port, "targetPort": p.name,
                               "protocol": p.protocol} for p in spec.ports]
-    if spec.expose.node_port is not None and ports:
+    if node_port and spec.expose.node_port is not None and ports:
         ports[0]["nodePort"] = spec.expose.node_port.port
     return ports
 

@@ -89,6 +89,18 @@ def test_the_service_moves_only_after_the_release_passed_its_analysis() -> None:
     assert "web-svc" in result.named(f"web-{old}").depends_on
 
 
+def test_the_release_scoped_service_of_a_node_port_service_is_a_plain_cluster_ip() -> None:
+    """The main Service may be a NodePort (dev's address); the release-scoped one beside it is
+    ClusterIP, which the API server refuses with a nodePort (seen on the real node)."""
+    reason = {"reason": "dev's address on this machine: the exec lock refuses port-forward"}
+    spec = service(strategy="blue-green", analysis=ANALYSIS, expose={"node_port": {"port": 30080, **reason}})
+    result = deploy(spec, prometheus_url="http://127.0.0.1:9", kubeconfig="/k")
+    assert result.named("web-svc").inputs["spec"]["ports"][0]["nodePort"] == 30080
+    scoped = result.named(f"web-svc-{rid(spec)}").inputs["spec"]
+    assert scoped["type"] == "ClusterIP"
+    assert all("nodePort" not in port for port in scoped["ports"])
+
+
 def test_without_analysis_nothing_is_added() -> None:
     result = deploy(service(strategy="blue-green"))
     assert not [r for r in result.resources if "analysis" in r.name or r.name.startswith("web-svc-")]

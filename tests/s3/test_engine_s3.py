@@ -202,7 +202,7 @@ def test_concurrent_ups_one_proceeds_the_other_fails_on_the_lock(team: Team) -> 
     try:
         team.wait_for_lock(slow, log)
         # A's update is running: its lock is live, so the scripts' stale-lock check leaves it alone.
-        live = subprocess.run([sys.executable, "-m", "immutable_infra.ops.backend", "stale-lock", "dev"], cwd=b.dir,
+        live = subprocess.run([sys.executable, "-m", "immutable_infra.ops", "stale-lock", "dev"], cwd=b.dir,
                               env=b.environ("dev"), capture_output=True, text=True, timeout=60)
         assert live.returncode == 1, live.stdout + live.stderr
         kept = subprocess.run(["bash", "-c", f'source "{ROOT}/scripts/lib.sh"; clear_stale_lock dev'], cwd=b.dir,
@@ -267,7 +267,7 @@ def test_a_killed_up_leaves_a_lock_that_cancel_clears(team: Team) -> None:
     assert len(team.lock_keys()) == 1
     blocked = a.pulumi("up", "--yes", "-s", "dev", check=False)
     assert blocked.returncode != 0 and LOCK_ERROR in blocked.stdout + blocked.stderr, explain(blocked)
-    stale = subprocess.run([sys.executable, "-m", "immutable_infra.ops.backend", "stale-lock", "dev"], cwd=a.dir,
+    stale = subprocess.run([sys.executable, "-m", "immutable_infra.ops", "stale-lock", "dev"], cwd=a.dir,
                            env=a.environ("dev"), capture_output=True, text=True, timeout=60)
     assert f".pulumi/locks/organization/{PROJECT}/dev/" in stale.stdout
     assert stale.returncode == 0 and "(gone)" in stale.stdout, stale.stdout + stale.stderr

@@ -118,8 +118,13 @@ def outputs(ws: Workspace) -> dict[str, Any]:
 
 
 def set_web(ws: Workspace, releases: list[str], active: str | None = None, service: str = "web") -> None:
+    """The service's ledger lists ``releases``. When they start with what it lists already (an
+    append), its entries are kept as they are: their recorded ids and serving events
+    (docs/releases.md); a release that served, then a rollback, lists one artifact twice."""
     data = ws.config()
-    entry: dict[str, Any] = {"releases": [{"artifact": a} for a in releases]}
+    old = (data["config"]["immutable:ledger"].get(service) or {}).get("releases", [])
+    kept = old if [e["artifact"] for e in old] == releases[:len(old)] else []
+    entry: dict[str, Any] = {"releases": [*kept, *({"artifact": a} for a in releases[len(kept):])]}
     if active:
         entry["active"] = active
     data["config"]["immutable:ledger"][service] = entry

@@ -61,26 +61,26 @@ def log(msg: str) -> None:
 
 
 @functools.cache
-def _registry() -> Any:
-    """registry/local.py (its state and address follow IMMUTABLE_REGISTRY_STATE)."""
-    spec = importlib.util.spec_from_file_location("registry_local", ROOT / "registry" / "local.py")
+def _load(name: str, relative: str) -> Any:
+    """A stdlib script of the project loaded by path (registry/ and toolchain/ are no packages)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / relative)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _registry() -> Any:
+    """registry/local.py (its state and address follow IMMUTABLE_REGISTRY_STATE)."""
+    return _load("registry_local", "registry/local.py")
 
 
 def cache_dir() -> Path:
     return Path(os.environ.get("IMMUTABLE_APPS_CACHE", ROOT / ".state" / "apps"))
 
 
-@functools.cache
 def _toolchain_build() -> Any:
-    spec = importlib.util.spec_from_file_location("toolchain_build", ROOT / "toolchain" / "build.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load("toolchain_build", "toolchain/build.py")
 
 
 def go_env() -> dict[str, str]:

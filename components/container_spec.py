@@ -543,6 +543,10 @@ class ContainerServiceSpec(Spec):
     """Plain environment. Names that look secret are refused (use ``secrets``, or
     ``security.opt_outs.env_not_secret`` for a name that only looks secret); values holding a
     known credential format are refused."""
+    release_env: Annotated[Flag, AddedLater("0.2.0")] = False
+    """Tell each process which release it is: ``IMMUTABLE_RELEASE=<release id>`` in its
+    environment. Part of the release, so turning it on makes a new release. Default false: a
+    release deployed by an earlier library keeps its pod template (no pod rolls on upgrade)."""
     config_files: list[ConfigFile] = Field(default_factory=list)
     """Files mounted under ``config_dir`` from an immutable ConfigMap (1 MiB in all)."""
     config_dir: AbsolutePath = "/etc/app"

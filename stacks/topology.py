@@ -18,6 +18,9 @@ from immutable_infra.records import SecretStore
 NAMESPACE = "apps"
 
 _RESOURCES_SMALL = {"cpu_request": "50m", "cpu_limit": "250m", "memory_request": "64Mi", "memory_limit": "128Mi"}
+# Each app says which release it is (IMMUTABLE_RELEASE). Part of the release: turning it on gave
+# every service a new release, which the example's users record like any other change.
+_RELEASE_ENV = {"release_env": True}
 _HTTP_PROBES = {
     "liveness": {"http_get": {"path": "/healthz", "port": "http"}, "period_seconds": 10},
     "readiness": {"http_get": {"path": "/ready", "port": "http"}, "period_seconds": 5},
@@ -44,6 +47,7 @@ def service_templates(secrets: SecretStore | Mapping[str, str]) -> dict[str, dic
         "web": {
             "name": "web",
             "namespace": NAMESPACE,
+            **_RELEASE_ENV,
             "ports": [{"name": "http", "container_port": 8080, "service_port": 80}],
             "env": {"API_URL": "http://api.apps.svc.cluster.local:8080", "LOG_FORMAT": "json"},
             "resources": _RESOURCES_SMALL,
@@ -58,6 +62,7 @@ def service_templates(secrets: SecretStore | Mapping[str, str]) -> dict[str, dic
         "api": {
             "name": "api",
             "namespace": NAMESPACE,
+            **_RELEASE_ENV,
             "ports": [{"name": "http", "container_port": 8080}],
             "env": {"LOG_FORMAT": "json"},
             "config_files": [{"name": "api.toml", "content": "[server]\nport = 8080\nmax_body_kb = 512\n"}],
@@ -73,6 +78,7 @@ def service_templates(secrets: SecretStore | Mapping[str, str]) -> dict[str, dic
         "worker": {
             "name": "worker",
             "namespace": NAMESPACE,
+            **_RELEASE_ENV,
             "args": ["--queue", "jobs", "--concurrency", "4"],
             "resources": _RESOURCES_SMALL,
             "probes": {

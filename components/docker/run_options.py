@@ -417,9 +417,12 @@ def resources(spec: ContainerServiceSpec) -> Args:
 
 
 def env(spec: ContainerServiceSpec, release: str) -> list[Any]:
-    """Plain env, state endpoints, then the release id, in the Kubernetes order; secrets are never
-    env. An endpoint given as a ``pulumi.Output`` stays one (``NAME=<value>`` once it is known)."""
-    pairs = [*sorted(spec.env.items()), *((e.name, e.url) for e in spec.state.endpoints), (RELEASE_ENV, release)]
+    """Plain env, state endpoints, then the release id (with ``release_env``), in the Kubernetes
+    order; secrets are never env. An endpoint given as a ``pulumi.Output`` stays one
+    (``NAME=<value>`` once it is known)."""
+    pairs = [*sorted(spec.env.items()), *((e.name, e.url) for e in spec.state.endpoints)]
+    if spec.release_env:  # opt-in, part of the release (as on Kubernetes)
+        pairs.append((RELEASE_ENV, release))
     return [pulumi.Output.concat(k, "=", v) if is_output(v) else f"{k}={v}" for k, v in pairs]
 
 

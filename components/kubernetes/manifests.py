@@ -21,7 +21,7 @@ LABEL_NAME = "app.kubernetes.io/name"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_RELEASE = "immutable.dev/release"
 RELEASE_ENV = "IMMUTABLE_RELEASE"
-"""The release id in every container's environment (the same value as the pod's LABEL_RELEASE)."""
+"""The release id in the container's environment with ``release_env`` (the pod's LABEL_RELEASE)."""
 LABEL_ROLE = "immutable.dev/role"
 LABEL_OPT_OUT_PREFIX = "immutable.dev/opt-out-"
 ANNOTATION_OPT_OUT_REASON_PREFIX = "immutable.dev/opt-out-reason-"
@@ -101,8 +101,10 @@ def pod_template(spec: ContainerServiceSpec, release: str) -> Manifest:
     opt_labels, opt_annotations = opt_out_metadata(spec)
     env = [{"name": k, "value": v} for k, v in sorted(spec.env.items())]
     env += [{"name": e.name, "value": e.url} for e in spec.state.endpoints]
-    # Each process can say which release it is (IMMUTABLE_ is reserved: no user env collides).
-    env.append({"name": RELEASE_ENV, "value": release})
+    # Opt-in (part of the release): a release deployed without it keeps its pod template.
+    # IMMUTABLE_ is reserved, so no user env collides.
+    if spec.release_env:
+        env.append({"name": RELEASE_ENV, "value": release})
     mounts: list[Manifest] = []
     volumes: list[Manifest] = []
     if (cm := config_map_name(spec)) is not None:

@@ -193,7 +193,7 @@ def test_5_health_matches_what_the_load_generator_sent(
     pods = [line[4:-4] for line in logs.stdout.splitlines() if line.startswith("==> ")]
     assert len(pods) == 2 and all(p.startswith(f"web-{release}-") for p in pods), logs.stdout
     # Each JSON log line names the pod that wrote it: only that release's pods. (The app's own
-    # "release" field stays "unknown": the components do not inject IMMUTABLE_RELEASE.)
+    # "release" field stays "unknown": this service does not set release_env.)
     lines = [json.loads(line) for line in logs.stdout.splitlines() if line.startswith("{")]
     assert lines and {line["pod"] for line in lines} <= set(pods), logs.stdout
 

@@ -28,6 +28,25 @@ DEV_SECRET = "dev-only-db-password"
 PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "Pulumi.dev.yaml", "Pulumi.test.yaml", "Pulumi.prod.yaml")
 
 
+RELEASE_ENV_ON = '_RELEASE_ENV = {"release_env": True}'
+
+
+def install_todays_program(project: pathlib.Path, *, release_env: bool = True) -> None:
+    """Today's ``stacks/`` and ``__main__.py`` into ``project`` (an upgrade from an older copy).
+
+    ``release_env=False``: the topology as it was before the example turned ``release_env`` on
+    (a release-defining change of the example's own, not of the library), so an upgrade test
+    measures the library and the ledger alone."""
+    shutil.rmtree(project / "stacks", ignore_errors=True)
+    shutil.copytree(ROOT / "stacks", project / "stacks", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "__main__.py", project / "__main__.py")
+    if not release_env:
+        topology = project / "stacks" / "topology.py"
+        text = topology.read_text()
+        assert text.count(RELEASE_ENV_ON) == 1, f"stacks/topology.py no longer holds {RELEASE_ENV_ON!r}"
+        topology.write_text(text.replace(RELEASE_ENV_ON, "_RELEASE_ENV: dict[str, bool] = {}"))
+
+
 def toolchain_missing() -> str | None:
     if not PULUMI.exists():
         return f"{PULUMI} is missing: run python3 toolchain/build.py (scripts/test.sh does)"

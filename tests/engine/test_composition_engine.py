@@ -209,15 +209,7 @@ def _library_at(revision: str, into: pathlib.Path) -> pathlib.Path:
     return into
 
 
-KNOWN_DEFECT = pytest.mark.xfail(strict=True, reason=(
-    "KNOWN DEFECT (issue #35, open): the components now put IMMUTABLE_RELEASE into every container's "
-    "env, so upgrading a stack deployed by the previous library updates each Deployment's pod template "
-    "in place (pods rolled, same release id). Only releases created by this version may carry it. "
-    "strict: this test fails as soon as the defect is fixed, so the mark must then go."))
-
-
-@pytest.mark.parametrize("revision", [pytest.param(r, marks=KNOWN_DEFECT) if r in SAME_WORKLOADS else r
-                                      for r in PREVIOUS_RELEASES])
+@pytest.mark.parametrize("revision", PREVIOUS_RELEASES)
 def test_upgrading_the_library_replaces_and_deletes_nothing(tmp_path: pathlib.Path, revision: str) -> None:
     old = _library_at(revision, tmp_path / "old-library")
     project = Project.create(tmp_path, {"Pulumi.yaml": "name: upgrade\nruntime:\n  name: python\n  options:\n"

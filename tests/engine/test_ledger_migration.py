@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .harness import DEV_SECRET, PULUMI, ROOT, Workspace, changed
+from .harness import DEV_SECRET, PULUMI, ROOT, Workspace, changed, install_todays_program
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
@@ -72,9 +72,7 @@ def test_upgrade_from_the_previous_version_replaces_no_running_compute(tmp_path:
     assert "web_release" in before
 
     # Upgrade: today's code, the same stack config (artifact-only ledger, unversioned secret).
-    shutil.rmtree(ws.dir / "stacks")
-    shutil.copytree(ROOT / "stacks", ws.dir / "stacks", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "__main__.py", ws.dir / "__main__.py")
+    install_todays_program(ws.dir, release_env=False)
     steps = ws.preview_steps()
     assert _steps_on(steps, ("create", "delete", "replace", "create-replacement", "delete-replaced")) == [], \
         [(s["op"], s["urn"]) for s in changed(steps)]

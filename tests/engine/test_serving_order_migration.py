@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .harness import PULUMI, ROOT, Workspace, changed
+from .harness import PULUMI, ROOT, Workspace, changed, install_todays_program
 from .test_ledger_migration import _steps_on
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
@@ -68,9 +68,7 @@ def test_a_pinned_ledger_upgrades_with_no_replace_and_no_delete(tmp_path: Path) 
     assert before["web_release"] == pinned["active"] and before["web_kept_releases"]
 
     # Upgrade: today's code and library, the same config and records.
-    shutil.rmtree(ws.dir / "stacks")
-    shutil.copytree(ROOT / "stacks", ws.dir / "stacks", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "__main__.py", ws.dir / "__main__.py")
+    install_todays_program(ws.dir, release_env=False)
     steps = ws.preview_steps()
     assert _steps_on(steps, CHANGES) == [], [(s["op"], s["urn"]) for s in changed(steps)]
     proc = subprocess.run([sys.executable, "-m", "immutable_infra.ops", "-C", str(ws.dir), "record", "dev"],

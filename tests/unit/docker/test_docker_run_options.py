@@ -91,9 +91,12 @@ def test_resources_mean_no_swap_and_a_reservation() -> None:
 # --- env, command, mounts -----------------------------------------------------------------------
 
 
-def test_env_order_matches_kubernetes_and_has_no_secret() -> None:
-    s = spec(env={"B": "2", "A": "1"}, state={"endpoints": [{"name": "DATABASE_URL", "url": "postgres://db:5432/x"}]})
-    assert ro.env(s, s.release) == ["A=1", "B=2", "DATABASE_URL=postgres://db:5432/x", f"IMMUTABLE_RELEASE={s.release}"]
+@pytest.mark.parametrize("release_env", [False, True])
+def test_env_order_matches_kubernetes_and_has_no_secret(release_env: bool) -> None:
+    s = spec(env={"B": "2", "A": "1"}, state={"endpoints": [{"name": "DATABASE_URL", "url": "postgres://db:5432/x"}]},
+             release_env=release_env)
+    told = [f"IMMUTABLE_RELEASE={s.release}"] if release_env else []
+    assert ro.env(s, s.release) == ["A=1", "B=2", "DATABASE_URL=postgres://db:5432/x", *told]
     k8s_env = m.pod_template(s, s.release)["spec"]["containers"][0]["env"]
     assert ro.env(s, s.release) == [f"{e['name']}={e['value']}" for e in k8s_env]
 

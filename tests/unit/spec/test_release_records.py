@@ -234,3 +234,26 @@ def test_a_field_added_later_changes_no_release_id_while_at_its_default() -> Non
     opted = ContainerServiceSpec.model_validate(_bg(env=env, security={"opt_outs": {"env_not_secret": {
         "PASSWORD_POLICY_URL": "a public URL whose name only looks like a secret"}}}))
     assert "env_not_secret" in release_fields(opted)["security"]["opt_outs"] and opted.release != spec.release
+
+
+def test_release_env_is_opt_in_and_part_of_the_release() -> None:
+    """A release deployed by the library before ``release_env`` existed keeps its id and its pod
+    template (no IMMUTABLE_RELEASE, so an upgrade rolls no pod); turning it on is a new release
+    whose every container is told its id, on Kubernetes and on Docker alike."""
+    from immutable_infra.docker import run_options
+    from immutable_infra.kubernetes import manifests
+    from immutable_infra.release import release_fields
+
+    def env_names(spec: ContainerServiceSpec) -> list[str]:
+        k8s = [e["name"] for e in manifests.pod_template(spec, spec.release)["spec"]["containers"][0]["env"]]
+        docker = [pair.split("=", 1)[0] for pair in run_options.env(spec, spec.release)]
+        assert k8s == docker
+        return k8s
+
+    before = ContainerServiceSpec.model_validate(_bg())
+    assert "release_env" not in release_fields(before) and "IMMUTABLE_RELEASE" not in env_names(before)
+    told = ContainerServiceSpec.model_validate(_bg(release_env=True))
+    assert told.release != before.release
+    assert env_names(told)[-1] == "IMMUTABLE_RELEASE"
+    assert manifests.pod_template(told, told.release)["spec"]["containers"][0]["env"][-1]["value"] == told.release
+    assert ContainerServiceSpec.model_validate(_bg(release_env=False)).release == before.release  # explicit default

@@ -143,6 +143,21 @@ def cluster_ip(real: Cluster, service: str, namespace: str = NS) -> str:
     return f"http://{svc['spec']['clusterIP']}:{svc['spec']['ports'][0]['port']}/"
 
 
+def settle(load: Load, *, tail: int = 20, timeout: float = 30) -> None:
+    """Keep the traffic on after the change until its last ``tail`` answers come from one version
+    (at most ``timeout`` s): a replaced pod drains its open connections for a few seconds after
+    the rollout is done, so the answers just after ``up`` can still mix both versions."""
+    load.records = load.read()
+    since = len(load.versions)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        load.records = load.read()
+        recent = load.versions[since:]
+        if len(recent) >= tail and len(set(recent[-tail:])) == 1:
+            return
+
+
 @contextlib.contextmanager
 def traffic(real: Cluster, service: str, name: str, tmp: pathlib.Path, rate: float = 40,
             namespace: str = NS) -> Iterator[Load]:
@@ -162,7 +177,7 @@ def traffic(real: Cluster, service: str, name: str, tmp: pathlib.Path, rate: flo
         load.records = load.read()
         assert len(load.records) >= 20 and not load.failed, f"{name}: no clean traffic before the change: {load.summary()}"
         yield load
-        time.sleep(2)  # answers after the change settles
+        settle(load)
     finally:
         stop.touch()
         proc.wait(30)

@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.bench_scale                      # N = 100, 300, 1000; render mode
     .venv/bin/python -m bench.bench_scale --sizes 100 --modes render,cluster --json out.json
     .venv/bin/python -m bench.bench_scale --modes cluster --provider /path/to/pulumi-resource-kubernetes  # A/B
+    .venv/bin/python -m bench.bench_scale --sizes 100 --backend s3 --no-json-previews  # state on a local S3 server
 
 For each mode (``render``: the provider writes manifests; ``cluster``: a local control plane
 started by cluster/local.py, kwok nodes) and each N, on a fresh stack: ``pulumi preview``, the
@@ -29,7 +30,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -250,15 +251,22 @@ def use_provider_from(env: dict[str, str], bin_dir: pathlib.Path) -> None:
 
 def make_project(tmp: pathlib.Path, n: int, kubeconfig: pathlib.Path | None, *,
                  skip_checkpoints: bool = False, tune_gc: bool = False, start_registrations: bool = True,
-                 provider: pathlib.Path | None = None) -> Project:
+                 provider: pathlib.Path | None = None, s3: Any = None) -> Project:
     project = pathlib.Path(tempfile.mkdtemp(prefix=f"scale-{n}-", dir=tmp))  # one per mode and size
     (project / "__main__.py").write_text(PROGRAM)
     meta = {"name": "bench-scale", "runtime": {"name": "python",
                                                "options": {"toolchain": "pip", "virtualenv": sys.prefix}}}
     (project / "Pulumi.yaml").write_text(yaml.safe_dump(meta))
-    backend = project / ".backend"
-    backend.mkdir()
-    env = pulumi_env(ROOT, backend_url=backend.as_uri())
+    if s3 is None:
+        backend = project / ".backend"
+        backend.mkdir()
+        env = pulumi_env(ROOT, backend_url=backend.as_uri())
+    else:  # the local S3 server (tests/s3/moto.py), one bucket per stack
+        from tests.s3.moto import AWS_DROP, AWS_ENV
+        bucket = project.name.lower().replace("_", "-")
+        s3.create_bucket(bucket)
+        base = {k: v for k, v in os.environ.items() if k not in AWS_DROP} | AWS_ENV
+        env = pulumi_env(ROOT, backend_url=s3.backend_url(bucket), base=base)
     env["PULUMI_CONFIG_PASSPHRASE"] = PASSPHRASE
     env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
     if skip_checkpoints:
@@ -286,16 +294,16 @@ def run_size(tmp: pathlib.Path, mode: str, n: int, *, kubeconfig: pathlib.Path |
              parallel: int | None, keep: bool = False, json_previews: bool = True, skip_checkpoints: bool = False,
              record: pathlib.Path | None = None, tune_gc: bool = False,
              start_registrations: bool = True, provider: pathlib.Path | None = None,
-             ) -> tuple[list[StepResult], Project]:
+             s3: Any = None, settle_limit: float = 180.0) -> tuple[list[StepResult], Project]:
     project = make_project(tmp, n, kubeconfig, skip_checkpoints=skip_checkpoints, tune_gc=tune_gc,
-                           start_registrations=start_registrations, provider=provider)
+                           start_registrations=start_registrations, provider=provider, s3=s3)
     extra = [f"--parallel={parallel}"] if parallel else []
     commands = {"preview": ["preview", *extra], "first up": ["up", "--yes", "--skip-preview", *extra],
                 "no-op up": ["up", "--yes", "--skip-preview", *extra], "preview --json": ["preview", "--json", *extra],
                 "--show-sames": ["preview", "--json", "--show-sames", *extra]}
     out = []
     for step in STEPS if json_previews else STEPS[:3]:
-        _settle()
+        _settle(limit=settle_limit)
         load_before = os.getloadavg()[0]
         print(f"  {mode} N={n} {step} ... (load {load_before:.1f})", flush=True)
         seconds, sampler, proc = project.pulumi(*commands[step], "-s", "bench")
@@ -311,7 +319,8 @@ def run_size(tmp: pathlib.Path, mode: str, n: int, *, kubeconfig: pathlib.Path |
         out.append(result)
         if record is not None:  # one JSON line per step, as it happens (a long run may be cut short)
             with record.open("a", encoding="utf-8") as f:
-                f.write(json.dumps({**asdict(result), "skip_checkpoints": skip_checkpoints, "tune_gc": tune_gc,
+                f.write(json.dumps({**asdict(result), "backend": "file" if s3 is None else "s3",
+                                    "skip_checkpoints": skip_checkpoints, "tune_gc": tune_gc,
                                     "start_registrations": start_registrations,
                                     "provider": str(provider or "installed")}) + "\n")
     if not keep:  # on a cluster the objects stay (their namespace is per size) until it stops
@@ -419,6 +428,11 @@ def main(argv: list[str] | None = None) -> list[StepResult]:
     parser.add_argument("--provider", type=pathlib.Path, default=None,
                         help="run this pulumi-resource-kubernetes binary instead of the installed one (an A/B "
                         "against another build, e.g. with a fix meant for upstream: bench/UPSTREAM.md)")
+    parser.add_argument("--backend", choices=("file", "s3"), default="file",
+                        help="the stacks' backend: a file:// directory, or s3:// on a local moto_server "
+                        "(tests/s3/moto.py, 127.0.0.1) to compare the checkpoint cost of the two")
+    parser.add_argument("--settle-limit", type=float, default=180.0,
+                        help="wait at most this long (s) before each step for the load to settle")
     args = parser.parse_args(argv)
     if args.provider is not None and not args.provider.is_file():
         raise SystemExit(f"--provider {args.provider}: no such file")
@@ -431,9 +445,15 @@ def main(argv: list[str] | None = None) -> list[StepResult]:
     options: dict[str, Any] = {
         "parallel": args.parallel, "skip_checkpoints": args.skip_checkpoints, "record": args.record,
         "tune_gc": args.tune_gc, "json_previews": not args.no_json_previews,
-        "start_registrations": not args.no_start_registrations, "provider": args.provider}
-    with tempfile.TemporaryDirectory(prefix="bench-scale-") as name:
+        "start_registrations": not args.no_start_registrations, "provider": args.provider,
+        "settle_limit": args.settle_limit}
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as name, ExitStack() as stack:
         tmp = pathlib.Path(name)
+        if args.backend == "s3":
+            from tests.s3.moto import MotoServer
+            moto = MotoServer.start(tmp / "moto.log")
+            stack.callback(moto.stop)
+            options["s3"] = moto
         for mode in args.modes.split(","):
             with local_cluster(tmp) if mode == "cluster" else nullcontext() as kubeconfig:
                 for n in sizes:
@@ -445,7 +465,8 @@ def main(argv: list[str] | None = None) -> list[StepResult]:
         print(f"{r['mode']:<8} {r['step']:<14} N {r['sizes']}: time x{r['time_ratio']}, memory x{r['memory_ratio']} "
               f"(by role {r['memory_ratio_by_role']})")
     if args.json:
-        args.json.write_text(json.dumps({"provider": str(args.provider or "installed"),
+        args.json.write_text(json.dumps({"provider": str(args.provider or "installed"), "backend": args.backend,
+                                         "skip_checkpoints": args.skip_checkpoints,
                                          "results": [asdict(r) for r in results], "ratios": rs}, indent=1) + "\n")
     return results
 

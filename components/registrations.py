@@ -2,7 +2,7 @@
 
 A Pulumi Python program declares its resources synchronously: each registration is only
 *scheduled* until the program yields to the event loop. The SDK's end-of-program wait
-(``pulumi.runtime.stack.wait_for_rpcs``, SDK 3.259) first waits for the registrations it has
+(``pulumi.runtime.stack.wait_for_rpcs``, SDK 3.259 to 3.272) first waits for the registrations it has
 seen start, one after the other; a program that never yielded has none, so it goes straight
 to its other loop, ``asyncio.wait(every pending output, FIRST_COMPLETED)``, which re-arms a
 callback on every pending output each time one completes. With thousands of resources

@@ -26,6 +26,7 @@ from pathlib import Path
 
 TOOLCHAIN_DIR = Path(__file__).resolve().parent
 ROOT = TOOLCHAIN_DIR.parent
+PINNED_CLI = json.loads((TOOLCHAIN_DIR / "versions.json").read_text())["pulumi"]["version"]
 sys.path.insert(0, str(TOOLCHAIN_DIR))
 from pulumi_env import pulumi_env  # noqa: E402
 
@@ -151,7 +152,7 @@ def main() -> int:
 
     try:
         p = pulumi("version")
-        r.check("pulumi version is the pinned one", p.returncode == 0 and p.stdout.strip() == "v3.259.0", p.all)
+        r.check("pulumi version is the pinned one", p.returncode == 0 and p.stdout.strip() == f"v{PINNED_CLI}", p.all)
         r.check("stack init", pulumi("stack", "init", "dev").returncode == 0)
         pulumi("config", "set", "render_dir", str(render))
         pulumi("config", "set", "--secret", "token", "s3cr3t")

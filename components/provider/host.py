@@ -61,7 +61,7 @@ def settle(value: Any, path: str) -> Any:
     """``value`` with resolved Outputs and secret markers replaced by plain values, whole numbers as ints.
 
     The Outputs the provider server builds from Construct inputs hold an already-completed
-    future (``Output._data``, pulumi 3.259), so this needs no event loop turn.
+    future (``Output._data``, pulumi 3.259 to 3.272), so this needs no event loop turn.
     """
     if isinstance(value, pulumi.Output):
         data = getattr(value, "_data", None)

@@ -22,7 +22,7 @@ from immutable_infra import ContainerServiceSpec
 from immutable_infra.docker import run_options as ro
 
 from cluster.supervisor import Supervisor
-from tests.docker.harness import DOCKER_CLI, Edge, Engine, LoadGenerator, Registry, Stack, free_port, get
+from tests.docker.harness import DOCKER_CLI, Edge, Engine, LoadGenerator, Registry, Stack, free_port, get, moved_at
 from tests.docker.netcheck import connect_from
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -70,12 +70,6 @@ def stranger(image: str) -> dict[str, Any]:
             "probes": {"liveness": LIVE, "readiness": READY}, "replicas": 1,
             "network": {"ingress_from": [{"ingress_controller": True}]},
             "expose": {"ingress": {"hostname": "stranger.local.test", "tls_secret": "stranger-tls"}}}
-
-
-def moved_at(result: Any, version: str) -> dict[str, float]:
-    """Seconds from the start of the load (which starts with the update) to the first answer of ``version``."""
-    first = next((t for t, v in result.versions if v == version), None)
-    return {"first_answer_of_new_release_s": round(first, 2)} if first is not None else {}
 
 
 def release_of(spec: dict[str, Any]) -> str:

@@ -281,6 +281,17 @@ class Edge:
         out: dict[str, Any] = json.loads((self.state / "sync.json").read_text())["routes"]
         return out
 
+    def routed(self, port: int, release: str, timeout: float = 15.0) -> dict[str, Any]:
+        """The route of fixed ``port`` once the proxy sends it to ``release`` (the sync follows the engine's events)."""
+        deadline = time.monotonic() + timeout
+        route: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            route = self.routes().get(str(port), {})
+            if route.get("release") == release:
+                return route
+            time.sleep(0.1)
+        raise AssertionError(f"the edge proxy did not route {port} to {release} within {timeout:.0f}s: {route}")
+
 
 def get(url: str, timeout: float = 3.0) -> dict[str, Any]:
     assert url.startswith("http://127.0.0.1:"), url

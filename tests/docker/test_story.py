@@ -99,15 +99,8 @@ class Story:
         return proc
 
     def routed(self, release: str, timeout: float = 15.0) -> dict[str, Any]:
-        """web's route once the proxy sends it to ``release`` (the sync follows the engine's events)."""
-        deadline = time.monotonic() + timeout
-        route: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            route = self.edge.routes().get(str(self.edge_port), {})
-            if route.get("release") == release:
-                return route
-            time.sleep(0.1)
-        raise AssertionError(f"the edge proxy did not route to {release} within {timeout:.0f}s: {route}")
+        """web's route once the proxy sends it to ``release``."""
+        return self.edge.routed(self.edge_port, release, timeout)
 
     def web_containers(self, release: str | None = None) -> list[dict[str, Any]]:
         labels = {ro.LABEL_NAME: "web", ro.LABEL_ROLE: "active"}

@@ -13,8 +13,9 @@ bridged provider (which checks every input of every Docker resource against its 
   never the secret; worker runs and its health check passes. The release ids are those the same
   ledger gives on Kubernetes (the render target's manifests, previewed in the same test). Then
   the README's Tour on Docker: web's greeting changed, web alone rebuilt and deployed, and
-  `immutable-ops rollback dev --service web`, each under a bounded load generator through the
-  fixed address with 0 failed requests.
+  `immutable-ops rollback dev --service web` (without DOCKER_HOST, as from a shell after
+  scripts/deploy.sh), each under a bounded load generator through the fixed address with 0
+  failed requests.
 """
 
 from __future__ import annotations

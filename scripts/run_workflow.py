@@ -24,19 +24,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ACT = ROOT / ".toolchain" / "bin" / "act"
-STAND_INS = ROOT / ".github" / "actions" / "offline"
+STAND_INS = Path(".github") / "actions" / "offline"
+"""Relative to the checkout that is run: its own committed stand-ins."""
 USES = re.compile(r"uses:\s*(actions/([\w-]+)@[\w.]+)")
 
 
-def stand_ins(workflow: Path) -> list[str]:
+def stand_ins(checkout: Path, workflow: Path) -> list[str]:
     """``--local-repository`` values for every third-party action the workflow names."""
     out = []
     for ref, name in sorted(set(USES.findall(workflow.read_text()))):
         if name == "checkout":
             continue  # act copies the checkout itself
-        folder = STAND_INS / name
+        folder = checkout.resolve() / STAND_INS / name
         if not (folder / "action.yml").is_file():
-            raise SystemExit(f"run_workflow.py: {workflow.name} uses {ref}, which has no stand-in under {STAND_INS}")
+            raise SystemExit(f"run_workflow.py: {workflow.name} uses {ref}, which has no stand-in under {folder.parent}")
         out += ["--local-repository", f"{ref}={folder}"]
     return out
 
@@ -71,7 +72,7 @@ def main(argv: list[str]) -> int:
         cmd = [str(ACT), args.event, "-C", str(args.checkout), "-W", str(workflow.relative_to(args.checkout)),
                "-e", str(args.payload.resolve()), "-P", "ubuntu-latest=-self-hosted", "--secret-file", str(secrets),
                "--var-file", os.devnull, "--env-file", os.devnull, "--input-file", os.devnull,
-               "--action-cache-path", str(Path(tmp) / "act"), *stand_ins(workflow)]
+               "--action-cache-path", str(Path(tmp) / "act"), *stand_ins(args.checkout, workflow)]
         for value in pairs(args.var, "var"):
             cmd += ["--var", value]
         for value in pairs(args.env, "env"):

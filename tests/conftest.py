@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-MUST_RUN_MARKERS = ("engine", "cluster")
+MUST_RUN_MARKERS = ("engine", "cluster", "workflows")
 """Markers of tiers that must not skip in CI."""
 MUST_RUN_WORDS = ("checkov", "actionlint")
 """Tests whose name, file or skip reason names one of these tools must not skip in CI."""

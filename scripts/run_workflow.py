@@ -33,8 +33,6 @@ def stand_ins(checkout: Path, workflow: Path) -> list[str]:
     """``--local-repository`` values for every third-party action the workflow names."""
     out = []
     for ref, name in sorted(set(USES.findall(workflow.read_text()))):
-        if name == "checkout":
-            continue  # act copies the checkout itself
         folder = checkout.resolve() / STAND_INS / name
         if not (folder / "action.yml").is_file():
             raise SystemExit(f"run_workflow.py: {workflow.name} uses {ref}, which has no stand-in under {folder.parent}")
@@ -59,6 +57,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--var", action="append", default=[])
     parser.add_argument("--env", action="append", default=[])
     parser.add_argument("-C", dest="checkout", type=Path, default=Path.cwd())
+    parser.add_argument("--keep-ignored", action="store_true",
+                        help="copy git-ignored files too (a self-hosted runner's kept .venv and .toolchain)")
     args = parser.parse_args(argv)
     if not ACT.exists():
         raise SystemExit(f"run_workflow.py: {ACT} is missing: run python3 toolchain/go_tools.py act")
@@ -77,6 +77,8 @@ def main(argv: list[str]) -> int:
             cmd += ["--var", value]
         for value in pairs(args.env, "env"):
             cmd += ["--env", value]
+        if args.keep_ignored:
+            cmd.append("--use-gitignore=false")
         if args.job:
             cmd += ["-j", args.job]
         print(f"==> act {args.event} {args.workflow}" + (f" (job {args.job})" if args.job else ""), flush=True)

@@ -78,7 +78,11 @@ def main(argv: list[str]) -> int:
         for value in pairs(args.env, "env"):
             cmd += ["--env", value]
         if args.keep_ignored:
-            cmd.append("--use-gitignore=false")
+            cmd += ["--use-gitignore=false", "--env", f"IMMUTABLE_RUNNER_KEEP={args.checkout.resolve()}"]
+        forge = subprocess.run(["git", "-C", str(args.checkout), "remote", "get-url", "origin"],
+                               capture_output=True, text=True).stdout.strip()
+        if forge:  # where the checkout stand-in fetches a ref a step asks for
+            cmd += ["--env", f"IMMUTABLE_FORGE={forge}"]
         if args.job:
             cmd += ["-j", args.job]
         print(f"==> act {args.event} {args.workflow}" + (f" (job {args.job})" if args.job else ""), flush=True)

@@ -5,6 +5,10 @@ it, a pull-request branch changes one stack's knob, and the committed ``preview.
 that branch with a ``pull_request`` payload from a JSON file: its ``touched`` job names the
 stack the change touches (through ``immutable-ops touched`` in a venv the job installs) and
 its ``actionlint`` job lints the committed workflows. Breaking either step fails this test.
+
+Then ``deploy.yml`` runs on a push to main: dev is deployed (render mode), test and prod are
+promoted with the same release ids, each on its own local cluster, and each job commits the
+target's ledger and records back to the bare repository.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from .support import ROOT
+from .support import ROOT, pulumi_env
 
 pytestmark = [pytest.mark.workflows]
 
@@ -76,3 +82,106 @@ def test_pull_request_workflow_lints_the_committed_workflows(pull_request: tuple
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
     assert "actionlint -color .github/workflows/*.yml" in log and "Job succeeded" in log, log[-4000:]
+
+
+# --- deploy.yml: merge to main -> dev -> test -> prod, each committing its ledger and records ----
+
+PASSPHRASES = {"dev": "immutable-dev-only-passphrase", "test": "test-only-passphrase-29", "prod": "prod-only-passphrase-29"}
+
+
+@pytest.fixture(scope="module")
+def merged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A forge whose main the team has set up once: the shared backend (moto_server's S3 on
+    127.0.0.1 standing for the bucket), the three stacks initialised with their own passphrases,
+    test and prod each on its own local cluster (kwok nodes: separate control planes, so
+    nothing of dev's is reachable from them) and dev in render mode."""
+    from ..s3.moto import AWS_ENV, MotoServer
+
+    if not ACT.exists():
+        message = f"{ACT} is missing: run python3 toolchain/go_tools.py act"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    tmp = tmp_path_factory.mktemp("deploy-forge")
+    clusters = {s: tmp / f"cluster-{s}" for s in ("test", "prod")}
+    moto = MotoServer.start(tmp / "moto.log")
+    try:
+        for state in clusters.values():
+            subprocess.run([sys.executable, str(ROOT / "cluster" / "local.py"), "start", "--nodes", "kwok"], check=True,
+                           env={**os.environ, "IMMUTABLE_CLUSTER_STATE": str(state)}, capture_output=True, timeout=300)
+        moto.create_bucket("state")
+        url = moto.backend_url("state")
+        forge = tmp / "forge.git"
+        _git(tmp, "init", "-q", "--bare", "-b", "main", str(forge))
+        clone = tmp / "runner"
+        _git(tmp, "clone", "-q", str(ROOT), str(clone))
+        _git(clone, "remote", "set-url", "origin", str(forge))
+        for stack in ("dev", "test", "prod"):
+            config = clone / f"Pulumi.{stack}.yaml"
+            target = "target: render" if stack == "dev" else \
+                f"target: kubernetes\n    kubeconfig: {clusters[stack] / 'kubeconfig'}"
+            config.write_text(config.read_text().replace("target: local-cluster", target)
+                              .replace("target: kubernetes", target))
+        env = pulumi_env(ROOT, backend_url=url) | AWS_ENV
+        for stack, passphrase in PASSPHRASES.items():
+            with_pass = {**env, "PULUMI_CONFIG_PASSPHRASE": passphrase}
+            pulumi = [str(ROOT / ".toolchain" / "bin" / "pulumi"), "--non-interactive"]
+            subprocess.run([*pulumi, "stack", "init", stack, "--secrets-provider", "passphrase"], cwd=clone,
+                           env=with_pass, check=True, capture_output=True)
+            if stack != "dev":  # dev commits its dev-only secret; the others get their own
+                subprocess.run([*pulumi, "config", "set", "--secret", "--path", "immutable:secrets.api-db-password.v1",
+                                f"{stack}-only-password", "-s", stack], cwd=clone, env=with_pass, check=True,
+                               capture_output=True)
+        _git(clone, "add", "-A")
+        _git(clone, "commit", "-q", "-m", "the team's set-up: stacks, targets")
+        _git(clone, "push", "-q", "origin", "HEAD:main")
+        _git(clone, "fetch", "-q", "origin")
+        # A self-hosted runner keeps its tools between jobs: this checkout's venv and toolchain.
+        (clone / ".venv").symlink_to(ROOT / ".venv")
+        (clone / ".toolchain").symlink_to(ROOT / ".toolchain")
+        sha = _git(clone, "rev-parse", "HEAD").strip()
+        payload = tmp / "push.json"
+        payload.write_text(json.dumps({"ref": "refs/heads/main", "after": sha, "head_commit": {"id": sha}}))
+        secrets = [f"STATE_AWS_ACCESS_KEY_ID={AWS_ENV['AWS_ACCESS_KEY_ID']}",
+                   f"STATE_AWS_SECRET_ACCESS_KEY={AWS_ENV['AWS_SECRET_ACCESS_KEY']}",
+                   f"PULUMI_PASSPHRASE_TEST={PASSPHRASES['test']}", f"PULUMI_PASSPHRASE_PROD={PASSPHRASES['prod']}"]
+        cmd = [sys.executable, str(RUNNER), "deploy.yml", "push", "--event", str(payload), "-C", str(clone),
+               "--keep-ignored", "--var", f"PULUMI_BACKEND_URL={url}", "--var", f"AWS_REGION={AWS_ENV['AWS_REGION']}",
+               "--env", "AWS_EC2_METADATA_DISABLED=true"]
+        for secret in secrets:
+            cmd += ["--secret", secret]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        outputs = {}
+        for stack, passphrase in PASSPHRASES.items():
+            out = subprocess.run([str(ROOT / ".toolchain" / "bin" / "pulumi"), "--non-interactive", "stack", "output",
+                                  "--json", "-s", stack], cwd=clone, capture_output=True, text=True,
+                                 env={**env, "PULUMI_CONFIG_PASSPHRASE": passphrase})
+            outputs[stack] = json.loads(out.stdout) if out.returncode == 0 else {}
+        yield {"proc": proc, "forge": forge, "outputs": outputs}
+    finally:
+        moto.stop()
+        for state in clusters.values():
+            if (state / "kubeconfig").exists():
+                subprocess.run([sys.executable, str(ROOT / "cluster" / "local.py"), "stop"], capture_output=True,
+                               env={**os.environ, "IMMUTABLE_CLUSTER_STATE": str(state)}, timeout=120)
+
+
+def test_merge_deploys_dev_and_promotes_the_same_release_ids_to_test_and_prod(merged: dict[str, Any]) -> None:
+    proc = merged["proc"]
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-6000:]
+    dev, test, prod = (merged["outputs"][s] for s in ("dev", "test", "prod"))
+    for workload in ("web", "api", "worker"):
+        assert dev[f"{workload}_release"] == test[f"{workload}_release"] == prod[f"{workload}_release"], workload
+
+
+def test_each_promotion_commits_the_targets_ledger_and_records_to_the_forge(merged: dict[str, Any]) -> None:
+    forge = merged["forge"]
+    subjects = _git(forge, "log", "--format=%s", "-2", "main").splitlines()
+    assert [s.split(" (")[0] for s in subjects] == ["promote test → prod", "promote dev → test"], subjects
+    for rev, stack in (("main", "prod"), ("main~1", "test")):
+        files = _git(forge, "show", "--name-only", "--format=", rev).split()
+        assert sorted(files) == [f"Pulumi.{stack}.yaml", f"releases/{stack}.yaml"], files
+    web = merged["outputs"]["dev"]["web_release"]
+    assert f"release: {web}" in _git(forge, "show", "main:Pulumi.prod.yaml")
+    assert web in _git(forge, "show", "main:releases/prod.yaml")

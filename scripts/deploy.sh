@@ -6,7 +6,8 @@
 # builds the example apps from source into the local registry (registry/apps.py), deploys them on
 # real pods and checks that the address answers (stop it with: python3 cluster/local.py stop).
 # IMMUTABLE_CLUSTER_NODES=kwok chooses simulated pods instead (scale work; no address).
-# For a local-docker stack it starts the project's Docker engine and the edge proxy (docs/docker.md).
+# For a local-docker stack it starts the project's Docker engine and the edge proxy, builds the
+# example apps into the local registry the same way and checks web's fixed address (docs/docker.md).
 #   bash scripts/deploy.sh [dev|test|prod] [extra pulumi up args...]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 STACK="${1:-dev}"; shift || true
@@ -20,6 +21,7 @@ fi
 if [[ "$(stack_target "$STACK")" == "local-docker" ]]; then
   start_docker_engine   # the project's own engine; exports DOCKER_HOST (stop: python3 docker/engine.py stop)
   ensure_probe_binary   # .toolchain/cluster/bin/probe: HTTP/TCP health checks without a shell in the image
+  ensure_image_tools    # the local registry and imagetool: the apps' images, as for the real node
   start_edge_proxy      # each published service's fixed 127.0.0.1 address (stop: python3 docker/edge.py stop)
 fi
 
@@ -40,7 +42,7 @@ if [[ "$STACK" == "dev" ]] && ! pulumi config get --path 'immutable:secrets.api-
   pulumi config set --secret --path 'immutable:secrets.api-db-password.v1' "dev-only-db-password" -s dev \
     || fail "stack" "could not set the dev secret"
 fi
-if [[ "$(stack_target "$STACK")" == "local-cluster" && "$(stack_nodes "$STACK")" == "real" ]]; then
+if runs_app_images "$STACK"; then
   build_app_images "$STACK"
 fi
 clear_stale_lock "$STACK"
@@ -64,6 +66,6 @@ pulumi up --yes --skip-preview=false -s "$STACK" "$@" || fail "pulumi up" "the u
 cluster_truth "$STACK" after
 echo "deployed $STACK in $(( $(date +%s) - start ))s; outputs:" >&2
 pulumi stack output -s "$STACK" >&2
-if [[ "$(stack_target "$STACK")" == "local-cluster" && "$(stack_nodes "$STACK")" == "real" ]]; then
+if runs_app_images "$STACK"; then
   check_address "$STACK"
 fi

@@ -254,6 +254,21 @@ start_edge_proxy() {
   python3 "$PROJECT_DIR/docker/edge.py" start >&2 || fail "edge proxy" "docker/edge.py start failed (logs: .state/edge/logs/)"
 }
 
+runs_app_images() {
+  # The stack runs the example apps' images from the local registry: the real node, or the
+  # project's Docker engine (kwok's simulated pods pull nothing).
+  local target
+  target="$(stack_target "$1")"
+  [[ "$target" == "local-docker" || ( "$target" == "local-cluster" && "$(stack_nodes "$1")" == "real" ) ]]
+}
+
+ensure_image_tools() {
+  # What build_app_images needs without a cluster build: the registry and imagetool (cached).
+  step "local registry and imagetool (built from source, cached)"
+  python3 "$PROJECT_DIR/cluster/build.py" --only registry --only imagetool >&2 \
+    || fail "image tools" "cluster/build.py --only registry --only imagetool failed"
+}
+
 ensure_probe_binary() {
   # Docker health checks run our static probe binary in exec form (no shell in the image).
   step "probe binary (docker/probe, built from source, cached)"

@@ -18,5 +18,13 @@ step "ruff"
 step "mypy (strict on components/)"
 "$VENV/bin/mypy" components || fail "mypy" "type errors"
 stop_dev_real_node   # the cluster tier needs the machine's one real node
-step "pytest"
-"$VENV/bin/pytest" "$@"
+# Two workers (pytest-xdist): the machine's singletons (the real node, the Docker engine, the
+# S3 server) each run whole on one worker while the engine, policy and unit tests fill the other
+# (tests/conftest.py). IMMUTABLE_TEST_WORKERS=0 runs everything in one process, in order.
+WORKERS="${IMMUTABLE_TEST_WORKERS:-2}"
+step "pytest ($WORKERS workers)"
+if [[ "$WORKERS" == "0" ]]; then
+  "$VENV/bin/pytest" "$@"
+else
+  "$VENV/bin/pytest" -n "$WORKERS" --dist loadgroup "$@"
+fi

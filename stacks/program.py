@@ -140,6 +140,19 @@ def kubernetes_provider(config: StackConfig, project_dir: str) -> k8s.Provider:
     return k8s.Provider("cluster", kubeconfig=kubeconfig) if kubeconfig else k8s.Provider("cluster")
 
 
+def docker_provider(project_dir: str) -> docker.Provider:
+    """The project's own engine (docker/engine.py: .state/docker, or $IMMUTABLE_DOCKER_STATE) unless
+    DOCKER_HOST names one. scripts/deploy.sh exports DOCKER_HOST for its own run only: a later
+    `immutable-ops rollback` or `pulumi up` from a plain shell must reach the same engine, not
+    the system's /var/run/docker.sock. The host is always explicit, so both runs give the
+    provider the same input."""
+    host = os.environ.get("DOCKER_HOST")
+    if not host:
+        state = os.environ.get("IMMUTABLE_DOCKER_STATE") or os.path.join(project_dir, ".state", "docker")
+        host = "unix://" + os.path.join(os.path.realpath(state), "docker.sock")  # as `docker/engine.py host`
+    return docker.Provider("docker", host=host)
+
+
 def deploy(stack: str, raw: Mapping[str, Any], secrets: SecretStore | Mapping[str, str], project_dir: str, *,
            require_records: bool = False) -> None:
     """Register the whole topology for ``stack`` (call from ``__main__.py`` with ``require_records``:
@@ -156,7 +169,7 @@ def deploy(stack: str, raw: Mapping[str, Any], secrets: SecretStore | Mapping[st
             f"and commit, then deploy; scripts/deploy.sh does this for you")])
     env = validated.config.environment
     if env.target == "local-docker":
-        on_docker = pulumi.ResourceOptions(providers=[docker.Provider("docker")])  # DOCKER_HOST or the default socket
+        on_docker = pulumi.ResourceOptions(providers=[docker_provider(project_dir)])
         services: Mapping[str, ContainerService | DockerContainerService] = deploy_on_docker(validated, opts=on_docker)
     else:
         services = deploy_on_kubernetes(validated, kubernetes_provider(validated.config, project_dir), project_dir)

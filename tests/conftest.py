@@ -42,3 +42,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.outcome = "failed"
         report.longrepr = (f"skipped in CI: {reason}\nEngine, cluster, checkov and actionlint tests must run in CI "
                            "(CI=true); scripts/test.sh builds what they need. Fix the prerequisite, do not skip.")
+
+
+# --- running the tiers side by side (pytest-xdist, `-n 2 --dist loadgroup` in scripts/test.sh) ---
+
+MACHINE_SINGLETONS = {
+    "cluster": "realnode",  # the machine's one real node (its bridge and lock), and the control planes beside it
+    "docker": "docker",     # the project's Docker engine and the edge proxy's fixed 127.0.0.1 ports
+    "s3": "s3",             # one moto_server and the stacks in its bucket
+}
+"""Tiers whose tests share something the machine has once: each runs whole on one worker, in
+collection order (so a module's numbered steps keep their order), while the other tests go to
+the other worker."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        group = next((g for marker, g in MACHINE_SINGLETONS.items() if item.get_closest_marker(marker)), None)
+        if group is None and "real" in getattr(item, "fixturenames", ()):
+            group = "realnode"  # a test of another tier on the real node (the delivery loop's)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))

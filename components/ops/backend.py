@@ -1,4 +1,4 @@
-"""Read-only access to a DIY state backend's objects: a ``file://`` directory or an ``s3://`` bucket.
+"""Access to a DIY state backend's objects: a ``file://`` directory or an ``s3://`` bucket.
 
 The CLI cannot export the checkpoints of earlier updates from a DIY backend ("does not
 provide the ability to export previous deployments"), and it does not list the lock
@@ -13,7 +13,10 @@ needs boto3 (``pip install 'immutable-infra[s3]'``); other backends (gs://, azbl
 postgres://, the Pulumi Cloud) are not read here: callers degrade (history by artifact).
 
 ``immutable-ops stale-lock STACK`` (a hidden command) is what ``scripts/lib.sh`` uses to tell
-a killed update's lock (this host, process gone) from someone's running update.
+a killed update's lock (this host, process gone) from someone's running update. It makes the one
+repair done here: a CLI killed while it wrote a checkpoint can leave the file store's metadata
+sidecar (``<object>.attrs``) empty, and every later command then fails with ``failed to load
+checkpoint: EOF``; an empty sidecar is removed (the store reads a missing one as "no metadata").
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +55,9 @@ class FileStore:
         base = self.root / prefix
         if not base.is_dir():
             return []
-        return sorted(p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file())
+        # ``<key>.attrs`` is the file blob store's metadata beside each object, not an object.
+        return sorted(p.relative_to(self.root).as_posix() for p in base.rglob("*")
+                      if p.is_file() and not p.name.endswith(".attrs"))
 
     def read(self, key: str) -> bytes:
         return (self.root / key).read_bytes()
@@ -157,6 +163,19 @@ class Lock:
         return False
 
 
+def remove_empty_sidecars(store: Store) -> list[str]:
+    """Remove the empty ``.attrs`` sidecars a killed CLI left under ``.pulumi/`` (file stores only);
+    returns their keys. A sidecar with content is never touched."""
+    if not isinstance(store, FileStore) or not (store.root / ".pulumi").is_dir():
+        return []
+    removed = []
+    for path in sorted((store.root / ".pulumi").rglob("*.attrs")):
+        if path.is_file() and path.stat().st_size == 0:
+            path.unlink()
+            removed.append(path.relative_to(store.root).as_posix())
+    return removed
+
+
 def stack_locks(store: Store, stack: str, project: str | None = None) -> list[Lock]:
     """The lock objects of ``stack`` (in ``project``, or in any project when ``None``)."""
     found = []
@@ -180,5 +199,7 @@ def stale_locks(env: Mapping[str, str], url: str | None, stack: str, project: st
     store = open_store(url, env)
     if store is None:
         return []
+    for key in remove_empty_sidecars(store):
+        print(f"removed {key}: an empty metadata sidecar a killed update left", file=sys.stderr)
     locks = stack_locks(store, stack, project)
     return locks if locks and all(lock.stale_here for lock in locks) else []

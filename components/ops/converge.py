@@ -9,7 +9,8 @@ plain ``pulumi up`` then diffs the program against that state, finds nothing to 
 ``kubectl get`` per namespace); those that are missing leave the state through a targeted
 ``pulumi refresh`` (it only learns they are gone: no drift of a live object is accepted), so
 the ``pulumi up`` that follows creates them. ``after``: the same lookup must find every object,
-or the main job fails instead of printing success.
+or the main job fails instead of printing success. ``before`` first settles the pending creates
+a killed update left (``pending.py``), on every target.
 
     immutable-ops -C PROJECT_DIR converge STACK before|after     (hidden; scripts/lib.sh)
 """
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from .cutover import Connection, connection_for
 from .errors import OpsError
 from .live import Target, targets
+from .pending import settle as settle_pending
 
 if TYPE_CHECKING:
     from .workspace import Project
@@ -69,6 +71,8 @@ def _present(connection: Connection, namespace: str | None, group: Sequence[Targ
 def before(project: Project, stack: str) -> int:
     if not project.has_state(stack):
         return 0
+    # A killed update's pending creates first (any target): the update must not inherit them.
+    settle_pending(project, stack)
     deployment = project.export(stack)
     if not targets(deployment):
         return 0  # no Kubernetes objects (a Docker or AWS stack, or a first deploy)

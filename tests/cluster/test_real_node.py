@@ -384,19 +384,28 @@ def test_6_killed_up_mid_swap_loses_no_request_and_the_next_up_converges(
             proc.wait(30)
         assert proc.returncode == -signal.SIGKILL, "".join(output)
         kill_plugins_left_in(ws.dir)
+        # The new release's Deployment was being created (awaiting readiness) when the CLI died.
+        assert any(op["type"] == "creating" and op["resource"]["type"] == "kubernetes:apps/v1:Deployment"
+                   for op in ws.export()["deployment"].get("pending_operations") or [])
         time.sleep(5)  # traffic while the swap is left half done
         t0 = time.monotonic()
+        # The main job's recovery (scripts/deploy.sh): the killed update's lock, then the pending
+        # creates (components/ops/pending.py), then the update.
+        ops = [sys.executable, "-m", "immutable_infra.ops", "-C", str(ws.dir)]
+        stale = subprocess.run([*ops, "stale-lock", "dev"], cwd=ws.dir, env=ws.env, capture_output=True, text=True,
+                               timeout=120)
+        assert stale.returncode == 0, stale.stdout + stale.stderr
+        ws.pulumi("cancel", "--yes", "-s", "dev")
+        settled = subprocess.run([*ops, "converge", "dev", "before"], env=ws.env, capture_output=True, text=True,
+                                 timeout=300)
+        assert settled.returncode == 0 and "cleared" in settled.stderr, settled.stdout + settled.stderr
         _, result = up(ws, check=False)
-        text = result.stdout + result.stderr
-        if result.returncode != 0 and "currently locked" in text:
-            match = re.search(r"created by \S+ \(pid (\d+)\)", text)
-            assert match, text
-            ws.pulumi("cancel", "--yes", "-s", "dev")
-            _, result = up(ws, check=False)
         assert result.returncode == 0, result.stdout + result.stderr
+        assert "pending operations" not in result.stdout + result.stderr
         M["converge_after_killed_up_seconds"] = round(time.monotonic() - t0, 1)
     assert not load.failed, load.summary()
     assert load.versions[-1] == "2.0.0", load.summary()
+    assert not ws.export()["deployment"].get("pending_operations")
 
 
 def test_6b_swap_with_the_old_release_scaled_to_zero_loses_no_request(

@@ -24,6 +24,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,18 +194,32 @@ class LoadResult:
         return seen
 
 
+def moved_at(result: LoadResult, version: str) -> dict[str, float]:
+    """Seconds from the start of the load (which starts with the update) to the first answer of ``version``."""
+    first = next((t for t, v in result.versions if v == version), None)
+    return {"first_answer_of_new_release_s": round(first, 2)} if first is not None else {}
+
+
+def json_version(body: bytes) -> str:
+    """The test app's answer: JSON with its ``version``."""
+    return str(json.loads(body).get("version"))
+
+
 class LoadGenerator:
     """Sends GET / to a URL on 127.0.0.1 in a thread until stopped, bounded in count and time.
 
     Every request is counted: a refused connection, a reset, a timeout or a non-200 answer is a
     failure, with its kind in ``errors``. ``url_source`` is called before every request so the
     generator follows a published port that changes (Docker picks a new host port for each
-    new container: there is no Service address that stays).
+    new container: there is no Service address that stays). ``answered_by`` names what answered
+    from the body (default: the test app's JSON ``version``); a body it cannot read is a failure.
     """
 
     def __init__(self, url_source: Any, *, interval: float = 0.02, max_requests: int = 20000,
-                 max_seconds: float = 600.0, timeout: float = 2.0) -> None:
+                 max_seconds: float = 600.0, timeout: float = 2.0,
+                 answered_by: Callable[[bytes], str] = json_version) -> None:
         self.url_source = url_source
+        self.answered_by = answered_by
         self.interval, self.max_requests, self.max_seconds, self.timeout = interval, max_requests, max_seconds, timeout
         self.result = LoadResult()
         self._stop = threading.Event()
@@ -232,9 +247,9 @@ class LoadGenerator:
                 if not url.startswith("http://127.0.0.1:"):
                     raise ValueError(f"refusing a non-loopback URL {url!r}")
                 with urllib.request.urlopen(url, timeout=self.timeout) as resp:
-                    body = json.loads(resp.read())
+                    who = self.answered_by(resp.read())
                 r.ok += 1
-                r.versions.append((time.monotonic() - start, str(body.get("version"))))
+                r.versions.append((time.monotonic() - start, who))
             except urllib.error.HTTPError as exc:
                 r.failed += 1
                 r.errors[f"HTTP {exc.code}"] += 1
@@ -265,6 +280,17 @@ class Edge:
         """The route sync's current routes: fixed port -> {service, release, upstreams}."""
         out: dict[str, Any] = json.loads((self.state / "sync.json").read_text())["routes"]
         return out
+
+    def routed(self, port: int, release: str, timeout: float = 15.0) -> dict[str, Any]:
+        """The route of fixed ``port`` once the proxy sends it to ``release`` (the sync follows the engine's events)."""
+        deadline = time.monotonic() + timeout
+        route: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            route = self.routes().get(str(port), {})
+            if route.get("release") == release:
+                return route
+            time.sleep(0.1)
+        raise AssertionError(f"the edge proxy did not route {port} to {release} within {timeout:.0f}s: {route}")
 
 
 def get(url: str, timeout: float = 3.0) -> dict[str, Any]:

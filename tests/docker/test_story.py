@@ -22,7 +22,7 @@ from immutable_infra import ContainerServiceSpec
 from immutable_infra.docker import run_options as ro
 
 from cluster.supervisor import Supervisor
-from tests.docker.harness import DOCKER_CLI, Edge, Engine, LoadGenerator, Registry, Stack, free_port, get
+from tests.docker.harness import DOCKER_CLI, Edge, Engine, LoadGenerator, Registry, Stack, free_port, get, moved_at
 from tests.docker.netcheck import connect_from
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -72,12 +72,6 @@ def stranger(image: str) -> dict[str, Any]:
             "expose": {"ingress": {"hostname": "stranger.local.test", "tls_secret": "stranger-tls"}}}
 
 
-def moved_at(result: Any, version: str) -> dict[str, float]:
-    """Seconds from the start of the load (which starts with the update) to the first answer of ``version``."""
-    first = next((t for t, v in result.versions if v == version), None)
-    return {"first_answer_of_new_release_s": round(first, 2)} if first is not None else {}
-
-
 def release_of(spec: dict[str, Any]) -> str:
     return ContainerServiceSpec.model_validate(spec).release
 
@@ -105,15 +99,8 @@ class Story:
         return proc
 
     def routed(self, release: str, timeout: float = 15.0) -> dict[str, Any]:
-        """web's route once the proxy sends it to ``release`` (the sync follows the engine's events)."""
-        deadline = time.monotonic() + timeout
-        route: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            route = self.edge.routes().get(str(self.edge_port), {})
-            if route.get("release") == release:
-                return route
-            time.sleep(0.1)
-        raise AssertionError(f"the edge proxy did not route to {release} within {timeout:.0f}s: {route}")
+        """web's route once the proxy sends it to ``release``."""
+        return self.edge.routed(self.edge_port, release, timeout)
 
     def web_containers(self, release: str | None = None) -> list[dict[str, Any]]:
         labels = {ro.LABEL_NAME: "web", ro.LABEL_ROLE: "active"}

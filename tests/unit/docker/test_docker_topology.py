@@ -163,3 +163,28 @@ def test_with_fixed_addresses_and_no_edge_proxy_nothing_registers(tmp_path: Any,
     with engine_outputs():
         result = run_program(fn)
     assert result.resources == [], [r.type for r in result.resources]
+
+
+@pytest.mark.parametrize("docker_host", [None, "unix:///elsewhere/docker.sock"])
+def test_the_provider_reaches_the_project_engine_without_docker_host(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch, docker_host: str | None) -> None:
+    """scripts/deploy.sh exports DOCKER_HOST for its own run only; `immutable-ops rollback` from
+    a plain shell must still reach the project's engine (.state/docker), never the system socket."""
+    monkeypatch.delenv("IMMUTABLE_DOCKER_STATE", raising=False)
+    if docker_host is None:
+        monkeypatch.delenv("DOCKER_HOST", raising=False)
+    else:
+        monkeypatch.setenv("DOCKER_HOST", docker_host)
+
+    def fn() -> dict[str, Any]:
+        program.docker_provider(str(tmp_path))
+        return {}
+
+    result = run_program(fn)
+    (provider,) = [r for r in result.resources if r.type == "pulumi:providers:docker"]
+    expected = docker_host or f"unix://{tmp_path.resolve() / '.state' / 'docker' / 'docker.sock'}"
+    assert provider.inputs["host"] == expected
+    monkeypatch.setenv("IMMUTABLE_DOCKER_STATE", str(tmp_path / "moved"))
+    if docker_host is None:  # the engine's own override moves the socket with it
+        (moved,) = [r for r in run_program(fn).resources if r.type == "pulumi:providers:docker"]
+        assert moved.inputs["host"] == f"unix://{tmp_path.resolve() / 'moved' / 'docker.sock'}"

@@ -49,6 +49,9 @@ def _project_with_lock(tmp_path: Path, pid: int) -> tuple[Path, dict[str, str]]:
     lock = backend / ".pulumi" / "locks" / "organization" / "shop" / "dev" / "a1b2.json"
     lock.parent.mkdir(parents=True)
     lock.write_text(json.dumps({"pid": pid, "hostname": socket.gethostname(), "username": "u", "timestamp": "t"}))
+    # The CLI's file backend writes each object's metadata beside it (tests/engine/test_killed_up.py
+    # takes a real killed update's lock): a sidecar, not a second lock.
+    lock.with_name(lock.name + ".attrs").write_text(json.dumps({"user.cache_control": "", "content_type": "application/json"}))
     return project, {"PULUMI_BACKEND_URL": backend.as_uri(), "PULUMI_HOME": str(tmp_path / "home")}
 
 
@@ -59,6 +62,23 @@ def test_stale_lock_names_a_killed_updates_lock(tmp_path: Path) -> None:
     result = runner.invoke(app, ["-C", str(project), "stale-lock", "dev"], env=env)
     assert result.exit_code == 0, result.output
     assert f"pid {gone.pid} on {socket.gethostname()} (gone)" in result.output
+
+
+def test_stale_lock_removes_the_empty_sidecar_a_killed_checkpoint_write_left(tmp_path: Path) -> None:
+    """Killed while writing a checkpoint, the CLI can leave ``dev.json.attrs`` empty; every later
+    command then fails with ``failed to load checkpoint: EOF`` until it is gone."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    project, env = _project_with_lock(tmp_path, gone.pid)
+    stacks = tmp_path / "backend" / ".pulumi" / "stacks" / "shop"
+    stacks.mkdir(parents=True)
+    (stacks / "dev.json").write_text("{}")
+    (stacks / "dev.json.attrs").write_text("")
+    (stacks / "dev.json.bak.attrs").write_text('{"content_type": "application/json"}')
+    result = runner.invoke(app, ["-C", str(project), "stale-lock", "dev"], env=env)
+    assert result.exit_code == 0, result.output
+    assert not (stacks / "dev.json.attrs").exists() and (stacks / "dev.json.bak.attrs").read_text()
+    assert (stacks / "dev.json").exists()
 
 
 def test_stale_lock_leaves_a_live_update_and_other_stacks_alone(tmp_path: Path) -> None:

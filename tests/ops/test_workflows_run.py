@@ -31,6 +31,14 @@ ACT = ROOT / ".toolchain" / "bin" / "act"
 RUNNER = ROOT / "scripts" / "run_workflow.py"
 
 
+def _require_act() -> None:
+    if not ACT.exists():
+        message = f"{ACT} is missing: run python3 toolchain/go_tools.py act"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 def _git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
                           capture_output=True, text=True).stdout
@@ -39,11 +47,7 @@ def _git(cwd: Path, *args: str) -> str:
 @pytest.fixture(scope="module")
 def pull_request(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A clone on a PR branch that scales test's web (touches the test stack only), and its payload."""
-    if not ACT.exists():
-        message = f"{ACT} is missing: run python3 toolchain/go_tools.py act"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    _require_act()
     tmp = tmp_path_factory.mktemp("forge")
     forge = tmp / "forge.git"
     _git(tmp, "init", "-q", "--bare", "-b", "main", str(forge))
@@ -97,11 +101,7 @@ def merged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     nothing of dev's is reachable from them) and dev in render mode."""
     from ..s3.moto import AWS_ENV, MotoServer
 
-    if not ACT.exists():
-        message = f"{ACT} is missing: run python3 toolchain/go_tools.py act"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    _require_act()
     tmp = tmp_path_factory.mktemp("deploy-forge")
     clusters = {s: tmp / f"cluster-{s}" for s in ("test", "prod")}
     moto = MotoServer.start(tmp / "moto.log")

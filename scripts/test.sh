@@ -10,7 +10,7 @@ ensure_prometheus        # tests/cluster/test_monitoring*.py: the local cluster'
 ensure_docker_packages   # the docker-marked tests start their own engine (docker/engine.py)
 ensure_edge_proxy        # ... and their own edge proxy (docker/edge.py: Debian's caddy)
 ensure_checkov
-python3 "$PROJECT_DIR/toolchain/build_actionlint.py" || fail "actionlint" "toolchain/build_actionlint.py failed"
+python3 "$PROJECT_DIR/toolchain/go_tools.py" actionlint act || fail "go tools" "toolchain/go_tools.py actionlint act failed"
 export IMMUTABLE_CHECKOV="$CHECKOV_VENV/bin/checkov"
 cd "$PROJECT_DIR"
 step "ruff"

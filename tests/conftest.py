@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-MUST_RUN_MARKERS = ("engine", "cluster")
+MUST_RUN_MARKERS = ("engine", "cluster", "workflows")
 """Markers of tiers that must not skip in CI."""
 MUST_RUN_WORDS = ("checkov", "actionlint")
 """Tests whose name, file or skip reason names one of these tools must not skip in CI."""
@@ -50,6 +50,7 @@ MACHINE_SINGLETONS = {
     "cluster": "realnode",  # the machine's one real node (its bridge and lock), and the control planes beside it
     "docker": "docker",     # the project's Docker engine and the edge proxy's fixed 127.0.0.1 ports
     "s3": "s3",             # one moto_server and the stacks in its bucket
+    "workflows": "workflows",  # act's runs share one forge, runner and clusters per module: one worker sets them up once
 }
 """Tiers whose tests share something the machine has once: each runs whole on one worker, in
 collection order (so a module's numbered steps keep their order), while the other tests go to

@@ -101,6 +101,12 @@ def test_history_names_what_changed_between_two_recorded_releases() -> None:
     column = header.index("what changed")
     deployed = [c for r, c in zip(rows, cells, strict=True) if r.change == "deployed" and r.release == RELEASES["web-2"]]
     assert deployed and deployed[0][column] == "env, image"
+    # the JSON names the same settings (the table's column), null when a release is not recorded
+    data = history.as_json("dev", rows, archive)["releases"]
+    assert [r["what_changed"] for r in data] == [[], ["env", "image"], ["env", "image"], [], None]
+    from immutable_infra.ops.commands.history import HistoryResult
+    shown = HistoryResult("dev", rows, archive, {}, len(rows), {}).as_dict()  # what `history -f json` prints
+    assert shown["releases"][1]["what_changed"] == ["env", "image"]
 
 
 def test_report_shows_each_workloads_last_image_build_time() -> None:

@@ -2,7 +2,8 @@
 """Run a committed workflow of a checkout on this machine with act (stdlib only).
 
     python3 scripts/run_workflow.py preview.yml pull_request --event event.json \\
-        [--job touched] [--secret NAME=VALUE ...] [--var NAME=VALUE ...] [--env NAME=VALUE ...] [-C checkout]
+        [--job touched] [--secret NAME=VALUE ...] [--var NAME=VALUE ...] [--env NAME=VALUE ...]
+        [--input NAME=VALUE ...] [-C checkout]
 
 act (``.toolchain/bin/act``, built by ``toolchain/go_tools.py act``) runs the jobs on the host
 (``runs-on: ubuntu-latest`` mapped to act's self-hosted platform: no Docker), in a copy of the
@@ -56,6 +57,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--secret", action="append", default=[])
     parser.add_argument("--var", action="append", default=[])
     parser.add_argument("--env", action="append", default=[])
+    parser.add_argument("--input", action="append", default=[], help="a workflow_dispatch input")
     parser.add_argument("-C", dest="checkout", type=Path, default=Path.cwd())
     parser.add_argument("--keep-ignored", action="store_true",
                         help="copy git-ignored files too (a self-hosted runner's kept .venv and .toolchain)")
@@ -77,6 +79,8 @@ def main(argv: list[str]) -> int:
             cmd += ["--var", value]
         for value in pairs(args.env, "env"):
             cmd += ["--env", value]
+        for value in pairs(args.input, "input"):
+            cmd += ["--input", value]
         if args.keep_ignored:
             cmd += ["--use-gitignore=false", "--env", f"IMMUTABLE_RUNNER_KEEP={args.checkout.resolve()}"]
         forge = subprocess.run(["git", "-C", str(args.checkout), "remote", "get-url", "origin"],

@@ -8,7 +8,13 @@ its ``actionlint`` job lints the committed workflows. Breaking either step fails
 
 Then ``deploy.yml`` runs on a push to main: dev is deployed (render mode), test and prod are
 promoted with the same release ids, each on its own local cluster, and each job commits the
-target's ledger and records back to the bare repository.
+target's ledger and records back to the bare repository. On that forge the rest of the loop
+runs, each step through a committed workflow: a pull request with web's new image is previewed
+(``preview.yml``: the comment body of the one stack it touches), a pull request that changes
+every release's pod template in place is refused by the guard, the first one is merged
+(``deploy.yml``: the new web release in dev, test and prod), prod's web is rolled back
+(``rollback.yml``, manual dispatch with inputs) to the exact release it ran before, and
+``drift.yml`` checks drift and reports the loop's metrics from its real history.
 """
 
 from __future__ import annotations
@@ -152,20 +158,26 @@ def merged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             cmd += ["--secret", secret]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
 
-        def run(workflow: str, event: str, payload: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+        def run(workflow: str, event: str, payload: dict[str, Any], *extra: str,
+                pull: bool = True) -> subprocess.CompletedProcess[str]:
             """Another committed workflow on the same forge and runner (after a pull of main)."""
-            _git(clone, "pull", "-q", "--ff-only", "origin", "main")
-            path = tmp / f"{event}.json"
+            if pull:
+                _git(clone, "pull", "-q", "--ff-only", "origin", "main")
+            path = tmp / f"{event}-{len(list(tmp.glob(event + '-*.json')))}.json"
             path.write_text(json.dumps(payload))
-            again = [cmd[0], cmd[1], workflow, event, "--event", str(path), *cmd[6:]]
+            again = [cmd[0], cmd[1], workflow, event, "--event", str(path), *cmd[6:], *extra]
             return subprocess.run(again, capture_output=True, text=True, timeout=900)
-        outputs = {}
-        for stack, passphrase in PASSPHRASES.items():
-            out = subprocess.run([str(ROOT / ".toolchain" / "bin" / "pulumi"), "--non-interactive", "stack", "output",
-                                  "--json", "-s", stack], cwd=clone, capture_output=True, text=True,
-                                 env={**env, "PULUMI_CONFIG_PASSPHRASE": passphrase})
-            outputs[stack] = json.loads(out.stdout) if out.returncode == 0 else {}
-        yield {"proc": proc, "forge": forge, "outputs": outputs, "run": run}
+
+        def outputs() -> dict[str, dict[str, Any]]:
+            found = {}
+            for stack, passphrase in PASSPHRASES.items():
+                out = subprocess.run([str(ROOT / ".toolchain" / "bin" / "pulumi"), "--non-interactive", "stack",
+                                      "output", "--json", "-s", stack], cwd=clone, capture_output=True, text=True,
+                                     env={**env, "PULUMI_CONFIG_PASSPHRASE": passphrase})
+                found[stack] = json.loads(out.stdout) if out.returncode == 0 else {}
+            return found
+        yield {"proc": proc, "forge": forge, "clone": clone, "tmp": tmp, "outputs": outputs(), "read": outputs,
+               "run": run}
     finally:
         moto.stop()
         for state in clusters.values():
@@ -195,12 +207,138 @@ def test_each_promotion_commits_the_targets_ledger_and_records_to_the_forge(merg
     assert web in _git(forge, "show", "main:releases/prod.yaml")
 
 
-def test_scheduled_drift_checks_every_stack_and_reports(merged: dict[str, Any]) -> None:
-    """drift.yml: test and prod are read back from their clusters (no drift), dev in render
-    mode cannot be checked (a warning, not a failure); then the metrics report."""
-    proc = merged["run"]("drift.yml", "workflow_dispatch", {})
+# --- the rest of the loop on that forge: a PR previewed, a refused PR, the merge, a prod rollback ----
+
+NEW_WEB = "127.0.0.1:5000/apps/web@sha256:" + "7e" * 32
+"""The image the pull request's build step appended to dev's ledger (render and kwok run no image)."""
+
+
+def _open_pull_request(merged: dict[str, Any], number: int, branch: str, message: str,
+                       edit: Any) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """A branch of main with ``edit`` committed, pushed to the forge, and preview.yml run on it."""
+    clone, tmp = merged["clone"], merged["tmp"]
+    _git(clone, "checkout", "-q", "main")
+    _git(clone, "pull", "-q", "--ff-only", "origin", "main")
+    _git(clone, "checkout", "-q", "-b", branch)
+    edit(clone)
+    _git(clone, "commit", "-q", "-am", message)
+    _git(clone, "push", "-q", "origin", branch)
+    artifacts = tmp / f"artifacts-{branch}"
+    payload = {"number": number, "pull_request": {"number": number, "base": {"ref": "main"}, "head": {"ref": branch}}}
+    proc = merged["run"]("preview.yml", "pull_request", payload, "--env", f"IMMUTABLE_ARTIFACTS_DIR={artifacts}",
+                         pull=False)
+    _git(clone, "checkout", "-q", "main")
+    return proc, artifacts
+
+
+def _append_web_image(clone: Path) -> None:
+    """What registry/apps.py build appends for a changed web: a new artifact (release id by record)."""
+    config = clone / "Pulumi.dev.yaml"
+    text = config.read_text()
+    anchor = "    api:\n      releases:\n"
+    assert text.count(anchor) == 1, "Pulumi.dev.yaml's ledger moved: update this test"
+    config.write_text(text.replace(anchor, f"        - artifact: {NEW_WEB}\n          note: web 1.1.0 (commit pr-2)\n"
+                                           f"          build_seconds: 1.5\n{anchor}"))
+
+
+def _patch_pod_template(clone: Path) -> None:
+    """A code change that edits every release's pod template without making a new release."""
+    manifests = clone / "components" / "kubernetes" / "manifests.py"
+    text = manifests.read_text()
+    line = "annotations = {**opt_annotations, LABEL_RELEASE: release}"
+    assert text.count(line) == 1, "the pod template's annotations moved: update this test"
+    manifests.write_text(text.replace(line, line[:-1] + ', "team": "payments"}'))
+
+
+@pytest.fixture(scope="module")
+def web_pr(merged: dict[str, Any]) -> tuple[subprocess.CompletedProcess[str], Path]:
+    return _open_pull_request(merged, 2, "web-1.1.0", "web 1.1.0", _append_web_image)
+
+
+def test_pull_request_previews_the_touched_stack_and_writes_the_comment_body(
+        web_pr: tuple[subprocess.CompletedProcess[str], Path], merged: dict[str, Any]) -> None:
+    proc, artifacts = web_pr
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-6000:]
+    assert 'stacks touched: ["dev"]' in log, log[-6000:]
+    body = (artifacts / "preview-dev" / "previews" / "comment.md").read_text()
+    first = body.splitlines()[0]
+    old = merged["outputs"]["dev"]["web_release"]
+    assert first.startswith(f"`dev` · web: {old} → ") and first.endswith(", 0 in-place compute changes"), first
+    assert "<!-- immutable-ops:preview:dev -->" in body
+    assert not (artifacts / "preview-test").exists() and not (artifacts / "preview-prod").exists()
+
+
+def test_pull_request_with_an_in_place_change_is_refused_by_the_guard(merged: dict[str, Any]) -> None:
+    proc, artifacts = _open_pull_request(merged, 3, "pod-annotation", "annotate pods", _patch_pod_template)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0, log[-6000:]
+    assert 'stacks touched: ["dev","test","prod"]' in log, log[-6000:]
+    for stack in ("dev", "test", "prod"):
+        body = (artifacts / f"preview-{stack}" / "previews" / "comment.md").read_text()
+        assert "in-place compute changes (guard fails)" in body.splitlines()[0], body[:2000]
+        assert f"immutable-ops guard exited 4 for {stack}" in log, log[-6000:]
+    assert "changes its pod template" in " ".join(log.split()), log[-6000:]
+
+
+@pytest.fixture(scope="module")
+def second_merge(merged: dict[str, Any], web_pr: Any) -> dict[str, Any]:
+    """The web PR merged: deploy.yml runs again on the new main."""
+    clone = merged["clone"]
+    _git(clone, "merge", "-q", "--ff-only", "web-1.1.0")
+    _git(clone, "push", "-q", "origin", "HEAD:main")
+    sha = _git(clone, "rev-parse", "HEAD").strip()
+    proc = merged["run"]("deploy.yml", "push", {"ref": "refs/heads/main", "after": sha, "head_commit": {"id": sha}})
+    return {"proc": proc, "outputs": merged["read"]()}
+
+
+def test_merge_of_the_pull_request_deploys_its_release_everywhere(merged: dict[str, Any],
+                                                                  second_merge: dict[str, Any]) -> None:
+    proc = second_merge["proc"]
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
+    before, after = merged["outputs"], second_merge["outputs"]
+    new = after["dev"]["web_release"]
+    assert new != before["dev"]["web_release"]
+    assert after["test"]["web_release"] == after["prod"]["web_release"] == new
+    for workload in ("api", "worker"):  # only web changed
+        assert {after[s][f"{workload}_release"] for s in PASSPHRASES} == {before["dev"][f"{workload}_release"]}
+    assert NEW_WEB in _git(merged["forge"], "show", "main:Pulumi.prod.yaml")
+
+
+@pytest.fixture(scope="module")
+def prod_rollback(merged: dict[str, Any], second_merge: dict[str, Any]) -> dict[str, Any]:
+    inputs = {"stack": "prod", "service": "web", "to": ""}
+    proc = merged["run"]("rollback.yml", "workflow_dispatch", {"inputs": inputs},
+                         *(arg for k, v in inputs.items() for arg in ("--input", f"{k}={v}")))
+    return {"proc": proc, "outputs": merged["read"]()}
+
+
+def test_rollback_workflow_returns_prod_to_the_exact_previous_release(
+        merged: dict[str, Any], second_merge: dict[str, Any], prod_rollback: dict[str, Any]) -> None:
+    proc = prod_rollback["proc"]
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
+    first, rolled = merged["outputs"], prod_rollback["outputs"]
+    assert rolled["prod"]["web_release"] == first["prod"]["web_release"]
+    assert rolled["dev"]["web_release"] == rolled["test"]["web_release"] == second_merge["outputs"]["dev"]["web_release"]
+    forge = merged["forge"]
+    assert _git(forge, "log", "--format=%s", "-1", "main").startswith("rollback prod web")
+    assert f"active: {first['prod']['web_release']}" in _git(forge, "show", "main:Pulumi.prod.yaml")
+
+
+def test_scheduled_drift_checks_every_stack_and_reports(merged: dict[str, Any], prod_rollback: dict[str, Any]) -> None:
+    """drift.yml after the whole loop: test and prod are read back from their clusters (no
+    drift), dev in render mode cannot be checked (a warning, not a failure); then the metrics
+    report per stack, computed from the loop's real history."""
+    artifacts = merged["tmp"] / "artifacts-drift"
+    proc = merged["run"]("drift.yml", "workflow_dispatch", {}, "--env", f"IMMUTABLE_ARTIFACTS_DIR={artifacts}")
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-6000:]
     assert "test: no drift" in log and "prod: no drift" in log, log[-6000:]
     assert "dev cannot be checked for drift" in log, log[-6000:]
     assert "Job succeeded" in log and "change failure rate" in log, log[-6000:]
+    report = json.loads(next((artifacts / "ops-report-prod").rglob("report-prod.json")).read_text())
+    prod = report["stacks"][0]
+    # two promotions deployed (web 1.0.0, then 1.1.0), the second rolled back by rollback.yml
+    assert (prod["deploys"], prod["rollbacks"], prod["rolled_back_deploys"]) == (2, 1, 1), prod
+    assert prod["change_failure_rate_percent"] == 50.0, prod
+    assert prod["rollback_seconds"]["last"] > 0 and prod["time_to_restore_seconds"]["last"] > 0, prod

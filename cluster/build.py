@@ -191,9 +191,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="only what a kwok-only cluster needs (control plane + kwok; no real node, registry, images)")
     ap.add_argument("--prune", action="store_true", help="delete cache entries no longer selected")
     args = ap.parse_args(argv)
-    start = time.monotonic()
-    timings: list[tuple[str, float]] = []
-    try:
+
+    def build(timings: list[tuple[str, float]]) -> None:
         versions = load_versions()
         missing = [n for n in BUILD_ORDER if n not in versions.get("binaries", {})]
         if missing:
@@ -208,17 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         link_into_bin(entries, versions, timings)
         if args.prune and not args.only and not args.kwok:
             prune({e.name for e in entries.values()})
-    except StepFailed as exc:
-        print(f"\ncluster/build.py: FAILED at step '{exc.step}':\n{exc}", file=sys.stderr, flush=True)
-        return 1
-    except KeyboardInterrupt:
-        print("\ncluster/build.py: interrupted", file=sys.stderr)
-        return 130
-    total = time.monotonic() - start
-    for name, secs in timings:
-        log(f"    {fmt_secs(secs):>9}  {name}")
-    log(f"control plane binaries ready in {fmt_secs(total)}: {BIN}")
-    return 0
+
+    return _tb.run_build("cluster/build.py", "control plane binaries", BIN, build)
 
 
 if __name__ == "__main__":

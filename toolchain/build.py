@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 TOOLCHAIN_DIR = Path(__file__).resolve().parent
@@ -387,6 +388,27 @@ def check_python_pins(versions: dict) -> None:
                 log(f"!!! {req.name} pins {name}=={m.group(2)} but toolchain/versions.json pins {want[name]}")
 
 
+def run_build(tool: str, what: str, where: Path, body: Callable[[list[tuple[str, float]]], None]) -> int:
+    """Run ``body`` (it appends ``(step, seconds)`` to the timings it is given), then print the
+    timings and where the result is; a failed step names itself. The exit code of both builders
+    (this one and ``cluster/build.py``)."""
+    start = time.monotonic()
+    timings: list[tuple[str, float]] = []
+    try:
+        body(timings)
+    except StepFailed as exc:
+        print(f"\n{tool}: FAILED at step '{exc.step}':\n{exc}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\n{tool}: interrupted", file=sys.stderr)
+        return 130
+    total = time.monotonic() - start
+    for name, secs in timings:
+        log(f"    {fmt_secs(secs):>9}  {name}")
+    log(f"{what} ready in {fmt_secs(total)}: {where}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--adopt", action="store_true",
@@ -402,9 +424,7 @@ def main(argv: list[str] | None = None) -> int:
                                                       "(default: <project>/.state/pulumi-home)")
     args = ap.parse_args(argv)
 
-    start = time.monotonic()
-    timings: list[tuple[str, float]] = []
-    try:
+    def build(timings: list[tuple[str, float]]) -> None:
         versions = load_versions()
         missing = [n for n in BUILD_ORDER if n not in versions.get("binaries", {})]
         if missing:
@@ -427,17 +447,8 @@ def main(argv: list[str] | None = None) -> int:
             install_plugins(entries, versions, args.pulumi_home, timings)
         if args.prune:
             prune({e.name for e in entries.values()} if not args.only else None, versions)
-    except StepFailed as exc:
-        print(f"\nbuild.py: FAILED at step '{exc.step}':\n{exc}", file=sys.stderr, flush=True)
-        return 1
-    except KeyboardInterrupt:
-        print("\nbuild.py: interrupted", file=sys.stderr)
-        return 130
-    total = time.monotonic() - start
-    for name, secs in timings:
-        log(f"    {fmt_secs(secs):>9}  {name}")
-    log(f"toolchain ready in {fmt_secs(total)}: {BIN}")
-    return 0
+
+    return run_build("build.py", "toolchain", BIN, build)
 
 
 if __name__ == "__main__":

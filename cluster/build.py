@@ -190,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kwok", action="store_true",
                     help="only what a kwok-only cluster needs (control plane + kwok; no real node, registry, images)")
     ap.add_argument("--prune", action="store_true", help="delete cache entries no longer selected")
+    ap.add_argument("--unless-cached", action="append", choices=BUILD_ORDER, default=[], metavar="GROUP",
+                    help="do not build this group now if it is not cached yet (repeatable): what the cluster's "
+                         "node mode does not use (kwok for real nodes); a cached one is linked as usual")
     args = ap.parse_args(argv)
 
     def build(timings: list[tuple[str, float]]) -> None:
@@ -199,7 +202,11 @@ def main(argv: list[str] | None = None) -> int:
             raise StepFailed("read cluster/versions.json", f"no entry for {', '.join(missing)}")
         log("local cluster: " + ", ".join(f"{n} {versions['binaries'][n]['version']}" for n in BUILD_ORDER)
             + " (cluster/versions.json)")
-        names = args.only or list(KWOK_GROUPS if args.kwok else BUILD_ORDER)
+        later = [n for n in args.unless_cached
+                 if not entry_complete(CACHE / cache_key(n, versions["binaries"][n]), versions["binaries"][n])]
+        if later:
+            log(f"--- not built now (not cached, not needed here): {', '.join(later)}")
+        names = [n for n in args.only or list(KWOK_GROUPS if args.kwok else BUILD_ORDER) if n not in later]
         if shutil.which("go") is None and not all(
                 entry_complete(CACHE / cache_key(n, versions["binaries"][n]), versions["binaries"][n]) for n in names):
             raise StepFailed("find go", "`go` is not on PATH and some binaries are not cached")

@@ -13,9 +13,19 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 STACK="${1:-dev}"; shift || true
 
 ensure_venv
-ensure_toolchain
+# Only what this stack's target runs is built on a fresh machine (the test command builds the rest):
+# the Docker provider for a local-docker stack only, the YAML host never (the examples' language).
+if [[ "$(stack_target "$STACK")" == "local-docker" ]]; then
+  ensure_toolchain --unless-cached pulumi-language-yaml
+else
+  ensure_toolchain --unless-cached pulumi-resource-docker --unless-cached pulumi-language-yaml
+fi
 if [[ "$(stack_target "$STACK")" == "local-cluster" ]]; then
-  ensure_cluster_binaries
+  if [[ "$(stack_nodes "$STACK")" == "real" ]]; then
+    ensure_cluster_binaries --unless-cached kwok
+  else
+    ensure_cluster_binaries
+  fi
   start_cluster
 fi
 if [[ "$(stack_target "$STACK")" == "local-docker" ]]; then

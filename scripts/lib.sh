@@ -23,8 +23,9 @@ ensure_venv() {
 }
 
 ensure_toolchain() {
+  # Arguments go to toolchain/build.py (scripts/deploy.sh: --unless-cached for what a stack does not use).
   step "Pulumi toolchain (built from source, cached by version)"
-  python3 "$PROJECT_DIR/toolchain/build.py" || fail "toolchain" "toolchain/build.py failed (see its output above)"
+  python3 "$PROJECT_DIR/toolchain/build.py" "$@" || fail "toolchain" "toolchain/build.py failed (see its output above)"
   # shellcheck source=/dev/null
   source "$PROJECT_DIR/toolchain/env.sh"
 }
@@ -73,9 +74,10 @@ ensure_prometheus() {
 }
 
 ensure_cluster_binaries() {
+  # Arguments go to cluster/build.py (scripts/deploy.sh: --unless-cached kwok for real nodes).
   ensure_node_packages
   step "local Kubernetes control plane binaries (built from source, cached by version)"
-  python3 "$PROJECT_DIR/cluster/build.py" || fail "cluster build" "cluster/build.py failed (see its output above)"
+  python3 "$PROJECT_DIR/cluster/build.py" "$@" || fail "cluster build" "cluster/build.py failed (see its output above)"
 }
 
 stack_nodes() {

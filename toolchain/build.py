@@ -339,7 +339,7 @@ def install_plugins(entries: dict[str, Path], versions: dict, pulumi_home: Path 
     home = Path(env["PULUMI_HOME"])
     for name, spec in versions["binaries"].items():
         plugin = spec.get("plugin")
-        if not plugin:
+        if not plugin or name not in entries:  # not built (--unless-cached)
             continue
         kind, pname, pversion = plugin["kind"], plugin["name"], plugin["version"]
         installed = home / "plugins" / f"{kind}-{pname}-v{pversion}" / name
@@ -417,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", action="append", metavar="NAME",
                     help="build only this binary of versions.json (repeatable); skips linking of others and "
                          "plugin install")
+    ap.add_argument("--unless-cached", action="append", metavar="NAME", default=[],
+                    help="do not build this binary now if it is not cached yet (repeatable): what a stack does "
+                         "not use (scripts/deploy.sh); a cached one is linked and installed as usual")
     ap.add_argument("--no-plugin-install", action="store_true", help="do not install plugins into PULUMI_HOME")
     ap.add_argument("--prune", action="store_true",
                     help="delete cache entries that versions.json and the wrapper modules no longer select")
@@ -440,7 +443,14 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(args.only or ()) - set(order))
         if unknown:
             raise StepFailed("read versions.json", f"--only {', '.join(unknown)}: not in versions.json binaries")
-        names = args.only or order
+        unknown = sorted(set(args.unless_cached) - set(order))
+        if unknown:
+            raise StepFailed("read versions.json", f"--unless-cached {', '.join(unknown)}: not in versions.json")
+        later = [n for n in args.unless_cached
+                 if not entry_complete(CACHE / cache_key(n, versions["binaries"][n]), n, versions["binaries"][n])]
+        if later:
+            log(f"--- not built now (not cached, not needed here): {', '.join(later)}")
+        names = [n for n in args.only or order if n not in later]
         entries = {n: ensure_entry(n, versions["binaries"][n], args.adopt, timings) for n in names}
         link_into_bin(entries, versions, timings)
         if not args.only and not args.no_plugin_install:

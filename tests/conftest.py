@@ -57,6 +57,7 @@ collection order (so a module's numbered steps keep their order), while the othe
 the other worker."""
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups into the node ids (loadgroup)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         group = next((g for marker, g in MACHINE_SINGLETONS.items() if item.get_closest_marker(marker)), None)

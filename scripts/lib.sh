@@ -8,10 +8,19 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 fail() { printf '\nERROR in step "%s": %s\n' "$1" "$2" >&2; exit 1; }
 
 ensure_venv() {
-  local stamp="$VENV/.requirements.sha256"
+  # The pinned requirements, and the library installed editable from THIS checkout: a venv a
+  # runner keeps between jobs (each job in another copy of the repository) is re-pointed, or a
+  # pull request's change to components/ would be previewed with another checkout's code.
+  local stamp="$VENV/.requirements.sha256" editable="$VENV/.editable-project"
   local want
   want="$(cat "$PROJECT_DIR/requirements.txt" "$PROJECT_DIR/requirements-dev.txt" "$PROJECT_DIR/pyproject.toml" | sha256sum | cut -d' ' -f1)"
   if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    if [[ "$(cat "$editable" 2>/dev/null)" != "$PROJECT_DIR" ]]; then
+      step "python venv (.venv): the library installed editable from $PROJECT_DIR"
+      "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$PROJECT_DIR" \
+        || fail "python venv" "pip install -e . failed"
+      echo "$PROJECT_DIR" > "$editable"
+    fi
     return 0
   fi
   step "python venv (.venv): installing pinned requirements"
@@ -19,6 +28,7 @@ ensure_venv() {
   "$VENV/bin/pip" install -q --upgrade pip >/dev/null 2>&1 || true
   "$VENV/bin/pip" install -q -r "$PROJECT_DIR/requirements-dev.txt" || fail "python venv" "pip install -r requirements-dev.txt failed"
   "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$PROJECT_DIR" || fail "python venv" "pip install -e . failed"
+  echo "$PROJECT_DIR" > "$editable"
   echo "$want" > "$stamp"
 }
 

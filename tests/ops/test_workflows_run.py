@@ -179,7 +179,9 @@ def merged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             path = tmp / f"{event}-{len(list(tmp.glob(event + '-*.json')))}.json"
             path.write_text(json.dumps(payload))
             again = [cmd[0], cmd[1], workflow, event, "--event", str(path), *cmd[6:], *extra]
-            return subprocess.run(again, capture_output=True, text=True, timeout=900)
+            proc = subprocess.run(again, capture_output=True, text=True, timeout=900)
+            path.with_suffix(".log").write_text(proc.stdout + proc.stderr)  # the whole run, for a failure
+            return proc
 
         def outputs() -> dict[str, dict[str, Any]]:
             found = {}

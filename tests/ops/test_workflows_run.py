@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from .support import ROOT, pulumi_env
 
@@ -340,7 +341,9 @@ def test_rollback_workflow_returns_prod_to_the_exact_previous_release(
     assert rolled["dev"]["web_release"] == rolled["test"]["web_release"] == second_merge["outputs"]["dev"]["web_release"]
     forge = merged["forge"]
     assert _git(forge, "log", "--format=%s", "-1", "main").startswith("rollback prod web")
-    assert f"active: {first['prod']['web_release']}" in _git(forge, "show", "main:Pulumi.prod.yaml")
+    committed = yaml.safe_load(_git(forge, "show", "main:Pulumi.prod.yaml"))["config"]["immutable:ledger"]["web"]
+    last = committed["releases"][-1]  # the serving order (docs/releases.md): the rollback is its newest event
+    assert (last["release"], last["event"]) == (first["prod"]["web_release"], "rollback"), last
 
 
 def test_scheduled_drift_checks_every_stack_and_reports(merged: dict[str, Any], prod_rollback: dict[str, Any]) -> None:

@@ -7,15 +7,29 @@ VENV="$PROJECT_DIR/.venv"
 step() { printf '\n==> %s\n' "$*" >&2; }
 fail() { printf '\nERROR in step "%s": %s\n' "$1" "$2" >&2; exit 1; }
 
+layer_venv() {
+  # .venv links to a venv kept for other checkouts (a runner keeps one between jobs, each job in
+  # another copy of the repository, some side by side): it is never re-pointed; this checkout
+  # gets a thin venv of its own whose path holds the kept venv's installed packages.
+  local kept site kept_site
+  kept="$(readlink -f "$VENV")"
+  kept_site="$("$kept/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  rm "$VENV"
+  "$kept/bin/python" -m venv --without-pip "$VENV" || fail "python venv" "python -m venv failed"
+  site="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  echo "$kept_site" > "$site/kept-venv.pth"
+  cp "$kept/.requirements.sha256" "$VENV/.requirements.sha256"
+}
+
 ensure_venv() {
-  # The pinned requirements, and the library installed editable from THIS checkout: a venv a
-  # runner keeps between jobs (each job in another copy of the repository) is re-pointed, or a
-  # pull request's change to components/ would be previewed with another checkout's code.
+  # The pinned requirements, and the library installed editable from THIS checkout: a pull
+  # request's change to components/ must never be previewed with another checkout's code.
   local stamp="$VENV/.requirements.sha256" editable="$VENV/.editable-project"
   local want
   want="$(cat "$PROJECT_DIR/requirements.txt" "$PROJECT_DIR/requirements-dev.txt" "$PROJECT_DIR/pyproject.toml" | sha256sum | cut -d' ' -f1)"
   if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     if [[ "$(cat "$editable" 2>/dev/null)" != "$PROJECT_DIR" ]]; then
+      if [[ -L "$VENV" ]]; then layer_venv; fi
       step "python venv (.venv): the library installed editable from $PROJECT_DIR"
       "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$PROJECT_DIR" \
         || fail "python venv" "pip install -e . failed"

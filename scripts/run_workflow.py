@@ -82,10 +82,7 @@ def main(argv: list[str]) -> int:
         for value in pairs(args.input, "input"):
             cmd += ["--input", value]
         if args.keep_ignored:
-            # One runner that keeps its venv runs one job at a time, as a self-hosted runner does:
-            # jobs beside each other would re-point the one venv's editable install at each other.
-            cmd += ["--use-gitignore=false", "--env", f"IMMUTABLE_RUNNER_KEEP={args.checkout.resolve()}",
-                    "--concurrent-jobs", "1"]
+            cmd += ["--use-gitignore=false", "--env", f"IMMUTABLE_RUNNER_KEEP={args.checkout.resolve()}"]
         forge = subprocess.run(["git", "-C", str(args.checkout), "remote", "get-url", "origin"],
                                capture_output=True, text=True).stdout.strip()
         if forge:  # where the checkout stand-in fetches a ref a step asks for

@@ -100,18 +100,6 @@ def test_pull_request_workflow_lints_the_committed_workflows(pull_request: tuple
 PASSPHRASES = {"dev": "immutable-dev-only-passphrase", "test": "test-only-passphrase-29", "prod": "prod-only-passphrase-29"}
 
 
-def _runner_venv(path: Path) -> Path:
-    """The runner's kept venv, made in a second: no pip of its own, this checkout's installed
-    requirements on its path (a .pth file), the same requirements stamp; never this checkout's
-    venv itself, whose editable install the jobs would re-point at their copies."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, capture_output=True)
-    ours = next((ROOT / ".venv" / "lib").glob("python3*/site-packages"))
-    theirs = next((path / "lib").glob("python3*/site-packages"))
-    (theirs / "kept-requirements.pth").write_text(f"{ours}\n")
-    (path / ".requirements.sha256").write_text((ROOT / ".venv" / ".requirements.sha256").read_text())
-    return path
-
-
 @pytest.fixture(scope="module")
 def merged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A forge whose main the team has set up once: the shared backend (moto_server's S3 on
@@ -155,9 +143,9 @@ def merged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         _git(clone, "commit", "-q", "-m", "the team's set-up: stacks, targets")
         _git(clone, "push", "-q", "origin", "HEAD:main")
         _git(clone, "fetch", "-q", "origin")
-        # A self-hosted runner keeps its tools between jobs: a venv of its own (each job's
-        # ensure_venv points its editable install at that job's copy) and this checkout's toolchain.
-        (clone / ".venv").symlink_to(_runner_venv(tmp / "runner-venv"))
+        # A self-hosted runner keeps its tools between jobs: this checkout's venv (each job's
+        # ensure_venv layers a thin venv of its own over it: scripts/lib.sh layer_venv) and toolchain.
+        (clone / ".venv").symlink_to(ROOT / ".venv")
         (clone / ".toolchain").symlink_to(ROOT / ".toolchain")
         sha = _git(clone, "rev-parse", "HEAD").strip()
         payload = tmp / "push.json"

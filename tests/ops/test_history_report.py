@@ -7,7 +7,7 @@ from immutable_infra.ops import history, report
 from immutable_infra.ops.coverage import measure as coverage
 from immutable_infra.ops.drift import Drifted, DriftReport
 
-from .records_kit import RELEASES, WEB, ledger, outputs, record, story
+from .records_kit import RELEASES, ROLLBACK_MESSAGE, WEB, ledger, outputs, record, story
 
 
 def test_rows_say_which_release_each_update_made_active() -> None:
@@ -64,6 +64,22 @@ def test_metrics_of_the_story() -> None:
     assert metrics.rollback_vs_fresh == pytest.approx(8 / 60)
     assert metrics.span_days == pytest.approx((150 * 60 + 30) / 86400)
     assert metrics.deploys_per_day == pytest.approx(3.0)  # three deploys, a span under one day
+
+
+def test_promotions_are_the_deploys_of_a_promoted_stack() -> None:
+    """prod's loop: web-1 promoted, web-2 promoted, rolled back to web-1 (tests/ops/test_workflows_run.py)."""
+    records = [
+        record(1, 0, 60, message="immutable-ops promote dev prod", out=outputs("web-1"), led=ledger("web-1")),
+        record(2, 60, 40, message="immutable-ops promote dev prod", out=outputs("web-2", ["web-1"]),
+               led=ledger("web-1", "web-2")),
+        record(3, 70, 8, message=f"{ROLLBACK_MESSAGE} web 2222bbbb → 1111aaaa",
+               out=outputs("web-1", ["web-2"]), led=ledger("web-1", "web-2", active="web-1")),
+    ]
+    assert [r.change for r in history.rows(records)] == ["deployed", "promoted", "rolled back"]
+    metrics = report.measure("prod", records)
+    assert (metrics.deploys, metrics.rollbacks, metrics.rolled_back_deploys) == (2, 1, 1)
+    assert metrics.change_failure_rate == pytest.approx(50.0)
+    assert metrics.restore_seconds == (568.0,)  # the promotion of web-2 ended at 60:40, its rollback at 70:08
 
 
 def test_report_table_names_every_metric() -> None:

@@ -22,9 +22,12 @@ stop_dev_real_node   # the cluster tier needs the machine's one real node
 # S3 server) each run whole on one worker while the engine, policy and unit tests fill the other
 # (tests/conftest.py). IMMUTABLE_TEST_WORKERS=0 runs everything in one process, in order.
 WORKERS="${IMMUTABLE_TEST_WORKERS:-2}"
-step "pytest ($WORKERS workers)"
+# A short temporary root: the tests' engines and nodes put unix sockets under their tmp_path, and
+# the workers' own folder (popen-gwN) pushed containerd's past the kernel's 108-byte limit.
+BASETEMP="${IMMUTABLE_TEST_TMP:-/tmp/imt}"
+step "pytest ($WORKERS workers, temporary files under $BASETEMP)"
 if [[ "$WORKERS" == "0" ]]; then
-  "$VENV/bin/pytest" "$@"
+  "$VENV/bin/pytest" --basetemp "$BASETEMP" "$@"
 else
-  "$VENV/bin/pytest" -n "$WORKERS" --dist loadgroup "$@"
+  "$VENV/bin/pytest" -n "$WORKERS" --dist loadgroup --basetemp "$BASETEMP" "$@"
 fi

@@ -44,8 +44,10 @@ def toolchain_missing() -> str | None:
 
 def run_ops(cwd: Path, env: dict[str, str], *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
     """``immutable-ops -C cwd args...`` as its own process (what CI runs)."""
-    return subprocess.run([sys.executable, "-m", "immutable_infra.ops", "-C", str(cwd), *args], env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    # The width a CI log gets (components/ops/output.py), whatever COLUMNS the test process has:
+    # under the workers a COLUMNS of 80 wrapped the guard's table inside the words tests look for.
+    return subprocess.run([sys.executable, "-m", "immutable_infra.ops", "-C", str(cwd), *args],
+                          env={**env, "COLUMNS": "160"}, capture_output=True, text=True, timeout=timeout)
 
 
 def explain(proc: subprocess.CompletedProcess[str]) -> str:

@@ -321,17 +321,23 @@ def link_into_bin(entries: dict[str, Path], versions: dict, timings) -> None:
         log(f"--- .toolchain/bin: {len(wanted)} files up to date")
         return
     with step(f"link {len(todo)} file(s) into .toolchain/bin", timings):
-        BIN.mkdir(parents=True, exist_ok=True)
         for src, dst in todo:
-            tmp = dst.with_name(f".{dst.name}.tmp")
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            try:
-                os.link(src, tmp)  # hard link: the engine sees every file as living in .toolchain/bin
-            except OSError:
-                shutil.copy2(src, tmp)
-            os.replace(tmp, dst)
+            link_file(src, dst)
             log(f"    {dst.relative_to(ROOT)} -> {src.relative_to(ROOT)}")
+
+
+def link_file(src: Path, dst: Path) -> None:
+    """Put ``src`` at ``dst`` atomically: a hard link (the engine sees every file as living in
+    .toolchain/bin), or a copy across file systems. Also used by ``go_tools.py``."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copy2(src, tmp)
+    os.replace(tmp, dst)
 
 
 def install_plugins(entries: dict[str, Path], versions: dict, pulumi_home: Path | None, timings) -> None:

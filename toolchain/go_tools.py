@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build import link_file  # noqa: E402  (the toolchain's one atomic link into .toolchain/bin)
 
 
 @dataclass(frozen=True)
@@ -90,14 +92,7 @@ def build(tool: GoTool) -> int:
             return 1
     try:
         if not (tool.bin.exists() and os.path.samefile(built, tool.bin)):
-            tool.bin.parent.mkdir(parents=True, exist_ok=True)
-            tmp = tool.bin.with_name(f".{tool.name}.tmp")
-            tmp.unlink(missing_ok=True)
-            try:
-                os.link(built, tmp)
-            except OSError:
-                shutil.copy2(built, tmp)
-            os.replace(tmp, tool.bin)
+            link_file(built, tool.bin)
     except OSError as exc:
         print(f"go_tools.py {tool.name}: FAILED: cannot link {tool.bin}: {exc}", file=sys.stderr)
         return 1

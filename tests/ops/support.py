@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from immutable_infra import yaml_text
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -68,7 +69,7 @@ class RawProgram:
         shutil.copytree(PROGRAMS / name, project, ignore=shutil.ignore_patterns("__pycache__", "build"))
         meta = yaml.safe_load((project / "Pulumi.yaml").read_text())
         meta["runtime"] = {"name": "python", "options": {"virtualenv": sys.prefix}}
-        (project / "Pulumi.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+        (project / "Pulumi.yaml").write_text(yaml_text.dump(meta, sort_keys=False))
         backend = tmp / f"{name}-backend"
         backend.mkdir()
         env = pulumi_env(ROOT, backend_url=backend.as_uri())

@@ -84,15 +84,19 @@ def preflight() -> None:
 
 # --- the machine-wide lock ----------------------------------------------------------------------
 
-def take_lock(state: Path, owner_alive) -> None:  # type: ignore[no-untyped-def]
-    """One real node per machine. A lock whose cluster no longer runs is stale and taken over."""
+def take_lock(state: Path, owner_alive, reclaim) -> None:  # type: ignore[no-untyped-def]
+    """One real node per machine. A lock whose cluster no longer runs is stale and taken over,
+    after ``reclaim`` undid what that node left on the host."""
     try:
         held = json.loads(LOCK.read_text())
     except (OSError, ValueError):
         held = None
-    if held and held.get("state") != str(state) and owner_alive(Path(held["state"])):
-        raise NodeError(f"a real node already runs on this machine (state {held['state']}); stop it "
-                        f"(IMMUTABLE_CLUSTER_STATE={held['state']} python3 cluster/local.py stop) or use --nodes kwok")
+    if held and held.get("state") != str(state):
+        if owner_alive(Path(held["state"])):
+            raise NodeError(f"a real node already runs on this machine (state {held['state']}); stop it "
+                            f"(IMMUTABLE_CLUSTER_STATE={held['state']} python3 cluster/local.py stop) "
+                            "or use --nodes kwok")
+        reclaim(Path(held["state"]))
     LOCK.write_text(json.dumps({"state": str(state), "pid": os.getpid()}) + "\n")
 
 

@@ -379,6 +379,7 @@ def start_real_node(ports: dict[str, int], timeout: float) -> tuple[str, ...]:
     node.take_lock(STATE, _cluster_alive, reclaim=_reclaim_dead_node)
     node_dir = STATE / "node"
     node.record_host(node_dir)
+    node.ensure_netns_mount()
     registry = _load_registry()
     reg_running = registry.SUP.alive("registry") is not None and registry.serving(registry.address())
     addr = registry.start()

@@ -49,6 +49,7 @@ SYSCTLS = ("vm.overcommit_memory", "kernel.panic", "kernel.panic_on_oops", "net.
 BRIDGE_NF = "net.bridge.bridge-nf-call-iptables"
 """1: packets bridged between pods pass iptables, so a pod's answer to a pod that called it through a
 ClusterIP (web -> api) is un-NATed by conntrack; 0 and the caller drops the answer."""
+NETNS_DIR = "/run/netns"
 FIXED_PATHS = ("/var/lib/kubelet", "/var/log/containers", "/var/log/pods", "/run/netns", "/run/containerd")
 HOST_TOOLS = {"containerd": "containerd", "containerd-shim-runc-v2": "containerd", "runc": "runc",
               "iptables": "iptables", "ip": "iproute2"}
@@ -138,6 +139,7 @@ def record_host(node_dir: Path) -> dict[str, Any]:
         "fixed_paths_existed": [p for p in FIXED_PATHS if os.path.lexists(p)],
         "netns_before": sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else [],
         "bridge_existed": Path(f"/sys/class/net/{BRIDGE}").exists(),
+        "netns_dir_mounted": _is_mount(NETNS_DIR),
     }
     path.write_text(json.dumps(before, indent=1) + "\n")
     return before
@@ -186,6 +188,22 @@ def _remove_new_chains(cmd: str, before: dict[str, list[str]]) -> list[str]:
             if sh(cmd, "-t", table, "-X", c, check=False).returncode == 0:
                 removed.append(f"{cmd}/{table}/{c}")
     return removed
+
+
+def _is_mount(path: str) -> bool:
+    return path in _mounts_below(path)
+
+
+def ensure_netns_mount() -> None:
+    """``/run/netns`` as a mount of its own (shared) before containerd puts pod network
+    namespaces in it, as iproute2 makes it on its first ``ip netns add``. Made later, while pods
+    run (any tool's ``ip netns add``, the tests' load generator), that mount hides their
+    namespace files: the kubelet can no longer remove them and their pods stay Terminating
+    (``unlinkat /var/run/netns/cni-…: device or resource busy``)."""
+    os.makedirs(NETNS_DIR, exist_ok=True)
+    if not _is_mount(NETNS_DIR):
+        sh("mount", "--rbind", NETNS_DIR, NETNS_DIR)
+    sh("mount", "--make-rshared", NETNS_DIR)
 
 
 def ensure_cgroup_root() -> None:
@@ -238,6 +256,10 @@ def undo_host_changes(state: Path, kube_proxy: Path | None, log) -> None:  # typ
                 with contextlib.suppress(OSError):
                     os.unlink(f"/run/netns/{ns}")
                 done.append(f"netns {ns}")
+    # the node's own mount of /run/netns (ensure_netns_mount), once nothing is mounted in it
+    if not before.get("netns_dir_mounted", True) and _mounts_below(NETNS_DIR) == [NETNS_DIR]:
+        sh("umount", NETNS_DIR, check=False)
+        done.append(f"mount {NETNS_DIR}")
     n = unmount_below(str(state))
     if n:
         done.append(f"{n} mounts below the state dir")

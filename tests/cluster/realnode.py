@@ -62,6 +62,7 @@ def start_real_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluste
             pytest.fail(reason)  # never a silent skip in CI: scripts/test.sh builds everything first
         pytest.skip(reason)
     before = sysctls()
+    netns_mounted = netns_dir_is_a_mount()
     killed = start_and_kill(tmp_path_factory)
     c = Cluster(tmp_path_factory.mktemp("real") / "state")
     t0 = time.monotonic()
@@ -74,6 +75,9 @@ def start_real_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluste
     # the checks at its stop below (no bridge, sysctls as before) would fail on the leftovers.
     assert f"a real node at {killed.state} was killed without stop" in proc.stdout, proc.stdout
     discard(killed)
+    # /run/netns is a mount of its own before any pod: an `ip netns add` while pods run (the load
+    # generator's, make_netns) would otherwise hide their namespaces and strand them Terminating.
+    assert netns_dir_is_a_mount()
     M["image_build_push_seconds"] = c.images()["build_push_seconds"]
     try:
         yield c
@@ -83,10 +87,15 @@ def start_real_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluste
         assert not c.state.exists()
         # Host changes are undone: sysctls as before, no bridge, no kubelet cgroups, no lock.
         assert sysctls() == before, (before, sysctls())
+        assert netns_dir_is_a_mount() == netns_mounted
         assert not pathlib.Path("/sys/class/net/immnode0").exists()
         assert not list(pathlib.Path("/sys/fs/cgroup").glob("*/immutable-node"))
         assert not pathlib.Path("/run/immutable-infra-node.json").exists()
         assert "KUBE-" not in sh("iptables-save").stdout
+
+
+def netns_dir_is_a_mount() -> bool:
+    return any(line.split()[4] == "/run/netns" for line in pathlib.Path("/proc/self/mountinfo").read_text().splitlines())
 
 
 def start_and_kill(tmp_path_factory: pytest.TempPathFactory) -> Cluster:

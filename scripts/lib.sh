@@ -37,6 +37,11 @@ ensure_venv() {
     fi
     return 0
   fi
+  if [[ -L "$VENV" ]]; then
+    # a runner's kept venv with other pins (this change edits them): this checkout gets its own
+    step "python venv (.venv): the kept venv $(readlink "$VENV") has other pins; making this checkout's own"
+    rm "$VENV"
+  fi
   step "python venv (.venv): installing pinned requirements"
   python3 -m venv "$VENV" || fail "python venv" "python3 -m venv failed"
   "$VENV/bin/pip" install -q --upgrade pip >/dev/null 2>&1 || true
@@ -127,16 +132,23 @@ start_cluster() {
   fi
 }
 
-build_app_images() {
+image_build_step() {
   # The image build step (registry/apps.py): the registry first, then the apps changed since
-  # their last build are built, pushed and appended to the stack's ledger; then every image the
-  # ledger names must be in the registry, or nothing is deployed.
+  # their last build are built, pushed and appended to the stack's ledger (the workflows run it
+  # for dev, whatever dev's target).
   local stack="$1"
   python3 "$PROJECT_DIR/registry/local.py" start >&2 \
     || fail "registry" "python3 registry/local.py start failed (log: .state/registry/logs/)"
   step "image build step: registry/apps.py build $stack (only what changed)"
   "$VENV/bin/python" "$PROJECT_DIR/registry/apps.py" build "$stack" \
     || fail "images" "the image build step failed (see above); nothing was deployed"
+}
+
+build_app_images() {
+  # The image build step, then every image the ledger names must be in the registry the stack
+  # pulls from (the real node's, the project's Docker engine's), or nothing is deployed.
+  local stack="$1"
+  image_build_step "$stack"
   "$VENV/bin/python" "$PROJECT_DIR/registry/apps.py" check "$stack" \
     || fail "images" "Pulumi.$stack.yaml names images the registry lacks (see above); nothing was deployed"
 }

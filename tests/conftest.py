@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -61,7 +62,26 @@ the other worker."""
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         group = next((g for marker, g in MACHINE_SINGLETONS.items() if item.get_closest_marker(marker)), None)
-        if group is None and "real" in getattr(item, "fixturenames", ()):
-            group = "realnode"  # a test of another tier on the real node (the delivery loop's)
+        if "real" in getattr(item, "fixturenames", ()):
+            group = "realnode"  # a test of another tier on the real node (the delivery loop's dev)
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
+
+
+# --- the machine's one real node, shared by every tier that runs real pods ----------------------
+
+@pytest.fixture(scope="session")
+def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The one real node of the session (cluster/node.py allows one per machine), shared by every
+    module that runs real pods (the cluster tier, the delivery loop's dev); each module deploys
+    into its own workspace and destroys it. Every test that uses it runs on one worker (the
+    ``realnode`` group, above)."""
+    from tests.cluster.realnode import start_real_node
+    yield from start_real_node(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def netns(real: Any) -> Iterator[str]:
+    """The load generator's network namespace (tests/cluster/realnode.py)."""
+    from tests.cluster.realnode import make_netns
+    yield from make_netns(real)

@@ -6,15 +6,18 @@ that branch with a ``pull_request`` payload from a JSON file: its ``touched`` jo
 stack the change touches (through ``immutable-ops touched`` in a venv the job installs) and
 its ``actionlint`` job lints the committed workflows. Breaking either step fails this test.
 
-Then ``deploy.yml`` runs on a push to main: dev is deployed (render mode), test and prod are
-promoted with the same release ids, each on its own local cluster, and each job commits the
-target's ledger and records back to the bare repository. On that forge the rest of the loop
-runs, each step through a committed workflow: a pull request with web's new image is previewed
-(``preview.yml``: the comment body of the one stack it touches), a pull request that changes
-every release's pod template in place is refused by the guard, the first one is merged
-(``deploy.yml``: the new web release in dev, test and prod), prod's web is rolled back
-(``rollback.yml``, manual dispatch with inputs) to the exact release it ran before, and
-``drift.yml`` checks drift and reports the loop's metrics from its real history.
+Then ``deploy.yml`` runs on a push to main: its dev job's image build step builds web, api and
+worker from source into the real node's registry and dev is deployed on the real node (the
+session's, tests/conftest.py), test and prod are promoted with the same release ids, each on its
+own local cluster, and each job commits the target's ledger and records back to the bare
+repository. On that forge the rest of the loop runs, each step through a committed workflow: a
+pull request that changes web's source is previewed (``preview.yml``: the image build step
+builds web's new image and the comment body names the one stack it touches), a pull request
+that changes every release's pod template in place is refused by the guard, the first one is
+merged (``deploy.yml``: the new web release in dev, on real pods under traffic with no failed
+request, then in test and prod), prod's web is rolled back (``rollback.yml``, manual dispatch
+with inputs) to the exact release it ran before, and ``drift.yml`` checks drift and reports the
+loop's metrics from its real history.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 
 import pytest
 import yaml
+from immutable_infra import yaml_text
 
 from .support import ROOT, pulumi_env
 
@@ -100,17 +104,29 @@ def test_pull_request_workflow_lints_the_committed_workflows(pull_request: tuple
 PASSPHRASES = {"dev": "immutable-dev-only-passphrase", "test": "test-only-passphrase-29", "prod": "prod-only-passphrase-29"}
 
 
+def _dev_on_the_real_node(text: str, kubeconfig: Path) -> str:
+    """dev's config for the session's real node: its kubeconfig, and no app in its ledger yet (the
+    first merge's image build step builds web, api and worker into the node's registry)."""
+    data = yaml.safe_load(text)
+    data["config"]["immutable:environment"]["kubeconfig"] = str(kubeconfig)
+    for app in ("web", "api", "worker"):
+        del data["config"]["immutable:ledger"][app]
+    return yaml_text.dump(data)
+
+
 @pytest.fixture(scope="module")
-def merged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def merged(tmp_path_factory: pytest.TempPathFactory, real: Any) -> Iterator[dict[str, Any]]:
     """A forge whose main the team has set up once: the shared backend (moto_server's S3 on
     127.0.0.1 standing for the bucket), the three stacks initialised with their own passphrases,
-    test and prod each on its own local cluster (kwok nodes: separate control planes, so
-    nothing of dev's is reachable from them) and dev in render mode."""
+    dev on the real node (the session's: one per machine) with its images built by the image
+    build step into the node's registry, and test and prod each on its own local cluster (kwok
+    nodes: separate control planes, so nothing of dev's is reachable from them)."""
     from ..s3.moto import AWS_ENV, MotoServer
 
     _require_act()
     tmp = tmp_path_factory.mktemp("deploy-forge")
     clusters = {s: tmp / f"cluster-{s}" for s in ("test", "prod")}
+    registry = real.state.parent / "registry"  # the real node pulls from it (tests/cluster/kube.py)
     moto = MotoServer.start(tmp / "moto.log")
     try:
         for state in clusters.values():
@@ -123,12 +139,13 @@ def merged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         clone = tmp / "runner"
         _git(tmp, "clone", "-q", str(ROOT), str(clone))
         _git(clone, "remote", "set-url", "origin", str(forge))
-        for stack in ("dev", "test", "prod"):
+        for stack in ("test", "prod"):
             config = clone / f"Pulumi.{stack}.yaml"
-            target = "target: render" if stack == "dev" else \
-                f"target: kubernetes\n    kubeconfig: {clusters[stack] / 'kubeconfig'}"
+            target = f"target: kubernetes\n    kubeconfig: {clusters[stack] / 'kubeconfig'}"
             config.write_text(config.read_text().replace("target: local-cluster", target)
                               .replace("target: kubernetes", target))
+        dev_config = clone / "Pulumi.dev.yaml"
+        dev_config.write_text(_dev_on_the_real_node(dev_config.read_text(), real.kubeconfig))
         env = pulumi_env(ROOT, backend_url=url) | AWS_ENV
         for stack, passphrase in PASSPHRASES.items():
             with_pass = {**env, "PULUMI_CONFIG_PASSPHRASE": passphrase}
@@ -155,7 +172,11 @@ def merged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                    f"PULUMI_PASSPHRASE_TEST={PASSPHRASES['test']}", f"PULUMI_PASSPHRASE_PROD={PASSPHRASES['prod']}"]
         cmd = [sys.executable, str(RUNNER), "deploy.yml", "push", "--event", str(payload), "-C", str(clone),
                "--keep-ignored", "--var", f"PULUMI_BACKEND_URL={url}", "--var", f"AWS_REGION={AWS_ENV['AWS_REGION']}",
-               "--env", "AWS_EC2_METADATA_DISABLED=true"]
+               "--env", "AWS_EC2_METADATA_DISABLED=true",
+               # dev's cluster is the session's real node (deploy.sh finds it running) and the image
+               # build step pushes to its registry; its Prometheus belongs to tests/cluster's monitoring
+               "--env", f"IMMUTABLE_CLUSTER_STATE={real.state}", "--env", f"IMMUTABLE_REGISTRY_STATE={registry}",
+               "--env", "IMMUTABLE_PROMETHEUS=off"]
         for secret in secrets:
             cmd += ["--secret", secret]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
@@ -180,8 +201,14 @@ def merged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                                      env={**env, "PULUMI_CONFIG_PASSPHRASE": passphrase})
                 found[stack] = json.loads(out.stdout) if out.returncode == 0 else {}
             return found
-        yield {"proc": proc, "forge": forge, "clone": clone, "tmp": tmp, "outputs": outputs(), "read": outputs,
-               "run": run}
+        try:
+            yield {"proc": proc, "forge": forge, "clone": clone, "tmp": tmp, "outputs": outputs(), "read": outputs,
+                   "run": run}
+        finally:  # the real node is the session's: dev's objects go, the next module starts clean
+            down = subprocess.run([str(ROOT / ".toolchain" / "bin" / "pulumi"), "--non-interactive", "destroy", "--yes",
+                                   "-s", "dev"], cwd=clone, capture_output=True, text=True, timeout=600,
+                                  env={**env, "PULUMI_CONFIG_PASSPHRASE": PASSPHRASES["dev"]})
+            assert down.returncode == 0, down.stdout + down.stderr
     finally:
         moto.stop()
         for state in clusters.values():
@@ -197,6 +224,11 @@ def test_merge_deploys_dev_and_promotes_the_same_release_ids_to_test_and_prod(me
     dev, test, prod = (merged["outputs"][s] for s in ("dev", "test", "prod"))
     for workload in ("web", "api", "worker"):
         assert dev[f"{workload}_release"] == test[f"{workload}_release"] == prod[f"{workload}_release"], workload
+    # dev runs on the real node: every app built by the dev job's image build step, and the
+    # address answered with the releases deployed before the job succeeded (scripts/deploy.sh).
+    for app in ("web", "api", "worker"):
+        assert f"{app}: appended to Pulumi.dev.yaml" in log, log[-6000:]
+    assert f"web release {dev['web_release']} " in log and f"api release {dev['api_release']} " in log, log[-6000:]
 
 
 def test_each_promotion_commits_the_targets_ledger_and_records_to_the_forge(merged: dict[str, Any]) -> None:
@@ -212,10 +244,6 @@ def test_each_promotion_commits_the_targets_ledger_and_records_to_the_forge(merg
 
 
 # --- the rest of the loop on that forge: a PR previewed, a refused PR, the merge, a prod rollback ----
-
-NEW_WEB = "127.0.0.1:5000/apps/web@sha256:" + "7e" * 32
-"""The image the pull request's build step appended to dev's ledger (render and kwok run no image)."""
-
 
 def _open_pull_request(merged: dict[str, Any], number: int, branch: str, message: str,
                        edit: Any) -> tuple[subprocess.CompletedProcess[str], Path]:
@@ -235,14 +263,21 @@ def _open_pull_request(merged: dict[str, Any], number: int, branch: str, message
     return proc, artifacts
 
 
-def _append_web_image(clone: Path) -> None:
-    """What registry/apps.py build appends for a changed web: a new artifact (release id by record)."""
-    config = clone / "Pulumi.dev.yaml"
-    text = config.read_text()
-    anchor = "    api:\n      releases:\n"
-    assert text.count(anchor) == 1, "Pulumi.dev.yaml's ledger moved: update this test"
-    config.write_text(text.replace(anchor, f"        - artifact: {NEW_WEB}\n          note: web 1.1.0 (commit pr-2)\n"
-                                           f"          build_seconds: 1.5\n{anchor}"))
+def _new_web_version(clone: Path) -> None:
+    """The developer's change: web's source (its version), nothing else. The PR's image build step
+    builds the image from it and appends it to dev's ledger."""
+    source = clone / "testapp" / "web.go"
+    text = source.read_text()
+    assert text.count('const webVersion = "1.0.0"') == 1, "testapp/web.go's version moved: update this test"
+    source.write_text(text.replace('const webVersion = "1.0.0"', 'const webVersion = "1.1.0"'))
+
+
+def _web_digest(clone: Path) -> str:
+    """The digest of web's image built from ``clone``'s source (the build is reproducible)."""
+    proc = subprocess.run([sys.executable, str(ROOT / "registry" / "apps.py"), "digest", "--json",
+                           "--source", str(clone / "testapp")], capture_output=True, text=True, timeout=300, check=True)
+    digest: str = json.loads(proc.stdout)["web"]["digest"]
+    return digest
 
 
 def _patch_pod_template(clone: Path) -> None:
@@ -256,7 +291,7 @@ def _patch_pod_template(clone: Path) -> None:
 
 @pytest.fixture(scope="module")
 def web_pr(merged: dict[str, Any]) -> tuple[subprocess.CompletedProcess[str], Path]:
-    return _open_pull_request(merged, 2, "web-1.1.0", "web 1.1.0", _append_web_image)
+    return _open_pull_request(merged, 2, "web-1.1.0", "web 1.1.0", _new_web_version)
 
 
 def test_pull_request_previews_the_touched_stack_and_writes_the_comment_body(
@@ -271,6 +306,9 @@ def test_pull_request_previews_the_touched_stack_and_writes_the_comment_body(
     assert first.startswith(f"`dev` · web: {old} → ") and first.endswith(", 0 in-place compute changes"), first
     assert "<!-- immutable-ops:preview:dev -->" in body
     assert not (artifacts / "preview-test").exists() and not (artifacts / "preview-prod").exists()
+    # The image build step built web's new image (only web's: api and worker are as in the ledger).
+    assert "web: appended to Pulumi.dev.yaml" in log and "api: appended" not in log, log[-6000:]
+    assert "building web" in log, log[-6000:]
 
 
 def test_pull_request_with_an_in_place_change_is_refused_by_the_guard(merged: dict[str, Any]) -> None:
@@ -278,10 +316,8 @@ def test_pull_request_with_an_in_place_change_is_refused_by_the_guard(merged: di
     log = proc.stdout + proc.stderr
     assert proc.returncode != 0, log[-6000:]
     assert 'stacks touched: ["dev","test","prod"]' in log, log[-6000:]
-    # test and prod run on clusters: every Deployment of theirs would be patched in place.
-    # (dev renders manifests into its job's copy of the repository, so each run's render
-    # directory differs and its preview replaces every object: nothing to patch there.)
-    for stack in ("test", "prod"):
+    # every stack runs on a cluster (dev on the real node): every Deployment would be patched in place
+    for stack in ("dev", "test", "prod"):
         body = (artifacts / f"preview-{stack}" / "previews" / "comment.md").read_text()
         assert "in-place compute changes (guard fails)" in body.splitlines()[0], body[:2000]
         assert "changes its pod template (spec.template.metadata.annotations.team) without a new release id" in body
@@ -289,14 +325,18 @@ def test_pull_request_with_an_in_place_change_is_refused_by_the_guard(merged: di
 
 
 @pytest.fixture(scope="module")
-def second_merge(merged: dict[str, Any], web_pr: Any) -> dict[str, Any]:
-    """The web PR merged: deploy.yml runs again on the new main."""
+def second_merge(merged: dict[str, Any], web_pr: Any, real: Any, netns: str) -> dict[str, Any]:
+    """The web PR merged: deploy.yml runs again on the new main, while dev's web serves bounded
+    traffic on the real node (tests/cluster/realnode.py)."""
+    from ..cluster.realnode import traffic
+
     clone = merged["clone"]
     _git(clone, "merge", "-q", "--ff-only", "web-1.1.0")
     _git(clone, "push", "-q", "origin", "HEAD:main")
     sha = _git(clone, "rev-parse", "HEAD").strip()
-    proc = merged["run"]("deploy.yml", "push", {"ref": "refs/heads/main", "after": sha, "head_commit": {"id": sha}})
-    return {"proc": proc, "outputs": merged["read"]()}
+    with traffic(real, "web", "loop_merge", merged["tmp"]) as load:
+        proc = merged["run"]("deploy.yml", "push", {"ref": "refs/heads/main", "after": sha, "head_commit": {"id": sha}})
+    return {"proc": proc, "outputs": merged["read"](), "load": load}
 
 
 def test_merge_of_the_pull_request_deploys_its_release_everywhere(merged: dict[str, Any],
@@ -309,7 +349,19 @@ def test_merge_of_the_pull_request_deploys_its_release_everywhere(merged: dict[s
     assert after["test"]["web_release"] == after["prod"]["web_release"] == new
     for workload in ("api", "worker"):  # only web changed
         assert {after[s][f"{workload}_release"] for s in PASSPHRASES} == {before["dev"][f"{workload}_release"]}
-    assert NEW_WEB in _git(merged["forge"], "show", "main:Pulumi.prod.yaml")
+    # The release everywhere is the image built from the PR's source (the merge's build step
+    # gave the digest the PR's did), pushed to the registry and committed in every ledger.
+    clone = merged["clone"]
+    digest = _web_digest(clone)
+    for stack in PASSPHRASES:
+        web = yaml.safe_load(_git(merged["forge"], "show", f"main:Pulumi.{stack}.yaml"))["config"]["immutable:ledger"]["web"]
+        assert web["releases"][-1]["artifact"].endswith(f"/apps/web@{digest}"), (stack, web["releases"][-1])
+    assert after["dev"]["web_images"][new].endswith(f"/apps/web@{digest}")
+    # dev's web was replaced on the real node under traffic: no request failed, and the new
+    # release answered before the test stopped sending.
+    load = second_merge["load"]
+    assert not load.failed, load.summary()
+    assert load.versions[0] == "1.0.0" and load.versions[-1] == "1.1.0", load.summary()
 
 
 @pytest.fixture(scope="module")
@@ -335,15 +387,13 @@ def test_rollback_workflow_returns_prod_to_the_exact_previous_release(
 
 
 def test_scheduled_drift_checks_every_stack_and_reports(merged: dict[str, Any], prod_rollback: dict[str, Any]) -> None:
-    """drift.yml after the whole loop: test and prod are read back from their clusters (no
-    drift), dev in render mode cannot be checked (a warning, not a failure); then the metrics
-    report per stack, computed from the loop's real history."""
+    """drift.yml after the whole loop: dev, test and prod are read back from their clusters (no
+    drift); then the metrics report per stack, computed from the loop's real history."""
     artifacts = merged["tmp"] / "artifacts-drift"
     proc = merged["run"]("drift.yml", "workflow_dispatch", {}, "--env", f"IMMUTABLE_ARTIFACTS_DIR={artifacts}")
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-6000:]
-    assert "test: no drift" in log and "prod: no drift" in log, log[-6000:]
-    assert "dev cannot be checked for drift" in log, log[-6000:]
+    assert "dev: no drift" in log and "test: no drift" in log and "prod: no drift" in log, log[-6000:]
     assert "Job succeeded" in log and "change failure rate" in log, log[-6000:]
     report = json.loads(next((artifacts / "ops-report-prod").rglob("report-prod.json")).read_text())
     prod = report["stacks"][0]

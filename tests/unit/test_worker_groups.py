@@ -43,6 +43,10 @@ def test_cluster_2(): _mark("cluster_2")
 @pytest.mark.cluster
 def test_cluster_3(): _mark("cluster_3")
 def test_on_the_real_node(real): _mark("realnode_4")
+@pytest.mark.workflows
+def test_workflow_step_on_the_real_node(real): _mark("realnode_5")  # another singleton's marker
+@pytest.mark.workflows
+def test_workflow_step(): _mark("workflows_1")
 @pytest.mark.docker
 def test_docker_1(): _mark("docker_1")
 @pytest.mark.docker
@@ -65,10 +69,11 @@ def test_a_singleton_tier_runs_whole_on_one_worker(tmp_path: Path) -> None:
                           env={**os.environ, "WORKER_LOG": str(log)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ran = {p.name: p.read_text() for p in log.iterdir()}
-    assert len(ran) == 14, ran
+    assert len(ran) == 16, ran
     groups: dict[str, set[str]] = {}
     for name, worker in ran.items():
         groups.setdefault(name.rsplit("_", 1)[0], set()).add(worker)
     assert len(groups["cluster"] | groups["realnode"]) == 1, ran  # the real node's tier: one worker
     assert len(groups["docker"]) == 1, ran
+    assert len(groups["workflows"]) == 1, ran
     assert groups["free"] <= {"gw0", "gw1"}, json.dumps(ran)

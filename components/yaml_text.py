@@ -45,4 +45,5 @@ def dump(data: Any, **options: Any) -> str:
     """``yaml.safe_dump`` through :class:`Dumper` (block style, keys in the given order unless told)."""
     options.setdefault("sort_keys", False)
     options.setdefault("default_flow_style", False)
-    return yaml.dump(data, Dumper=Dumper, **options)
+    text: str = yaml.dump(data, Dumper=Dumper, **options)
+    return text

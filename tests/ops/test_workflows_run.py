@@ -164,6 +164,8 @@ def merged(tmp_path_factory: pytest.TempPathFactory, real: Any) -> Iterator[dict
         # ensure_venv layers a thin venv of its own over it: scripts/lib.sh layer_venv) and toolchain.
         (clone / ".venv").symlink_to(ROOT / ".venv")
         (clone / ".toolchain").symlink_to(ROOT / ".toolchain")
+        (clone / ".state").mkdir()
+        (clone / ".state" / "tools").symlink_to(ROOT / ".state" / "tools")  # checkov's venv (test.yml)
         sha = _git(clone, "rev-parse", "HEAD").strip()
         payload = tmp / "push.json"
         payload.write_text(json.dumps({"ref": "refs/heads/main", "after": sha, "head_commit": {"id": sha}}))
@@ -401,3 +403,32 @@ def test_scheduled_drift_checks_every_stack_and_reports(merged: dict[str, Any], 
     assert (prod["deploys"], prod["rollbacks"], prod["rolled_back_deploys"]) == (2, 1, 1), prod
     assert prod["change_failure_rate_percent"] == 50.0, prod
     assert prod["rollback_seconds"]["last"] > 0 and prod["time_to_restore_seconds"]["last"] > 0, prod
+
+
+INNER_TESTS = "tests/unit/test_yaml_text.py"
+"""What ``test.yml``'s run of the test command is narrowed to here (the whole suite would run itself)."""
+
+
+def test_test_workflow_runs_the_readme_test_command(merged: dict[str, Any]) -> None:
+    """test.yml by act on the forge's main: ``bash .ci/run``, the README's test command (its
+    toolchain steps, ruff, mypy, then pytest on two workers), with pytest narrowed to one file by
+    ``PYTEST_ADDOPTS`` and its own temporary folder (pytest clears its ``--basetemp``, and this
+    session's is the default one)."""
+    clone, tmp = merged["clone"], merged["tmp"]
+    _git(clone, "checkout", "-q", "main")
+    _git(clone, "pull", "-q", "--ff-only", "origin", "main")
+    sha = _git(clone, "rev-parse", "HEAD").strip()
+    payload = tmp / "push-test-yml.json"
+    payload.write_text(json.dumps({"ref": "refs/heads/main", "after": sha, "head_commit": {"id": sha}}))
+    proc = subprocess.run([sys.executable, str(RUNNER), "test.yml", "push", "--event", str(payload), "-C", str(clone),
+                           "--keep-ignored", "--env", f"PYTEST_ADDOPTS={INNER_TESTS}",
+                           "--env", f"IMMUTABLE_TEST_TMP={tmp / 'test-yml-tmp'}"],
+                          capture_output=True, text=True, timeout=900)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-6000:]
+    for step in ("==> ruff", "==> mypy (strict on components/)", "==> pytest (2 workers"):
+        assert step in log, (step, log[-6000:])
+    summary = [line for line in log.splitlines() if " passed in " in line]
+    assert summary and "failed" not in summary[-1] and "error" not in summary[-1], log[-6000:]
+    assert "Job succeeded" in log, log[-6000:]
+

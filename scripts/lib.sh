@@ -19,6 +19,14 @@ layer_venv() {
   site="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
   echo "$kept_site" > "$site/kept-venv.pth"
   cp "$kept/.requirements.sha256" "$VENV/.requirements.sha256"
+  # Native tools (ruff) need no interpreter: linked. Python ones would run the kept venv's
+  # interpreter and library: they run as `python -m` (scripts/test.sh).
+  local tool
+  for tool in "$kept"/bin/*; do
+    if [[ -f "$tool" && ! -e "$VENV/bin/${tool##*/}" && "$(head -c 4 "$tool" | od -An -c | tr -d ' ')" == '177ELF' ]]; then
+      ln -s "$tool" "$VENV/bin/${tool##*/}"
+    fi
+  done
 }
 
 ensure_venv() {

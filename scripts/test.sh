@@ -13,10 +13,12 @@ ensure_checkov
 python3 "$PROJECT_DIR/toolchain/go_tools.py" actionlint act || fail "go tools" "toolchain/go_tools.py actionlint act failed"
 export IMMUTABLE_CHECKOV="$CHECKOV_VENV/bin/checkov"
 cd "$PROJECT_DIR"
+# Python tools as `python -m`: a runner's job venv layered over a kept one (scripts/lib.sh
+# layer_venv) has no console scripts but its own; ruff is a native binary, linked there.
 step "ruff"
 "$VENV/bin/ruff" check . || fail "ruff" "lint errors"
 step "mypy (strict on components/)"
-"$VENV/bin/mypy" components || fail "mypy" "type errors"
+"$VENV/bin/python" -m mypy components || fail "mypy" "type errors"
 stop_dev_real_node   # the cluster tier needs the machine's one real node
 # Two workers (pytest-xdist): the machine's singletons (the real node, the Docker engine, the
 # S3 server) each run whole on one worker while the engine, policy and unit tests fill the other
@@ -27,7 +29,7 @@ WORKERS="${IMMUTABLE_TEST_WORKERS:-2}"
 BASETEMP="${IMMUTABLE_TEST_TMP:-/tmp/imt}"
 step "pytest ($WORKERS workers, temporary files under $BASETEMP)"
 if [[ "$WORKERS" == "0" ]]; then
-  "$VENV/bin/pytest" --basetemp "$BASETEMP" "$@"
+  "$VENV/bin/python" -m pytest --basetemp "$BASETEMP" "$@"
 else
-  "$VENV/bin/pytest" -n "$WORKERS" --dist loadgroup --basetemp "$BASETEMP" "$@"
+  "$VENV/bin/python" -m pytest -n "$WORKERS" --dist loadgroup --basetemp "$BASETEMP" "$@"
 fi

@@ -48,7 +48,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 # --- running the tiers side by side (pytest-xdist, `-n 2 --dist loadgroup` in scripts/test.sh) ---
 
 MACHINE_SINGLETONS = {
-    "cluster": "realnode",  # the machine's one real node (its bridge and lock), and the control planes beside it
+    "cluster": "realnode",  # the machine's one real node (its bridge and lock); kwok's control plane: "kwok"
     "docker": "docker",     # the project's Docker engine and the edge proxy's fixed 127.0.0.1 ports
     "s3": "s3",             # one moto_server and the stacks in its bucket
     "workflows": "workflows",  # act's runs share one forge, runner and clusters per module: one worker sets them up once
@@ -60,10 +60,16 @@ the other worker."""
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups into the node ids (loadgroup)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    per_module: dict[str, set[str]] = {}  # a module's steps share module state: it moves whole
+    for item in items:
+        per_module.setdefault(item.nodeid.split("::")[0], set()).update(getattr(item, "fixturenames", ()))
     for item in items:
         group = next((g for marker, g in MACHINE_SINGLETONS.items() if item.get_closest_marker(marker)), None)
+        module = per_module[item.nodeid.split("::")[0]]
         if "real" in getattr(item, "fixturenames", ()):
             group = "realnode"  # a test of another tier on the real node (the delivery loop's dev)
+        elif group == "realnode" and "cluster" in module and "real" not in module:
+            group = "kwok"  # the session's simulated-node control plane: its own ports and state, beside the node
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
 

@@ -26,6 +26,39 @@ def pytest_configure(config):
 @pytest.fixture
 def real():
     return None
+
+@pytest.fixture
+def cluster():
+    return None
+'''
+
+GROUP_DUMP = '''
+import json, os, pathlib, pytest
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("PYTEST_XDIST_WORKER") != "gw0":
+        return
+    groups = {item.name: item.get_closest_marker("xdist_group").kwargs.get("name") or
+              item.get_closest_marker("xdist_group").args[0]
+              for item in items if item.get_closest_marker("xdist_group")}
+    pathlib.Path(os.environ["GROUP_LOG"]).write_text(json.dumps(groups))
+'''
+
+KWOK_TESTS = '''
+import os, pathlib, time, pytest
+
+STATE = []
+
+def _mark(name):
+    time.sleep(0.2)
+    out = pathlib.Path(os.environ["WORKER_LOG"]) / name
+    out.write_text(os.environ.get("PYTEST_XDIST_WORKER", "none"))
+
+@pytest.mark.cluster
+def test_kwok_step_1(cluster): STATE.append(1); _mark("kwok_1")
+@pytest.mark.cluster
+def test_kwok_step_2(): assert STATE == [1]; _mark("kwok_2")  # module state: with its module
 '''
 
 TESTS = '''
@@ -61,19 +94,29 @@ def test_a_singleton_tier_runs_whole_on_one_worker(tmp_path: Path) -> None:
     tree.mkdir()
     (tree / "conftest.py").write_text(CONFTEST)
     (tree / "test_tiers.py").write_text(TESTS)
+    (tree / "test_kwok.py").write_text(KWOK_TESTS)
+    (tree / "groupdump.py").write_text(GROUP_DUMP)
     log = tmp_path / "log"
     log.mkdir()
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
-                           "--dist", "loadgroup", "-c", str(tree / "conftest.py"), "--rootdir", str(tree), str(tree)],
+                           "--dist", "loadgroup", "-p", "groupdump", "-c", str(tree / "conftest.py"), "--rootdir", str(tree), str(tree)],
                           capture_output=True, text=True, timeout=120, cwd=tree,
-                          env={**os.environ, "WORKER_LOG": str(log)})
+                          env={**os.environ, "WORKER_LOG": str(log), "GROUP_LOG": str(tmp_path / "groups.json"),
+                               "PYTHONPATH": str(tree)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ran = {p.name: p.read_text() for p in log.iterdir()}
-    assert len(ran) == 16, ran
+    assert len(ran) == 18, ran
     groups: dict[str, set[str]] = {}
     for name, worker in ran.items():
         groups.setdefault(name.rsplit("_", 1)[0], set()).add(worker)
     assert len(groups["cluster"] | groups["realnode"]) == 1, ran  # the real node's tier: one worker
     assert len(groups["docker"]) == 1, ran
     assert len(groups["workflows"]) == 1, ran
+    assert len(groups["kwok"]) == 1, ran
+    # A module whose tests use kwok's control plane (and not the real node) is its own group,
+    # whole (its steps share module state); the real node's group keeps the rest of the tier.
+    assigned = json.loads((tmp_path / "groups.json").read_text())
+    assert assigned["test_kwok_step_1"] == assigned["test_kwok_step_2"] == "kwok", assigned
+    assert assigned["test_workflow_step_on_the_real_node"] == assigned["test_cluster_1"] == "realnode", assigned
+    assert assigned["test_workflow_step"] == "workflows", assigned
     assert groups["free"] <= {"gw0", "gw1"}, json.dumps(ran)

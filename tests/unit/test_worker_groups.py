@@ -99,7 +99,8 @@ def test_a_singleton_tier_runs_whole_on_one_worker(tmp_path: Path) -> None:
     log = tmp_path / "log"
     log.mkdir()
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
-                           "--dist", "loadgroup", "-p", "groupdump", "-c", str(tree / "conftest.py"), "--rootdir", str(tree), str(tree)],
+                           "--dist", "loadgroup", "-p", "groupdump", "-c", str(tree / "conftest.py"),
+                           "--rootdir", str(tree), str(tree)],
                           capture_output=True, text=True, timeout=120, cwd=tree,
                           env={**os.environ, "WORKER_LOG": str(log), "GROUP_LOG": str(tmp_path / "groups.json"),
                                "PYTHONPATH": str(tree)})

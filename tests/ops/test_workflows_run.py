@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -424,11 +425,11 @@ def test_test_workflow_runs_the_readme_test_command(merged: dict[str, Any]) -> N
                            "--keep-ignored", "--env", f"PYTEST_ADDOPTS={INNER_TESTS}",
                            "--env", f"IMMUTABLE_TEST_TMP={tmp / 'test-yml-tmp'}"],
                           capture_output=True, text=True, timeout=900)
-    log = proc.stdout + proc.stderr
+    log = re.sub(r"\x1b(\[[0-9;]*[A-Za-z]|\(B)", "", proc.stdout + proc.stderr)  # pytest's and mypy's colours
     assert proc.returncode == 0, log[-6000:]
     for step in ("==> ruff", "==> mypy (strict on components/)", "==> pytest (2 workers"):
         assert step in log, (step, log[-6000:])
-    summary = [line for line in log.splitlines() if " passed in " in line]
+    summary = [line for line in log.splitlines() if re.search(r"\b\d+ passed in ", line)]
     assert summary and "failed" not in summary[-1] and "error" not in summary[-1], log[-6000:]
     assert "Job succeeded" in log, log[-6000:]
 

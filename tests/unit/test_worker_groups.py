@@ -45,15 +45,20 @@ def pytest_collection_modifyitems(config, items):
     pathlib.Path(os.environ["GROUP_LOG"]).write_text(json.dumps(groups))
 '''
 
-KWOK_TESTS = '''
-import os, pathlib, time, pytest
-
-STATE = []
+MARK = '''
+import os, pathlib, time
 
 def _mark(name):
     time.sleep(0.2)
     out = pathlib.Path(os.environ["WORKER_LOG"]) / name
     out.write_text(os.environ.get("PYTEST_XDIST_WORKER", "none"))
+'''
+
+KWOK_TESTS = '''
+import pytest
+from marks import _mark
+
+STATE = []
 
 @pytest.mark.cluster
 def test_kwok_step_1(cluster): STATE.append(1); _mark("kwok_1")
@@ -62,12 +67,8 @@ def test_kwok_step_2(): assert STATE == [1]; _mark("kwok_2")  # module state: wi
 '''
 
 TESTS = '''
-import os, pathlib, time, pytest
-
-def _mark(name):
-    time.sleep(0.2)
-    out = pathlib.Path(os.environ["WORKER_LOG"]) / name
-    out.write_text(os.environ.get("PYTEST_XDIST_WORKER", "none"))
+import pytest
+from marks import _mark
 
 @pytest.mark.cluster
 def test_cluster_1(): _mark("cluster_1")
@@ -96,6 +97,7 @@ def test_a_singleton_tier_runs_whole_on_one_worker(tmp_path: Path) -> None:
     (tree / "test_tiers.py").write_text(TESTS)
     (tree / "test_kwok.py").write_text(KWOK_TESTS)
     (tree / "groupdump.py").write_text(GROUP_DUMP)
+    (tree / "marks.py").write_text(MARK)
     log = tmp_path / "log"
     log.mkdir()
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",

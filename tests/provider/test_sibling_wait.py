@@ -38,7 +38,13 @@ def _order(late_by: float) -> list[str]:
         await asyncio.gather(web, api)
         return answered
 
-    return asyncio.run(run())
+    # A loop of its own, never made current: asyncio.run() would leave the thread without a current
+    # loop, and the Pulumi mocks of the tests after this one in the same worker need it.
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(run())
+    finally:
+        loop.close()
 
 
 def test_a_sibling_arriving_just_after_the_refusal_answers_first() -> None:

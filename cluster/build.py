@@ -20,7 +20,6 @@ command and the tail of its log (.toolchain/cluster/logs/) and exits 1.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import importlib.util
 import json
@@ -158,16 +157,8 @@ def link_into_bin(entries: dict[str, Path], versions: dict, timings) -> None:
         log(f"--- {BIN.relative_to(ROOT)}: {count} files up to date")
         return
     with step(f"link {len(todo)} file(s) into {BIN.relative_to(ROOT)}", timings):
-        BIN.mkdir(parents=True, exist_ok=True)
         for src, dst in todo:
-            tmp = dst.with_name(f".{dst.name}.tmp")
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            try:
-                os.link(src, tmp)
-            except OSError:
-                shutil.copy2(src, tmp)
-            os.replace(tmp, dst)
+            _tb.link_file(src, dst)  # makes BIN too
             log(f"    {dst.relative_to(ROOT)} -> {src.relative_to(ROOT)}")
 
 

@@ -50,7 +50,7 @@ BRIDGE_NF = "net.bridge.bridge-nf-call-iptables"
 """1: packets bridged between pods pass iptables, so a pod's answer to a pod that called it through a
 ClusterIP (web -> api) is un-NATed by conntrack; 0 and the caller drops the answer."""
 NETNS_DIR = "/run/netns"
-FIXED_PATHS = ("/var/lib/kubelet", "/var/log/containers", "/var/log/pods", "/run/netns", "/run/containerd")
+FIXED_PATHS = ("/var/lib/kubelet", "/var/log/containers", "/var/log/pods", NETNS_DIR, "/run/containerd")
 HOST_TOOLS = {"containerd": "containerd", "containerd-shim-runc-v2": "containerd", "runc": "runc",
               "iptables": "iptables", "ip": "iproute2"}
 PACKAGES_HINT = "bash -c 'source scripts/lib.sh; ensure_node_packages' (Debian: containerd runc " \
@@ -137,7 +137,7 @@ def record_host(node_dir: Path) -> dict[str, Any]:
         "sysctls": {k: _sysctl_path(k).read_text().strip() for k in SYSCTLS if _sysctl_path(k).exists()},
         "chains": {cmd: _chains(cmd) for cmd in ("iptables", "ip6tables")},
         "fixed_paths_existed": [p for p in FIXED_PATHS if os.path.lexists(p)],
-        "netns_before": sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else [],
+        "netns_before": sorted(os.listdir(NETNS_DIR)) if os.path.isdir(NETNS_DIR) else [],
         "bridge_existed": Path(f"/sys/class/net/{BRIDGE}").exists(),
         "netns_dir_mounted": _is_mount(NETNS_DIR),
     }
@@ -249,12 +249,12 @@ def undo_host_changes(state: Path, kube_proxy: Path | None, log) -> None:  # typ
         if removed:
             done.append(f"{len(removed)} {cmd} chains")
     # CNI network namespaces our containerd created and did not remove (a pod alive at stop).
-    if os.path.isdir("/run/netns"):
-        for ns in sorted(set(os.listdir("/run/netns")) - set(before["netns_before"])):
+    if os.path.isdir(NETNS_DIR):
+        for ns in sorted(set(os.listdir(NETNS_DIR)) - set(before["netns_before"])):
             if ns.startswith("cni-") or ns.startswith("immlg"):
-                sh("umount", f"/run/netns/{ns}", check=False)
+                sh("umount", f"{NETNS_DIR}/{ns}", check=False)
                 with contextlib.suppress(OSError):
-                    os.unlink(f"/run/netns/{ns}")
+                    os.unlink(f"{NETNS_DIR}/{ns}")
                 done.append(f"netns {ns}")
     # the node's own mount of /run/netns (ensure_netns_mount), once nothing is mounted in it
     if not before.get("netns_dir_mounted", True) and _mounts_below(NETNS_DIR) == [NETNS_DIR]:

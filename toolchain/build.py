@@ -328,7 +328,7 @@ def link_into_bin(entries: dict[str, Path], versions: dict, timings) -> None:
 
 def link_file(src: Path, dst: Path) -> None:
     """Put ``src`` at ``dst`` atomically: a hard link (the engine sees every file as living in
-    .toolchain/bin), or a copy across file systems. Also used by ``go_tools.py``."""
+    .toolchain/bin), or a copy across file systems. Also used by ``go_tools.py`` and ``cluster/build.py``."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.tmp")
     with contextlib.suppress(FileNotFoundError):

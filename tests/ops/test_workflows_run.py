@@ -421,6 +421,8 @@ def test_test_workflow_runs_the_readme_test_command(merged: dict[str, Any]) -> N
     sha = _git(clone, "rev-parse", "HEAD").strip()
     payload = tmp / "push-test-yml.json"
     payload.write_text(json.dumps({"ref": "refs/heads/main", "after": sha, "head_commit": {"id": sha}}))
+    # Not merged["run"]: its runner env names the session's real node (IMMUTABLE_CLUSTER_STATE),
+    # and the test command stops a real node it finds as dev's before its tests.
     proc = subprocess.run([sys.executable, str(RUNNER), "test.yml", "push", "--event", str(payload), "-C", str(clone),
                            "--keep-ignored", "--env", f"PYTEST_ADDOPTS={INNER_TESTS}",
                            "--env", f"IMMUTABLE_TEST_TMP={tmp / 'test-yml-tmp'}"],

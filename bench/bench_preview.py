@@ -20,6 +20,7 @@ import tempfile
 import time
 
 import yaml
+from immutable_infra import yaml_text
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "toolchain"))
@@ -68,14 +69,14 @@ def _project(tmp: pathlib.Path, name: str, raw_objects: list[dict[str, object]] 
         shutil.copy(ROOT / "__main__.py", project / "__main__.py")
         dev = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
         dev["config"]["immutable:environment"]["target"] = "render"  # both programs render, no cluster
-        (project / "Pulumi.dev.yaml").write_text(yaml.safe_dump(dev, sort_keys=False))
+        (project / "Pulumi.dev.yaml").write_text(yaml_text.dump(dev, sort_keys=False))
         shutil.copytree(ROOT / "stacks", project / "stacks", ignore=shutil.ignore_patterns("__pycache__"))
     else:
         (project / "__main__.py").write_text(RAW_PROGRAM)
         (project / "objects.json").write_text(json.dumps(raw_objects))
     meta = {"name": "immutable-example" if raw_objects is None else "raw",
             "runtime": {"name": "python", "options": {"toolchain": "pip", "virtualenv": sys.prefix}}}
-    (project / "Pulumi.yaml").write_text(yaml.safe_dump(meta))
+    (project / "Pulumi.yaml").write_text(yaml_text.dump(meta))
     return project
 
 

@@ -34,7 +34,7 @@ from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import yaml
+from immutable_infra import yaml_text
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "toolchain"))
@@ -256,7 +256,7 @@ def make_project(tmp: pathlib.Path, n: int, kubeconfig: pathlib.Path | None, *,
     (project / "__main__.py").write_text(PROGRAM)
     meta = {"name": "bench-scale", "runtime": {"name": "python",
                                                "options": {"toolchain": "pip", "virtualenv": sys.prefix}}}
-    (project / "Pulumi.yaml").write_text(yaml.safe_dump(meta))
+    (project / "Pulumi.yaml").write_text(yaml_text.dump(meta))
     if s3 is None:
         backend = project / ".backend"
         backend.mkdir()

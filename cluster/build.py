@@ -20,7 +20,6 @@ command and the tail of its log (.toolchain/cluster/logs/) and exits 1.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import importlib.util
 import json
@@ -158,16 +157,8 @@ def link_into_bin(entries: dict[str, Path], versions: dict, timings) -> None:
         log(f"--- {BIN.relative_to(ROOT)}: {count} files up to date")
         return
     with step(f"link {len(todo)} file(s) into {BIN.relative_to(ROOT)}", timings):
-        BIN.mkdir(parents=True, exist_ok=True)
         for src, dst in todo:
-            tmp = dst.with_name(f".{dst.name}.tmp")
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            try:
-                os.link(src, tmp)
-            except OSError:
-                shutil.copy2(src, tmp)
-            os.replace(tmp, dst)
+            _tb.link_file(src, dst)  # makes BIN too
             log(f"    {dst.relative_to(ROOT)} -> {src.relative_to(ROOT)}")
 
 
@@ -190,17 +181,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kwok", action="store_true",
                     help="only what a kwok-only cluster needs (control plane + kwok; no real node, registry, images)")
     ap.add_argument("--prune", action="store_true", help="delete cache entries no longer selected")
+    ap.add_argument("--unless-cached", action="append", choices=BUILD_ORDER, default=[], metavar="GROUP",
+                    help="do not build this group now if it is not cached yet (repeatable): what the cluster's "
+                         "node mode does not use (kwok for real nodes); a cached one is linked as usual")
     args = ap.parse_args(argv)
-    start = time.monotonic()
-    timings: list[tuple[str, float]] = []
-    try:
+
+    def build(timings: list[tuple[str, float]]) -> None:
         versions = load_versions()
         missing = [n for n in BUILD_ORDER if n not in versions.get("binaries", {})]
         if missing:
             raise StepFailed("read cluster/versions.json", f"no entry for {', '.join(missing)}")
         log("local cluster: " + ", ".join(f"{n} {versions['binaries'][n]['version']}" for n in BUILD_ORDER)
             + " (cluster/versions.json)")
-        names = args.only or list(KWOK_GROUPS if args.kwok else BUILD_ORDER)
+        later = [n for n in args.unless_cached
+                 if not entry_complete(CACHE / cache_key(n, versions["binaries"][n]), versions["binaries"][n])]
+        if later:
+            log(f"--- not built now (not cached, not needed here): {', '.join(later)}")
+        names = [n for n in args.only or list(KWOK_GROUPS if args.kwok else BUILD_ORDER) if n not in later]
         if shutil.which("go") is None and not all(
                 entry_complete(CACHE / cache_key(n, versions["binaries"][n]), versions["binaries"][n]) for n in names):
             raise StepFailed("find go", "`go` is not on PATH and some binaries are not cached")
@@ -208,17 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         link_into_bin(entries, versions, timings)
         if args.prune and not args.only and not args.kwok:
             prune({e.name for e in entries.values()})
-    except StepFailed as exc:
-        print(f"\ncluster/build.py: FAILED at step '{exc.step}':\n{exc}", file=sys.stderr, flush=True)
-        return 1
-    except KeyboardInterrupt:
-        print("\ncluster/build.py: interrupted", file=sys.stderr)
-        return 130
-    total = time.monotonic() - start
-    for name, secs in timings:
-        log(f"    {fmt_secs(secs):>9}  {name}")
-    log(f"control plane binaries ready in {fmt_secs(total)}: {BIN}")
-    return 0
+
+    return _tb.run_build("cluster/build.py", "control plane binaries", BIN, build)
 
 
 if __name__ == "__main__":

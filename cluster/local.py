@@ -376,9 +376,10 @@ def start_kwok(ports: dict[str, int]) -> tuple[str, ...]:
 def start_real_node(ports: dict[str, int], timeout: float) -> tuple[str, ...]:
     """containerd, kubelet and kube-proxy on the project's bridge; images from the local registry."""
     t0 = time.monotonic()
-    node.take_lock(STATE, _cluster_alive)
+    node.take_lock(STATE, _cluster_alive, reclaim=_reclaim_dead_node)
     node_dir = STATE / "node"
     node.record_host(node_dir)
+    node.ensure_netns_mount()
     registry = _load_registry()
     reg_running = registry.SUP.alive("registry") is not None and registry.serving(registry.address())
     addr = registry.start()
@@ -437,12 +438,12 @@ def _node(name: str) -> dict:
     }
 
 
-def _kill_containers() -> None:
-    """Containers outlive kubelet and containerd (each has its own shim): kill them through our
-    containerd, then end the shims that still name our containerd's socket, by pid."""
-    sock = STATE / "node" / "containerd" / "containerd.sock"
+def _kill_containers(state: Path = STATE) -> None:
+    """Containers outlive kubelet and containerd (each has its own shim): kill them through the
+    node's containerd, then end the shims that still name its containerd's socket, by pid."""
+    sock = state / "node" / "containerd" / "containerd.sock"
     ctr = shutil.which("ctr")
-    if alive("containerd") and ctr and sock.exists():
+    if Supervisor(state).alive("containerd") and ctr and sock.exists():
         base = [ctr, "--address", str(sock), "-n", "k8s.io"]
         tasks = subprocess.run([*base, "tasks", "ls", "-q"], capture_output=True, text=True, timeout=60).stdout.split()
         for task in tasks:
@@ -462,6 +463,38 @@ def _kill_containers() -> None:
                 os.kill(int(entry.name), signal.SIGKILL)
 
 
+def _reclaim_dead_node(state: Path) -> None:
+    """Undo what a real node killed without ``stop`` left on the host (its session ended, the OOM
+    killer): its bridge, pod network namespaces, mounts, cgroups and sysctls, from its own record,
+    before this node records the host as it was. Otherwise this node would take the leftovers for
+    the host's own and leave them behind at its stop. Its state directory stays (its etcd data)."""
+    log(f"a real node at {state} was killed without stop: undoing its host changes")
+    sup = Supervisor(state)
+    for name in reversed(ORDER):
+        if name == "containerd":
+            _kill_containers(state)
+        sup.terminate(name)
+    node.undo_host_changes(state, BIN / "kube-proxy", log)
+    _stop_registry_it_started(state / "node")
+
+
+def _stop_registry_it_started(node_dir: Path) -> None:
+    """The registry a node started goes with it (one it found running stays)."""
+    started = node_dir / "started-registry"
+    if not started.is_file():
+        return
+    ours = os.environ.get("IMMUTABLE_REGISTRY_STATE")
+    os.environ["IMMUTABLE_REGISTRY_STATE"] = started.read_text().strip()  # registry/local.py reads it on load
+    try:
+        _load_registry().stop()
+    finally:
+        if ours is None:
+            os.environ.pop("IMMUTABLE_REGISTRY_STATE")
+        else:
+            os.environ["IMMUTABLE_REGISTRY_STATE"] = ours
+    started.unlink()
+
+
 def stop(quiet: bool = False) -> int:
     stopped = []
     for name in reversed(ORDER):
@@ -472,10 +505,7 @@ def stop(quiet: bool = False) -> int:
     node_dir = STATE / "node"
     if node_dir.exists():
         node.undo_host_changes(STATE, BIN / "kube-proxy", log)
-        started = node_dir / "started-registry"
-        if started.is_file():
-            os.environ["IMMUTABLE_REGISTRY_STATE"] = started.read_text().strip()
-            _load_registry().stop()
+        _stop_registry_it_started(node_dir)
         node.release_lock(STATE)
     if STATE.exists():
         node.unmount_below(str(STATE))

@@ -49,7 +49,8 @@ SYSCTLS = ("vm.overcommit_memory", "kernel.panic", "kernel.panic_on_oops", "net.
 BRIDGE_NF = "net.bridge.bridge-nf-call-iptables"
 """1: packets bridged between pods pass iptables, so a pod's answer to a pod that called it through a
 ClusterIP (web -> api) is un-NATed by conntrack; 0 and the caller drops the answer."""
-FIXED_PATHS = ("/var/lib/kubelet", "/var/log/containers", "/var/log/pods", "/run/netns", "/run/containerd")
+NETNS_DIR = "/run/netns"
+FIXED_PATHS = ("/var/lib/kubelet", "/var/log/containers", "/var/log/pods", NETNS_DIR, "/run/containerd")
 HOST_TOOLS = {"containerd": "containerd", "containerd-shim-runc-v2": "containerd", "runc": "runc",
               "iptables": "iptables", "ip": "iproute2"}
 PACKAGES_HINT = "bash -c 'source scripts/lib.sh; ensure_node_packages' (Debian: containerd runc " \
@@ -84,15 +85,19 @@ def preflight() -> None:
 
 # --- the machine-wide lock ----------------------------------------------------------------------
 
-def take_lock(state: Path, owner_alive) -> None:  # type: ignore[no-untyped-def]
-    """One real node per machine. A lock whose cluster no longer runs is stale and taken over."""
+def take_lock(state: Path, owner_alive, reclaim) -> None:  # type: ignore[no-untyped-def]
+    """One real node per machine. A lock whose cluster no longer runs is stale and taken over,
+    after ``reclaim`` undid what that node left on the host."""
     try:
         held = json.loads(LOCK.read_text())
     except (OSError, ValueError):
         held = None
-    if held and held.get("state") != str(state) and owner_alive(Path(held["state"])):
-        raise NodeError(f"a real node already runs on this machine (state {held['state']}); stop it "
-                        f"(IMMUTABLE_CLUSTER_STATE={held['state']} python3 cluster/local.py stop) or use --nodes kwok")
+    if held and held.get("state") != str(state):
+        if owner_alive(Path(held["state"])):
+            raise NodeError(f"a real node already runs on this machine (state {held['state']}); stop it "
+                            f"(IMMUTABLE_CLUSTER_STATE={held['state']} python3 cluster/local.py stop) "
+                            "or use --nodes kwok")
+        reclaim(Path(held["state"]))
     LOCK.write_text(json.dumps({"state": str(state), "pid": os.getpid()}) + "\n")
 
 
@@ -132,8 +137,9 @@ def record_host(node_dir: Path) -> dict[str, Any]:
         "sysctls": {k: _sysctl_path(k).read_text().strip() for k in SYSCTLS if _sysctl_path(k).exists()},
         "chains": {cmd: _chains(cmd) for cmd in ("iptables", "ip6tables")},
         "fixed_paths_existed": [p for p in FIXED_PATHS if os.path.lexists(p)],
-        "netns_before": sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else [],
+        "netns_before": sorted(os.listdir(NETNS_DIR)) if os.path.isdir(NETNS_DIR) else [],
         "bridge_existed": Path(f"/sys/class/net/{BRIDGE}").exists(),
+        "netns_dir_mounted": _is_mount(NETNS_DIR),
     }
     path.write_text(json.dumps(before, indent=1) + "\n")
     return before
@@ -184,6 +190,22 @@ def _remove_new_chains(cmd: str, before: dict[str, list[str]]) -> list[str]:
     return removed
 
 
+def _is_mount(path: str) -> bool:
+    return path in _mounts_below(path)
+
+
+def ensure_netns_mount() -> None:
+    """``/run/netns`` as a mount of its own (shared) before containerd puts pod network
+    namespaces in it, as iproute2 makes it on its first ``ip netns add``. Made later, while pods
+    run (any tool's ``ip netns add``, the tests' load generator), that mount hides their
+    namespace files: the kubelet can no longer remove them and their pods stay Terminating
+    (``unlinkat /var/run/netns/cni-…: device or resource busy``)."""
+    os.makedirs(NETNS_DIR, exist_ok=True)
+    if not _is_mount(NETNS_DIR):
+        sh("mount", "--rbind", NETNS_DIR, NETNS_DIR)
+    sh("mount", "--make-rshared", NETNS_DIR)
+
+
 def ensure_cgroup_root() -> None:
     """kubelet needs its cgroupRoot to exist in every v1 hierarchy; a new cpuset cgroup starts
     with no CPUs and no memory nodes, so it gets its parent's."""
@@ -227,13 +249,17 @@ def undo_host_changes(state: Path, kube_proxy: Path | None, log) -> None:  # typ
         if removed:
             done.append(f"{len(removed)} {cmd} chains")
     # CNI network namespaces our containerd created and did not remove (a pod alive at stop).
-    if os.path.isdir("/run/netns"):
-        for ns in sorted(set(os.listdir("/run/netns")) - set(before["netns_before"])):
+    if os.path.isdir(NETNS_DIR):
+        for ns in sorted(set(os.listdir(NETNS_DIR)) - set(before["netns_before"])):
             if ns.startswith("cni-") or ns.startswith("immlg"):
-                sh("umount", f"/run/netns/{ns}", check=False)
+                sh("umount", f"{NETNS_DIR}/{ns}", check=False)
                 with contextlib.suppress(OSError):
-                    os.unlink(f"/run/netns/{ns}")
+                    os.unlink(f"{NETNS_DIR}/{ns}")
                 done.append(f"netns {ns}")
+    # the node's own mount of /run/netns (ensure_netns_mount), once nothing is mounted in it
+    if not before.get("netns_dir_mounted", True) and _mounts_below(NETNS_DIR) == [NETNS_DIR]:
+        sh("umount", NETNS_DIR, check=False)
+        done.append(f"mount {NETNS_DIR}")
     n = unmount_below(str(state))
     if n:
         done.append(f"{n} mounts below the state dir")

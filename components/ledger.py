@@ -45,7 +45,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .fields import Spec, invalid
 
@@ -72,6 +72,18 @@ class LedgerEntry(Spec):
     """How this release last came to serve, when it was not a deploy: ``rollback``, ``promotion``
     or ``pin`` (by hand, or an ``active`` pointer of the previous format). While it is the last
     entry it runs exactly as recorded. Absent: a deploy."""
+
+    @field_validator("release", mode="before")
+    @classmethod
+    def _id_read_as_a_number(cls, value: object) -> object:
+        # A YAML 1.2 reader (the Pulumi CLI) reads a bare id such as 34374e02 or 12345678 as a
+        # number; the digits left cannot be turned back into the id, so the fix is quoting it.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise invalid("the release id was read as a number: YAML reads a bare id such as 34374e02 "
+                          "or 12345678 as one",
+                          "quote the id in the stack's config file (release: '34374e02'); ids written by "
+                          "immutable-ops and pulumi config set are quoted already")
+        return value
 
     @property
     def how(self) -> str:

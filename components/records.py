@@ -26,6 +26,7 @@ from typing import Any, Generic, TypeVar
 import yaml
 from pydantic import BaseModel
 
+from . import yaml_text
 from .errors import Problem, SpecError, validate_spec
 from .fields import NotInRelease
 from .ledger import RELEASE_ID, WorkloadLedger
@@ -170,13 +171,14 @@ class ReleaseArchive:
         path.write_text(self.dump(stack), encoding="utf-8")
 
 
-class _ReadableDumper(yaml.SafeDumper):
-    """Multi-line strings (config files, user data) as literal blocks, so a diff reads like the file."""
+class _ReadableDumper(yaml_text.Dumper):
+    """Multi-line strings (config files, user data) as literal blocks, so a diff reads like the
+    file; ids like ``34374e02`` quoted (:mod:`.yaml_text`)."""
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     style = "|" if "\n" in value and not any(ch in value for ch in "\r\t") and value == value.rstrip(" ") else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+    return yaml_text.represent_str(dumper, value, style)
 
 
 _ReadableDumper.add_representer(str, _str)

@@ -287,10 +287,10 @@ def start(timeout: float = 30.0) -> int:
         BOOT_CONFIG.write_text(json.dumps(boot_config(), indent=1) + "\n")
         # --resume: a restarted Caddy serves its last routes at once (autosave.json), before any sync.
         sup.spawn("caddy", CADDY, ["run", "--config", str(BOOT_CONFIG), "--resume"], env=_child_env())
-        _wait("Caddy's admin API", admin_answers, timeout, ("caddy",))
+        supervisor().wait_for("Caddy's admin API", admin_answers, timeout, ("caddy",), error=EdgeError)
     # The real path: the supervisor compares it with /proc/<pid>/exe.
     sup.spawn("sync", os.path.realpath(sys.executable), [str(Path(__file__).resolve()), "sync"], env=_child_env())
-    _wait("the route sync", lambda: heartbeat() is not None, timeout, ORDER)
+    supervisor().wait_for("the route sync", lambda: heartbeat() is not None, timeout, ORDER, error=EdgeError)
     log(f"edge proxy ready in {time.monotonic() - t0:.1f}s (Caddy {_caddy_version()}, admin {ADMIN_SOCKET}, "
         f"engine {docker_host})")
     return 0
@@ -305,20 +305,6 @@ def _caddy_version() -> str:
     import subprocess
     out = subprocess.run([CADDY, "version"], capture_output=True, text=True, check=False).stdout.split()
     return out[0] if out else "?"
-
-
-def _wait(what: str, check: Any, timeout: float, names: tuple[str, ...]) -> None:
-    sup = supervisor()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        dead = [n for n in names if sup.alive(n) is None]
-        if dead:
-            raise EdgeError(f"{', '.join(dead)} exited while waiting for {what}:\n"
-                            + "\n".join(sup.tail(n) for n in dead))
-        time.sleep(0.1)
-    raise EdgeError(f"timed out after {timeout:.0f}s waiting for {what}:\n" + "\n".join(sup.tail(n) for n in names))
 
 
 def stop(purge: bool = False) -> int:

@@ -13,12 +13,23 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 STACK="${1:-dev}"; shift || true
 
 ensure_venv
-ensure_toolchain
-if [[ "$(stack_target "$STACK")" == "local-cluster" ]]; then
-  ensure_cluster_binaries
+TARGET="$(stack_target "$STACK")"
+# Only what this stack's target runs is built on a fresh machine (the test command builds the rest):
+# the Docker provider for a local-docker stack only, the YAML host never (the examples' language).
+if [[ "$TARGET" == "local-docker" ]]; then
+  ensure_toolchain --unless-cached pulumi-language-yaml
+else
+  ensure_toolchain --unless-cached pulumi-resource-docker --unless-cached pulumi-language-yaml
+fi
+if [[ "$TARGET" == "local-cluster" ]]; then
+  if [[ "$(stack_nodes "$STACK")" == "real" ]]; then
+    ensure_cluster_binaries --unless-cached kwok
+  else
+    ensure_cluster_binaries
+  fi
   start_cluster
 fi
-if [[ "$(stack_target "$STACK")" == "local-docker" ]]; then
+if [[ "$TARGET" == "local-docker" ]]; then
   start_docker_engine   # the project's own engine; exports DOCKER_HOST (stop: python3 docker/engine.py stop)
   ensure_probe_binary   # .toolchain/cluster/bin/probe: HTTP/TCP health checks without a shell in the image
   ensure_image_tools    # the local registry and imagetool: the apps' images, as for the real node

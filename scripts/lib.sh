@@ -7,24 +7,62 @@ VENV="$PROJECT_DIR/.venv"
 step() { printf '\n==> %s\n' "$*" >&2; }
 fail() { printf '\nERROR in step "%s": %s\n' "$1" "$2" >&2; exit 1; }
 
+layer_venv() {
+  # .venv links to a venv kept for other checkouts (a runner keeps one between jobs, each job in
+  # another copy of the repository, some side by side): it is never re-pointed; this checkout
+  # gets a thin venv of its own whose path holds the kept venv's installed packages.
+  local kept site kept_site
+  kept="$(readlink -f "$VENV")"
+  kept_site="$("$kept/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  rm "$VENV"
+  "$kept/bin/python" -m venv --without-pip "$VENV" || fail "python venv" "python -m venv failed"
+  site="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  echo "$kept_site" > "$site/kept-venv.pth"
+  cp "$kept/.requirements.sha256" "$VENV/.requirements.sha256"
+  # Native tools (ruff) need no interpreter: linked. Python ones would run the kept venv's
+  # interpreter and library: they run as `python -m` (scripts/test.sh).
+  local tool
+  for tool in "$kept"/bin/*; do
+    if [[ -f "$tool" && ! -e "$VENV/bin/${tool##*/}" && "$(head -c 4 "$tool" | od -An -c | tr -d ' ')" == '177ELF' ]]; then
+      ln -s "$tool" "$VENV/bin/${tool##*/}"
+    fi
+  done
+}
+
 ensure_venv() {
-  local stamp="$VENV/.requirements.sha256"
+  # The pinned requirements, and the library installed editable from THIS checkout: a pull
+  # request's change to components/ must never be previewed with another checkout's code.
+  local stamp="$VENV/.requirements.sha256" editable="$VENV/.editable-project"
   local want
   want="$(cat "$PROJECT_DIR/requirements.txt" "$PROJECT_DIR/requirements-dev.txt" "$PROJECT_DIR/pyproject.toml" | sha256sum | cut -d' ' -f1)"
   if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    if [[ "$(cat "$editable" 2>/dev/null)" != "$PROJECT_DIR" ]]; then
+      if [[ -L "$VENV" ]]; then layer_venv; fi
+      step "python venv (.venv): the library installed editable from $PROJECT_DIR"
+      "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$PROJECT_DIR" \
+        || fail "python venv" "pip install -e . failed"
+      echo "$PROJECT_DIR" > "$editable"
+    fi
     return 0
+  fi
+  if [[ -L "$VENV" ]]; then
+    # a runner's kept venv with other pins (this change edits them): this checkout gets its own
+    step "python venv (.venv): the kept venv $(readlink "$VENV") has other pins; making this checkout's own"
+    rm "$VENV"
   fi
   step "python venv (.venv): installing pinned requirements"
   python3 -m venv "$VENV" || fail "python venv" "python3 -m venv failed"
   "$VENV/bin/pip" install -q --upgrade pip >/dev/null 2>&1 || true
   "$VENV/bin/pip" install -q -r "$PROJECT_DIR/requirements-dev.txt" || fail "python venv" "pip install -r requirements-dev.txt failed"
   "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$PROJECT_DIR" || fail "python venv" "pip install -e . failed"
+  echo "$PROJECT_DIR" > "$editable"
   echo "$want" > "$stamp"
 }
 
 ensure_toolchain() {
+  # Arguments go to toolchain/build.py (scripts/deploy.sh: --unless-cached for what a stack does not use).
   step "Pulumi toolchain (built from source, cached by version)"
-  python3 "$PROJECT_DIR/toolchain/build.py" || fail "toolchain" "toolchain/build.py failed (see its output above)"
+  python3 "$PROJECT_DIR/toolchain/build.py" "$@" || fail "toolchain" "toolchain/build.py failed (see its output above)"
   # shellcheck source=/dev/null
   source "$PROJECT_DIR/toolchain/env.sh"
 }
@@ -73,9 +111,10 @@ ensure_prometheus() {
 }
 
 ensure_cluster_binaries() {
+  # Arguments go to cluster/build.py (scripts/deploy.sh: --unless-cached kwok for real nodes).
   ensure_node_packages
   step "local Kubernetes control plane binaries (built from source, cached by version)"
-  python3 "$PROJECT_DIR/cluster/build.py" || fail "cluster build" "cluster/build.py failed (see its output above)"
+  python3 "$PROJECT_DIR/cluster/build.py" "$@" || fail "cluster build" "cluster/build.py failed (see its output above)"
 }
 
 stack_nodes() {
@@ -101,16 +140,23 @@ start_cluster() {
   fi
 }
 
-build_app_images() {
+image_build_step() {
   # The image build step (registry/apps.py): the registry first, then the apps changed since
-  # their last build are built, pushed and appended to the stack's ledger; then every image the
-  # ledger names must be in the registry, or nothing is deployed.
+  # their last build are built, pushed and appended to the stack's ledger (the workflows run it
+  # for dev, whatever dev's target).
   local stack="$1"
   python3 "$PROJECT_DIR/registry/local.py" start >&2 \
     || fail "registry" "python3 registry/local.py start failed (log: .state/registry/logs/)"
   step "image build step: registry/apps.py build $stack (only what changed)"
   "$VENV/bin/python" "$PROJECT_DIR/registry/apps.py" build "$stack" \
     || fail "images" "the image build step failed (see above); nothing was deployed"
+}
+
+build_app_images() {
+  # The image build step, then every image the ledger names must be in the registry the stack
+  # pulls from (the real node's, the project's Docker engine's), or nothing is deployed.
+  local stack="$1"
+  image_build_step "$stack"
   "$VENV/bin/python" "$PROJECT_DIR/registry/apps.py" check "$stack" \
     || fail "images" "Pulumi.$stack.yaml names images the registry lacks (see above); nothing was deployed"
 }

@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 TOOLCHAIN_DIR = Path(__file__).resolve().parent
@@ -320,17 +321,23 @@ def link_into_bin(entries: dict[str, Path], versions: dict, timings) -> None:
         log(f"--- .toolchain/bin: {len(wanted)} files up to date")
         return
     with step(f"link {len(todo)} file(s) into .toolchain/bin", timings):
-        BIN.mkdir(parents=True, exist_ok=True)
         for src, dst in todo:
-            tmp = dst.with_name(f".{dst.name}.tmp")
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            try:
-                os.link(src, tmp)  # hard link: the engine sees every file as living in .toolchain/bin
-            except OSError:
-                shutil.copy2(src, tmp)
-            os.replace(tmp, dst)
+            link_file(src, dst)
             log(f"    {dst.relative_to(ROOT)} -> {src.relative_to(ROOT)}")
+
+
+def link_file(src: Path, dst: Path) -> None:
+    """Put ``src`` at ``dst`` atomically: a hard link (the engine sees every file as living in
+    .toolchain/bin), or a copy across file systems. Also used by ``go_tools.py`` and ``cluster/build.py``."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copy2(src, tmp)
+    os.replace(tmp, dst)
 
 
 def install_plugins(entries: dict[str, Path], versions: dict, pulumi_home: Path | None, timings) -> None:
@@ -338,7 +345,7 @@ def install_plugins(entries: dict[str, Path], versions: dict, pulumi_home: Path 
     home = Path(env["PULUMI_HOME"])
     for name, spec in versions["binaries"].items():
         plugin = spec.get("plugin")
-        if not plugin:
+        if not plugin or name not in entries:  # not built (--unless-cached)
             continue
         kind, pname, pversion = plugin["kind"], plugin["name"], plugin["version"]
         installed = home / "plugins" / f"{kind}-{pname}-v{pversion}" / name
@@ -387,6 +394,27 @@ def check_python_pins(versions: dict) -> None:
                 log(f"!!! {req.name} pins {name}=={m.group(2)} but toolchain/versions.json pins {want[name]}")
 
 
+def run_build(tool: str, what: str, where: Path, body: Callable[[list[tuple[str, float]]], None]) -> int:
+    """Run ``body`` (it appends ``(step, seconds)`` to the timings it is given), then print the
+    timings and where the result is; a failed step names itself. The exit code of both builders
+    (this one and ``cluster/build.py``)."""
+    start = time.monotonic()
+    timings: list[tuple[str, float]] = []
+    try:
+        body(timings)
+    except StepFailed as exc:
+        print(f"\n{tool}: FAILED at step '{exc.step}':\n{exc}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\n{tool}: interrupted", file=sys.stderr)
+        return 130
+    total = time.monotonic() - start
+    for name, secs in timings:
+        log(f"    {fmt_secs(secs):>9}  {name}")
+    log(f"{what} ready in {fmt_secs(total)}: {where}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--adopt", action="store_true",
@@ -395,6 +423,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", action="append", metavar="NAME",
                     help="build only this binary of versions.json (repeatable); skips linking of others and "
                          "plugin install")
+    ap.add_argument("--unless-cached", action="append", metavar="NAME", default=[],
+                    help="do not build this binary now if it is not cached yet (repeatable): what a stack does "
+                         "not use (scripts/deploy.sh); a cached one is linked and installed as usual")
     ap.add_argument("--no-plugin-install", action="store_true", help="do not install plugins into PULUMI_HOME")
     ap.add_argument("--prune", action="store_true",
                     help="delete cache entries that versions.json and the wrapper modules no longer select")
@@ -402,9 +433,7 @@ def main(argv: list[str] | None = None) -> int:
                                                       "(default: <project>/.state/pulumi-home)")
     args = ap.parse_args(argv)
 
-    start = time.monotonic()
-    timings: list[tuple[str, float]] = []
-    try:
+    def build(timings: list[tuple[str, float]]) -> None:
         versions = load_versions()
         missing = [n for n in BUILD_ORDER if n not in versions.get("binaries", {})]
         if missing:
@@ -420,24 +449,22 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(args.only or ()) - set(order))
         if unknown:
             raise StepFailed("read versions.json", f"--only {', '.join(unknown)}: not in versions.json binaries")
-        names = args.only or order
+        unknown = sorted(set(args.unless_cached) - set(order))
+        if unknown:
+            raise StepFailed("read versions.json", f"--unless-cached {', '.join(unknown)}: not in versions.json")
+        later = [n for n in args.unless_cached
+                 if not entry_complete(CACHE / cache_key(n, versions["binaries"][n]), n, versions["binaries"][n])]
+        if later:
+            log(f"--- not built now (not cached, not needed here): {', '.join(later)}")
+        names = [n for n in args.only or order if n not in later]
         entries = {n: ensure_entry(n, versions["binaries"][n], args.adopt, timings) for n in names}
         link_into_bin(entries, versions, timings)
         if not args.only and not args.no_plugin_install:
             install_plugins(entries, versions, args.pulumi_home, timings)
         if args.prune:
             prune({e.name for e in entries.values()} if not args.only else None, versions)
-    except StepFailed as exc:
-        print(f"\nbuild.py: FAILED at step '{exc.step}':\n{exc}", file=sys.stderr, flush=True)
-        return 1
-    except KeyboardInterrupt:
-        print("\nbuild.py: interrupted", file=sys.stderr)
-        return 130
-    total = time.monotonic() - start
-    for name, secs in timings:
-        log(f"    {fmt_secs(secs):>9}  {name}")
-    log(f"toolchain ready in {fmt_secs(total)}: {BIN}")
-    return 0
+
+    return run_build("build.py", "toolchain", BIN, build)
 
 
 if __name__ == "__main__":

@@ -72,8 +72,10 @@ def before(project: Project, stack: str) -> int:
     if not project.has_state(stack):
         return 0
     # A killed update's pending creates first (any target): the update must not inherit them.
-    settle_pending(project, stack)
-    deployment = project.export(stack)
+    state = project.export_state(stack)
+    if settle_pending(project, stack, state):
+        state = project.export_state(stack)
+    deployment = state.get("deployment") or {}
     if not targets(deployment):
         return 0  # no Kubernetes objects (a Docker or AWS stack, or a first deploy)
     gone, notes = missing(deployment, project.dir, project.env)

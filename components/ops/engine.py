@@ -155,7 +155,13 @@ class EngineRunner(ProjectEnvironment):
         return data
 
     def export(self, stack: str) -> dict[str, Any]:
-        """The stack's current deployment (secrets stay encrypted: no passphrase needed).
+        """The stack's current deployment (secrets stay encrypted: no passphrase needed)."""
+        data: dict[str, Any] = self.export_state(stack).get("deployment") or {}
+        return data
+
+    def export_state(self, stack: str) -> dict[str, Any]:
+        """The whole ``stack export`` document (its ``version`` beside the deployment), as
+        ``stack import`` takes it back.
 
         Straight to ``stack export`` (no Automation API select first: a third of a second that a
         rollback spends before the traffic moves); a stack without state gets ``stack()``'s error."""
@@ -164,8 +170,8 @@ class EngineRunner(ProjectEnvironment):
         if code != 0:
             self.stack(stack)  # raises the plain "has no state in the backend" when that is the cause
             raise OpsError(f"pulumi stack export of {stack!r} failed", ExitCode.PULUMI_FAILED, details=stderr[-2000:])
-        data: dict[str, Any] = json.loads(stdout).get("deployment") or {}
-        return data
+        state: dict[str, Any] = json.loads(stdout)
+        return state
 
     def outputs(self, stack: str) -> dict[str, Any]:
         return stack_outputs(self.export(stack))

@@ -153,16 +153,23 @@ def short_artifact(artifact: str | None, width: int = 19) -> str:
     return artifact if len(artifact) <= width + 20 else artifact[: width + 17] + "..."
 
 
-def what_changed(row: HistoryRow, archive: ReleaseArchive | None) -> str:
+def changed_settings(row: HistoryRow, archive: ReleaseArchive | None) -> list[str] | None:
     """The settings (top-level names) that differ between the previous release and this one,
-    from the stack's release records; ``?`` when one of them is not recorded."""
+    from the stack's release records: ``[]`` when the row made no other release active,
+    ``None`` when one of the two is not recorded (unknown)."""
     if archive is None or row.change not in ("deployed", "rolled back", "promoted") or not row.previous or not row.release \
             or row.previous == row.release:
-        return ""
+        return []
     old, new = archive.get(row.workload, row.previous), archive.get(row.workload, row.release)
     if old is None or new is None:
-        return "?"
-    return ", ".join(dict.fromkeys(path.split(".", 1)[0] for path in new.changes_from(old)))
+        return None
+    return list(dict.fromkeys(path.split(".", 1)[0] for path in new.changes_from(old)))
+
+
+def what_changed(row: HistoryRow, archive: ReleaseArchive | None) -> str:
+    """:func:`changed_settings` as a table cell: ``?`` when unknown."""
+    names = changed_settings(row, archive)
+    return "?" if names is None else ", ".join(names)
 
 
 def table(history: Sequence[HistoryRow], archive: ReleaseArchive | None = None) -> tuple[list[str], list[list[str]]]:
@@ -186,8 +193,10 @@ def table(history: Sequence[HistoryRow], archive: ReleaseArchive | None = None) 
     return header, cells
 
 
-def as_json(stack: str, history: Sequence[HistoryRow]) -> dict[str, Any]:
-    return {"stack": stack, "releases": [r.as_dict() for r in history]}
+def as_json(stack: str, history: Sequence[HistoryRow], archive: ReleaseArchive | None = None) -> dict[str, Any]:
+    """Each row's fields and, as the table's "what changed" column, ``what_changed``: the
+    settings that differ from the previous release (``null``: one of them is not recorded)."""
+    return {"stack": stack, "releases": [{**r.as_dict(), "what_changed": changed_settings(r, archive)} for r in history]}
 
 
 def releases_seen(records: Sequence[UpdateRecord]) -> dict[str, dict[str, str | None]]:

@@ -15,7 +15,7 @@ Here the answer is known per kind of object, so the main job settles them withou
   object that the killed update made is imported into the state (``pulumi refresh
   --import-pending-creates URN ID``); one it never made is cleared.
 
-Clearing edits the exported state (``stack export`` / ``stack import``), which needs no provider:
+Clearing edits the exported state and imports it back (``stack import``), which needs no provider:
 a render-mode stack cannot refresh at all. ``plan`` decides; ``settle`` carries it out.
 """
 
@@ -97,16 +97,16 @@ def docker_lookup(env: Mapping[str, str]) -> Lookup:
     return lookup
 
 
-def settle(project: Project, stack: str, *, lookup: Lookup | None = None) -> Plan:
-    """Settle the pending creates of ``stack`` (see the module's doc); prints what it does."""
-    deployment = project.export(stack)
-    decided = plan(deployment, lookup or docker_lookup(project.env))
+def settle(project: Project, stack: str, state: Mapping[str, Any], *, lookup: Lookup | None = None) -> Plan:
+    """Settle the pending creates of ``stack``, whose exported ``state`` (``Project.export_state``)
+    is given (see the module's doc); prints what it does. A true result: the state changed."""
+    decided = plan(state.get("deployment") or {}, lookup or docker_lookup(project.env))
     if not decided:
         return decided
     print(f"pending operations: a killed update left {len(decided.clear) + len(decided.imports)} create(s) in the "
           f"state of {stack}; settling them", file=sys.stderr)
     if decided.clear:
-        _clear(project, stack, set(decided.clear))
+        _clear(project, stack, state, set(decided.clear))
         for urn in decided.clear:
             print(f"  cleared {urn.rsplit('::', 1)[-1]} (the update creates it)", file=sys.stderr)
     if decided.imports:
@@ -122,19 +122,16 @@ def settle(project: Project, stack: str, *, lookup: Lookup | None = None) -> Pla
     return decided
 
 
-def _clear(project: Project, stack: str, urns: set[str]) -> None:
-    """Drop those pending creates from the stack's state (export, edit, import)."""
-    code, stdout, stderr = project.run(["stack", "export", "--stack", stack])
-    if code != 0:
-        raise OpsError(f"pulumi stack export of {stack!r} failed", ExitCode.PULUMI_FAILED, details=stderr[-2000:])
-    state = json.loads(stdout)
+def _clear(project: Project, stack: str, exported: Mapping[str, Any], urns: set[str]) -> None:
+    """Drop those pending creates from the stack's state (the export, edited, imported back)."""
+    state = json.loads(json.dumps(exported))  # the caller's copy stays as it was exported
     deployment = state.get("deployment") or {}
     deployment["pending_operations"] = [op for op in deployment.get("pending_operations") or []
                                         if not (op.get("type") == "creating" and op["resource"]["urn"] in urns)]
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(state, handle)
     try:
-        code, stdout, stderr = project.run(["stack", "import", "--file", handle.name, "--stack", stack])
+        code, _, stderr = project.run(["stack", "import", "--file", handle.name, "--stack", stack])
     finally:
         os.unlink(handle.name)
     if code != 0:

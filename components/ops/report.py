@@ -2,7 +2,8 @@
 
 Definitions (per stack; every input is an update of ``pulumi stack history``):
 
-- **deploy**: a successful update that made a new release active (first deploy included);
+- **deploy**: a successful update that made a new release active (first deploy included),
+  by a deploy or a promotion (how a new release reaches test and prod);
   for a program that exports no releases, a successful update that changed something.
 - **rollback**: an update made by ``immutable-ops rollback``, or one that made an earlier
   release active again.
@@ -100,7 +101,9 @@ def measure(stack: str, records: Sequence[UpdateRecord], *, since: datetime | No
     for row in history:
         by_update.setdefault(row.update, set()).add(row.change)
     if any(r.outputs and r.workloads() for r in records):
-        deploys = [r for r in updates if r.succeeded and "deployed" in by_update.get(r.number, set()) and not r.is_rollback]
+        # a promotion is how a new release reaches test and prod: a deploy of that stack
+        deploys = [r for r in updates if r.succeeded and not r.is_rollback
+                   and by_update.get(r.number, set()) & {"deployed", "promoted"}]
     else:  # a program without release outputs: every successful update that changed something
         deploys = [r for r in updates if r.succeeded and not r.is_rollback and
                    any(n for op, n in r.resource_changes.items() if op != "same")]
@@ -112,7 +115,8 @@ def measure(stack: str, records: Sequence[UpdateRecord], *, since: datetime | No
     for rollback in rollbacks:
         workloads = {row.workload for row in history if row.update == rollback.number and row.change == "rolled back"}
         earlier = [d for d in deploys if d.number < rollback.number and
-                   any(row.update == d.number and row.workload in workloads and row.change == "deployed" for row in history)]
+                   any(row.update == d.number and row.workload in workloads and row.change in ("deployed", "promoted")
+                       for row in history)]
         if earlier and all(earlier[-1] is not pair[0] for pair in rolled_back):
             rolled_back.append((earlier[-1], rollback))
 

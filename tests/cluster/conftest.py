@@ -6,7 +6,6 @@ from collections.abc import Iterator
 import pytest
 
 from tests.cluster.kube import Cluster, cluster_missing
-from tests.cluster.realnode import make_netns, start_real_node
 
 
 @pytest.fixture(scope="session")
@@ -23,19 +22,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     try:
         yield c
     finally:
-        stop = c.local("stop")
-        assert stop.returncode == 0, stop.stdout + stop.stderr
-        assert not c.state.exists()
+        c.stop()
 
 
-@pytest.fixture(scope="session")
-def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """The one real node of the session (cluster/node.py allows one per machine), shared by every
-    module that runs real pods; each module deploys into its own workspace and destroys it."""
-    yield from start_real_node(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def netns(real: Cluster) -> Iterator[str]:
-    """The load generator's network namespace (tests/cluster/realnode.py)."""
-    yield from make_netns(real)
+# The real node's fixtures, `real` and `netns`, are in tests/conftest.py: the delivery loop's test
+# (tests/ops/test_workflows_run.py) deploys dev on the same node, and a session fixture defined
+# twice would start a second node, which the machine-wide lock refuses.

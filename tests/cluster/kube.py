@@ -55,6 +55,12 @@ class Cluster:
         return subprocess.run([sys.executable, str(LOCAL), command, *args], env=self.env(), capture_output=True,
                               text=True, timeout=600)
 
+    def stop(self) -> None:
+        """``cluster/local.py stop``, which must pass and remove the state directory."""
+        proc = self.local("stop")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert not self.state.exists()
+
     def images(self) -> dict[str, Any]:
         """The local registry's images (registry/local.py push-images): address and tag -> digest."""
         return json.loads((self.state.parent / "registry" / "images.json").read_text())  # type: ignore[no-any-return]

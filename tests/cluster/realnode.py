@@ -18,6 +18,8 @@ import contextlib
 import json
 import os
 import pathlib
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -28,6 +30,9 @@ from typing import Any
 import pytest
 
 from tests.cluster.kube import Cluster, cluster_missing
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "cluster"))
+from supervisor import Supervisor
 
 NS = "apps"
 NETNS = "immlg0"
@@ -57,6 +62,8 @@ def start_real_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluste
             pytest.fail(reason)  # never a silent skip in CI: scripts/test.sh builds everything first
         pytest.skip(reason)
     before = sysctls()
+    netns_mounted = netns_dir_is_a_mount()
+    killed = start_and_kill(tmp_path_factory)
     c = Cluster(tmp_path_factory.mktemp("real") / "state")
     t0 = time.monotonic()
     proc = c.local("start", "--nodes", "real")
@@ -64,19 +71,56 @@ def start_real_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluste
     if proc.returncode != 0:
         c.local("stop")  # a start that failed after the control plane came up must not leave it running
         pytest.fail(f"cluster/local.py start --nodes real failed:\n{proc.stdout}\n{proc.stderr}")
+    # The session's node took the killed node's lock and undid that node's host changes first:
+    # the checks at its stop below (no bridge, sysctls as before) would fail on the leftovers.
+    assert f"a real node at {killed.state} was killed without stop" in proc.stdout, proc.stdout
+    discard(killed)
+    # /run/netns is a mount of its own before any pod: an `ip netns add` while pods run (the load
+    # generator's, make_netns) would otherwise hide their namespaces and strand them Terminating.
+    assert netns_dir_is_a_mount()
     M["image_build_push_seconds"] = c.images()["build_push_seconds"]
     try:
         yield c
     finally:
-        stop = c.local("stop")
-        assert stop.returncode == 0, stop.stdout + stop.stderr
-        assert not c.state.exists()
+        c.stop()
         # Host changes are undone: sysctls as before, no bridge, no kubelet cgroups, no lock.
         assert sysctls() == before, (before, sysctls())
+        assert netns_dir_is_a_mount() == netns_mounted
         assert not pathlib.Path("/sys/class/net/immnode0").exists()
         assert not list(pathlib.Path("/sys/fs/cgroup").glob("*/immutable-node"))
         assert not pathlib.Path("/run/immutable-infra-node.json").exists()
         assert "KUBE-" not in sh("iptables-save").stdout
+
+
+def netns_dir_is_a_mount() -> bool:
+    return any(line.split()[4] == "/run/netns" for line in pathlib.Path("/proc/self/mountinfo").read_text().splitlines())
+
+
+def start_and_kill(tmp_path_factory: pytest.TempPathFactory) -> Cluster:
+    """A real node killed without ``stop``, as when the session that started it ends (main's CI
+    once failed on the bridge such a node left behind). Its processes get SIGKILL; what it changed
+    on the host stays for the next node to undo."""
+    killed = Cluster(tmp_path_factory.mktemp("killed") / "state")
+    proc = killed.local("start", "--nodes", "real")
+    if proc.returncode != 0:
+        killed.local("stop")
+        pytest.fail(f"cluster/local.py start --nodes real failed:\n{proc.stdout}\n{proc.stderr}")
+    assert pathlib.Path("/sys/class/net/immnode0").exists()
+    sup = Supervisor(killed.state)
+    for rec in sorted((killed.state / "pids").glob("*.json")):
+        pid = sup.alive(rec.stem)
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+    return killed
+
+
+def discard(killed: Cluster) -> None:
+    """Remove a killed node's state directory, leaving the registry (the session's node uses it)."""
+    for line in reversed(pathlib.Path("/proc/self/mounts").read_text().splitlines()):
+        point = line.split()[1]
+        if point.startswith(str(killed.state)):
+            sh("umount", "-l", point, check=False)
+    shutil.rmtree(killed.state)
 
 
 def make_netns(real: Cluster) -> Iterator[str]:

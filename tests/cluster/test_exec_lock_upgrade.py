@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 import pytest
-import yaml
+from immutable_infra import yaml_text
 
 from tests.cluster.kube import Cluster
 from tests.engine.harness import PULUMI, ROOT, toolchain_missing
@@ -102,7 +102,7 @@ def test_upgrade_to_the_namespace_lock_never_leaves_the_namespace_unlocked(clust
     project = tmp_path / "project"
     project.mkdir()
     (project / "__main__.py").write_text(PROGRAM)
-    (project / "Pulumi.yaml").write_text(yaml.safe_dump({
+    (project / "Pulumi.yaml").write_text(yaml_text.dump({
         "name": "lock-upgrade", "runtime": {"name": "python", "options": {"toolchain": "pip", "virtualenv": sys.prefix}}}))
     backend = tmp_path / "backend"
     backend.mkdir()

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import pytest
 import yaml
+from immutable_infra import yaml_text
 
 from tests.cluster.kube import ROOT, Cluster
 from tests.cluster.realnode import M
@@ -76,7 +77,7 @@ def copy(real: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Co
     data = yaml.safe_load(config.read_text())
     for app in APPS:
         del data["config"]["immutable:ledger"][app]
-    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    config.write_text(yaml_text.dump(data, sort_keys=False))
     env = {k: v for k, v in real.env().items() if not k.startswith(("PULUMI_", "VIRTUAL_ENV"))}
     env["IMMUTABLE_APPS_CACHE"] = str(project / ".state" / "apps")
     c = Copy(project, env)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from immutable_infra import yaml_text
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "toolchain"))
@@ -47,6 +48,12 @@ def install_todays_program(project: pathlib.Path, *, release_env: bool = True) -
         topology.write_text(text.replace(RELEASE_ENV_ON, "_RELEASE_ENV: dict[str, bool] = {}"))
 
 
+def artifacts_only(ledger: dict[str, Any]) -> dict[str, Any]:
+    """A workload's ledger without its recorded ids: the same artifacts, to be recorded by
+    another stack (test's committed entries are recorded in releases/test.yaml, not dev's)."""
+    return {**ledger, "releases": [{k: v for k, v in e.items() if k != "release"} for e in ledger["releases"]]}
+
+
 def toolchain_missing() -> str | None:
     if not PULUMI.exists():
         return f"{PULUMI} is missing: run python3 toolchain/build.py (scripts/test.sh does)"
@@ -75,10 +82,10 @@ class Workspace:
         # The copy runs with this checkout's venv (absolute path), like a consumer's program would.
         meta = yaml.safe_load((project / "Pulumi.yaml").read_text())
         meta["runtime"]["options"]["virtualenv"] = str(pathlib.Path(sys.prefix))
-        (project / "Pulumi.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+        (project / "Pulumi.yaml").write_text(yaml_text.dump(meta, sort_keys=False))
         dev = yaml.safe_load((project / "Pulumi.dev.yaml").read_text())
         dev["config"]["immutable:environment"]["target"] = target
-        (project / "Pulumi.dev.yaml").write_text(yaml.safe_dump(dev, sort_keys=False))
+        (project / "Pulumi.dev.yaml").write_text(yaml_text.dump(dev, sort_keys=False))
         backend = tmp / "backend"
         backend.mkdir()
         env = pulumi_env(ROOT, backend_url=backend.as_uri())
@@ -124,7 +131,7 @@ class Workspace:
         return data
 
     def write_config(self, data: dict[str, Any], stack: str = "dev") -> None:
-        (self.dir / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+        (self.dir / f"Pulumi.{stack}.yaml").write_text(yaml_text.dump(data, sort_keys=False))
 
     def export(self, stack: str = "dev") -> dict[str, Any]:
         state: dict[str, Any] = json.loads(self.pulumi("stack", "export", "-s", stack).stdout)

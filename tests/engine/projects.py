@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from immutable_infra import yaml_text
 
 from .harness import DEV_PASSPHRASE, PULUMI, ROOT, pulumi_env
 
@@ -30,7 +31,7 @@ class Project:
             (project / name).write_text(text)
         meta = yaml.safe_load((project / "Pulumi.yaml").read_text())
         meta["runtime"]["options"]["virtualenv"] = virtualenv
-        (project / "Pulumi.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+        (project / "Pulumi.yaml").write_text(yaml_text.dump(meta, sort_keys=False))
         backend = tmp / "backend"
         backend.mkdir()
         env = pulumi_env(ROOT, backend_url=backend.as_uri())

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from immutable_infra import yaml_text
 
 from ..ops.support import RawProgram, explain
 
@@ -84,7 +85,7 @@ class Stack:
     def edit(self, service: str, **changes: Any) -> None:
         data = self.template()
         data[service].update(changes)
-        (self.p.dir / "template.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+        (self.p.dir / "template.yaml").write_text(yaml_text.dump(data, sort_keys=False))
 
     def ledger(self) -> dict[str, Any]:
         config = yaml.safe_load((self.p.dir / f"Pulumi.{self.p.stack}.yaml").read_text())["config"]

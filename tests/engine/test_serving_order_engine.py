@@ -26,7 +26,7 @@ import yaml
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
-from immutable_infra import ContainerServiceSpec
+from immutable_infra import ContainerServiceSpec, yaml_text
 from immutable_infra.ops.records import RELEASE_LABEL, workloads_from_deployment
 
 from ..ops.support import RawProgram, explain
@@ -67,7 +67,7 @@ class EngineStack:
     def write_template(self) -> None:
         web = {**self.template["web"], "env": {"LOG_FORMAT": "json", "VARIANT": self.code},
                "replicas": self.replicas, "keep_previous": self.keep}
-        (self.p.dir / "template.yaml").write_text(yaml.safe_dump({**self.template, "web": web}, sort_keys=False))
+        (self.p.dir / "template.yaml").write_text(yaml_text.dump({**self.template, "web": web}, sort_keys=False))
 
     def release_of(self, key: tuple[str, str, int]) -> str:
         artifact, code, _ = key

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from immutable_infra import ContainerServiceSpec
+from immutable_infra import ContainerServiceSpec, yaml_text
 
 from .harness import PULUMI, ROOT, Workspace, changed, resource_name, resource_type, toolchain_missing
 
@@ -44,7 +44,7 @@ def _workspace(tmp: pathlib.Path, source: pathlib.Path, program: dict[str, Any] 
         meta["packages"] = {"immutable": str(ROOT / "provider")}
     else:
         meta["runtime"]["options"]["virtualenv"] = str(pathlib.Path(sys.prefix))
-    (ws.dir / "Pulumi.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    (ws.dir / "Pulumi.yaml").write_text(yaml_text.dump(meta, sort_keys=False))
     return ws
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from immutable_infra import yaml_text
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -44,8 +45,10 @@ def toolchain_missing() -> str | None:
 
 def run_ops(cwd: Path, env: dict[str, str], *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
     """``immutable-ops -C cwd args...`` as its own process (what CI runs)."""
-    return subprocess.run([sys.executable, "-m", "immutable_infra.ops", "-C", str(cwd), *args], env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    # The width a CI log gets (components/ops/output.py), whatever COLUMNS the test process has:
+    # under the workers a COLUMNS of 80 wrapped the guard's table inside the words tests look for.
+    return subprocess.run([sys.executable, "-m", "immutable_infra.ops", "-C", str(cwd), *args],
+                          env={**env, "COLUMNS": "160"}, capture_output=True, text=True, timeout=timeout)
 
 
 def explain(proc: subprocess.CompletedProcess[str]) -> str:
@@ -66,7 +69,7 @@ class RawProgram:
         shutil.copytree(PROGRAMS / name, project, ignore=shutil.ignore_patterns("__pycache__", "build"))
         meta = yaml.safe_load((project / "Pulumi.yaml").read_text())
         meta["runtime"] = {"name": "python", "options": {"virtualenv": sys.prefix}}
-        (project / "Pulumi.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+        (project / "Pulumi.yaml").write_text(yaml_text.dump(meta, sort_keys=False))
         backend = tmp / f"{name}-backend"
         backend.mkdir()
         env = pulumi_env(ROOT, backend_url=backend.as_uri())

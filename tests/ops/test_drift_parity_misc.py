@@ -139,6 +139,8 @@ def test_inventory_formats(tmp_path: Path) -> None:
     (["components/ops/cli.py", "README.md", "tests/unit/x.py", ".github/workflows/pr.yml"], []),
     (["Pulumi.staging.yaml"], []),
     (["./Pulumi.yaml"], list(STACKS)),
+    (["testapp/web.go"], ["dev"]),  # an app's source: its new image enters at dev
+    (["testapp/api.go", "Pulumi.prod.yaml"], ["dev", "prod"]),
 ])
 def test_touched(changed: list[str], expected: list[str]) -> None:
     assert touched(changed, STACKS) == expected

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ..engine.harness import Workspace
+from ..engine.harness import Workspace, artifacts_only
 from .support import explain, run_ops
 
 pytestmark = [pytest.mark.engine]
@@ -24,7 +24,7 @@ def test_a_failed_rollback_shows_the_engine_error_and_history_keeps_the_running_
     ws = Workspace.create(tmp_path)
     # A web history with a kept release: test's ledger (dev's names one build of the example apps).
     dev = ws.config("dev")
-    dev["config"]["immutable:ledger"]["web"] = ws.config("test")["config"]["immutable:ledger"]["web"]
+    dev["config"]["immutable:ledger"]["web"] = artifacts_only(ws.config("test")["config"]["immutable:ledger"]["web"])
     ws.write_config(dev, "dev")
     ws.init_stack("dev")
     ws.pulumi("up", "--yes", "-s", "dev")

@@ -7,7 +7,7 @@ from immutable_infra.ops import history, report
 from immutable_infra.ops.coverage import measure as coverage
 from immutable_infra.ops.drift import Drifted, DriftReport
 
-from .records_kit import RELEASES, WEB, ledger, outputs, record, story
+from .records_kit import RELEASES, ROLLBACK_MESSAGE, WEB, ledger, outputs, record, story
 
 
 def test_rows_say_which_release_each_update_made_active() -> None:
@@ -66,6 +66,22 @@ def test_metrics_of_the_story() -> None:
     assert metrics.deploys_per_day == pytest.approx(3.0)  # three deploys, a span under one day
 
 
+def test_promotions_are_the_deploys_of_a_promoted_stack() -> None:
+    """prod's loop: web-1 promoted, web-2 promoted, rolled back to web-1 (tests/ops/test_workflows_run.py)."""
+    records = [
+        record(1, 0, 60, message="immutable-ops promote dev prod", out=outputs("web-1"), led=ledger("web-1")),
+        record(2, 60, 40, message="immutable-ops promote dev prod", out=outputs("web-2", ["web-1"]),
+               led=ledger("web-1", "web-2")),
+        record(3, 70, 8, message=f"{ROLLBACK_MESSAGE} web 2222bbbb → 1111aaaa",
+               out=outputs("web-1", ["web-2"]), led=ledger("web-1", "web-2", active="web-1")),
+    ]
+    assert [r.change for r in history.rows(records)] == ["deployed", "promoted", "rolled back"]
+    metrics = report.measure("prod", records)
+    assert (metrics.deploys, metrics.rollbacks, metrics.rolled_back_deploys) == (2, 1, 1)
+    assert metrics.change_failure_rate == pytest.approx(50.0)
+    assert metrics.restore_seconds == (568.0,)  # the promotion of web-2 ended at 60:40, its rollback at 70:08
+
+
 def test_report_table_names_every_metric() -> None:
     drift = DriftReport("dev", 4, (Drifted("urn", "t", "box", "gone"),))
     deployment = {"resources": [{"type": "x:y:Z", "custom": True, "id": "a"}, {"type": "x:y:Z", "custom": True, "id": "b"}]}
@@ -101,6 +117,12 @@ def test_history_names_what_changed_between_two_recorded_releases() -> None:
     column = header.index("what changed")
     deployed = [c for r, c in zip(rows, cells, strict=True) if r.change == "deployed" and r.release == RELEASES["web-2"]]
     assert deployed and deployed[0][column] == "env, image"
+    # the JSON names the same settings (the table's column), null when a release is not recorded
+    data = history.as_json("dev", rows, archive)["releases"]
+    assert [r["what_changed"] for r in data] == [[], ["env", "image"], ["env", "image"], [], None]
+    from immutable_infra.ops.commands.history import HistoryResult
+    shown = HistoryResult("dev", rows, archive, {}, len(rows), {}).as_dict()  # what `history -f json` prints
+    assert shown["releases"][1]["what_changed"] == ["env", "image"]
 
 
 def test_report_shows_each_workloads_last_image_build_time() -> None:

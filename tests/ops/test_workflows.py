@@ -116,5 +116,16 @@ def test_pull_requests_run_the_test_command() -> None:
     assert checkout["with"]["fetch-depth"] == 0  # the upgrade test reads a pinned earlier revision
 
 
-def test_workflows_are_the_four_expected() -> None:
-    assert [p.name for p in FILES] == ["deploy.yml", "drift.yml", "preview.yml", "test.yml"]
+def test_rollback_is_a_manual_dispatch_that_commits_what_it_changed() -> None:
+    workflow = _load("rollback.yml")
+    inputs = workflow[True]["workflow_dispatch"]["inputs"]
+    assert inputs["stack"]["options"] == ["dev", "test", "prod"] and inputs["service"]["required"] is True
+    assert inputs["to"]["required"] is False
+    assert workflow["concurrency"] == _load("deploy.yml")["concurrency"]  # never beside a deploy
+    script = _scripts(workflow)
+    assert 'immutable-ops rollback "$STACK" --service "$SERVICE"' in script
+    assert 'scripts/commit_records.sh "$STACK"' in script
+
+
+def test_workflows_are_the_five_expected() -> None:
+    assert [p.name for p in FILES] == ["deploy.yml", "drift.yml", "preview.yml", "rollback.yml", "test.yml"]

@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 import yaml
+from immutable_infra import yaml_text
 
 from ..ops.support import PULUMI, ROOT, explain, run_ops, toolchain_missing
 from .moto import AWS_DROP, AWS_ENV, MotoServer
@@ -164,7 +165,7 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
         shutil.copytree(PROGRAM, a.dir, ignore=shutil.ignore_patterns("__pycache__"))
         meta = yaml.safe_load((a.dir / "Pulumi.yaml").read_text())
         meta["runtime"] = {"name": "python", "options": {"virtualenv": sys.prefix}}
-        (a.dir / "Pulumi.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+        (a.dir / "Pulumi.yaml").write_text(yaml_text.dump(meta, sort_keys=False))
         a.git("init", "-q", "-b", "main")
         for stack in ("dev", "test"):
             a.pulumi("stack", "init", stack, "--secrets-provider", "passphrase", stack=stack)

@@ -57,4 +57,4 @@ def test_no_cluster_or_a_kwok_cluster_is_left_alone(project: Path, mode: str | N
 
 def test_the_test_command_calls_it_before_pytest() -> None:
     text = (ROOT / "scripts" / "test.sh").read_text()
-    assert text.index("stop_dev_real_node") < text.index('"$VENV/bin/pytest"')
+    assert text.index("stop_dev_real_node") < text.index('"$VENV/bin/python" -m pytest')

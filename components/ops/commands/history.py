@@ -26,7 +26,7 @@ class HistoryResult:
     def as_dict(self) -> dict[str, Any]:
         from ..history import as_json
 
-        data = as_json(self.stack, self.found)
+        data = as_json(self.stack, self.found, self.archive)
         data["current"] = {n: {"release": s.release, "artifact": s.artifact, "kept": list(s.kept)}
                            for n, s in self.current.items()}
         data["serving_order"] = self.serving_order

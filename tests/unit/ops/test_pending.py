@@ -63,8 +63,9 @@ class FakeProject:
         self.calls: list[list[str]] = []
         self.env: dict[str, str] = {}
 
-    def export(self, stack: str) -> dict[str, Any]:
-        return dict(self.state["deployment"])
+    def export_state(self, stack: str) -> dict[str, Any]:
+        self.calls.append(["stack", "export", "--stack", stack])
+        return json.loads(json.dumps(self.state))
 
     def run(self, args: list[str]) -> tuple[int, str, str]:
         self.calls.append(list(args))
@@ -77,7 +78,8 @@ class FakeProject:
 
 def test_settle_clears_through_the_state_and_imports_through_a_refresh() -> None:
     project = FakeProject(json.loads(json.dumps(DEPLOYMENT)))
-    pending.settle(project, "dev", lookup=lambda r: LIVE.get(r["inputs"]["name"]))  # type: ignore[arg-type]
+    pending.settle(project, "dev", project.export_state("dev"),  # type: ignore[arg-type]
+                   lookup=lambda r: LIVE.get(r["inputs"]["name"]))
     left = project.state["deployment"]["pending_operations"]
     # Only the imports' pending creates stay for the refresh to resolve, plus what the engine drops.
     assert [(o["type"], o["resource"]["urn"].rsplit("::", 1)[-1]) for o in left] == [
@@ -90,5 +92,5 @@ def test_settle_clears_through_the_state_and_imports_through_a_refresh() -> None
 
 def test_settle_touches_nothing_when_nothing_is_pending() -> None:
     project = FakeProject({"resources": []})
-    assert not pending.settle(project, "dev", lookup=lambda r: None)  # type: ignore[arg-type]
-    assert project.calls == []
+    assert not pending.settle(project, "dev", project.export_state("dev"), lookup=lambda r: None)  # type: ignore[arg-type]
+    assert project.calls == [["stack", "export", "--stack", "dev"]]  # the caller's export only

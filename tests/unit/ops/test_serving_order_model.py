@@ -97,7 +97,10 @@ def machine(target: Target) -> type[RuleBasedStateMachine]:
             """The exact release another stack tested (its own code variant) is promoted here."""
             key = (artifact, f"promoted-{code}", self.stack.secret_version())
             self.stack.promote_in(key, fails=fails)
-            if key != self.model.active():
+            # Promoting what already serves still matters when something else is pending (an
+            # update that failed or was killed): the promotion is the ledger's newest event, so the
+            # next update runs it, not the pending one. (A random seed found this sequence.)
+            if key != self.model.active() or key != self.model.want:
                 self.model.want, self.model.held = key, True
                 if not fails:
                     self.model.served_now()
@@ -134,3 +137,22 @@ def test_kept_releases_are_the_ones_that_served_newest_first(target: str, derand
         max_examples=EXAMPLES, stateful_step_count=STEPS, derandomize=derandomize, database=None, deadline=None,
         print_blob=True,  # a failure prints @reproduce_failure: the random seed's sequence can be replayed
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_promoting_the_serving_release_after_a_killed_update_keeps_it_serving(target: str) -> None:
+    """The sequence a random seed found (CI, 2026-12-06): a promotion of the release that already
+    serves, after an update of another release was killed, is what the next update runs."""
+    state = machine(TARGETS[target])()
+    artifact = TARGETS[target].artifacts[0]
+    state.first_deploy(artifact=artifact, code="a", keep=1)
+    state.promote_in(artifact=artifact, code="a", fails=False)
+    state.killed_update(artifact=artifact)
+    state.deployed_equals_the_model()
+    state.promote_in(artifact=artifact, code="a", fails=False)
+    state.deployed_equals_the_model()
+    state.keep_previous(keep=0)
+    state.deployed_equals_the_model()
+    assert state.stack.deployed is not None
+    assert state.stack.deployed.active == state.stack.release_of(state.model.active())
+    assert state.model.active()[1] == "promoted-a"

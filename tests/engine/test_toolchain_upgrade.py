@@ -28,7 +28,7 @@ from .harness import DEV_SECRET, PULUMI, ROOT, Workspace, changed, resource_name
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
-PREVIOUS = "03945e3"
+PREVIOUS = "517cefc"
 """main's HEAD before the move from Pulumi 3.259.0 to 3.277.0 (CLI) / 3.272.0 (Python SDK)."""
 PREVIOUS_CLI = "3.259.0"
 PREVIOUS_SDK = "3.259.0"

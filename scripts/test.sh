@@ -5,6 +5,8 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_venv
 ensure_toolchain
+step "the previous Pulumi toolchain, for the upgrade test (toolchain/previous.py: built once, cached)"
+"$VENV/bin/python" "$PROJECT_DIR/toolchain/previous.py" >/dev/null || fail "previous toolchain" "toolchain/previous.py failed"
 ensure_cluster_binaries
 ensure_prometheus        # tests/cluster/test_monitoring*.py: the local cluster's Prometheus (Debian 2.42)
 ensure_docker_packages   # the docker-marked tests start their own engine (docker/engine.py)

@@ -65,6 +65,11 @@ class Cluster:
         """The local registry's images (registry/local.py push-images): address and tag -> digest."""
         return json.loads((self.state.parent / "registry" / "images.json").read_text())  # type: ignore[no-any-return]
 
+    def testapp_ref(self, tag: str) -> str:
+        """The test app at ``tag`` as the ledger names it: pinned by its digest in the local registry."""
+        images = self.images()
+        return f"{images['address']}/testapp@{images['images'][f'testapp:{tag}']['digest']}"
+
     def kubectl(self, *args: str, check: bool = True, input: str | None = None,
                 timeout: int = 120) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run([str(BIN / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],

@@ -29,11 +29,6 @@ pytestmark = [pytest.mark.engine, pytest.mark.cluster, pytest.mark.slow,
               pytest.mark.skipif(toolchain_missing() is not None, reason=toolchain_missing() or "")]
 
 
-def _digest_ref(real: Cluster, tag: str) -> str:
-    images = real.images()
-    return f"{images['address']}/testapp@{images['images'][f'testapp:{tag}']['digest']}"
-
-
 @pytest.fixture(scope="module")
 def ws(real: Cluster, netns: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     w = Workspace.create(tmp_path_factory.mktemp("drift-real"), target="local-cluster")
@@ -43,14 +38,14 @@ def ws(real: Cluster, netns: str, tmp_path_factory: pytest.TempPathFactory) -> I
     env["services"]["web"].update({"replicas": 2, "rollout_timeout_seconds": 60})
     ledger = data["config"]["immutable:ledger"]
     for svc in ("web", "api", "worker"):
-        ledger[svc] = {"releases": [{"artifact": _digest_ref(real, "1.0.0"), "note": f"{svc} testapp 1.0.0"}]}
+        ledger[svc] = {"releases": [{"artifact": real.testapp_ref("1.0.0"), "note": f"{svc} testapp 1.0.0"}]}
     w.write_config(data)
     w.env["IMMUTABLE_KUBECTL"] = str(BIN / "kubectl")  # the cluster's kubectl, as deploy.sh finds it in .toolchain
     w.init_stack("dev")
     w.pulumi("up", "--yes", "--skip-preview", "-s", "dev", timeout=600)
     # A second web release: 1.0.0 becomes the kept one (scaled to zero).
     data = w.config()
-    data["config"]["immutable:ledger"]["web"]["releases"].append({"artifact": _digest_ref(real, "2.0.0")})
+    data["config"]["immutable:ledger"]["web"]["releases"].append({"artifact": real.testapp_ref("2.0.0")})
     w.write_config(data)
     w.pulumi("up", "--yes", "--skip-preview", "-s", "dev", timeout=600)
     try:

@@ -28,7 +28,7 @@ import pytest
 
 from tests.cluster.kube import Cluster
 from tests.cluster.realnode import NS, M, traffic
-from tests.cluster.test_real_node import _digest_ref, ops, outputs, releases_of, set_web, up
+from tests.cluster.test_real_node import ops, outputs, releases_of, set_web, up
 from tests.engine.harness import Workspace, toolchain_missing
 
 pytestmark = [pytest.mark.engine, pytest.mark.cluster, pytest.mark.slow,
@@ -76,7 +76,7 @@ def ws(real: Cluster, netns: str, prometheus: str, tmp_path_factory: pytest.Temp
     env["services"]["api"] = {"replicas": 1}
     ledger = data["config"]["immutable:ledger"]
     for svc in ("web", "api", "worker"):
-        ledger[svc] = {"releases": [{"artifact": _digest_ref(real, "1.0.0"), "note": f"{svc} testapp 1.0.0"}]}
+        ledger[svc] = {"releases": [{"artifact": real.testapp_ref("1.0.0"), "note": f"{svc} testapp 1.0.0"}]}
     w.write_config(data)
     w.init_stack("dev")
     try:
@@ -106,7 +106,7 @@ def test_1_every_series_of_a_release_carries_service_release_and_environment(
 
 def test_2_a_plain_swap(real: Cluster, ws: Workspace, tmp_path: pathlib.Path) -> None:
     with traffic(real, "web", "plain_swap", tmp_path) as load:
-        set_web(ws, [*releases_of(ws), _digest_ref(real, "1.1.0")])
+        set_web(ws, [*releases_of(ws), real.testapp_ref("1.1.0")])
         seconds, _ = up(ws)
     assert not load.failed, load.summary()
     assert load.versions[-1] == "1.1.0", load.summary()
@@ -117,7 +117,7 @@ def test_3_a_healthy_release_passes_its_analysis_and_gets_the_traffic(
         real: Cluster, ws: Workspace, tmp_path: pathlib.Path) -> None:
     set_analysis(ws, True)
     with traffic(real, "web", "gated_swap", tmp_path) as load:
-        set_web(ws, [*releases_of(ws), _digest_ref(real, "2.0.0")])
+        set_web(ws, [*releases_of(ws), real.testapp_ref("2.0.0")])
         seconds, _ = up(ws)
     assert not load.failed, load.summary()
     assert load.versions[0] == "1.1.0" and load.versions[-1] == "2.0.0", load.summary()
@@ -135,7 +135,7 @@ def test_4_a_release_failing_half_its_requests_never_gets_traffic_and_rollback_r
         real: Cluster, ws: Workspace, tmp_path: pathlib.Path, prometheus: str) -> None:
     serving = outputs(ws)["web_release"]
     with traffic(real, "web", "half_errors", tmp_path) as load:
-        set_web(ws, [*releases_of(ws), _digest_ref(real, "half-errors")])
+        set_web(ws, [*releases_of(ws), real.testapp_ref("half-errors")])
         seconds, proc = up(ws, check=False)
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0, text
@@ -149,7 +149,7 @@ def test_4_a_release_failing_half_its_requests_never_gets_traffic_and_rollback_r
     # and `immutable-ops report` measures the time to restore from the failed update.
     with traffic(real, "web", "restore", tmp_path) as load:
         data = ws.config()
-        data["config"]["immutable:ledger"]["web"]["active"] = _digest_ref(real, "2.0.0")
+        data["config"]["immutable:ledger"]["web"]["active"] = real.testapp_ref("2.0.0")
         ws.write_config(data)
         up(ws)
     assert not load.failed, load.summary()
@@ -205,7 +205,7 @@ def test_6_prometheus_down_the_analysis_refuses_to_pass(
     assert stop.returncode == 0, stop.stdout + stop.stderr
     try:
         with traffic(real, "web", "prometheus_down", tmp_path) as load:
-            set_web(ws, [*releases_of(ws), _digest_ref(real, "2.1.0")])
+            set_web(ws, [*releases_of(ws), real.testapp_ref("2.1.0")])
             _, proc = up(ws, check=False)
         text = proc.stdout + proc.stderr
         assert proc.returncode != 0, text

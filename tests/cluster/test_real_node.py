@@ -38,11 +38,6 @@ LOCK_PREFIX = "immutable-infra exec lock:"
 BREAK_GLASS_GROUPS = ["system:masters", "immutable:break-glass"]
 
 
-def _digest_ref(real: Cluster, tag: str) -> str:
-    images = real.images()
-    return f"{images['address']}/testapp@{images['images'][f'testapp:{tag}']['digest']}"
-
-
 def _version_of(real: Cluster) -> dict[str, str]:
     """image reference -> test app version, for every pushed version."""
     images = real.images()
@@ -66,7 +61,7 @@ def ws(real: Cluster, netns: str, tmp_path_factory: pytest.TempPathFactory) -> I
     env["services"]["api"] = {"replicas": 2}
     ledger = data["config"]["immutable:ledger"]
     for svc in ("web", "api", "worker"):
-        ledger[svc] = {"releases": [{"artifact": _digest_ref(real, "1.0.0"), "note": f"{svc} testapp 1.0.0"}]}
+        ledger[svc] = {"releases": [{"artifact": real.testapp_ref("1.0.0"), "note": f"{svc} testapp 1.0.0"}]}
     w.write_config(data)
     w.env["PULUMI_DEBUG_COMMANDS"] = "true"  # enables `up --event-log` (per-step timings)
     w.init_stack("dev")
@@ -148,7 +143,7 @@ def test_1_dev_stack_runs_real_containers_from_the_local_registry(real: Cluster,
     assert node["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("containerd://")
     statuses = _containers(real)
     assert len(statuses) == 5, statuses  # web 2, api 2, worker 1
-    digest_100 = _digest_ref(real, "1.0.0").split("@")[1]
+    digest_100 = real.testapp_ref("1.0.0").split("@")[1]
     for s in statuses:
         assert s["ready"] and s["containerID"].startswith("containerd://"), s
         assert s["imageID"].endswith(digest_100), s  # the digest the ledger names is the digest that runs
@@ -187,13 +182,13 @@ def _raw_rolling_update_seconds(real: Cluster, replicas: int) -> float:
                 "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "raw"}},
                          "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}},
                          "template": {"metadata": {"labels": {"app": "raw"}}, "spec": {"containers": [{
-                             "name": "app", "image": _digest_ref(real, "2.0.0"), "ports": [{"containerPort": 8080}],
+                             "name": "app", "image": real.testapp_ref("2.0.0"), "ports": [{"containerPort": 8080}],
                              "readinessProbe": probe,
                              "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 10}}]}}}}
     real.kubectl("apply", "-f", "-", input=json.dumps(manifest))
     real.kubectl("rollout", "status", "deployment/raw", "-n", "bench", "--timeout=180s", timeout=200)
     t0 = time.monotonic()
-    real.kubectl("set", "image", "deployment/raw", "-n", "bench", f"app={_digest_ref(real, '2.1.0')}")
+    real.kubectl("set", "image", "deployment/raw", "-n", "bench", f"app={real.testapp_ref('2.1.0')}")
     real.kubectl("rollout", "status", "deployment/raw", "-n", "bench", "--timeout=180s", timeout=200)
     seconds = time.monotonic() - t0
     real.kubectl("delete", "namespace", "bench", "--wait=false")
@@ -205,7 +200,7 @@ def test_2_blue_green_swap_loses_no_request(real: Cluster, ws: Workspace, tmp_pa
     deps = real.watch(f"/apis/apps/v1/namespaces/{NS}/deployments")
     with traffic(real, "web", "blue_green_swap", tmp_path) as load:
         t0 = time.time()
-        set_web(ws, [*releases_of(ws), _digest_ref(real, "1.1.0")])
+        set_web(ws, [*releases_of(ws), real.testapp_ref("1.1.0")])
         seconds, breakdown = up_with_events(ws, tmp_path / "swap-events.jsonl")
     M["blue_green_swap_breakdown"] = breakdown
     new_name = f"web-{outputs(ws)['web_release']}"
@@ -326,7 +321,7 @@ def _summary(stdout: str) -> dict[str, int]:
 
 def test_4_rolling_update_loses_no_request(real: Cluster, ws: Workspace, tmp_path: pathlib.Path) -> None:
     with traffic(real, "api", "rolling_update", tmp_path) as load:
-        set_web(ws, [*releases_of(ws, "api"), _digest_ref(real, "2.0.0")], service="api")
+        set_web(ws, [*releases_of(ws, "api"), real.testapp_ref("2.0.0")], service="api")
         seconds, _ = up(ws)
     assert not load.failed, load.summary()
     assert load.versions[0] == "1.0.0" and load.versions[-1] == "2.0.0", load.summary()
@@ -364,7 +359,7 @@ def test_6_killed_up_mid_swap_loses_no_request_and_the_next_up_converges(
         real: Cluster, ws: Workspace, tmp_path: pathlib.Path) -> None:
     before = {d["metadata"]["name"] for d in real.get("deployments", "-n", NS)["items"]}
     with traffic(real, "web", "killed_up", tmp_path) as load:
-        set_web(ws, [*releases_of(ws), _digest_ref(real, "2.0.0")])
+        set_web(ws, [*releases_of(ws), real.testapp_ref("2.0.0")])
         ws.record()  # what `up` through the harness does first
         proc = subprocess.Popen([str(PULUMI), "up", "--yes", "--skip-preview", "-s", "dev", "--non-interactive"],
                                 cwd=ws.dir, env=ws.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -417,7 +412,7 @@ def test_6b_swap_with_the_old_release_scaled_to_zero_loses_no_request(
     topology.write_text(topology.read_text().replace('"keep_mode": "warm"', '"keep_mode": "scaled-to-zero"', 1))
     serving = outputs(ws)["web_release"]
     with traffic(real, "web", "swap_scaled_to_zero", tmp_path) as load:
-        set_web(ws, [*releases_of(ws), _digest_ref(real, "2.1.0")])
+        set_web(ws, [*releases_of(ws), real.testapp_ref("2.1.0")])
         seconds, _ = up(ws)
     assert not load.failed, load.summary()
     assert load.versions[0] == "2.0.0" and load.versions[-1] == "2.1.0", load.summary()

@@ -19,7 +19,7 @@ import pytest
 
 from tests.cluster.kube import BIN, Cluster
 from tests.cluster.realnode import NS, M, traffic
-from tests.cluster.test_real_node import _digest_ref, outputs
+from tests.cluster.test_real_node import outputs
 from tests.engine.harness import Workspace, toolchain_missing
 
 pytestmark = [pytest.mark.engine, pytest.mark.cluster, pytest.mark.slow,
@@ -36,7 +36,7 @@ def ws(real: Cluster, netns: str, tmp_path_factory: pytest.TempPathFactory) -> I
     env["services"]["api"] = {"replicas": 1}
     ledger = data["config"]["immutable:ledger"]
     for svc in ("web", "api", "worker"):
-        ledger[svc] = {"releases": [{"artifact": _digest_ref(real, "1.0.0"), "note": f"{svc} testapp 1.0.0"}]}
+        ledger[svc] = {"releases": [{"artifact": real.testapp_ref("1.0.0"), "note": f"{svc} testapp 1.0.0"}]}
     w.write_config(data)
     w.init_stack("dev")
     try:
@@ -60,7 +60,7 @@ def test_deploy_after_a_rollback_keeps_the_release_that_was_serving(real: Cluste
                                                                     tmp_path: pathlib.Path) -> None:
     ws.pulumi("up", "--yes", "--skip-preview", "-s", "dev")                     # r1 (testapp 1.0.0)
     r1 = outputs(ws)["web_release"]
-    append(ws, _digest_ref(real, "1.1.0"))
+    append(ws, real.testapp_ref("1.1.0"))
     ws.pulumi("up", "--yes", "--skip-preview", "-s", "dev")                     # r2 (1.1.0)
     r2 = outputs(ws)["web_release"]
     assert outputs(ws)["web_kept_releases"] == [r1]
@@ -74,7 +74,7 @@ def test_deploy_after_a_rollback_keeps_the_release_that_was_serving(real: Cluste
     assert (outputs(ws)["web_release"], outputs(ws)["web_kept_releases"]) == (r1, [r2])
     last = ws.config()["config"]["immutable:ledger"]["web"]["releases"][-1]
     assert (last["release"], last["event"]) == (r1, "rollback")
-    append(ws, _digest_ref(real, "2.0.0"))                                       # nothing else edited
+    append(ws, real.testapp_ref("2.0.0"))                                       # nothing else edited
     with traffic(real, "web", "serving-order-deploy", tmp_path) as load:
         ws.pulumi("up", "--yes", "--skip-preview", "-s", "dev")                 # r3 (2.0.0)
     r3 = outputs(ws)["web_release"]

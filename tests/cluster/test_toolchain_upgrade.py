@@ -80,11 +80,6 @@ class OldStack:
         self.pulumi("up", "--yes", "--skip-preview", "-s", "dev")
 
 
-def _digest_ref(real: Cluster, tag: str) -> str:
-    images = real.images()
-    return f"{images['address']}/testapp@{images['images'][f'testapp:{tag}']['digest']}"
-
-
 def _outputs(ws: Workspace) -> dict[str, Any]:
     return json.loads(ws.pulumi("stack", "output", "--json", "-s", "dev").stdout)  # type: ignore[no-any-return]
 
@@ -118,7 +113,7 @@ def ws(real: Cluster, netns: str, previous: Previous, tmp_path_factory: pytest.T
     env["services"]["web"].update({"replicas": 2, "rollout_timeout_seconds": 60})
     ledger = data["config"]["immutable:ledger"]
     for svc in WORKLOADS:
-        ledger[svc] = {"releases": [{"artifact": _digest_ref(real, "1.0.0"), "note": f"{svc} testapp 1.0.0"}]}
+        ledger[svc] = {"releases": [{"artifact": real.testapp_ref("1.0.0"), "note": f"{svc} testapp 1.0.0"}]}
     w.write_config(data)
     w.env["IMMUTABLE_KUBECTL"] = str(BIN / "kubectl")  # the cluster's kubectl, as deploy.sh finds it in .toolchain
     OldStack(w, previous).deploy()

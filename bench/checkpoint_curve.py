@@ -135,7 +135,8 @@ def describe(c: Curve) -> str:
     if c.fit:
         a, q = c.fit["a_s_per_step"], c.fit["c_s_per_step2"]
         total = a * c.total_resources + q * c.total_resources ** 2
-        text += f"; fit t(k) = {a:.4f} k + {q:.3e} k^2 -> all {c.total_resources}: ~{total / 60:.0f} min (extrapolated)"
+        when = f"~{total / 60:.0f} min" if total >= 600 else f"~{total:.0f} s"
+        text += f"; fit t(k) = {a:.4f} k + {q:.3e} k^2 -> all {c.total_resources}: {when} (extrapolated)"
     return text
 
 

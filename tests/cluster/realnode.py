@@ -187,6 +187,23 @@ def cluster_ip(real: Cluster, service: str, namespace: str = NS) -> str:
     return f"http://{svc['spec']['clusterIP']}:{svc['spec']['ports'][0]['port']}/"
 
 
+def wait_answering(real: Cluster, service: str, *, timeout: float = 60, namespace: str = NS) -> None:
+    """Until ``service`` answers from the load generator's netns. A Service's first endpoints
+    reach kube-proxy's rules a moment after ``pulumi up`` returns (the provider waits for the
+    endpoints, not for kube-proxy), and until then the address refuses connections: a test
+    that puts traffic on a stack it has only just created waits here first."""
+    url = cluster_ip(real, service, namespace)
+    probe = f"import urllib.request; urllib.request.urlopen({url!r}, timeout=2).read()"
+    deadline = time.monotonic() + timeout
+    while True:
+        proc = subprocess.run(["ip", "netns", "exec", NETNS, sys.executable, "-c", probe],
+                              capture_output=True, text=True, timeout=30)
+        if proc.returncode == 0:
+            return
+        assert time.monotonic() < deadline, f"{service} ({url}) did not answer within {timeout:.0f} s: {proc.stderr[-500:]}"
+        time.sleep(0.5)
+
+
 def settle(load: Load, *, tail: int = 20, timeout: float = 30) -> None:
     """Keep the traffic on after the change until its last ``tail`` answers come from one version
     (at most ``timeout`` s): a replaced pod drains its open connections for a few seconds after

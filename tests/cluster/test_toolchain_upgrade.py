@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from tests.cluster.kube import BIN, Cluster
-from tests.cluster.realnode import NS, M, traffic
+from tests.cluster.realnode import NS, M, traffic, wait_answering
 from tests.engine.harness import (
     DEV_SECRET,
     PULUMI,
@@ -117,6 +117,7 @@ def ws(real: Cluster, netns: str, previous: Previous, tmp_path_factory: pytest.T
     w.write_config(data)
     w.env["IMMUTABLE_KUBECTL"] = str(BIN / "kubectl")  # the cluster's kubectl, as deploy.sh finds it in .toolchain
     OldStack(w, previous).deploy()
+    wait_answering(real, "web")
     try:
         yield w
     finally:

@@ -22,11 +22,9 @@ else
   ensure_toolchain --unless-cached pulumi-resource-docker --unless-cached pulumi-language-yaml
 fi
 if [[ "$TARGET" == "local-cluster" ]]; then
-  if [[ "$(stack_nodes "$STACK")" == "real" ]]; then
-    ensure_cluster_binaries --unless-cached kwok
-  else
-    ensure_cluster_binaries
-  fi
+  # Every group, real nodes too: kwok publishes the Ingress addresses beside a real node
+  # (cluster/local.py BINARIES; tests/unit/test_toolchain_build.py).
+  ensure_cluster_binaries
   start_cluster
 fi
 if [[ "$TARGET" == "local-docker" ]]; then

@@ -111,7 +111,7 @@ ensure_prometheus() {
 }
 
 ensure_cluster_binaries() {
-  # Arguments go to cluster/build.py (scripts/deploy.sh: --unless-cached kwok for real nodes).
+  # Arguments go to cluster/build.py.
   ensure_node_packages
   step "local Kubernetes control plane binaries (built from source, cached by version)"
   python3 "$PROJECT_DIR/cluster/build.py" "$@" || fail "cluster build" "cluster/build.py failed (see its output above)"

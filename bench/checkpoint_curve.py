@@ -1,6 +1,6 @@
 """The cost curve of a first ``pulumi up`` with checkpoints on, on the file and the S3 backend.
 
-    .venv/bin/python -m bench.checkpoint_curve --sizes 300,1000 --backends file,s3 --limit 900 \\
+    .venv/bin/python -m bench.checkpoint_curve --sizes 300,1000 --backends file,s3 --limit 900 [--checkpoints on,off] \\
         --record bench/results/<day>-checkpoint-curve.jsonl
 
 A DIY backend (``file://``, ``s3://``) saves the whole state after every step of an update
@@ -10,8 +10,9 @@ bench_scale's program (render mode, N blue-green services) with checkpoints on a
 checkpoint the backend holds every ``--interval`` seconds: (elapsed, resources saved, CLI CPU).
 A run that completes gives its total; one stopped at ``--limit`` gives the curve so far, and
 the least-squares fit of t(k) = a*k + c*k^2 on its samples extrapolates the rest (printed as
-such, never as a measurement). ``--skip-checkpoints`` runs the same ``up`` once at the end of
-each size for the baseline (one save). The S3 backend is moto_server on 127.0.0.1
+such, never as a measurement). ``--checkpoints off`` runs the same ``up`` with
+``PULUMI_SKIP_CHECKPOINTS=true`` for the baseline (one save at the end). A run's time is exact
+(the wait returns when the update ends); the checkpoint is read between waits. The S3 backend is moto_server on 127.0.0.1
 (tests/s3/moto.py), one bucket per stack.
 """
 
@@ -97,8 +98,9 @@ def run_first_up(tmp: pathlib.Path, backend: str, n: int, *, checkpoints: bool, 
     sampler.start()
     try:
         while proc.poll() is None and time.perf_counter() - start < limit:
-            time.sleep(interval)
-            if checkpoints:
+            with suppress(subprocess.TimeoutExpired):  # returns when the update ends: its time is exact
+                proc.wait(timeout=min(interval, max(0.1, limit - (time.perf_counter() - start))))
+            if checkpoints and proc.poll() is None:
                 k = saved_resources(project, s3, bucket)
                 elapsed = time.perf_counter() - start
                 cpu = sampler.cpu_seconds()["cli"]
@@ -146,7 +148,8 @@ def main(argv: list[str] | None = None) -> list[Curve]:
     parser.add_argument("--backends", default="file,s3")
     parser.add_argument("--limit", type=float, default=900.0, help="stop a first up after this many seconds")
     parser.add_argument("--interval", type=float, default=15.0, help="seconds between two reads of the checkpoint")
-    parser.add_argument("--no-baseline", action="store_true", help="skip the --skip-checkpoints run per size")
+    parser.add_argument("--checkpoints", default="on,off",
+                        help="on: checkpoints after every step; off: the --skip-checkpoints baseline (one save)")
     parser.add_argument("--record", type=pathlib.Path, help="append one JSON line per run to this file")
     args = parser.parse_args(argv)
     curves: list[Curve] = []
@@ -159,7 +162,7 @@ def main(argv: list[str] | None = None) -> list[Curve]:
             stack.callback(moto.stop)
         for backend in args.backends.split(","):
             for n in (int(s) for s in args.sizes.split(",")):
-                runs = [True] if args.no_baseline else [True, False]
+                runs = [{"on": True, "off": False}[c] for c in args.checkpoints.split(",")]
                 for checkpoints in runs:
                     curve = run_first_up(tmp, backend, n, checkpoints=checkpoints, limit=args.limit,
                                          interval=args.interval, s3=moto if backend == "s3" else None)

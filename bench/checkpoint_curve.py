@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.checkpoint_curve --sizes 300,1000 --backends file,s3 --limit 900 [--checkpoints on,off] \\
         --record bench/results/<day>-checkpoint-curve.jsonl
+    .venv/bin/python -m bench.checkpoint_curve --summarize bench/results/<day>-checkpoint-curve.jsonl
 
 A DIY backend (``file://``, ``s3://``) saves the whole state after every step of an update
 (docs/measurements.md, "Checkpoints"), so step k costs about a + b*k and a first ``up`` of R
@@ -66,20 +67,38 @@ def saved_resources(project: Project, s3: Any, bucket: str | None) -> int:
         raise
 
 
+def _solve(m: list[list[float]], v: list[float]) -> list[float] | None:
+    """Gaussian elimination with partial pivoting (a 3x3 system: no numpy for one fit)."""
+    n = len(v)
+    rows = [[*m[i], v[i]] for i in range(n)]
+    for col in range(n):
+        pivot = max(range(col, n), key=lambda r: abs(rows[r][col]))
+        if rows[pivot][col] == 0:
+            return None
+        rows[col], rows[pivot] = rows[pivot], rows[col]
+        for r in range(n):
+            if r != col:
+                f = rows[r][col] / rows[col][col]
+                rows[r] = [x - f * y for x, y in zip(rows[r], rows[col], strict=True)]
+    return [rows[i][n] / rows[i][i] for i in range(n)]
+
+
 def fit(samples: list[tuple[float, int, float]]) -> dict[str, float]:
-    """Least squares t = a*k + c*k^2 (no constant: t(0) = 0 at the first step) over the samples."""
-    pts = [(k, t) for t, k, _ in samples if k > 0]
-    if len(pts) < 3:
+    """Least squares t(k) = t0 + a*k + c*k^2 over the samples with k > 0: t0 is the start before
+    the first save (the CLI, the program), a the fixed cost of a step, 2c its cost per resource
+    already in the state (the whole state is written at every step)."""
+    pts = [(float(k), t) for t, k, _ in samples if k > 0]
+    if len(pts) < 4:
         return {}
-    s11 = sum(k * k for k, _ in pts)
-    s12 = sum(k ** 3 for k, _ in pts)
-    s22 = sum(k ** 4 for k, _ in pts)
-    y1 = sum(k * t for k, t in pts)
-    y2 = sum(k * k * t for k, t in pts)
-    det = s11 * s22 - s12 * s12
-    if det == 0:
+    powers = [[sum(k ** (i + j) for k, _ in pts) for j in range(3)] for i in range(3)]
+    sol = _solve(powers, [sum(k ** i * t for k, t in pts) for i in range(3)])
+    if sol is None:
         return {}
-    return {"a_s_per_step": (y1 * s22 - y2 * s12) / det, "c_s_per_step2": (s11 * y2 - s12 * y1) / det}
+    return {"t0_s": sol[0], "a_s_per_step": sol[1], "c_s_per_step2": sol[2]}
+
+
+def extrapolate(curve_fit: dict[str, float], k: int) -> float:
+    return curve_fit["t0_s"] + curve_fit["a_s_per_step"] * k + curve_fit["c_s_per_step2"] * k * k
 
 
 def run_first_up(tmp: pathlib.Path, backend: str, n: int, *, checkpoints: bool, limit: float, interval: float,
@@ -135,10 +154,11 @@ def describe(c: Curve) -> str:
     last = c.samples[-1] if c.samples else (c.seconds, 0, c.cli_cpu_s)
     text = f"{head}: stopped at {last[0]:.0f} s with {last[1]} of {c.total_resources} resources saved (measured)"
     if c.fit:
-        a, q = c.fit["a_s_per_step"], c.fit["c_s_per_step2"]
-        total = a * c.total_resources + q * c.total_resources ** 2
+        t0, a, q = c.fit["t0_s"], c.fit["a_s_per_step"], c.fit["c_s_per_step2"]
+        total = extrapolate(c.fit, c.total_resources)
         when = f"~{total / 60:.0f} min" if total >= 600 else f"~{total:.0f} s"
-        text += f"; fit t(k) = {a:.4f} k + {q:.3e} k^2 -> all {c.total_resources}: {when} (extrapolated)"
+        text += (f"; fit t(k) = {t0:.1f} + {a:.4f} k + {q:.3e} k^2 -> all {c.total_resources}: {when} "
+                 "(extrapolated)")
     return text
 
 
@@ -151,7 +171,16 @@ def main(argv: list[str] | None = None) -> list[Curve]:
     parser.add_argument("--checkpoints", default="on,off",
                         help="on: checkpoints after every step; off: the --skip-checkpoints baseline (one save)")
     parser.add_argument("--record", type=pathlib.Path, help="append one JSON line per run to this file")
+    parser.add_argument("--summarize", type=pathlib.Path, metavar="RECORD",
+                        help="run nothing: print the runs recorded in RECORD, fitted again")
     args = parser.parse_args(argv)
+    if args.summarize:
+        recorded = [Curve(**{**r, "samples": [tuple(s) for s in r["samples"]]})
+                    for r in map(json.loads, args.summarize.read_text().splitlines()) if r]
+        for c in recorded:
+            c.fit = fit(c.samples) if c.checkpoints and not c.completed else c.fit
+            print(describe(c))
+        return recorded
     curves: list[Curve] = []
     with tempfile.TemporaryDirectory(prefix="bench-ckpt-") as name, ExitStack() as stack:
         tmp = pathlib.Path(name)

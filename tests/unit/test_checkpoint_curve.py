@@ -12,16 +12,17 @@ from bench.bench_scale import Project
 from bench.checkpoint_curve import STATE_KEY, Curve, describe, fit, saved_resources
 
 
-def test_the_fit_recovers_a_linear_plus_quadratic_cost() -> None:
-    a, c = 0.012, 3.5e-6
-    samples = [(a * k + c * k * k, k, 0.0) for k in range(100, 3001, 100)]
+def test_the_fit_recovers_a_start_a_linear_and_a_quadratic_cost() -> None:
+    t0, a, c = 14.0, 0.012, 3.5e-6
+    samples = [(t0 + a * k + c * k * k, k, 0.0) for k in range(100, 3001, 100)]
     got = fit(samples)
+    assert got["t0_s"] == pytest.approx(t0, rel=1e-6)
     assert got["a_s_per_step"] == pytest.approx(a, rel=1e-6)
     assert got["c_s_per_step2"] == pytest.approx(c, rel=1e-6)
 
 
-def test_the_fit_needs_three_saved_points() -> None:
-    assert fit([(1.0, 0, 0.0), (2.0, 10, 0.0), (3.0, 20, 0.0)]) == {}
+def test_the_fit_needs_four_saved_points() -> None:
+    assert fit([(1.0, 0, 0.0), (2.0, 10, 0.0), (3.0, 20, 0.0), (4.0, 30, 0.0)]) == {}
 
 
 def test_saved_resources_reads_the_file_backends_checkpoint(tmp_path: pathlib.Path) -> None:
@@ -36,12 +37,12 @@ def test_saved_resources_reads_the_file_backends_checkpoint(tmp_path: pathlib.Pa
 
 
 def test_a_stopped_run_says_which_figure_is_measured_and_which_extrapolated() -> None:
-    samples = [(0.01 * k + 2e-5 * k * k, k, 0.0) for k in (500, 1000, 1500, 2000)]
+    samples = [(5 + 0.01 * k + 2e-5 * k * k, k, 0.0) for k in (500, 1000, 1500, 2000)]
     stopped = Curve("file", 1000, True, total_resources=7007, completed=False, seconds=120.0, samples=samples,
                     fit=fit(samples))
     text = describe(stopped)
     assert "with 2000 of 7007 resources saved (measured)" in text
-    minutes = (0.01 * 7007 + 2e-5 * 7007 ** 2) / 60
+    minutes = (5 + 0.01 * 7007 + 2e-5 * 7007 ** 2) / 60
     assert f"~{minutes:.0f} min (extrapolated)" in text
     done = Curve("s3", 300, True, total_resources=2107, completed=True, seconds=600.0, cli_cpu_s=300.0)
     assert describe(done).endswith("2107 resources in 600.0 s, CLI CPU 300.0 s (measured)")

@@ -116,9 +116,9 @@ def ws(real: Cluster, netns: str, previous: Previous, tmp_path_factory: pytest.T
         ledger[svc] = {"releases": [{"artifact": real.testapp_ref("1.0.0"), "note": f"{svc} testapp 1.0.0"}]}
     w.write_config(data)
     w.env["IMMUTABLE_KUBECTL"] = str(BIN / "kubectl")  # the cluster's kubectl, as deploy.sh finds it in .toolchain
-    OldStack(w, previous).deploy()
-    wait_answering(real, "web")
-    try:
+    try:  # a deploy that fails half-way leaves objects on the session's node too: destroy them
+        OldStack(w, previous).deploy()
+        wait_answering(real, "web")
         yield w
     finally:
         w.pulumi("destroy", "--yes", "-s", "dev", check=False, timeout=600)

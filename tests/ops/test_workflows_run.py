@@ -324,7 +324,12 @@ def test_pull_request_with_an_in_place_change_is_refused_by_the_guard(merged: di
         body = (artifacts / f"preview-{stack}" / "previews" / "comment.md").read_text()
         assert "in-place compute changes (guard fails)" in body.splitlines()[0], body[:2000]
         assert "changes its pod template (spec.template.metadata.annotations.team) without a new release id" in body
-        assert f"immutable-ops guard exited 4 for {stack}" in log, log[-6000:]
+        # The guard's exit code as the job recorded it (act prints the step output it parsed), and
+        # the step that fails the job on it. Not the step's own echo: act once dropped that line
+        # of a 4 ms step while it printed the step's failure.
+        job = "\n".join(line for line in log.splitlines() if line.startswith(f"[preview/preview {stack}-"))
+        assert "::set-output:: code=4" in job, job[-6000:]
+        assert "Failure - Main fail on in-place compute changes or a failed preview" in job, job[-6000:]
 
 
 @pytest.fixture(scope="module")

@@ -217,6 +217,8 @@ class StepResult:
 class Project:
     dir: pathlib.Path
     env: dict[str, str]
+    bucket: str | None = None
+    """The stack's bucket on the local S3 server (``--backend s3``); None on a file backend."""
 
     def pulumi(self, *args: str, timeout: int = 3600) -> tuple[float, TreeSampler, subprocess.CompletedProcess[str]]:
         start = time.perf_counter()
@@ -257,6 +259,7 @@ def make_project(tmp: pathlib.Path, n: int, kubeconfig: pathlib.Path | None, *,
     meta = {"name": "bench-scale", "runtime": {"name": "python",
                                                "options": {"toolchain": "pip", "virtualenv": sys.prefix}}}
     (project / "Pulumi.yaml").write_text(yaml_text.dump(meta))
+    bucket = None
     if s3 is None:
         backend = project / ".backend"
         backend.mkdir()
@@ -278,7 +281,7 @@ def make_project(tmp: pathlib.Path, n: int, kubeconfig: pathlib.Path | None, *,
         bin_dir.mkdir()
         (bin_dir / "pulumi-resource-kubernetes").symlink_to(provider.resolve())
         use_provider_from(env, bin_dir)
-    p = Project(project, env)
+    p = Project(project, env, bucket)
     p.pulumi("stack", "init", "bench", "--secrets-provider", "passphrase")
     p.pulumi("config", "set", "services", str(n), "-s", "bench")
     if kubeconfig is not None:

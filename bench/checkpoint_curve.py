@@ -51,13 +51,13 @@ class Curve:
     fit: dict[str, float] = field(default_factory=dict)
 
 
-def saved_resources(project: Project, s3: Any, bucket: str | None) -> int:
+def saved_resources(project: Project, s3: Any) -> int:
     """How many resources the backend's checkpoint holds now (0 before the first save)."""
     try:
         if s3 is None:
             raw = (project.dir / ".backend" / STATE_KEY).read_bytes()
         else:
-            raw = s3.client().get_object(Bucket=bucket, Key=STATE_KEY)["Body"].read()
+            raw = s3.client().get_object(Bucket=project.bucket, Key=STATE_KEY)["Body"].read()
         return len(json.loads(raw)["checkpoint"]["latest"].get("resources") or [])
     except (OSError, KeyError, ValueError, TypeError):
         return 0
@@ -104,7 +104,6 @@ def extrapolate(curve_fit: dict[str, float], k: int) -> float:
 def run_first_up(tmp: pathlib.Path, backend: str, n: int, *, checkpoints: bool, limit: float, interval: float,
                  s3: Any) -> Curve:
     project = make_project(tmp, n, None, skip_checkpoints=not checkpoints, tune_gc=True, s3=s3)
-    bucket = project.dir.name.lower().replace("_", "-") if s3 is not None else None
     curve = Curve(backend, n, checkpoints)
     print(f"  {backend} N={n} first up, checkpoints {'on' if checkpoints else 'off'} (limit {limit:.0f} s)", flush=True)
     start = time.perf_counter()
@@ -120,7 +119,7 @@ def run_first_up(tmp: pathlib.Path, backend: str, n: int, *, checkpoints: bool, 
             with suppress(subprocess.TimeoutExpired):  # returns when the update ends: its time is exact
                 proc.wait(timeout=min(interval, max(0.1, limit - (time.perf_counter() - start))))
             if checkpoints and proc.poll() is None:
-                k = saved_resources(project, s3, bucket)
+                k = saved_resources(project, s3)
                 elapsed = time.perf_counter() - start
                 cpu = sampler.cpu_seconds()["cli"]
                 curve.samples.append((round(elapsed, 1), k, cpu))
@@ -140,7 +139,7 @@ def run_first_up(tmp: pathlib.Path, backend: str, n: int, *, checkpoints: bool, 
         proc.wait()
     curve.seconds = round(time.perf_counter() - start, 1)
     curve.cli_cpu_s = sampler.cpu_seconds()["cli"]
-    curve.total_resources = saved_resources(project, s3, bucket) if curve.completed else 7 * n + 7
+    curve.total_resources = saved_resources(project, s3) if curve.completed else 7 * n + 7
     if checkpoints and curve.completed:
         curve.samples.append((curve.seconds, curve.total_resources, curve.cli_cpu_s))
     curve.fit = fit(curve.samples)

@@ -28,6 +28,7 @@ import yaml
 
 from tests.cluster.kube import BIN, Cluster
 from tests.cluster.realnode import NS, M, traffic, wait_answering
+from tests.cluster.test_real_node import outputs
 from tests.engine.harness import (
     DEV_SECRET,
     PULUMI,
@@ -80,12 +81,8 @@ class OldStack:
         self.pulumi("up", "--yes", "--skip-preview", "-s", "dev")
 
 
-def _outputs(ws: Workspace) -> dict[str, Any]:
-    return json.loads(ws.pulumi("stack", "output", "--json", "-s", "dev").stdout)  # type: ignore[no-any-return]
-
-
-def _releases(outputs: dict[str, Any]) -> dict[str, Any]:
-    return {w: (outputs[f"{w}_release"], outputs[f"{w}_kept_releases"]) for w in WORKLOADS}
+def _releases(out: dict[str, Any]) -> dict[str, Any]:
+    return {w: (out[f"{w}_release"], out[f"{w}_kept_releases"]) for w in WORKLOADS}
 
 
 def _pods(real: Cluster) -> dict[str, str]:
@@ -158,6 +155,6 @@ def test_a_stack_deployed_by_the_previous_toolchain_upgrades_in_place_without_a_
     assert ids_before.keys() <= ids_after.keys(), f"the upgrade deleted {sorted(ids_before.keys() - ids_after.keys())}"
     assert {u: ids_after[u] for u in ids_before} == ids_before, "the upgrade re-created resources"
     assert _pods(real) == pods_before, "the upgrade replaced or rolled pods"
-    assert _releases(_outputs(ws)) == _releases(before)
+    assert _releases(outputs(ws)) == _releases(before)
     no_changes = ws.pulumi("preview", "--expect-no-changes", "-s", "dev", check=False)
     assert no_changes.returncode == 0, [(s["op"], s["urn"]) for s in changed(ws.preview_steps())]

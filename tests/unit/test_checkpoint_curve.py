@@ -27,13 +27,13 @@ def test_the_fit_needs_four_saved_points() -> None:
 
 def test_saved_resources_reads_the_file_backends_checkpoint(tmp_path: pathlib.Path) -> None:
     project = Project(tmp_path, {})
-    assert saved_resources(project, None, None) == 0  # before the first save
+    assert saved_resources(project, None) == 0  # before the first save
     state = tmp_path / ".backend" / STATE_KEY
     state.parent.mkdir(parents=True)
     state.write_text(json.dumps({"version": 3, "checkpoint": {"latest": {"resources": [{"urn": "a"}, {"urn": "b"}]}}}))
-    assert saved_resources(project, None, None) == 2
+    assert saved_resources(project, None) == 2
     state.write_text("{truncated")  # read while the CLI rewrites it
-    assert saved_resources(project, None, None) == 0
+    assert saved_resources(project, None) == 0
 
 
 def test_a_stopped_run_says_which_figure_is_measured_and_which_extrapolated() -> None:
